@@ -1,0 +1,94 @@
+"""The ASGI application: routers, error translation and the OpenAPI document."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carcloud import __version__
+from carcloud.api.routes import registry, system, telemetry
+from carcloud.errors import (
+    AuthError,
+    CarcloudError,
+    ConflictError,
+    ForbiddenError,
+    MessagingError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+from carcloud.services import Services
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+_STATUS: list[tuple[type[CarcloudError], int, str]] = [
+    (ForbiddenError, 403, "forbidden"),
+    (AuthError, 401, "unauthorized"),
+    (NotFoundError, 404, "not_found"),
+    (ConflictError, 409, "conflict"),
+    (ValidationError, 422, "invalid"),
+    (MessagingError, 503, "messaging_unavailable"),
+    (StorageError, 503, "storage_unavailable"),
+]
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+async def _carcloud_error(request: Request, exc: Exception) -> JSONResponse:
+    for kind, status, code in _STATUS:
+        if isinstance(exc, kind):
+            if status >= 500:
+                log.error("%s %s failed: %s", request.method, request.url.path, exc)
+            return _error(status, code, str(exc))
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return _error(500, "internal", "internal error")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        problems.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg"))
+    return _error(422, "invalid", "; ".join(str(p) for p in problems))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+    return _error(exc.status_code, code, str(exc.detail))
+
+
+def create_app(services: Services) -> FastAPI:
+    """The REST API bound to a process's shared services."""
+    app = FastAPI(
+        title="carcloud",
+        version=__version__,
+        description="One REST API for every brand's vehicles: registry, live state, history.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.add_exception_handler(CarcloudError, _carcloud_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for module in (registry, telemetry, system):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get("/healthz", tags=["system"])
+    async def healthz() -> dict[str, object]:
+        """Liveness: the process answers and its storage and NATS are reachable."""
+        nats_ok = services.nats is not None and services.nats.is_connected
+        return {"status": "ok" if nats_ok else "degraded", "nats": nats_ok}
+
+    return app

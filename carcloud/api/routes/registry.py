@@ -1,0 +1,172 @@
+"""Brands, vehicles and API keys."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from carcloud.api.schemas import (
+    ApiKeyIn,
+    ApiKeyOut,
+    BrandIn,
+    BrandOut,
+    VehicleCredentialsOut,
+    VehicleIn,
+    VehicleList,
+    VehicleOut,
+    VehiclePatch,
+)
+from carcloud.api.security import CurrentPrincipal, CurrentServices
+from carcloud.registry.secrets import hash_secret, new_api_key, new_vehicle_secret
+from carcloud.timeutil import format_us
+from carcloud.vin import Vin
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def _vin(raw: str) -> str:
+    return str(Vin.parse(raw))
+
+
+@router.get("/brands", tags=["brands"])
+async def list_brands(who: CurrentPrincipal, svc: CurrentServices) -> list[BrandOut]:
+    """Brands the caller can see (a brand key sees its own)."""
+    brands = await svc.storage.list_brands()
+    return [BrandOut.of(b) for b in brands if who.brand in (None, b.slug)]
+
+
+@router.post("/brands", status_code=status.HTTP_201_CREATED, tags=["brands"])
+async def create_brand(body: BrandIn, who: CurrentPrincipal, svc: CurrentServices) -> BrandOut:
+    """Create a brand (operator keys only)."""
+    who.require_operator()
+    brand = await svc.storage.create_brand(body.slug, body.name)
+    log.info("brand %s created", brand.slug)
+    return BrandOut.of(brand)
+
+
+@router.get("/brands/{slug}", tags=["brands"])
+async def get_brand(slug: str, who: CurrentPrincipal, svc: CurrentServices) -> BrandOut:
+    """One brand."""
+    who.check_brand(slug)
+    return BrandOut.of(await svc.storage.get_brand(slug))
+
+
+@router.get("/vehicles", tags=["vehicles"])
+async def list_vehicles(
+    who: CurrentPrincipal,
+    svc: CurrentServices,
+    brand: str | None = None,
+    tag: str | None = None,
+    online: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> VehicleList:
+    """Vehicles, filtered by brand, tag or online status."""
+    if brand is not None:
+        who.check_brand(brand)
+    vehicles = await svc.storage.list_vehicles(
+        brand=who.brand or brand, tag=tag, online=online, limit=limit, offset=offset
+    )
+    return VehicleList(vehicles=[VehicleOut.of(v) for v in vehicles], limit=limit, offset=offset)
+
+
+@router.post("/vehicles", status_code=status.HTTP_201_CREATED, tags=["vehicles"])
+async def create_vehicle(
+    body: VehicleIn, who: CurrentPrincipal, svc: CurrentServices
+) -> VehicleCredentialsOut:
+    """Register a vehicle; the response holds its MQTT password, shown only this once."""
+    who.check_brand(body.brand)
+    secret = new_vehicle_secret()
+    vehicle = await svc.storage.create_vehicle(
+        body.vin, body.brand, body.model, body.model_year, body.tags, hash_secret(secret)
+    )
+    log.info("vehicle %s registered for brand %s", vehicle.vin, vehicle.brand)
+    return VehicleCredentialsOut(
+        vehicle=VehicleOut.of(vehicle),
+        mqtt_username=vehicle.vin,
+        mqtt_password=secret,
+        mqtt_client_id=vehicle.vin,
+    )
+
+
+@router.get("/vehicles/{vin}", tags=["vehicles"])
+async def get_vehicle(vin: str, who: CurrentPrincipal, svc: CurrentServices) -> VehicleOut:
+    """One vehicle with its online status."""
+    return VehicleOut.of(await svc.storage.get_vehicle(_vin(vin), who.brand))
+
+
+@router.patch("/vehicles/{vin}", tags=["vehicles"])
+async def update_vehicle(
+    vin: str, body: VehiclePatch, who: CurrentPrincipal, svc: CurrentServices
+) -> VehicleOut:
+    """Replace tags, or change model and model year."""
+    vehicle = await svc.storage.update_vehicle(
+        _vin(vin), who.brand, tags=body.tags, model=body.model, model_year=body.model_year
+    )
+    return VehicleOut.of(vehicle)
+
+
+@router.delete("/vehicles/{vin}", status_code=status.HTTP_204_NO_CONTENT, tags=["vehicles"])
+async def delete_vehicle(vin: str, who: CurrentPrincipal, svc: CurrentServices) -> Response:
+    """Delete a vehicle, its credentials and its data; a live connection is dropped."""
+    vin = _vin(vin)
+    await svc.storage.delete_vehicle(vin, who.brand)
+    if svc.connections is not None:
+        await svc.connections.disconnect_vehicle(vin)
+    log.info("vehicle %s deleted", vin)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/vehicles/{vin}/rotate-secret", tags=["vehicles"])
+async def rotate_secret(
+    vin: str, who: CurrentPrincipal, svc: CurrentServices
+) -> VehicleCredentialsOut:
+    """Issue a new MQTT password; the old one stops working at the next connect."""
+    secret = new_vehicle_secret()
+    vehicle = await svc.storage.set_vehicle_secret(_vin(vin), who.brand, hash_secret(secret))
+    log.info("vehicle %s secret rotated", vehicle.vin)
+    return VehicleCredentialsOut(
+        vehicle=VehicleOut.of(vehicle),
+        mqtt_username=vehicle.vin,
+        mqtt_password=secret,
+        mqtt_client_id=vehicle.vin,
+    )
+
+
+@router.post("/vehicles/{vin}/revoke", tags=["vehicles"])
+async def revoke_vehicle(vin: str, who: CurrentPrincipal, svc: CurrentServices) -> VehicleOut:
+    """Revoke the vehicle's credentials and drop its live connection."""
+    vehicle = await svc.storage.revoke_vehicle(_vin(vin), who.brand)
+    dropped = 0
+    if svc.connections is not None:
+        dropped = await svc.connections.disconnect_vehicle(vehicle.vin)
+    log.info("vehicle %s revoked, %d live connection(s) dropped", vehicle.vin, dropped)
+    return VehicleOut.of(await svc.storage.get_vehicle(vehicle.vin))
+
+
+@router.get("/api-keys", tags=["api keys"])
+async def list_api_keys(who: CurrentPrincipal, svc: CurrentServices) -> list[ApiKeyOut]:
+    """API keys (operator keys only); secrets are never shown again."""
+    who.require_operator()
+    return [
+        ApiKeyOut(id=k.id, name=k.name, brand=k.brand, created_at=format_us(k.created_at))
+        for k in await svc.storage.list_api_keys()
+    ]
+
+
+@router.post("/api-keys", status_code=status.HTTP_201_CREATED, tags=["api keys"])
+async def create_api_key(body: ApiKeyIn, who: CurrentPrincipal, svc: CurrentServices) -> ApiKeyOut:
+    """Create an API key, operator-wide or scoped to one brand; the key is shown once."""
+    who.require_operator()
+    made = new_api_key()
+    record = await svc.storage.create_api_key(made.key_id, body.name, body.brand, made.key_hash)
+    return ApiKeyOut(
+        id=record.id,
+        name=record.name,
+        brand=record.brand,
+        created_at=format_us(record.created_at),
+        key=made.token,
+    )

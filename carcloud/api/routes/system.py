@@ -1,0 +1,42 @@
+"""Health and platform status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nats.errors
+from fastapi import APIRouter
+
+from carcloud import __version__
+from carcloud.api.security import CurrentPrincipal, CurrentServices
+from carcloud.ingest.worker import INGEST_CONSUMER
+from carcloud.messaging.streams import TELEMETRY_STREAM
+
+router = APIRouter()
+
+
+@router.get("/status", tags=["system"])
+async def platform_status(who: CurrentPrincipal, svc: CurrentServices) -> dict[str, Any]:
+    """Vehicles registered and online, ingest backlog, and where to connect."""
+    registered, online = await svc.storage.count_vehicles(who.brand)
+    result: dict[str, Any] = {
+        "version": __version__,
+        "vehicles": {"registered": registered, "online": online},
+        "mqtt_url": svc.mqtt_url,
+        "schema_version": await svc.storage.schema_version(),
+    }
+    if who.is_operator and svc.nats is not None and svc.nats.is_connected:
+        try:
+            js = svc.nats.jetstream()
+            stream = await js.stream_info(TELEMETRY_STREAM)
+            consumer = await js.consumer_info(TELEMETRY_STREAM, INGEST_CONSUMER)
+            result["ingest"] = {
+                "stream_messages": stream.state.messages,
+                "pending": consumer.num_pending,
+                "ack_pending": consumer.num_ack_pending,
+                "redelivered": consumer.num_redelivered,
+            }
+        except nats.errors.Error as exc:
+            result["ingest"] = {"error": str(exc)}
+        result.update({key: value for key, value in svc.info.items()})
+    return result

@@ -1,0 +1,187 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from carcloud.storage.models import Brand, DeadLetter, LatestValue, Vehicle
+from carcloud.timeutil import format_us
+from carcloud.vin import Vin
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:=-]{0,63}$")
+
+Tag = Annotated[str, Field(pattern=TAG_RE.pattern, examples=["fleet:berlin"])]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BrandIn(Strict):
+    slug: str = Field(pattern=SLUG_RE.pattern, examples=["volta"])
+    name: str = Field(min_length=1, max_length=100, examples=["Volta Motors"])
+
+
+class BrandOut(BaseModel):
+    slug: str
+    name: str
+    created_at: str | None
+
+    @classmethod
+    def of(cls, brand: Brand) -> BrandOut:
+        return cls(slug=brand.slug, name=brand.name, created_at=format_us(brand.created_at))
+
+
+class VehicleIn(Strict):
+    vin: str = Field(examples=["WVWZZZ1JZXW000001"])
+    brand: str = Field(pattern=SLUG_RE.pattern)
+    model: str = Field(min_length=1, max_length=100)
+    model_year: int | None = Field(default=None, ge=1980, le=2100)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+
+    @field_validator("vin")
+    @classmethod
+    def _vin(cls, raw: str) -> str:
+        return str(Vin(raw))
+
+
+class VehiclePatch(Strict):
+    tags: list[Tag] | None = Field(default=None, max_length=50)
+    model: str | None = Field(default=None, min_length=1, max_length=100)
+    model_year: int | None = Field(default=None, ge=1980, le=2100)
+
+
+class VehicleOut(BaseModel):
+    vin: str
+    brand: str
+    model: str
+    model_year: int | None
+    tags: list[str]
+    online: bool
+    last_seen_at: str | None
+    connected_at: str | None
+    revoked: bool
+    created_at: str | None
+
+    @classmethod
+    def of(cls, vehicle: Vehicle) -> VehicleOut:
+        return cls(
+            vin=vehicle.vin,
+            brand=vehicle.brand,
+            model=vehicle.model,
+            model_year=vehicle.model_year,
+            tags=list(vehicle.tags),
+            online=vehicle.online,
+            last_seen_at=format_us(vehicle.last_seen_at),
+            connected_at=format_us(vehicle.connected_at),
+            revoked=vehicle.revoked_at is not None,
+            created_at=format_us(vehicle.created_at),
+        )
+
+
+class VehicleCredentialsOut(BaseModel):
+    """Shown once: the secret is not stored and cannot be read again."""
+
+    vehicle: VehicleOut
+    mqtt_username: str
+    mqtt_password: str
+    mqtt_client_id: str
+
+
+class VehicleList(BaseModel):
+    vehicles: list[VehicleOut]
+    limit: int
+    offset: int
+
+
+class SignalValueOut(BaseModel):
+    value: Any
+    ts: str | None
+    received_at: str | None
+
+    @classmethod
+    def of(cls, latest: LatestValue) -> SignalValueOut:
+        return cls(
+            value=latest.value, ts=format_us(latest.ts), received_at=format_us(latest.received_at)
+        )
+
+
+class VehicleState(BaseModel):
+    vin: str
+    online: bool
+    last_seen_at: str | None
+    signals: dict[str, SignalValueOut]
+
+
+class HistoryPointOut(BaseModel):
+    ts: str | None
+    value: Any
+    count: int = 1
+
+
+class SignalHistory(BaseModel):
+    vin: str
+    path: str
+    unit: str | None
+    interval: str | None
+    points: list[HistoryPointOut]
+
+
+class DeadLetterOut(BaseModel):
+    id: int | None
+    received_at: str | None
+    subject: str
+    vin: str | None
+    reason: str
+    payload: str
+    payload_encoding: str
+
+    @classmethod
+    def of(cls, letter: DeadLetter) -> DeadLetterOut:
+        try:
+            payload, encoding = letter.payload.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            import base64
+
+            payload, encoding = base64.b64encode(letter.payload).decode(), "base64"
+        return cls(
+            id=letter.id,
+            received_at=format_us(letter.received_at),
+            subject=letter.subject,
+            vin=letter.vin,
+            reason=letter.reason,
+            payload=payload,
+            payload_encoding=encoding,
+        )
+
+
+class ApiKeyIn(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    brand: str | None = Field(default=None, pattern=SLUG_RE.pattern)
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    brand: str | None
+    created_at: str | None
+    key: str | None = Field(default=None, description="Shown once, at creation")
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+
+
+class CatalogSignal(BaseModel):
+    path: str
+    datatype: str
+    unit: str | None
+    min: float | None
+    max: float | None
+    allowed: list[str] | None
+    description: str

@@ -1,0 +1,1 @@
+"""Vehicle authentication: the NATS auth-callout service and the JWTs it signs."""

@@ -1,0 +1,173 @@
+"""The auth-callout service: NATS asks it whether a connecting vehicle may connect.
+
+nats-server sends every connection that is not a platform service user to
+`$SYS.REQ.USER.AUTH` as a signed authorization request. We answer with a signed
+user JWT that places a vehicle in the APP account with publish and subscribe
+rights on `vehicles.{vin}` and `vehicles.{vin}.>` only, and only for MQTT
+connections; anything else gets an error, which MQTT clients see as CONNACK
+"not authorized".
+
+Checking a secret costs a slow scrypt hash, so a successful check is remembered
+(keyed by the stored hash, so a rotate or revoke invalidates it at once): a
+reconnect storm of known cars then costs no scrypt at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from carcloud.auth import nkeyjwt
+from carcloud.errors import AuthError
+from carcloud.messaging import topics
+from carcloud.registry.secrets import verify_secret
+from carcloud.storage.base import Storage
+from carcloud.vin import is_valid_vin
+
+log = logging.getLogger(__name__)
+
+AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"
+APP_ACCOUNT = "APP"
+MAX_CONCURRENT_CHECKS = 64
+_RESPONSE_TTL_S = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer for one connection attempt."""
+
+    vin: str
+    allowed: bool
+    reason: str = ""
+
+
+def vehicle_permissions(vin: str) -> dict[str, Any]:
+    """NATS permissions of a vehicle: its own subtree, nothing else."""
+    own = [f"{topics.ROOT}.{vin}", topics.vehicle_subtree(vin)]
+    return {"pub": {"allow": own}, "sub": {"allow": own}}
+
+
+class AuthCallout:
+    """Answers NATS authorization requests for vehicles."""
+
+    def __init__(self, nc: NatsClient, storage: Storage, issuer_seed: str) -> None:
+        self.nc = nc
+        self.storage = storage
+        self.issuer_seed = issuer_seed
+        self._verified: dict[str, tuple[str, bytes]] = {}
+        self._limit = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.allowed = 0
+        self.refused = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve authorization requests until `stop` is set (queue group: run many)."""
+        subscription = await self.nc.subscribe(AUTH_SUBJECT, queue="carcloud-auth", cb=self._on_request)
+        log.info("auth callout: answering %s", AUTH_SUBJECT)
+        try:
+            await stop.wait()
+        finally:
+            await subscription.unsubscribe()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _on_request(self, msg: Msg) -> None:
+        # Checks run concurrently: one slow scrypt must not hold up every other car.
+        task = asyncio.create_task(self._answer(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, msg: Msg) -> None:
+        async with self._limit:
+            try:
+                request = nkeyjwt.decode(msg.data.decode())
+                details = request.get("nats", {})
+                if details.get("type") != "authorization_request":
+                    raise AuthError("not an authorization request")
+                if request.get("iss") != details.get("server_id", {}).get("id"):
+                    raise AuthError("request not signed by the server that sent it")
+            except (AuthError, UnicodeDecodeError) as exc:
+                log.warning("auth callout: ignoring a request that does not verify: %s", exc)
+                return
+            decision = await self.decide(request["nats"])
+            await msg.respond(self.response(request, decision).encode())
+            if decision.allowed:
+                self.allowed += 1
+                log.debug("auth callout: %s allowed", decision.vin)
+            else:
+                self.refused += 1
+                log.info("auth callout: %r refused: %s", decision.vin, decision.reason)
+
+    async def decide(self, request: dict[str, Any]) -> Decision:
+        """Whether the connection in an authorization request may connect."""
+        options = request.get("connect_opts", {})
+        client = request.get("client_info", {})
+        vin = str(options.get("user") or "")
+        password = str(options.get("pass") or "")
+        if not is_valid_vin(vin):
+            return Decision(vin, False, "username is not a registered VIN")
+        if client.get("type") != "mqtt":
+            return Decision(vin, False, "vehicle credentials are only accepted over MQTT")
+        if client.get("mqtt_id") != vin:
+            # Otherwise one car could take over another car's persistent session.
+            return Decision(vin, False, "the MQTT client id must be the VIN")
+        credentials = await self.storage.get_credentials(vin)
+        if credentials is None:
+            return Decision(vin, False, "unknown VIN")
+        if credentials.revoked:
+            return Decision(vin, False, "credentials revoked")
+        if not await self._secret_matches(vin, password, credentials.secret_hash):
+            return Decision(vin, False, "wrong secret")
+        return Decision(vin, True)
+
+    async def _secret_matches(self, vin: str, password: str, stored_hash: str) -> bool:
+        fingerprint = hashlib.sha256(password.encode()).digest()
+        remembered = self._verified.get(vin)
+        if remembered is not None and remembered[0] == stored_hash:
+            return hmac.compare_digest(remembered[1], fingerprint)
+        if not await asyncio.to_thread(verify_secret, password, stored_hash):
+            return False
+        self._verified[vin] = (stored_hash, fingerprint)
+        return True
+
+    def response(self, request: dict[str, Any], decision: Decision) -> str:
+        """The signed authorization response for a decision."""
+        details = request["nats"]
+        user_nkey = details["user_nkey"]
+        body: dict[str, Any] = {"type": "authorization_response", "version": 2}
+        if decision.allowed:
+            body["jwt"] = nkeyjwt.encode(
+                {
+                    "aud": APP_ACCOUNT,
+                    "sub": user_nkey,
+                    "name": decision.vin,
+                    "nats": {
+                        **vehicle_permissions(decision.vin),
+                        "allowed_connection_types": ["MQTT"],
+                        "subs": -1,
+                        "data": -1,
+                        "payload": -1,
+                        "type": "user",
+                        "version": 2,
+                    },
+                },
+                self.issuer_seed,
+            )
+        else:
+            body["error"] = decision.reason
+        claims = {
+            "aud": details["server_id"]["id"],
+            "sub": user_nkey,
+            "exp": int(time.time()) + _RESPONSE_TTL_S,
+            "nats": body,
+        }
+        return nkeyjwt.encode(claims, self.issuer_seed)

@@ -1,0 +1,50 @@
+"""Errors carcloud raises, translated at the boundary from drivers and libraries.
+
+    CarcloudError                 base of everything below
+    ├── ConfigError               bad settings, a port in use, a data dir we cannot use
+    ├── ValidationError           bad input from a caller (a VIN, a brand slug, a query)
+    ├── NotFoundError             a record that does not exist or that the caller may not see
+    ├── ConflictError             a record that already exists
+    ├── AuthError                 missing or wrong credentials
+    │   └── ForbiddenError        right credentials, not allowed to do this
+    ├── MessagingError            NATS is unreachable or refused an operation
+    └── StorageError              the database failed
+"""
+
+from __future__ import annotations
+
+
+class CarcloudError(Exception):
+    """Base class for every error carcloud raises on purpose."""
+
+
+class ConfigError(CarcloudError):
+    """Settings that cannot work: a port in use, an unusable data dir."""
+
+
+class ValidationError(CarcloudError):
+    """Input from a caller that breaks a rule; the message says which rule."""
+
+
+class NotFoundError(CarcloudError):
+    """A record that does not exist, or that the caller is not allowed to see."""
+
+
+class ConflictError(CarcloudError):
+    """A record that already exists."""
+
+
+class AuthError(CarcloudError):
+    """Missing, unknown or wrong credentials."""
+
+
+class ForbiddenError(AuthError):
+    """Known credentials that are not allowed to do this."""
+
+
+class MessagingError(CarcloudError):
+    """NATS is unreachable or refused an operation."""
+
+
+class StorageError(CarcloudError):
+    """The database failed."""

@@ -1,0 +1,1 @@
+"""Telemetry ingest: decode, validate, store, acknowledge."""

@@ -1,0 +1,166 @@
+"""The ingest worker: pulls telemetry from JetStream in batches, stores, then acks.
+
+Several workers (in one process or many) share one durable pull consumer, so
+JetStream spreads the work. Nothing is acknowledged before its transaction has
+committed; a crash between commit and ack only causes a redelivery, which the
+(vin, seq) key turns into a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from carcloud.catalog import SignalCatalog
+from carcloud.errors import CarcloudError, ValidationError
+from carcloud.ingest.protocol import DEFAULT_MAX_MESSAGE_BYTES, decode_telemetry
+from carcloud.messaging import topics
+from carcloud.messaging.streams import TELEMETRY_STREAM
+from carcloud.storage.base import Storage
+from carcloud.storage.models import DeadLetter, TelemetryMessage
+from carcloud.timeutil import now_us
+
+log = logging.getLogger(__name__)
+
+INGEST_CONSUMER = "ingest"
+
+
+@dataclass
+class IngestStats:
+    """Counters a worker keeps; `carcloud status` and the benchmark read them."""
+
+    batches: int = 0
+    messages: int = 0
+    samples: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def consumer_config() -> ConsumerConfig:
+    """The durable pull consumer every ingest worker shares."""
+    return ConsumerConfig(
+        durable_name=INGEST_CONSUMER,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=30.0,
+        max_deliver=-1,
+        max_ack_pending=50_000,
+        max_waiting=512,
+        filter_subject=topics.ALL_TELEMETRY,
+    )
+
+
+class IngestWorker:
+    """One ingest loop; run several for more throughput."""
+
+    def __init__(
+        self,
+        nc: NatsClient,
+        storage: Storage,
+        catalog: SignalCatalog,
+        batch_size: int = 1000,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        name: str = "ingest",
+    ) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.storage = storage
+        self.catalog = catalog
+        self.batch_size = batch_size
+        self.max_message_bytes = max_message_bytes
+        self.name = name
+        self.stats = IngestStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pull, store and ack until `stop` is set."""
+        subscription = await self.js.pull_subscribe_bind(
+            INGEST_CONSUMER, stream=TELEMETRY_STREAM, pending_msgs_limit=self.batch_size * 4
+        )
+        log.info("%s: pulling from %s/%s", self.name, TELEMETRY_STREAM, INGEST_CONSUMER)
+        failing = False
+        try:
+            while not stop.is_set():
+                try:
+                    batch = await subscription.fetch(self.batch_size, timeout=0.5)
+                except nats.errors.TimeoutError:
+                    continue
+                try:
+                    await self.handle_batch(batch)
+                except CarcloudError as exc:
+                    # Not acked: JetStream redelivers after ack_wait; log once per outage.
+                    self.stats.failures += 1
+                    self.stats.last_error = str(exc)
+                    if not failing:
+                        log.error("%s: cannot store a batch, will retry: %s", self.name, exc)
+                        failing = True
+                    await _nak_all(batch, delay=1.0)
+                    await asyncio.sleep(0.5)
+                    continue
+                if failing:
+                    log.info("%s: storing again after the failure", self.name)
+                    failing = False
+        finally:
+            await subscription.unsubscribe()
+
+    async def handle_batch(self, batch: list[Msg]) -> None:
+        """Decode, store in one transaction, then ack every message of the batch."""
+        received_at = now_us()
+        messages: list[TelemetryMessage] = []
+        letters: list[DeadLetter] = []
+        for msg in batch:
+            try:
+                vin = topics.vin_from_subject(msg.subject)
+            except ValidationError as exc:
+                letters.append(DeadLetter(received_at, msg.subject, None, str(exc), msg.data))
+                continue
+            decoded = decode_telemetry(
+                vin, msg.subject, msg.data, received_at, self.catalog, self.max_message_bytes
+            )
+            if decoded.message is not None:
+                messages.append(decoded.message)
+            if decoded.dead_letter is not None:
+                letters.append(decoded.dead_letter)
+        result = await self.storage.write_telemetry(messages, letters)
+        for msg in batch:
+            await msg.ack()
+        self.stats.batches += 1
+        self.stats.messages += result.messages_stored
+        self.stats.samples += result.samples_stored
+        self.stats.duplicates += result.duplicates
+        self.stats.dead_letters += result.dead_letters
+        if result.dead_letters:
+            await self._publish_dead_letters(letters, result.unknown_vins)
+
+    async def _publish_dead_letters(
+        self, letters: list[DeadLetter], unknown_vins: tuple[str, ...]
+    ) -> None:
+        """Announce dead letters on NATS (after commit) for anyone who watches them."""
+        for letter in letters:
+            await self._announce(letter.vin, letter.subject, letter.reason)
+        for vin in unknown_vins:
+            await self._announce(vin, topics.nats_subject(vin, topics.TELEMETRY), "unknown VIN")
+
+    async def _announce(self, vin: str | None, subject: str, reason: str) -> None:
+        body = json.dumps({"vin": vin, "subject": subject, "reason": reason}).encode()
+        try:
+            await self.nc.publish(f"{topics.DEAD_LETTER_PREFIX}.telemetry.{vin or '_'}", body)
+        except nats.errors.Error as exc:
+            log.warning("%s: cannot announce a dead letter: %s", self.name, exc)
+
+
+async def _nak_all(batch: list[Msg], delay: float) -> None:
+    for msg in batch:
+        try:
+            await msg.nak(delay=delay)
+        except nats.errors.Error:
+            return

@@ -1,0 +1,1 @@
+"""Messaging: the embedded nats-server, the topic scheme and the JetStream streams."""

@@ -1,0 +1,1 @@
+"""Vehicle presence: online/offline and last-seen, from NATS server events."""

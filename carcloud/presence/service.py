@@ -1,0 +1,136 @@
+"""Presence from the server's own connect and disconnect events.
+
+The server announces every client that connects to or leaves the APP account on
+`$SYS.ACCOUNT.APP.CONNECT` / `.DISCONNECT`, including connections that simply
+drop (the will message fires then too, but an event cannot be forgotten by a
+client). For an MQTT vehicle the event's `client.user` is its VIN.
+
+The same system connection can drop a live connection: find its connection id
+with CONNZ, then ask the server that holds it to KICK it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from carcloud.auth.callout import APP_ACCOUNT
+from carcloud.storage.base import Storage
+from carcloud.timeutil import datetime_to_us, now_us
+from carcloud.vin import is_valid_vin
+
+log = logging.getLogger(__name__)
+
+CONNECT_SUBJECT = f"$SYS.ACCOUNT.{APP_ACCOUNT}.CONNECT"
+DISCONNECT_SUBJECT = f"$SYS.ACCOUNT.{APP_ACCOUNT}.DISCONNECT"
+
+
+def _event_time(event: dict[str, Any], client: dict[str, Any], online: bool) -> int:
+    raw = client.get("start" if online else "stop") or event.get("timestamp")
+    if not isinstance(raw, str):
+        return now_us()
+    # Go prints nanoseconds; Python's fromisoformat takes at most microseconds.
+    head, _, rest = raw.partition(".")
+    if rest:
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits) :]
+        raw = f"{head}.{digits[:6]}{zone}"
+    try:
+        return datetime_to_us(datetime.fromisoformat(raw))
+    except ValueError:
+        return now_us()
+
+
+class PresenceTracker:
+    """Keeps vehicles' online status and last-seen time from server events."""
+
+    def __init__(self, sys_nc: NatsClient, storage: Storage) -> None:
+        self.nc = sys_nc
+        self.storage = storage
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow connect and disconnect events until `stop` is set."""
+        subs = [
+            await self.nc.subscribe(CONNECT_SUBJECT, queue="carcloud-presence", cb=self._on_event),
+            await self.nc.subscribe(DISCONNECT_SUBJECT, queue="carcloud-presence", cb=self._on_event),
+        ]
+        log.info("presence: following %s and %s", CONNECT_SUBJECT, DISCONNECT_SUBJECT)
+        try:
+            await stop.wait()
+        finally:
+            for sub in subs:
+                await sub.unsubscribe()
+
+    async def _on_event(self, msg: Msg) -> None:
+        try:
+            event = json.loads(msg.data)
+        except ValueError:
+            return
+        client = event.get("client", {})
+        vin = client.get("user")
+        if client.get("client_type") != "mqtt" or not isinstance(vin, str) or not is_valid_vin(vin):
+            return
+        online = msg.subject == CONNECT_SUBJECT
+        at = _event_time(event, client, online)
+        await self.storage.set_presence(vin, online, at)
+        log.info(
+            "vehicle %s %s%s",
+            vin,
+            "online" if online else "offline",
+            "" if online else f" ({event.get('reason', 'closed')})",
+        )
+
+
+class ServerConnections:
+    """Drops vehicles' live connections through the system account."""
+
+    def __init__(self, sys_nc: NatsClient, timeout: float = 1.0) -> None:
+        self.nc = sys_nc
+        self.timeout = timeout
+
+    async def _gather(self, subject: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Publish a request every server answers; collect answers for `timeout` seconds."""
+        inbox = self.nc.new_inbox()
+        answers: list[dict[str, Any]] = []
+        sub = await self.nc.subscribe(inbox)
+        try:
+            await self.nc.publish(subject, json.dumps(body).encode(), reply=inbox)
+            deadline = asyncio.get_running_loop().time() + self.timeout
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                try:
+                    msg = await sub.next_msg(timeout=left)
+                except nats.errors.TimeoutError:
+                    break
+                answers.append(json.loads(msg.data))
+        finally:
+            await sub.unsubscribe()
+        return answers
+
+    async def disconnect_vehicle(self, vin: str) -> int:
+        """Kick every live connection of `vin` on every server; returns how many."""
+        answers = await self._gather(
+            "$SYS.REQ.SERVER.PING.CONNZ", {"acc": APP_ACCOUNT, "user": vin, "auth": True}
+        )
+        kicked = 0
+        for answer in answers:
+            server_id = answer.get("server", {}).get("id")
+            for conn in (answer.get("data") or {}).get("connections") or []:
+                if conn.get("authorized_user") != vin:
+                    continue
+                try:
+                    await self.nc.request(
+                        f"$SYS.REQ.SERVER.{server_id}.KICK",
+                        json.dumps({"cid": conn["cid"]}).encode(),
+                        timeout=self.timeout,
+                    )
+                    kicked += 1
+                except nats.errors.Error as exc:
+                    log.warning("cannot drop connection %s of %s: %s", conn.get("cid"), vin, exc)
+        return kicked

@@ -1,0 +1,1 @@
+"""The registry: brands, vehicles and their credentials, API keys."""

@@ -1,0 +1,1 @@
+"""Running carcloud: the data dir, the embedded nats-server and the worker roles."""

@@ -1,0 +1,111 @@
+"""The data dir: the database, JetStream's files, generated secrets and the operator key.
+
+    DATA_DIR/
+      carcloud.db        SQLite (embedded default)
+      nats/              JetStream store
+      nats.conf          generated server config (service passwords bcrypt-hashed)
+      secrets.json       0600: service passwords and the auth-callout issuer seed
+      operator.key       0600: the operator API key, printed on first start
+      runtime.json       where the running platform listens (for the CLI and workers)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from carcloud.auth.nkeyjwt import new_account_seed
+from carcloud.errors import ConfigError
+
+SERVICE_USERS = ("svc", "sys", "auth")
+
+
+@dataclass(frozen=True)
+class PlatformSecrets:
+    """Credentials the platform's own processes use; never shown to vehicles or apps."""
+
+    passwords: dict[str, str]
+    issuer_seed: str
+
+    def __repr__(self) -> str:
+        return f"PlatformSecrets(users={sorted(self.passwords)}, issuer_seed=<hidden>)"
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+class DataDir:
+    """Files of one carcloud installation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"DataDir({str(self.path)!r})"
+
+    def ensure(self) -> None:
+        """Create the folder (private to this user) if it is missing."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (self.path / "nats").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot use data dir {self.path}: {exc.strerror}") from exc
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.path / "secrets.json"
+
+    @property
+    def operator_key_file(self) -> Path:
+        return self.path / "operator.key"
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.path / "runtime.json"
+
+    def platform_secrets(self, create: bool = True) -> PlatformSecrets:
+        """The service credentials, generated on first use."""
+        if self.secrets_file.exists():
+            data = json.loads(self.secrets_file.read_text(encoding="utf-8"))
+            return PlatformSecrets(dict(data["passwords"]), str(data["issuer_seed"]))
+        if not create:
+            raise ConfigError(f"{self.path} has no secrets.json; run `carcloud up` there first")
+        made = PlatformSecrets(
+            {user: secrets.token_urlsafe(24) for user in SERVICE_USERS}, new_account_seed()
+        )
+        _write_private(
+            self.secrets_file,
+            json.dumps({"passwords": made.passwords, "issuer_seed": made.issuer_seed}, indent=2),
+        )
+        return made
+
+    def operator_key(self) -> str | None:
+        """The operator API key kept in the data dir, if any."""
+        if self.operator_key_file.exists():
+            return self.operator_key_file.read_text(encoding="utf-8").strip() or None
+        return None
+
+    def save_operator_key(self, token: str) -> None:
+        _write_private(self.operator_key_file, token + "\n")
+
+    def write_runtime(self, info: dict[str, Any]) -> None:
+        self.runtime_file.write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+    def read_runtime(self) -> dict[str, Any]:
+        """Where the platform of this data dir listens; ConfigError if it never ran."""
+        if not self.runtime_file.exists():
+            raise ConfigError(f"no carcloud has run in {self.path}; start one with `carcloud up`")
+        data: dict[str, Any] = json.loads(self.runtime_file.read_text(encoding="utf-8"))
+        return data
+
+    def clear_runtime(self) -> None:
+        self.runtime_file.unlink(missing_ok=True)

@@ -1,0 +1,118 @@
+"""Records that cross the storage interface: plain frozen dataclasses, times in epoch µs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SignalValue = float | int | bool | str | list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """A tenant: one car maker can own several brands."""
+
+    id: int
+    slug: str
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    """A registered vehicle with its presence."""
+
+    id: int
+    vin: str
+    brand: str
+    model: str
+    model_year: int | None
+    tags: tuple[str, ...]
+    created_at: int
+    revoked_at: int | None
+    online: bool
+    last_seen_at: int | None
+    connected_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleCredentials:
+    """What the auth callout needs to check a connecting vehicle."""
+
+    vin: str
+    brand: str
+    secret_hash: str
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """A stored API key: only its hash is kept."""
+
+    id: str
+    name: str
+    brand: str | None
+    key_hash: str
+    created_at: int
+    revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one signal at one vehicle time."""
+
+    path: str
+    ts: int
+    value: SignalValue
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryMessage:
+    """One accepted telemetry message: (vin, seq) is its identity for deduplication."""
+
+    vin: str
+    seq: int
+    ts: int
+    received_at: int
+    samples: tuple[Sample, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Input that could not be stored whole, with the reason and the raw payload."""
+
+    received_at: int
+    subject: str
+    vin: str | None
+    reason: str
+    payload: bytes
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What a batch write did."""
+
+    messages_stored: int = 0
+    duplicates: int = 0
+    samples_stored: int = 0
+    dead_letters: int = 0
+    unknown_vins: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class LatestValue:
+    """The newest known value of one signal of one vehicle."""
+
+    path: str
+    ts: int
+    value: SignalValue
+    received_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """A point of a history query; aggregated points carry the bucket's count."""
+
+    ts: int
+    value: SignalValue
+    count: int = 1
