@@ -65,8 +65,10 @@ class ApiClient:
             )
         return response.json()
 
-    def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+    def get(self, url_path: str, /, **params: Any) -> Any:
+        return self.request(
+            "GET", url_path, params={k: v for k, v in params.items() if v is not None}
+        )
 
     def post(self, path: str, body: Any = None) -> Any:
         return self.request("POST", path, json=body)

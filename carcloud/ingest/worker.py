@@ -92,11 +92,18 @@ class IngestWorker:
             while not stop.is_set():
                 try:
                     batch = await subscription.fetch(self.batch_size, timeout=0.5)
-                except nats.errors.TimeoutError:
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue
+                except nats.errors.Error as exc:
+                    # Connection trouble: the client reconnects by itself; wait and pull again.
+                    if not failing:
+                        log.warning("%s: cannot pull from JetStream: %s", self.name, exc)
+                        failing = True
+                    await asyncio.sleep(0.5)
                     continue
                 try:
                     await self.handle_batch(batch)
-                except CarcloudError as exc:
+                except (CarcloudError, nats.errors.Error) as exc:
                     # Not acked: JetStream redelivers after ack_wait; log once per outage.
                     self.stats.failures += 1
                     self.stats.last_error = str(exc)
