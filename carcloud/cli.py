@@ -27,8 +27,8 @@ from carcloud.config import (
 from carcloud.errors import CarcloudError, ConfigError
 from carcloud.runtime.datadir import DataDir
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 # ---- shared options -------------------------------------------------------------------
@@ -45,16 +45,40 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 def _add_ports(parser: argparse.ArgumentParser) -> None:
     _add_data_dir(parser)
-    parser.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, help="REST API and web page port (default %(default)s)")
-    parser.add_argument("--mqtt-port", type=int, default=DEFAULT_MQTT_PORT, help="MQTT listener for vehicles (default %(default)s)")
-    parser.add_argument("--nats-port", type=int, default=DEFAULT_NATS_PORT, help="NATS client port for platform services (default %(default)s)")
-    parser.add_argument("--ingest-workers", type=int, default=1, help="ingest loops in this process (default %(default)s)")
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=DEFAULT_HTTP_PORT,
+        help="REST API and web page port (default %(default)s)",
+    )
+    parser.add_argument(
+        "--mqtt-port",
+        type=int,
+        default=DEFAULT_MQTT_PORT,
+        help="MQTT listener for vehicles (default %(default)s)",
+    )
+    parser.add_argument(
+        "--nats-port",
+        type=int,
+        default=DEFAULT_NATS_PORT,
+        help="NATS client port for platform services (default %(default)s)",
+    )
+    parser.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=1,
+        help="ingest loops in this process (default %(default)s)",
+    )
 
 
 def _add_client(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
     _add_data_dir(parser)
-    parser.add_argument("--api", help="API base URL (default: the running platform of the data dir)")
-    parser.add_argument("--key", help="API key (default: $CARCLOUD_API_KEY or the data dir's operator key)")
+    parser.add_argument(
+        "--api", help="API base URL (default: the running platform of the data dir)"
+    )
+    parser.add_argument(
+        "--key", help="API key (default: $CARCLOUD_API_KEY or the data dir's operator key)"
+    )
     if json_output:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -75,11 +99,16 @@ def api_client(args: argparse.Namespace) -> ApiClient:
     base = args.api or str(data_dir.read_runtime()["http_url"])
     key = args.key or os.environ.get("CARCLOUD_API_KEY") or data_dir.operator_key()
     if not key:
-        raise ConfigError(f"no API key: pass --key, set CARCLOUD_API_KEY, or use the data dir of a platform ({data_dir.path})")
+        raise ConfigError(
+            "no API key: pass --key, set CARCLOUD_API_KEY, or use the data dir of a platform "
+            f"({data_dir.path})"
+        )
     return ApiClient(base, key)
 
 
-def _print_records(args: argparse.Namespace, records: Any, columns: Sequence[str], title: str) -> None:
+def _print_records(
+    args: argparse.Namespace, records: Any, columns: Sequence[str], title: str
+) -> None:
     if getattr(args, "json", False):
         print(json.dumps(records, indent=2))
         return
@@ -112,8 +141,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     def ready(started: Started) -> None:
         console.print(f"[bold green]carcloud {__version__} is up[/]")
-        console.print(f"  API       {settings.http_url}/api/v1   (OpenAPI: {settings.http_url}/api/v1/docs)")
-        console.print(f"  MQTT      {settings.mqtt_url}   (vehicles: username = VIN, client id = VIN)")
+        console.print(
+            f"  API       {settings.http_url}/api/v1   (OpenAPI: {settings.http_url}/api/v1/docs)"
+        )
+        console.print(
+            f"  MQTT      {settings.mqtt_url}   (vehicles: username = VIN, client id = VIN)"
+        )
         console.print(f"  data dir  {settings.data_dir}")
         if started.new_operator_key:
             console.print(f"  operator API key (kept in {settings.data_dir / 'operator.key'}):")
@@ -149,7 +182,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(f"  MQTT      {status['mqtt_url']}")
     if "ingest" in status:
         ingest = status["ingest"]
-        console.print(f"  ingest    {ingest.get('pending', '?')} waiting, {ingest.get('ack_pending', '?')} in flight")
+        console.print(
+            f"  ingest    {ingest.get('pending', '?')} waiting, "
+            f"{ingest.get('ack_pending', '?')} in flight"
+        )
     return 0
 
 
@@ -167,11 +203,26 @@ def cmd_brands_list(args: argparse.Namespace) -> int:
     return 0
 
 
-VEHICLE_COLUMNS = ["vin", "brand", "model", "model_year", "tags", "online", "last_seen_at", "revoked"]
+VEHICLE_COLUMNS = [
+    "vin",
+    "brand",
+    "model",
+    "model_year",
+    "tags",
+    "online",
+    "last_seen_at",
+    "revoked",
+]
 
 
 def cmd_vehicles_add(args: argparse.Namespace) -> int:
-    body = {"vin": args.vin, "brand": args.brand, "model": args.model, "model_year": args.year, "tags": args.tag or []}
+    body = {
+        "vin": args.vin,
+        "brand": args.brand,
+        "model": args.model,
+        "model_year": args.year,
+        "tags": args.tag or [],
+    }
     with api_client(args) as client:
         created = client.post("/vehicles", body)
     _print_credentials(args, created, "vehicle registered")
@@ -191,7 +242,9 @@ def _print_credentials(args: argparse.Namespace, created: dict[str, Any], title:
 
 def cmd_vehicles_list(args: argparse.Namespace) -> int:
     with api_client(args) as client:
-        found = client.get("/vehicles", brand=args.brand, tag=args.tag, online=args.online, limit=args.limit)
+        found = client.get(
+            "/vehicles", brand=args.brand, tag=args.tag, online=args.online, limit=args.limit
+        )
     _print_records(args, found["vehicles"], VEHICLE_COLUMNS, "vehicles")
     return 0
 
@@ -241,24 +294,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="run the whole platform here (embedded NATS + SQLite)",
-                        description="Start nats-server (JetStream + MQTT), every worker role and the HTTP API. "
-                        "The first start creates an operator API key and prints it. Ctrl-C stops everything.")
+    up = sub.add_parser(
+        "up",
+        help="run the whole platform here (embedded NATS + SQLite)",
+        description="Start nats-server (JetStream + MQTT), every worker role and the HTTP API. "
+        "The first start creates an operator API key and prints it. Ctrl-C stops everything.",
+    )
     _add_ports(up)
     up.set_defaults(func=cmd_up)
 
-    worker = sub.add_parser("worker", help="run some roles against a running platform",
-                            description="Run worker roles (callout, presence, ingest, api) as their own process, "
-                            "against the platform of --data-dir. Run several for more throughput.")
+    worker = sub.add_parser(
+        "worker",
+        help="run some roles against a running platform",
+        description="Run worker roles (callout, presence, ingest, api) as their own process, "
+        "against the platform of --data-dir. Run several for more throughput.",
+    )
     worker.add_argument("roles", nargs="+", choices=["callout", "presence", "ingest", "api"])
     _add_ports(worker)
     worker.set_defaults(func=cmd_worker)
 
-    status = sub.add_parser("status", help="vehicles online, ingest backlog", description="Show the platform's status.")
+    status = sub.add_parser(
+        "status", help="vehicles online, ingest backlog", description="Show the platform's status."
+    )
     _add_client(status)
     status.set_defaults(func=cmd_status)
 
-    brands = sub.add_parser("brands", help="manage brands (tenants)", description="Brands are the tenants.")
+    brands = sub.add_parser(
+        "brands", help="manage brands (tenants)", description="Brands are the tenants."
+    )
     brands_sub = brands.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = brands_sub.add_parser("add", help="create a brand", description="Create a brand.")
     add.add_argument("slug", help="short lowercase id, e.g. volta")
@@ -269,10 +332,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client(lst)
     lst.set_defaults(func=cmd_brands_list)
 
-    vehicles = sub.add_parser("vehicles", help="register and manage vehicles", description="Vehicles and their MQTT credentials.")
+    vehicles = sub.add_parser(
+        "vehicles",
+        help="register and manage vehicles",
+        description="Vehicles and their MQTT credentials.",
+    )
     v_sub = vehicles.add_subparsers(dest="action", required=True, metavar="ACTION")
-    v_add = v_sub.add_parser("add", help="register a vehicle and print its MQTT credentials",
-                             description="Register a vehicle; its MQTT password is printed once and stored only as a hash.")
+    v_add = v_sub.add_parser(
+        "add",
+        help="register a vehicle and print its MQTT credentials",
+        description="Register a vehicle; its MQTT password is printed once "
+        "and stored only as a hash.",
+    )
     v_add.add_argument("vin", help="17-character VIN (ISO 3779)")
     v_add.add_argument("--brand", required=True, help="brand slug")
     v_add.add_argument("--model", required=True, help="model name")
@@ -280,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     v_add.add_argument("--tag", action="append", help="a tag (repeat for several)")
     _add_client(v_add)
     v_add.set_defaults(func=cmd_vehicles_add)
-    v_list = v_sub.add_parser("list", help="list vehicles", description="List vehicles with online status.")
+    v_list = v_sub.add_parser(
+        "list", help="list vehicles", description="List vehicles with online status."
+    )
     v_list.add_argument("--brand")
     v_list.add_argument("--tag")
     v_list.add_argument("--online", action=argparse.BooleanOptionalAction, default=None)
@@ -289,7 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     v_list.set_defaults(func=cmd_vehicles_list)
     for name, func, text in (
         ("show", cmd_vehicles_show, "show a vehicle and its latest signals"),
-        ("rotate-secret", cmd_vehicles_rotate, "issue a new MQTT password (the old one stops working)"),
+        (
+            "rotate-secret",
+            cmd_vehicles_rotate,
+            "issue a new MQTT password (the old one stops working)",
+        ),
         ("revoke", cmd_vehicles_revoke, "revoke the credentials and drop the live connection"),
     ):
         action = v_sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
@@ -315,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     logging.getLogger("nats").setLevel(logging.WARNING if not args.verbose else logging.DEBUG)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         result: int = args.func(args)
         return result

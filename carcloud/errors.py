@@ -1,14 +1,14 @@
 """Errors carcloud raises, translated at the boundary from drivers and libraries.
 
-    CarcloudError                 base of everything below
-    ├── ConfigError               bad settings, a port in use, a data dir we cannot use
-    ├── ValidationError           bad input from a caller (a VIN, a brand slug, a query)
-    ├── NotFoundError             a record that does not exist or that the caller may not see
-    ├── ConflictError             a record that already exists
-    ├── AuthError                 missing or wrong credentials
-    │   └── ForbiddenError        right credentials, not allowed to do this
-    ├── MessagingError            NATS is unreachable or refused an operation
-    └── StorageError              the database failed
+CarcloudError                 base of everything below
+├── ConfigError               bad settings, a port in use, a data dir we cannot use
+├── ValidationError           bad input from a caller (a VIN, a brand slug, a query)
+├── NotFoundError             a record that does not exist or that the caller may not see
+├── ConflictError             a record that already exists
+├── AuthError                 missing or wrong credentials
+│   └── ForbiddenError        right credentials, not allowed to do this
+├── MessagingError            NATS is unreachable or refused an operation
+└── StorageError              the database failed
 """
 
 from __future__ import annotations

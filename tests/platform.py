@@ -64,11 +64,18 @@ class Platform:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "carcloud.cli", "up",
-            "--data-dir", str(self.data_dir),
-            "--http-port", str(self.http_port),
-            "--mqtt-port", str(self.mqtt_port),
-            "--nats-port", str(self.nats_port),
+            sys.executable,
+            "-m",
+            "carcloud.cli",
+            "up",
+            "--data-dir",
+            str(self.data_dir),
+            "--http-port",
+            str(self.http_port),
+            "--mqtt-port",
+            str(self.mqtt_port),
+            "--nats-port",
+            str(self.nats_port),
             *self.extra_args,
         ]
 
@@ -121,9 +128,17 @@ class Platform:
             if slug not in {b["slug"] for b in api.get("/brands")}:
                 api.post("/brands", {"slug": slug, "name": slug.title()})
 
-    def register(self, brand: str = "testbrand", vin: str | None = None, **extra: Any) -> VehicleCredentials:
+    def register(
+        self, brand: str = "testbrand", vin: str | None = None, **extra: Any
+    ) -> VehicleCredentials:
         self.ensure_brand(brand)
-        body = {"vin": vin or make_vin(), "brand": brand, "model": "T1", "model_year": 2025, **extra}
+        body = {
+            "vin": vin or make_vin(),
+            "brand": brand,
+            "model": "T1",
+            "model_year": 2025,
+            **extra,
+        }
         with self.api() as api:
             created = api.post("/vehicles", body)
         return VehicleCredentials(created["mqtt_username"], created["mqtt_password"])
@@ -153,8 +168,14 @@ class Car:
         if reset is not None:
             reset()
 
-    def __init__(self, platform: Platform, vin: str, password: str, client_id: str | None = None,
-                 clean_session: bool = False) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        vin: str,
+        password: str,
+        client_id: str | None = None,
+        clean_session: bool = False,
+    ) -> None:
         self.vin = vin
         self.platform = platform
         self.client = mqtt.Client(
@@ -186,7 +207,9 @@ class Car:
             self.disconnected.clear()
             self.connected.set()
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         self.connected.clear()
         self.disconnected.set()
         self.answered.set()
@@ -217,7 +240,9 @@ class Car:
         info = self.client.publish(topic, payload, qos=qos)
         info.wait_for_publish(timeout)
 
-    def telemetry(self, signals: dict[str, Any], seq: int | None = None, ts: str | None = None) -> int:
+    def telemetry(
+        self, signals: dict[str, Any], seq: int | None = None, ts: str | None = None
+    ) -> int:
         if seq is None:
             self.seq += 1
             seq = self.seq
@@ -240,4 +265,6 @@ class Car:
 
 def utc_now(offset_s: float = 0.0) -> str:
     moment = time.time() + offset_s
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment % 1 * 1e6):06d}Z"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment % 1 * 1e6):06d}Z"
+    )

@@ -31,7 +31,9 @@ class Principal:
     def require_operator(self) -> None:
         """Refuse brand-scoped keys for operator-only actions."""
         if not self.is_operator:
-            raise ForbiddenError("this action needs an operator key; brand-scoped keys cannot do it")
+            raise ForbiddenError(
+                "this action needs an operator key; brand-scoped keys cannot do it"
+            )
 
     def check_brand(self, brand: str) -> None:
         """NotFound (not Forbidden) for another brand, so that names do not leak."""

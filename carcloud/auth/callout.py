@@ -70,7 +70,9 @@ class AuthCallout:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve authorization requests until `stop` is set (queue group: run many)."""
-        subscription = await self.nc.subscribe(AUTH_SUBJECT, queue="carcloud-auth", cb=self._on_request)
+        subscription = await self.nc.subscribe(
+            AUTH_SUBJECT, queue="carcloud-auth", cb=self._on_request
+        )
         log.info("auth callout: answering %s", AUTH_SUBJECT)
         try:
             await stop.wait()

@@ -52,7 +52,9 @@ def decode_telemetry(
 
     try:
         if len(payload) > max_bytes:
-            raise _Rejected(f"message of {len(payload)} bytes exceeds the limit of {max_bytes} bytes")
+            raise _Rejected(
+                f"message of {len(payload)} bytes exceeds the limit of {max_bytes} bytes"
+            )
         body = _parse_json(payload)
         seq = _parse_seq(body)
         claimed = body.get("vin")

@@ -8,6 +8,7 @@ if carcloud dies (PR_SET_PDEATHSIG), so no orphaned server is left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import shutil
@@ -127,9 +128,11 @@ class NatsServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
-        return f"NatsServer(nats={self.ports.nats}, mqtt={self.ports.mqtt}, config={self.config_file})"
+        return (
+            f"NatsServer(nats={self.ports.nats}, mqtt={self.ports.mqtt}, config={self.config_file})"
+        )
 
-    async def start(self, timeout: float = 15.0) -> None:
+    async def start(self, startup_s: float = 15.0) -> None:
         """Start the child and wait until it accepts connections."""
         binary = nats_server_binary()
         log_handle = self.log_file.open("ab")
@@ -145,7 +148,7 @@ class NatsServer:
         finally:
             log_handle.close()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + startup_s
         while loop.time() < deadline:
             if self.process.poll() is not None:
                 tail = self.log_file.read_text(errors="replace").splitlines()[-5:]
@@ -159,21 +162,19 @@ class NatsServer:
                 return
             await asyncio.sleep(0.05)
         await self.stop()
-        raise MessagingError(f"nats-server did not accept connections within {timeout:.0f} s")
+        raise MessagingError(f"nats-server did not accept connections within {startup_s:.0f} s")
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, grace_s: float = 10.0) -> None:
         """Ask the child to stop (SIGTERM), then kill it if it does not."""
         process = self.process
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while process.poll() is None and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-        if process.poll() is None:
+        try:
+            await asyncio.to_thread(process.wait, grace_s)
+        except subprocess.TimeoutExpired:
             process.kill()
-            process.wait()
+            await asyncio.to_thread(process.wait)
         log.info("nats-server stopped")
 
 
@@ -183,8 +184,6 @@ async def _accepts(host: str, port: int) -> bool:
     except OSError:
         return False
     writer.close()
-    try:
+    with contextlib.suppress(OSError):
         await writer.wait_closed()
-    except OSError:
-        pass
     return True

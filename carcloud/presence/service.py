@@ -59,7 +59,9 @@ class PresenceTracker:
         """Follow connect and disconnect events until `stop` is set."""
         subs = [
             await self.nc.subscribe(CONNECT_SUBJECT, queue="carcloud-presence", cb=self._on_event),
-            await self.nc.subscribe(DISCONNECT_SUBJECT, queue="carcloud-presence", cb=self._on_event),
+            await self.nc.subscribe(
+                DISCONNECT_SUBJECT, queue="carcloud-presence", cb=self._on_event
+            ),
         ]
         log.info("presence: following %s and %s", CONNECT_SUBJECT, DISCONNECT_SUBJECT)
         try:

@@ -1,12 +1,12 @@
 """The data dir: the database, JetStream's files, generated secrets and the operator key.
 
-    DATA_DIR/
-      carcloud.db        SQLite (embedded default)
-      nats/              JetStream store
-      nats.conf          generated server config (service passwords bcrypt-hashed)
-      secrets.json       0600: service passwords and the auth-callout issuer seed
-      operator.key       0600: the operator API key, printed on first start
-      runtime.json       where the running platform listens (for the CLI and workers)
+DATA_DIR/
+  carcloud.db        SQLite (embedded default)
+  nats/              JetStream store
+  nats.conf          generated server config (service passwords bcrypt-hashed)
+  secrets.json       0600: service passwords and the auth-callout issuer seed
+  operator.key       0600: the operator API key, printed on first start
+  runtime.json       where the running platform listens (for the CLI and workers)
 """
 
 from __future__ import annotations

@@ -140,7 +140,9 @@ async def run_roles(
     """Run `roles` against NATS and storage until `stop` is set."""
     unknown = set(roles) - set(ROLES)
     if unknown:
-        raise ConfigError(f"unknown role(s) {', '.join(sorted(unknown))}; roles: {', '.join(ROLES)}")
+        raise ConfigError(
+            f"unknown role(s) {', '.join(sorted(unknown))}; roles: {', '.join(ROLES)}"
+        )
     url = nats_url or settings.nats_url
     data_dir = DataDir(settings.data_dir)
     storage = open_storage(settings.resolved_database_url())
@@ -155,7 +157,9 @@ async def run_roles(
         js = svc_nc.jetstream()
         await ensure_streams(js)
         await ensure_consumer(js, TELEMETRY_STREAM, consumer_config())
-        services = Services(storage=storage, catalog=catalog, nats=svc_nc, mqtt_url=settings.mqtt_url)
+        services = Services(
+            storage=storage, catalog=catalog, nats=svc_nc, mqtt_url=settings.mqtt_url
+        )
         if "presence" in roles or "api" in roles:
             sys_nc = await _connect(url, "sys", platform.passwords["sys"], "carcloud-presence")
             clients.append(sys_nc)

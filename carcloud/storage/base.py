@@ -112,7 +112,9 @@ class Storage(abc.ABC):
 
     # api keys
     @abc.abstractmethod
-    async def create_api_key(self, key_id: str, name: str, brand: str | None, key_hash: str) -> ApiKeyRecord:
+    async def create_api_key(
+        self, key_id: str, name: str, brand: str | None, key_hash: str
+    ) -> ApiKeyRecord:
         """Store a new API key hash."""
 
     @abc.abstractmethod

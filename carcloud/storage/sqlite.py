@@ -236,7 +236,10 @@ class SqliteStorage(Storage):
         ]
 
     def _fetch_vehicle(self, conn: sqlite3.Connection, vin: str, brand: str | None) -> Vehicle:
-        sql = f"SELECT {_VEHICLE_COLUMNS} FROM vehicles v JOIN brands b ON b.id = v.brand_id WHERE v.vin = ?"
+        sql = (
+            f"SELECT {_VEHICLE_COLUMNS} FROM vehicles v "
+            "JOIN brands b ON b.id = v.brand_id WHERE v.vin = ?"
+        )
         params: list[Any] = [vin]
         if brand is not None:
             sql += " AND b.slug = ?"
@@ -261,8 +264,9 @@ class SqliteStorage(Storage):
                 raise NotFoundError(f"brand {brand!r} not found")
             try:
                 cur = conn.execute(
-                    "INSERT INTO vehicles (vin, brand_id, model, model_year, secret_hash, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO vehicles "
+                    "(vin, brand_id, model, model_year, secret_hash, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     (vin, brand_row[0], model, model_year, secret_hash, now_us()),
                 )
             except sqlite3.IntegrityError as exc:
@@ -408,7 +412,9 @@ class SqliteStorage(Storage):
                 )
             if cur.rowcount:
                 return True
-            return conn.execute("SELECT 1 FROM vehicles WHERE vin = ?", (vin,)).fetchone() is not None
+            return (
+                conn.execute("SELECT 1 FROM vehicles WHERE vin = ?", (vin,)).fetchone() is not None
+            )
 
         return await self._write(update)
 
@@ -492,7 +498,13 @@ class SqliteStorage(Storage):
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO telemetry_messages "
                     "(vehicle_id, seq, ts, received_at, samples) VALUES (?, ?, ?, ?, ?)",
-                    (vehicle_id, message.seq, message.ts, message.received_at, len(message.samples)),
+                    (
+                        vehicle_id,
+                        message.seq,
+                        message.ts,
+                        message.received_at,
+                        len(message.samples),
+                    ),
                 )
                 if cur.rowcount == 0:
                     duplicates += 1
@@ -506,7 +518,12 @@ class SqliteStorage(Storage):
                     previous = latest.get(key)
                     if previous is None or previous[2] <= sample.ts:
                         latest[key] = (
-                            vehicle_id, signal_id, sample.ts, num, text, message.received_at
+                            vehicle_id,
+                            signal_id,
+                            sample.ts,
+                            num,
+                            text,
+                            message.received_at,
                         )
             conn.executemany(
                 "INSERT OR IGNORE INTO signal_history "
@@ -594,7 +611,8 @@ class SqliteStorage(Storage):
     ) -> list[HistoryPoint]:
         def query(conn: sqlite3.Connection) -> list[HistoryPoint]:
             ids = conn.execute(
-                "SELECT v.id, s.id, s.kind FROM vehicles v, signals s WHERE v.vin = ? AND s.path = ?",
+                "SELECT v.id, s.id, s.kind FROM vehicles v, signals s "
+                "WHERE v.vin = ? AND s.path = ?",
                 (vin, path),
             ).fetchone()
             if ids is None:
@@ -648,7 +666,9 @@ class SqliteStorage(Storage):
     async def list_dead_letters(
         self, vin: str | None, brand: str | None, limit: int, before_id: int | None = None
     ) -> list[DeadLetter]:
-        sql = "SELECT d.id, d.received_at, d.subject, d.vin, d.reason, d.payload FROM dead_letters d"
+        sql = (
+            "SELECT d.id, d.received_at, d.subject, d.vin, d.reason, d.payload FROM dead_letters d"
+        )
         where: list[str] = []
         params: list[Any] = []
         if brand is not None:
@@ -685,4 +705,3 @@ def _split_sql(script: str) -> list[str]:
     """Split a migration into statements (ours never put ';' inside literals)."""
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
-

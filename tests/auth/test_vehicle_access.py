@@ -17,7 +17,9 @@ def test_vehicle_connects_and_its_telemetry_is_queryable(platform: Platform) -> 
     creds = platform.register()
     car = Car(platform, creds.vin, creds.password)
     assert not car.connect().is_failure
-    car.telemetry({"Vehicle.Speed": 42.5, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current": 77.0})
+    car.telemetry(
+        {"Vehicle.Speed": 42.5, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current": 77.0}
+    )
     with platform.api() as api:
         state = platform.wait_for(
             lambda: (s := api.get(f"/vehicles/{creds.vin}/state"))["signals"] and s,
@@ -25,7 +27,10 @@ def test_vehicle_connects_and_its_telemetry_is_queryable(platform: Platform) -> 
         )
         assert state["online"] is True
         assert state["signals"]["Vehicle.Speed"]["value"] == 42.5
-        assert state["signals"]["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"]["value"] == 77.0
+        assert (
+            state["signals"]["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"]["value"]
+            == 77.0
+        )
     car.disconnect()
 
 
@@ -116,6 +121,7 @@ def test_rotated_secret_replaces_the_old_one(platform: Platform) -> None:
 def test_presence_follows_connect_clean_disconnect_and_drop(platform: Platform) -> None:
     creds = platform.register()
     with platform.api() as api:
+
         def online() -> bool:
             return bool(api.get(f"/vehicles/{creds.vin}")["online"])
 
@@ -132,5 +138,7 @@ def test_presence_follows_connect_clean_disconnect_and_drop(platform: Platform) 
         car.connect()
         platform.wait_for(online, what="online after reconnect")
         car.drop()
-        platform.wait_for(lambda: not online(), timeout=60, what="offline after a dropped connection")
+        platform.wait_for(
+            lambda: not online(), timeout=60, what="offline after a dropped connection"
+        )
         assert api.get(f"/vehicles/{creds.vin}")["last_seen_at"] > seen

@@ -44,8 +44,12 @@ def test_every_kind_of_bad_input_lands_in_dead_letters(platform: Platform) -> No
     now = utc_now()
     bad = {
         "malformed JSON": b'{"seq": 1, "ts": ',
-        "unknown signal path": json.dumps({"seq": 2, "ts": now, "signals": {"Vehicle.Warp.Factor": 9}}),
-        "expected a number": json.dumps({"seq": 3, "ts": now, "signals": {"Vehicle.Speed": "fast"}}),
+        "unknown signal path": json.dumps(
+            {"seq": 2, "ts": now, "signals": {"Vehicle.Warp.Factor": 9}}
+        ),
+        "expected a number": json.dumps(
+            {"seq": 3, "ts": now, "signals": {"Vehicle.Speed": "fast"}}
+        ),
         "above the maximum": json.dumps({"seq": 4, "ts": now, "signals": {"Vehicle.Speed": 5000}}),
         "does not match the topic's VIN": json.dumps(
             {"seq": 5, "vin": "WVWZZZ1JZXW999999", "ts": now, "signals": {"Vehicle.Speed": 1}}
@@ -60,6 +64,7 @@ def test_every_kind_of_bad_input_lands_in_dead_letters(platform: Platform) -> No
     car.telemetry({"Vehicle.Speed": 12.0}, seq=100)  # good data after the bad keeps flowing
 
     with platform.api() as api:
+
         def letters() -> list[dict[str, str]]:
             found: list[dict[str, str]] = api.get("/dead-letters", vin=creds.vin, limit=100)
             return found if len(found) >= len(bad) else []
@@ -80,7 +85,10 @@ def test_a_batch_message_is_stored_sample_by_sample(platform: Platform) -> None:
     body = {
         "seq": 1,
         "samples": [
-            {"ts": utc_now(-3 + i), "signals": {"Vehicle.Speed": float(i), "Vehicle.IsMoving": True}}
+            {
+                "ts": utc_now(-3 + i),
+                "signals": {"Vehicle.Speed": float(i), "Vehicle.IsMoving": True},
+            }
             for i in range(3)
         ],
     }
@@ -97,7 +105,15 @@ def platform_without_ingest(tmp_path: Path) -> Iterator[Platform]:
 
 def start_worker(platform: Platform) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "carcloud.cli", "worker", "ingest", "--data-dir", str(platform.data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "carcloud.cli",
+            "worker",
+            "ingest",
+            "--data-dir",
+            str(platform.data_dir),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -124,7 +140,9 @@ def test_kill_9_of_the_ingest_worker_loses_and_duplicates_nothing(
     worker = start_worker(platform)
     publisher = threading.Thread(target=stream)
     publisher.start()
-    platform.wait_for(lambda: len(history(platform, creds.vin)) > 300, timeout=30, what="ingest started")
+    platform.wait_for(
+        lambda: len(history(platform, creds.vin)) > 300, timeout=30, what="ingest started"
+    )
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     stored_at_kill = len(history(platform, creds.vin))

@@ -31,13 +31,18 @@ def test_batch_of_samples_shares_one_seq() -> None:
         "seq": 8,
         "samples": [
             {"ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": 10}},
-            {"ts": "2026-11-24T10:00:01Z", "signals": {"Vehicle.Speed": 12, "Vehicle.IsMoving": True}},
+            {
+                "ts": "2026-11-24T10:00:01Z",
+                "signals": {"Vehicle.Speed": 12, "Vehicle.IsMoving": True},
+            },
         ],
     }
     result = decode(body)
     assert result.dead_letter is None and result.message is not None
     assert [(s.path, s.value) for s in result.message.samples] == [
-        ("Vehicle.Speed", 10.0), ("Vehicle.Speed", 12.0), ("Vehicle.IsMoving", True)
+        ("Vehicle.Speed", 10.0),
+        ("Vehicle.Speed", 12.0),
+        ("Vehicle.IsMoving", True),
     ]
 
 
@@ -49,15 +54,35 @@ def test_batch_of_samples_shares_one_seq() -> None:
         ([1, 2], "must be a JSON object"),
         ({"ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": 1}}, "seq is missing"),
         ({"seq": -1, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": 1}}, "seq must be"),
-        ({"seq": True, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": 1}}, "seq must be"),
-        ({"seq": 1, "vin": "WVWZZZ1JZXW000002", "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": 1}}, "does not match the topic"),
+        (
+            {"seq": True, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": 1}},
+            "seq must be",
+        ),
+        (
+            {
+                "seq": 1,
+                "vin": "WVWZZZ1JZXW000002",
+                "ts": "2026-11-24T10:00:00Z",
+                "signals": {"Vehicle.Speed": 1},
+            },
+            "does not match the topic",
+        ),
         ({"seq": 1}, "needs either ts and signals, or samples"),
         ({"seq": 1, "ts": "yesterday", "signals": {"Vehicle.Speed": 1}}, "not an RFC 3339"),
         ({"seq": 1, "ts": "2026-11-24T10:00:00", "signals": {"Vehicle.Speed": 1}}, "no UTC offset"),
         ({"seq": 1, "ts": "2026-11-24T10:00:00Z", "signals": {}}, "non-empty object"),
-        ({"seq": 1, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Nope": 1}}, "unknown signal path"),
-        ({"seq": 1, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": "fast"}}, "expected a number"),
-        ({"seq": 1, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": 9000}}, "above the maximum"),
+        (
+            {"seq": 1, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Nope": 1}},
+            "unknown signal path",
+        ),
+        (
+            {"seq": 1, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": "fast"}},
+            "expected a number",
+        ),
+        (
+            {"seq": 1, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": 9000}},
+            "above the maximum",
+        ),
         ({"seq": 1, "samples": []}, "non-empty array"),
     ],
 )
@@ -66,11 +91,18 @@ def test_bad_input_becomes_a_dead_letter_with_its_reason(body: object, reason: s
     assert result.message is None
     assert result.dead_letter is not None
     assert reason in result.dead_letter.reason
-    assert result.dead_letter.payload == (body if isinstance(body, bytes) else json.dumps(body).encode())
+    assert result.dead_letter.payload == (
+        body if isinstance(body, bytes) else json.dumps(body).encode()
+    )
 
 
 def test_oversized_message_is_refused_before_parsing() -> None:
-    body = {"seq": 1, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": 1}, "pad": "x" * 2000}
+    body = {
+        "seq": 1,
+        "ts": "2026-11-24T10:00:00Z",
+        "signals": {"Vehicle.Speed": 1},
+        "pad": "x" * 2000,
+    }
     result = decode(body, max_bytes=1000)
     assert result.message is None and result.dead_letter is not None
     assert "exceeds the limit of 1000 bytes" in result.dead_letter.reason
@@ -83,7 +115,12 @@ def test_valid_values_of_a_partly_bad_message_are_kept() -> None:
         "signals": {"Vehicle.Speed": 50, "Vehicle.Nope": 1, "Vehicle.IsMoving": "yes"},
     }
     result = decode(body)
-    assert result.message is not None and [s.path for s in result.message.samples] == ["Vehicle.Speed"]
+    assert result.message is not None and [s.path for s in result.message.samples] == [
+        "Vehicle.Speed"
+    ]
     assert result.dead_letter is not None
     assert "1 valid values stored" in result.dead_letter.reason
-    assert "Vehicle.Nope" in result.dead_letter.reason and "Vehicle.IsMoving" in result.dead_letter.reason
+    assert (
+        "Vehicle.Nope" in result.dead_letter.reason
+        and "Vehicle.IsMoving" in result.dead_letter.reason
+    )

@@ -66,12 +66,18 @@ async def test_latest_state_keeps_the_newest_vehicle_time(storage: SqliteStorage
 
 
 async def test_values_keep_their_types(storage: SqliteStorage) -> None:
-    msg = TelemetryMessage(VIN, 1, SECOND, SECOND, (
-        Sample("Vehicle.IsMoving", SECOND, True),
-        Sample("Vehicle.Powertrain.Transmission.CurrentGear", SECOND, 3),
-        Sample("Vehicle.LowVoltageSystemState", SECOND, "ON"),
-        Sample("Vehicle.Diagnostics.DTCList", SECOND, ["P0A80", "U0100"]),
-    ))
+    msg = TelemetryMessage(
+        VIN,
+        1,
+        SECOND,
+        SECOND,
+        (
+            Sample("Vehicle.IsMoving", SECOND, True),
+            Sample("Vehicle.Powertrain.Transmission.CurrentGear", SECOND, 3),
+            Sample("Vehicle.LowVoltageSystemState", SECOND, "ON"),
+            Sample("Vehicle.Diagnostics.DTCList", SECOND, ["P0A80", "U0100"]),
+        ),
+    )
     await storage.write_telemetry([msg], [])
     latest = {v.path: v.value for v in await storage.latest_state(VIN)}
     assert latest == {
@@ -83,9 +89,7 @@ async def test_values_keep_their_types(storage: SqliteStorage) -> None:
 
 
 async def test_history_range_limit_and_downsampling(storage: SqliteStorage) -> None:
-    await storage.write_telemetry(
-        [message(i, i * SECOND, float(i)) for i in range(120)], []
-    )
+    await storage.write_telemetry([message(i, i * SECOND, float(i)) for i in range(120)], [])
     window = await storage.history(VIN, "Vehicle.Speed", 10 * SECOND, 20 * SECOND, 1000)
     assert [p.value for p in window] == [float(i) for i in range(10, 20)]
     assert len(await storage.history(VIN, "Vehicle.Speed", None, None, 5)) == 5
@@ -107,12 +111,17 @@ async def test_history_query_uses_the_index_not_a_scan(storage: SqliteStorage) -
 
 
 async def test_unknown_vin_and_dead_letters_are_kept_with_reasons(storage: SqliteStorage) -> None:
-    stranger = TelemetryMessage("ZZZZZZZZZZZZ99999", 1, SECOND, SECOND, (Sample("Vehicle.Speed", SECOND, 1.0),))
+    stranger = TelemetryMessage(
+        "ZZZZZZZZZZZZ99999", 1, SECOND, SECOND, (Sample("Vehicle.Speed", SECOND, 1.0),)
+    )
     letter = DeadLetter(SECOND, f"vehicles.{VIN}.telemetry", VIN, "malformed JSON: x", b"{oops")
     result = await storage.write_telemetry([stranger, message(1, SECOND, 3.0)], [letter])
     assert result.messages_stored == 1 and result.unknown_vins == ("ZZZZZZZZZZZZ99999",)
     letters = await storage.list_dead_letters(None, None, 10)
-    assert {d.reason.split(":")[0] for d in letters} == {"malformed JSON", "unknown VIN ZZZZZZZZZZZZ99999"}
+    assert {d.reason.split(":")[0] for d in letters} == {
+        "malformed JSON",
+        "unknown VIN ZZZZZZZZZZZZ99999",
+    }
     assert [d.payload for d in await storage.list_dead_letters(VIN, "volta", 10)] == [b"{oops"]
 
 
