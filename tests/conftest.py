@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.platform import OPEN_CARS, Platform, free_port
+from carcloud.runtime.launcher import free_port
+from tests.platform import OPEN_CARS, Platform
 
 
 def start_platform(data_dir: Path, *extra: str) -> Platform:

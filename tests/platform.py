@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import paho.mqtt.client as mqtt
 
-from carcloud.client import ApiClient
+from carcloud.runtime.launcher import PlatformProcess
 
 _vin_counter = iter(range(1, 10**9))
 _VIN_ALPHABET = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_vin(prefix: str = "TST") -> str:
@@ -46,87 +34,8 @@ class VehicleCredentials:
     password: str
 
 
-@dataclass
-class Platform:
-    """A running `carcloud up` child process."""
-
-    data_dir: Path
-    http_port: int
-    mqtt_port: int
-    nats_port: int
-    extra_args: list[str] = field(default_factory=list)
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "carcloud.cli",
-            "up",
-            "--data-dir",
-            str(self.data_dir),
-            "--http-port",
-            str(self.http_port),
-            "--mqtt-port",
-            str(self.mqtt_port),
-            "--nats-port",
-            str(self.nats_port),
-            *self.extra_args,
-        ]
-
-    def start(self, timeout: float = 30.0) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.data_dir / "up.log"
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"carcloud up exited {self.process.returncode}:\n{self.log()}")
-            if (self.data_dir / "runtime.json").exists():
-                try:
-                    if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"carcloud up did not become ready in {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
-
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        code = self.process.returncode
-        self.process = None
-        return code
-
-    @property
-    def operator_key(self) -> str:
-        return (self.data_dir / "operator.key").read_text().strip()
-
-    def api(self, key: str | None = None) -> ApiClient:
-        return ApiClient(self.url, key or self.operator_key)
-
-    def ensure_brand(self, slug: str) -> None:
-        with self.api() as api:
-            if slug not in {b["slug"] for b in api.get("/brands")}:
-                api.post("/brands", {"slug": slug, "name": slug.title()})
+class Platform(PlatformProcess):
+    """A running `carcloud up` child process, with helpers for tests."""
 
     def register(
         self, brand: str = "testbrand", vin: str | None = None, **extra: Any

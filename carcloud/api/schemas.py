@@ -99,21 +99,19 @@ class VehicleList(BaseModel):
 
 
 class SignalValueOut(BaseModel):
-    value: Any
-    ts: str | None
-    received_at: str | None
+    value: Any = Field(description="In the unit the catalog gives for the signal")
+    ts: str | None = Field(description="The vehicle's time of this value")
 
     @classmethod
     def of(cls, latest: LatestValue) -> SignalValueOut:
-        return cls(
-            value=latest.value, ts=format_us(latest.ts), received_at=format_us(latest.received_at)
-        )
+        return cls(value=latest.value, ts=format_us(latest.ts))
 
 
 class VehicleState(BaseModel):
     vin: str
     online: bool
     last_seen_at: str | None
+    received_at: str | None = Field(description="When the newest telemetry arrived")
     signals: dict[str, SignalValueOut]
 
 

@@ -19,6 +19,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TypeAlias
 
 from carcloud.errors import ValidationError
@@ -454,6 +455,11 @@ class SignalCatalog:
         except (KeyError, TypeError):
             raise _unknown_path(path) from None
         return check(value)
+
+    @property
+    def validators(self) -> Mapping[str, Validator]:
+        """Path to compiled validator, for hot loops that look paths up themselves."""
+        return MappingProxyType(self._validators)
 
     @property
     def paths(self) -> tuple[str, ...]:

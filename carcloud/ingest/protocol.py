@@ -11,12 +11,13 @@ dead letter that says what could not.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+import orjson
 
 from carcloud.catalog import SignalCatalog, SignalValueError
 from carcloud.errors import ValidationError
-from carcloud.storage.models import DeadLetter, Sample, TelemetryMessage
+from carcloud.storage.models import DeadLetter, SampleTuple, TelemetryMessage
 from carcloud.timeutil import parse_rfc3339_us
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
@@ -64,9 +65,10 @@ def decode_telemetry(
     except _Rejected as exc:
         return Decoded(None, letter(str(exc)))
 
-    samples: list[Sample] = []
+    samples: list[SampleTuple] = []
     problems: list[str] = []
     first_ts: int | None = None
+    validators = catalog.validators
     for index, raw in enumerate(raw_samples):
         where = f"samples[{index}]: " if "samples" in body else ""
         if not isinstance(raw, dict):
@@ -82,9 +84,19 @@ def decode_telemetry(
             problems.append(f"{where}signals must be a non-empty object of VSS path to value")
             continue
         first_ts = ts if first_ts is None else min(first_ts, ts)
+        try:
+            # Fast path: every signal is known and valid (plain tuples, no per-value checks).
+            samples += [(path, ts, validators[path](value)) for path, value in signals.items()]
+            continue
+        except (KeyError, SignalValueError):
+            pass
         for path, value in signals.items():
+            check = validators.get(path)
             try:
-                samples.append(Sample(path, ts, catalog.validate(path, value)))
+                if check is None:
+                    catalog.validate(path, value)  # raises the precise "unknown path" error
+                    continue
+                samples.append((path, ts, check(value)))
             except SignalValueError as exc:
                 problems.append(f"{where}{exc}")
 
@@ -101,8 +113,8 @@ def decode_telemetry(
 
 def _parse_json(payload: bytes) -> dict[str, object]:
     try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
         raise _Rejected(f"malformed JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise _Rejected(f"message must be a JSON object, got {type(body).__name__}")

@@ -80,47 +80,51 @@ class IngestWorker:
         self.max_message_bytes = max_message_bytes
         self.name = name
         self.stats = IngestStats()
+        self._failing = False
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Pull, store and ack until `stop` is set."""
+        """Pull, store and ack until `stop` is set.
+
+        Two batches are in flight at most: while one commits on the storage thread, the
+        next is fetched and decoded, so the event loop and the database work at once.
+        """
         subscription = await self.js.pull_subscribe_bind(
             INGEST_CONSUMER, stream=TELEMETRY_STREAM, pending_msgs_limit=self.batch_size * 4
         )
         log.info("%s: pulling from %s/%s", self.name, TELEMETRY_STREAM, INGEST_CONSUMER)
-        failing = False
+        storing: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 try:
                     batch = await subscription.fetch(self.batch_size, timeout=0.5)
                 except (nats.errors.TimeoutError, TimeoutError):
+                    if storing is not None:
+                        await storing
+                        storing = None
                     continue
                 except nats.errors.Error as exc:
                     # Connection trouble: the client reconnects by itself; wait and pull again.
-                    if not failing:
-                        log.warning("%s: cannot pull from JetStream: %s", self.name, exc)
-                        failing = True
+                    self._failed(f"cannot pull from JetStream: {exc}")
                     await asyncio.sleep(0.5)
                     continue
-                try:
-                    await self.handle_batch(batch)
-                except (CarcloudError, nats.errors.Error) as exc:
-                    # Not acked: JetStream redelivers after ack_wait; log once per outage.
-                    self.stats.failures += 1
-                    self.stats.last_error = str(exc)
-                    if not failing:
-                        log.error("%s: cannot store a batch, will retry: %s", self.name, exc)
-                        failing = True
-                    await _nak_all(batch, delay=1.0)
-                    await asyncio.sleep(0.5)
-                    continue
-                if failing:
-                    log.info("%s: storing again after the failure", self.name)
-                    failing = False
+                decoded = self.decode_batch(batch)
+                if storing is not None:
+                    await storing
+                storing = asyncio.create_task(self.store_batch(batch, *decoded))
         finally:
+            if storing is not None:
+                await storing
             await subscription.unsubscribe()
 
-    async def handle_batch(self, batch: list[Msg]) -> None:
-        """Decode, store in one transaction, then ack every message of the batch."""
+    def _failed(self, problem: str) -> None:
+        self.stats.failures += 1
+        self.stats.last_error = problem
+        if not self._failing:
+            log.error("%s: %s; retrying", self.name, problem)
+            self._failing = True
+
+    def decode_batch(self, batch: list[Msg]) -> tuple[list[TelemetryMessage], list[DeadLetter]]:
+        """Decode and validate every message of a batch."""
         received_at = now_us()
         messages: list[TelemetryMessage] = []
         letters: list[DeadLetter] = []
@@ -137,9 +141,23 @@ class IngestWorker:
                 messages.append(decoded.message)
             if decoded.dead_letter is not None:
                 letters.append(decoded.dead_letter)
-        result = await self.storage.write_telemetry(messages, letters)
-        for msg in batch:
-            await msg.ack()
+        return messages, letters
+
+    async def store_batch(
+        self, batch: list[Msg], messages: list[TelemetryMessage], letters: list[DeadLetter]
+    ) -> None:
+        """Store in one transaction, then ack every message; on failure let them redeliver."""
+        try:
+            result = await self.storage.write_telemetry(messages, letters)
+            for msg in batch:
+                await msg.ack()
+        except (CarcloudError, nats.errors.Error) as exc:
+            self._failed(f"cannot store a batch of {len(batch)}: {exc}")
+            await _nak_all(batch, delay=1.0)
+            return
+        if self._failing:
+            log.info("%s: storing again", self.name)
+            self._failing = False
         self.stats.batches += 1
         self.stats.messages += result.messages_stored
         self.stats.samples += result.samples_stored
@@ -147,6 +165,10 @@ class IngestWorker:
         self.stats.dead_letters += result.dead_letters
         if result.dead_letters:
             await self._publish_dead_letters(letters, result.unknown_vins)
+
+    async def handle_batch(self, batch: list[Msg]) -> None:
+        """Decode and store one batch (used where no pipelining is wanted)."""
+        await self.store_batch(batch, *self.decode_batch(batch))
 
     async def _publish_dead_letters(
         self, letters: list[DeadLetter], unknown_vins: tuple[str, ...]

@@ -166,6 +166,7 @@ class RoadNetwork:
         seed: int,
         node_lat: tuple[float, ...],
         node_lon: tuple[float, ...],
+        node_alt: tuple[float, ...],
         edges: tuple[Edge, ...],
         traffic_lights: frozenset[int],
         places: tuple[Place, ...],
@@ -174,6 +175,7 @@ class RoadNetwork:
         self.seed = seed
         self.node_lat = node_lat
         self.node_lon = node_lon
+        self.node_alt = node_alt
         self.edges = edges
         self.traffic_lights = traffic_lights
         self.places = places
@@ -481,6 +483,7 @@ def generate_network(
         seed=seed,
         node_lat=tuple(node_lat),
         node_lon=tuple(node_lon),
+        node_alt=tuple(node_alt),
         edges=tuple(edges),
         traffic_lights=frozenset(renumber[n] for n in lights if n in renumber),
         places=places,

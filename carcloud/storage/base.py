@@ -11,7 +11,7 @@ from carcloud.storage.models import (
     DeadLetter,
     HistoryPoint,
     IngestResult,
-    LatestValue,
+    LatestState,
     TelemetryMessage,
     Vehicle,
     VehicleCredentials,
@@ -133,7 +133,7 @@ class Storage(abc.ABC):
         """Store messages (deduplicated by vin and seq) and dead letters in one transaction."""
 
     @abc.abstractmethod
-    async def latest_state(self, vin: str) -> list[LatestValue]:
+    async def latest_state(self, vin: str) -> LatestState:
         """The newest value of every signal the vehicle has reported."""
 
     @abc.abstractmethod
@@ -150,7 +150,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def count_samples(self, vin: str | None = None) -> int:
-        """How many history rows are stored (for one vehicle or all)."""
+        """How many history rows (vehicle, time) are stored, for one vehicle or all."""
 
     @abc.abstractmethod
     async def list_dead_letters(

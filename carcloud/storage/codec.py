@@ -1,46 +1,57 @@
-"""How signal values map onto the two value columns every backend has."""
+"""How signal values map onto typed columns, by the kind the catalog declares."""
 
 from __future__ import annotations
 
 import json
+import re
 
+from carcloud.catalog import SignalCatalog, ValueKind
 from carcloud.storage.models import SignalValue
 
-# A signal's kind is fixed by the catalog; it is kept per signal, not per row.
-KINDS = ("num", "int", "bool", "str", "list")
+# Storage kind per catalog kind, and the SQL column type that holds it.
+KIND_OF: dict[ValueKind, str] = {
+    ValueKind.NUMBER: "num",
+    ValueKind.INTEGER: "int",
+    ValueKind.BOOLEAN: "bool",
+    ValueKind.STRING: "str",
+    ValueKind.STRING_LIST: "list",
+}
+SQL_TYPE = {"num": "REAL", "int": "INTEGER", "bool": "INTEGER", "str": "TEXT", "list": "TEXT"}
 
 
-def kind_of(value: SignalValue) -> str:
-    """The storage kind of a validated value."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "num"
-    if isinstance(value, str):
-        return "str"
-    return "list"
+def column_name(path: str) -> str:
+    """A safe SQL identifier for a VSS path: Vehicle.Speed -> s_vehicle_speed."""
+    name = "s_" + re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_")
+    if not re.fullmatch(r"[a-z0-9_]{1,60}", name):
+        # Very long paths keep a readable head and a stable hash tail.
+        import hashlib
+
+        name = name[:48] + "_" + hashlib.sha256(path.encode()).hexdigest()[:10]
+    return name
 
 
-def encode_value(value: SignalValue) -> tuple[float | None, str | None]:
-    """(value_num, value_text) for a validated value."""
-    if isinstance(value, bool | int | float):
-        return float(value), None
-    if isinstance(value, str):
-        return None, value
-    return None, json.dumps(value, separators=(",", ":"))
+def signal_columns(catalog: SignalCatalog) -> dict[str, tuple[str, str]]:
+    """Path -> (column, storage kind) for every catalog signal."""
+    return {spec.path: (column_name(spec.path), KIND_OF[spec.kind]) for spec in catalog}
 
 
-def decode_value(kind: str, num: float | None, text: str | None) -> SignalValue:
-    """The value a row holds, in the type its signal declares."""
-    if kind == "num":
-        return float(num) if num is not None else 0.0
-    if kind == "int":
-        return int(num) if num is not None else 0
+def encode(kind: str, value: SignalValue) -> float | int | str:
+    """The column value of a validated signal value."""
+    if kind == "list":
+        return json.dumps(value, separators=(",", ":"))
     if kind == "bool":
-        return bool(num)
-    if kind == "str":
-        return text or ""
-    decoded = json.loads(text or "[]")
-    return [str(item) for item in decoded]
+        return 1 if value else 0
+    return value  # type: ignore[return-value]
+
+
+def decode(kind: str, raw: object) -> SignalValue:
+    """The signal value a column holds, in the type its signal declares."""
+    if kind == "bool":
+        return bool(raw)
+    if kind == "list":
+        return [str(item) for item in json.loads(str(raw))]
+    if kind == "num":
+        return float(raw)  # type: ignore[arg-type]
+    if kind == "int":
+        return int(raw)  # type: ignore[call-overload, no-any-return]
+    return str(raw)

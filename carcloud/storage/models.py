@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 SignalValue = float | int | bool | str | list[str]
 
@@ -56,9 +57,11 @@ class ApiKeyRecord:
     revoked_at: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One value of one signal at one vehicle time."""
+SampleTuple = tuple[str, int, SignalValue]
+
+
+class Sample(NamedTuple):
+    """One value of one signal at one vehicle time (a tuple: ingest makes millions)."""
 
     path: str
     ts: int
@@ -73,7 +76,7 @@ class TelemetryMessage:
     seq: int
     ts: int
     received_at: int
-    samples: tuple[Sample, ...]
+    samples: tuple[SampleTuple, ...]  # (path, ts, value); Sample names the fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,14 @@ class LatestValue:
     path: str
     ts: int
     value: SignalValue
-    received_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LatestState:
+    """Every signal's newest value, and when the newest data of the vehicle arrived."""
+
+    values: tuple[LatestValue, ...]
+    received_at: int | None
 
 
 @dataclass(frozen=True, slots=True)

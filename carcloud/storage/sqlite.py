@@ -16,15 +16,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
+from carcloud.catalog import SignalCatalog, default_catalog
 from carcloud.errors import ConflictError, NotFoundError, StorageError
 from carcloud.storage.base import Storage
-from carcloud.storage.codec import decode_value, encode_value, kind_of
+from carcloud.storage.codec import SQL_TYPE, decode, encode, signal_columns
 from carcloud.storage.models import (
     ApiKeyRecord,
     Brand,
     DeadLetter,
     HistoryPoint,
     IngestResult,
+    LatestState,
     LatestValue,
     TelemetryMessage,
     Vehicle,
@@ -53,19 +55,22 @@ def _migrations() -> list[tuple[int, str, str]]:
 class SqliteStorage(Storage):
     """Storage in one SQLite file (WAL), safe for several processes on one host."""
 
-    def __init__(self, path: Path | str, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self, path: Path | str, catalog: SignalCatalog | None = None, synchronous: str = "NORMAL"
+    ) -> None:
         self.path = Path(path)
+        self.catalog = catalog or default_catalog()
         self.synchronous = synchronous
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-write")
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-read")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        # Caches owned by the writer thread.
+        # Cache owned by the writer thread: VIN -> (vehicle id, brand id).
         self._vehicle_ids: dict[str, tuple[int, int]] = {}
-        self._signal_ids: dict[str, int] = {}
-        # Read side: signal id -> (path, kind), refreshed on a miss.
-        self._signal_paths: dict[int, tuple[str, str]] = {}
+        # Signal path -> (column, kind), from the signals table; fixed after open().
+        self._columns: dict[str, tuple[str, str]] = {}
+        self._sql_cache: dict[tuple[str, tuple[str, ...]], str] = {}
 
     def __repr__(self) -> str:
         return f"SqliteStorage(path={str(self.path)!r}, synchronous={self.synchronous!r})"
@@ -106,7 +111,6 @@ class SqliteStorage(Storage):
                 conn.execute("ROLLBACK")
                 # Cached ids may name rows the rollback removed.
                 self._vehicle_ids.clear()
-                self._signal_ids.clear()
                 raise
             conn.execute("COMMIT")
             return result
@@ -143,6 +147,7 @@ class SqliteStorage(Storage):
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (number, name, now_us()),
                 )
+            self._sync_signal_columns(conn)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
@@ -352,7 +357,7 @@ class SqliteStorage(Storage):
     async def delete_vehicle(self, vin: str, brand: str | None) -> None:
         def delete(conn: sqlite3.Connection) -> None:
             vehicle = self._fetch_vehicle(conn, vin, brand)
-            for table in ("signal_history", "latest_values", "telemetry_messages"):
+            for table in ("telemetry", "latest_state", "telemetry_messages"):
                 conn.execute(f"DELETE FROM {table} WHERE vehicle_id = ?", (vehicle.id,))
             conn.execute("DELETE FROM vehicles WHERE id = ?", (vehicle.id,))
             self._vehicle_ids.pop(vin, None)
@@ -461,6 +466,25 @@ class SqliteStorage(Storage):
 
     # ---- telemetry ------------------------------------------------------------------
 
+    def _sync_signal_columns(self, conn: sqlite3.Connection) -> None:
+        """Give every catalog signal its columns (the catalog is the schema of history)."""
+        known = {row[0] for row in conn.execute("SELECT path FROM signals")}
+        for path, (column, kind) in signal_columns(self.catalog).items():
+            if path in known:
+                continue
+            sql_type = SQL_TYPE[kind]
+            conn.execute(f"ALTER TABLE telemetry ADD COLUMN {column} {sql_type}")
+            conn.execute(f"ALTER TABLE latest_state ADD COLUMN {column} {sql_type}")
+            conn.execute(f"ALTER TABLE latest_state ADD COLUMN {column}__ts INTEGER")
+            conn.execute(
+                "INSERT INTO signals (path, column_name, kind) VALUES (?, ?, ?)",
+                (path, column, kind),
+            )
+        self._columns = {
+            row[0]: (row[1], row[2])
+            for row in conn.execute("SELECT path, column_name, kind FROM signals")
+        }
+
     def _vehicle_id(self, conn: sqlite3.Connection, vin: str) -> tuple[int, int] | None:
         cached = self._vehicle_ids.get(vin)
         if cached is not None:
@@ -471,24 +495,49 @@ class SqliteStorage(Storage):
         self._vehicle_ids[vin] = (row[0], row[1])
         return self._vehicle_ids[vin]
 
-    def _signal_id(self, conn: sqlite3.Connection, path: str, kind: str) -> int:
-        cached = self._signal_ids.get(path)
-        if cached is not None:
-            return cached
-        conn.execute("INSERT OR IGNORE INTO signals (path, kind) VALUES (?, ?)", (path, kind))
-        row = conn.execute("SELECT id FROM signals WHERE path = ?", (path,)).fetchone()
-        self._signal_ids[path] = int(row[0])
-        return self._signal_ids[path]
+    def _history_sql(self, columns: tuple[str, ...]) -> str:
+        sql = self._sql_cache.get(("history", columns))
+        if sql is None:
+            names = ", ".join(columns)
+            marks = ", ".join("?" * (len(columns) + 4))
+            updates = ", ".join(f"{c} = excluded.{c}" for c in columns)
+            sql = (
+                f"INSERT INTO telemetry (vehicle_id, ts, seq, received_at, {names}) "
+                f"VALUES ({marks}) ON CONFLICT (vehicle_id, ts) DO UPDATE SET "
+                f"seq = excluded.seq, received_at = excluded.received_at, {updates}"
+            )
+            self._sql_cache[("history", columns)] = sql
+        return sql
+
+    def _latest_sql(self, columns: tuple[str, ...]) -> str:
+        sql = self._sql_cache.get(("latest", columns))
+        if sql is None:
+            names = ", ".join(f"{c}, {c}__ts" for c in columns)
+            marks = ", ".join("?" * (2 * len(columns) + 2))
+            newer = "(latest_state.{c}__ts IS NULL OR excluded.{c}__ts >= latest_state.{c}__ts)"
+            updates = ", ".join(
+                f"{c} = CASE WHEN {newer.format(c=c)} THEN excluded.{c} ELSE latest_state.{c} END, "
+                f"{c}__ts = CASE WHEN {newer.format(c=c)} THEN excluded.{c}__ts "
+                f"ELSE latest_state.{c}__ts END"
+                for c in columns
+            )
+            sql = (
+                f"INSERT INTO latest_state (vehicle_id, received_at, {names}) VALUES ({marks}) "
+                "ON CONFLICT (vehicle_id) DO UPDATE SET "
+                f"received_at = MAX(latest_state.received_at, excluded.received_at), {updates}"
+            )
+            self._sql_cache[("latest", columns)] = sql
+        return sql
 
     async def write_telemetry(
         self, messages: Sequence[TelemetryMessage], dead_letters: Sequence[DeadLetter]
     ) -> IngestResult:
         def write(conn: sqlite3.Connection) -> IngestResult:
-            history: list[tuple[int, int, int, float | None, str | None, int]] = []
-            latest: dict[tuple[int, int], tuple[int, int, int, float | None, str | None, int]] = {}
-            stored = duplicates = 0
+            columns = self._columns
+            history: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+            latest: dict[int, tuple[int, dict[str, tuple[int, Any]]]] = {}
+            stored = duplicates = samples = 0
             unknown: list[str] = []
-            letters = list(dead_letters)
             for message in messages:
                 ids = self._vehicle_id(conn, message.vin)
                 if ids is None:
@@ -510,49 +559,50 @@ class SqliteStorage(Storage):
                     duplicates += 1
                     continue
                 stored += 1
-                for sample in message.samples:
-                    signal_id = self._signal_id(conn, sample.path, kind_of(sample.value))
-                    num, text = encode_value(sample.value)
-                    history.append((vehicle_id, signal_id, sample.ts, num, text, message.seq))
-                    key = (vehicle_id, signal_id)
-                    previous = latest.get(key)
-                    if previous is None or previous[2] <= sample.ts:
-                        latest[key] = (
-                            vehicle_id,
-                            signal_id,
-                            sample.ts,
-                            num,
-                            text,
-                            message.received_at,
-                        )
-            conn.executemany(
-                "INSERT OR IGNORE INTO signal_history "
-                "(vehicle_id, signal_id, ts, value_num, value_text, seq) VALUES (?, ?, ?, ?, ?, ?)",
-                history,
-            )
-            conn.executemany(
-                "INSERT INTO latest_values "
-                "(vehicle_id, signal_id, ts, value_num, value_text, received_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vehicle_id, signal_id) DO UPDATE SET "
-                "ts = excluded.ts, value_num = excluded.value_num, "
-                "value_text = excluded.value_text, received_at = excluded.received_at "
-                "WHERE excluded.ts >= latest_values.ts",
-                list(latest.values()),
-            )
-            for vin in unknown:
-                letters.append(
-                    DeadLetter(
-                        received_at=now_us(),
-                        subject=f"vehicles.{vin}.telemetry",
-                        vin=vin,
-                        reason=f"unknown VIN {vin}: no registered vehicle",
-                        payload=b"",
+                samples += len(message.samples)
+                rows: dict[int, dict[str, Any]] = {}
+                newest = latest.get(vehicle_id)
+                if newest is None:
+                    newest = latest[vehicle_id] = (message.received_at, {})
+                newest_values = newest[1]
+                for path, ts, value in message.samples:
+                    column, kind = columns[path]
+                    encoded = encode(kind, value)
+                    row = rows.get(ts)
+                    if row is None:
+                        row = rows[ts] = {}
+                    row[column] = encoded
+                    seen = newest_values.get(column)
+                    if seen is None or seen[0] <= ts:
+                        newest_values[column] = (ts, encoded)
+                for ts, row in rows.items():
+                    history.setdefault(tuple(row), []).append(
+                        (vehicle_id, ts, message.seq, message.received_at, *row.values())
                     )
+            for names, values in history.items():
+                conn.executemany(self._history_sql(names), values)
+            by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+            for vehicle_id, (received_at, newest_values) in latest.items():
+                flat: list[Any] = [vehicle_id, received_at]
+                for ts, encoded in newest_values.values():
+                    flat += (encoded, ts)
+                by_columns.setdefault(tuple(newest_values), []).append(tuple(flat))
+            for names, values in by_columns.items():
+                conn.executemany(self._latest_sql(names), values)
+            letters = list(dead_letters) + [
+                DeadLetter(
+                    received_at=now_us(),
+                    subject=f"vehicles.{vin}.telemetry",
+                    vin=vin,
+                    reason=f"unknown VIN {vin}: no registered vehicle",
+                    payload=b"",
                 )
-            rows = []
+                for vin in unknown
+            ]
+            rows_out = []
             for letter in letters:
                 ids = self._vehicle_id(conn, letter.vin) if letter.vin else None
-                rows.append(
+                rows_out.append(
                     (
                         letter.received_at,
                         letter.subject,
@@ -565,38 +615,38 @@ class SqliteStorage(Storage):
             conn.executemany(
                 "INSERT INTO dead_letters (received_at, subject, vin, brand_id, reason, payload) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
+                rows_out,
             )
             return IngestResult(
                 messages_stored=stored,
                 duplicates=duplicates,
-                samples_stored=len(history),
-                dead_letters=len(rows),
+                samples_stored=samples,
+                dead_letters=len(rows_out),
                 unknown_vins=tuple(unknown),
             )
 
         return await self._write(write)
 
-    def _signal_meta(self, conn: sqlite3.Connection, signal_id: int) -> tuple[str, str]:
-        meta = self._signal_paths.get(signal_id)
-        if meta is None:
-            for row in conn.execute("SELECT id, path, kind FROM signals"):
-                self._signal_paths[row[0]] = (row[1], row[2])
-            meta = self._signal_paths[signal_id]
-        return meta
-
-    async def latest_state(self, vin: str) -> list[LatestValue]:
-        def query(conn: sqlite3.Connection) -> list[LatestValue]:
-            rows = conn.execute(
-                "SELECT l.signal_id, l.ts, l.value_num, l.value_text, l.received_at "
-                "FROM latest_values l JOIN vehicles v ON v.id = l.vehicle_id WHERE v.vin = ?",
+    async def latest_state(self, vin: str) -> LatestState:
+        def query(conn: sqlite3.Connection) -> LatestState:
+            cursor = conn.execute(
+                "SELECT l.* FROM latest_state l JOIN vehicles v ON v.id = l.vehicle_id "
+                "WHERE v.vin = ?",
                 (vin,),
-            ).fetchall()
-            values = []
-            for signal_id, ts, num, text, received_at in rows:
-                path, kind = self._signal_meta(conn, signal_id)
-                values.append(LatestValue(path, ts, decode_value(kind, num, text), received_at))
-            return sorted(values, key=lambda value: value.path)
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return LatestState((), None)
+            names = [d[0] for d in cursor.description]
+            record = dict(zip(names, row, strict=True))
+            values = [
+                LatestValue(path, record[f"{column}__ts"], decode(kind, record[column]))
+                for path, (column, kind) in self._columns.items()
+                if record.get(f"{column}__ts") is not None
+            ]
+            return LatestState(
+                tuple(sorted(values, key=lambda value: value.path)), record["received_at"]
+            )
 
         return await self._read(query)
 
@@ -609,42 +659,40 @@ class SqliteStorage(Storage):
         limit: int,
         bucket_us: int | None = None,
     ) -> list[HistoryPoint]:
+        mapped = self._columns.get(path)
+        if mapped is None:
+            return []
+        column, kind = mapped
+
         def query(conn: sqlite3.Connection) -> list[HistoryPoint]:
-            ids = conn.execute(
-                "SELECT v.id, s.id, s.kind FROM vehicles v, signals s "
-                "WHERE v.vin = ? AND s.path = ?",
-                (vin, path),
-            ).fetchone()
+            ids = conn.execute("SELECT id FROM vehicles WHERE vin = ?", (vin,)).fetchone()
             if ids is None:
                 return []
-            vehicle_id, signal_id, kind = ids
             lower = start if start is not None else -(2**62)
             upper = end if end is not None else 2**62
-            params = (vehicle_id, signal_id, lower, upper)
-            where = "WHERE vehicle_id = ? AND signal_id = ? AND ts >= ? AND ts < ?"
+            params = (ids[0], lower, upper)
+            where = f"WHERE vehicle_id = ? AND ts >= ? AND ts < ? AND {column} IS NOT NULL"
             if bucket_us is None:
                 rows = conn.execute(
-                    f"SELECT ts, value_num, value_text FROM signal_history {where} "
-                    "ORDER BY ts LIMIT ?",
+                    f"SELECT ts, {column} FROM telemetry {where} ORDER BY ts LIMIT ?",
                     (*params, limit),
                 )
-                return [HistoryPoint(ts, decode_value(kind, num, text)) for ts, num, text in rows]
+                return [HistoryPoint(ts, decode(kind, raw)) for ts, raw in rows]
             if kind in ("num", "int"):
                 rows = conn.execute(
-                    f"SELECT (ts / ?) * ? AS bucket, AVG(value_num), COUNT(*) FROM signal_history "
+                    f"SELECT (ts / ?) * ? AS bucket, AVG({column}), COUNT(*) FROM telemetry "
                     f"{where} GROUP BY bucket ORDER BY bucket LIMIT ?",
                     (bucket_us, bucket_us, *params, limit),
                 )
                 return [HistoryPoint(bucket, float(avg), count) for bucket, avg, count in rows]
             # Non-numeric values cannot be averaged: each bucket shows its last value.
             rows = conn.execute(
-                f"SELECT (ts / ?) * ? AS bucket, MAX(ts), value_num, value_text, COUNT(*) "
-                f"FROM signal_history {where} GROUP BY bucket ORDER BY bucket LIMIT ?",
+                f"SELECT (ts / ?) * ? AS bucket, MAX(ts), {column}, COUNT(*) "
+                f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT ?",
                 (bucket_us, bucket_us, *params, limit),
             )
             return [
-                HistoryPoint(bucket, decode_value(kind, num, text), count)
-                for bucket, _, num, text, count in rows
+                HistoryPoint(bucket, decode(kind, raw), count) for bucket, _, raw, count in rows
             ]
 
         return await self._read(query)
@@ -652,10 +700,10 @@ class SqliteStorage(Storage):
     async def count_samples(self, vin: str | None = None) -> int:
         def query(conn: sqlite3.Connection) -> int:
             if vin is None:
-                row = conn.execute("SELECT COUNT(*) FROM signal_history").fetchone()
+                row = conn.execute("SELECT COUNT(*) FROM telemetry").fetchone()
             else:
                 row = conn.execute(
-                    "SELECT COUNT(*) FROM signal_history WHERE vehicle_id = "
+                    "SELECT COUNT(*) FROM telemetry WHERE vehicle_id = "
                     "(SELECT id FROM vehicles WHERE vin = ?)",
                     (vin,),
                 ).fetchone()

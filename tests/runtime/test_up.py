@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from carcloud.runtime.launcher import free_port
 from tests.conftest import start_platform
-from tests.platform import Car, Platform, free_port
+from tests.platform import Car, Platform
 
 
 def carcloud(*args: str, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:

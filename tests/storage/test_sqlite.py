@@ -59,7 +59,7 @@ async def test_redelivered_message_creates_no_duplicate(storage: SqliteStorage) 
 async def test_latest_state_keeps_the_newest_vehicle_time(storage: SqliteStorage) -> None:
     await storage.write_telemetry([message(5, 20 * SECOND, 80.0)], [])
     await storage.write_telemetry([message(4, 19 * SECOND, 70.0)], [])  # late arrival, older
-    latest = {v.path: v for v in await storage.latest_state(VIN)}
+    latest = {v.path: v for v in (await storage.latest_state(VIN)).values}
     assert latest["Vehicle.Speed"].value == 80.0 and latest["Vehicle.Speed"].ts == 20 * SECOND
     history = await storage.history(VIN, "Vehicle.Speed", None, None, 10)
     assert [p.value for p in history] == [70.0, 80.0]
@@ -79,7 +79,7 @@ async def test_values_keep_their_types(storage: SqliteStorage) -> None:
         ),
     )
     await storage.write_telemetry([msg], [])
-    latest = {v.path: v.value for v in await storage.latest_state(VIN)}
+    latest = {v.path: v.value for v in (await storage.latest_state(VIN)).values}
     assert latest == {
         "Vehicle.IsMoving": True,
         "Vehicle.Powertrain.Transmission.CurrentGear": 3,
@@ -98,16 +98,30 @@ async def test_history_range_limit_and_downsampling(storage: SqliteStorage) -> N
 
 
 async def test_history_query_uses_the_index_not_a_scan(storage: SqliteStorage) -> None:
+    await storage.write_telemetry([message(i, i * SECOND, float(i)) for i in range(50)], [])
     conn = sqlite3.connect(storage.path)
     plan = " ".join(
         str(row[3])
         for row in conn.execute(
-            "EXPLAIN QUERY PLAN SELECT ts, value_num FROM signal_history "
-            "WHERE vehicle_id = 1 AND signal_id = 1 AND ts >= 0 AND ts < 100 ORDER BY ts"
+            "EXPLAIN QUERY PLAN SELECT ts, s_vehicle_speed FROM telemetry "
+            "WHERE vehicle_id = 1 AND ts >= 0 AND ts < 100 AND s_vehicle_speed IS NOT NULL "
+            "ORDER BY ts"
         )
     )
+    conn.close()
     assert "SEARCH" in plan and "PRIMARY KEY" in plan, plan
     assert "SCAN" not in plan, plan
+
+
+async def test_samples_of_one_instant_in_two_messages_merge(storage: SqliteStorage) -> None:
+    await storage.write_telemetry([message(1, SECOND, 10.0)], [])
+    other = TelemetryMessage(VIN, 2, SECOND, SECOND, (Sample("Vehicle.IsMoving", SECOND, True),))
+    await storage.write_telemetry([other], [])
+    assert await storage.count_samples(VIN) == 1
+    assert [p.value for p in await storage.history(VIN, "Vehicle.Speed", None, None, 9)] == [10.0]
+    assert [p.value for p in await storage.history(VIN, "Vehicle.IsMoving", None, None, 9)] == [
+        True
+    ]
 
 
 async def test_unknown_vin_and_dead_letters_are_kept_with_reasons(storage: SqliteStorage) -> None:

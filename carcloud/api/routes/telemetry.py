@@ -39,12 +39,13 @@ async def vehicle_state(vin: str, who: CurrentPrincipal, svc: CurrentServices) -
     """The latest value and time of every signal, online status and last-seen time."""
     vehicle = await svc.storage.get_vehicle(str(Vin.parse(vin)), who.brand)
     latest = await svc.storage.latest_state(vehicle.vin)
-    last_seen = max([vehicle.last_seen_at or 0, *(v.received_at for v in latest)]) or None
+    last_seen = max(vehicle.last_seen_at or 0, latest.received_at or 0) or None
     return VehicleState(
         vin=vehicle.vin,
         online=vehicle.online,
         last_seen_at=format_us(last_seen),
-        signals={value.path: SignalValueOut.of(value) for value in latest},
+        received_at=format_us(latest.received_at),
+        signals={value.path: SignalValueOut.of(value) for value in latest.values},
     )
 
 

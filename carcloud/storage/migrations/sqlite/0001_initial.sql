@@ -29,11 +29,12 @@ CREATE TABLE vehicle_tags (
 ) WITHOUT ROWID;
 CREATE INDEX vehicle_tags_tag ON vehicle_tags (tag, vehicle_id);
 
--- One row per VSS path seen, so history rows carry a small integer.
+-- The signal columns of `telemetry` and `latest_state`: one per catalog signal,
+-- added by the storage when the catalog grows (ALTER TABLE ... ADD COLUMN).
 CREATE TABLE signals (
-    id    INTEGER PRIMARY KEY,
-    path  TEXT NOT NULL UNIQUE,
-    kind  TEXT NOT NULL
+    path         TEXT PRIMARY KEY,
+    column_name  TEXT NOT NULL UNIQUE,
+    kind         TEXT NOT NULL
 );
 
 -- (vehicle, seq) is a message's identity: a redelivered message finds its row and is skipped.
@@ -46,26 +47,22 @@ CREATE TABLE telemetry_messages (
     PRIMARY KEY (vehicle_id, seq)
 ) WITHOUT ROWID;
 
--- The primary key is the index for time-range queries of one vehicle and signal.
-CREATE TABLE signal_history (
-    vehicle_id  INTEGER NOT NULL,
-    signal_id   INTEGER NOT NULL,
-    ts          INTEGER NOT NULL,
-    value_num   REAL,
-    value_text  TEXT,
-    seq         INTEGER NOT NULL,
-    PRIMARY KEY (vehicle_id, signal_id, ts)
+-- History: one row per vehicle and vehicle time, one typed column per signal (NULL when
+-- that sample did not carry it). The primary key clusters rows by vehicle and time, so a
+-- time-range query for one vehicle reads one contiguous range of the index.
+CREATE TABLE telemetry (
+    vehicle_id   INTEGER NOT NULL,
+    ts           INTEGER NOT NULL,
+    seq          INTEGER NOT NULL,
+    received_at  INTEGER NOT NULL,
+    PRIMARY KEY (vehicle_id, ts)
 ) WITHOUT ROWID;
 
-CREATE TABLE latest_values (
-    vehicle_id   INTEGER NOT NULL,
-    signal_id    INTEGER NOT NULL,
-    ts           INTEGER NOT NULL,
-    value_num    REAL,
-    value_text   TEXT,
-    received_at  INTEGER NOT NULL,
-    PRIMARY KEY (vehicle_id, signal_id)
-) WITHOUT ROWID;
+-- Latest state: one row per vehicle; each signal column has a <column>__ts beside it.
+CREATE TABLE latest_state (
+    vehicle_id   INTEGER PRIMARY KEY,
+    received_at  INTEGER NOT NULL
+);
 
 CREATE TABLE dead_letters (
     id           INTEGER PRIMARY KEY,

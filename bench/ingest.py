@@ -1,0 +1,307 @@
+"""Ingest benchmark: MQTT QoS 1 telemetry of 20 signals per message, end to end.
+
+    python bench/ingest.py [--vehicles 50] [--messages 40000] [--workers 1]
+                           [--rate 2000] [--latency-seconds 20]
+
+Runs a real `carcloud up` (nats-server + SQLite) on free ports with its ingest
+workers as separate processes, and K MQTT connections publishing QoS 1. Prints:
+
+  baseline   raw NATS JetStream QoS 1 store rate: the same publishers, no carcloud
+             workers; time until the TELEMETRY stream holds every message
+  drain      ingest alone: the stored backlog, committed to SQLite by the workers
+  end-to-end publish and ingest at once: first publish until the last message is
+             committed and queryable
+  latency    publish-to-queryable p50/p99 at a fixed offered load (default 2,000 msg/s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mqttload import LoadPublisher  # noqa: E402
+
+from carcloud.runtime.launcher import PlatformProcess  # noqa: E402
+
+SIGNALS = {
+    "Vehicle.Speed": 87.5,
+    "Vehicle.CurrentLocation.Latitude": 52.5208,
+    "Vehicle.CurrentLocation.Longitude": 13.4094,
+    "Vehicle.CurrentLocation.Heading": 181.0,
+    "Vehicle.CurrentLocation.Altitude": 34.0,
+    "Vehicle.TraveledDistance": 12345.6,
+    "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current": 64.2,
+    "Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed": 64.0,
+    "Vehicle.Powertrain.Range": 251000,
+    "Vehicle.Powertrain.TractionBattery.Charging.IsCharging": False,
+    "Vehicle.Cabin.HVAC.AmbientAirTemperature": 21.5,
+    "Vehicle.Exterior.AirTemperature": 7.0,
+    "Vehicle.IsMoving": True,
+    "Vehicle.Powertrain.Transmission.CurrentGear": 1,
+    "Vehicle.LowVoltageBattery.CurrentVoltage": 14.1,
+    "Vehicle.Chassis.Axle.Row1.Wheel.Left.Tire.Pressure": 250,
+    "Vehicle.Chassis.Axle.Row1.Wheel.Right.Tire.Pressure": 251,
+    "Vehicle.Chassis.Axle.Row2.Wheel.Left.Tire.Pressure": 248,
+    "Vehicle.Chassis.Axle.Row2.Wheel.Right.Tire.Pressure": 249,
+    "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked": True,
+}
+BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def payload(seq: int) -> bytes:
+    """A canonical message; the vehicle time is unique per (vehicle, seq)."""
+    ts = (BASE_TIME + timedelta(milliseconds=seq)).isoformat().replace("+00:00", "Z")
+    return b'{"seq":%d,"ts":"%s","signals":%s}' % (seq, ts.encode(), SIGNALS_JSON)
+
+
+SIGNALS_JSON = json.dumps(SIGNALS, separators=(",", ":")).encode()
+
+
+def register(platform: PlatformProcess, count: int) -> list[tuple[str, str]]:
+    platform.ensure_brand("bench")
+    creds = []
+    with platform.api() as api:
+        for index in range(count):
+            vin = f"BENCH{index:012d}"
+            created = api.post("/vehicles", {"vin": vin, "brand": "bench", "model": "B1"})
+            creds.append((vin, created["mqtt_password"]))
+    return creds
+
+
+def stored_messages(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM telemetry_messages").fetchone()[0])
+
+
+def stream_messages(platform: PlatformProcess) -> int:
+    with platform.api() as api:
+        return int(api.get("/status")["ingest"]["stream_messages"])
+
+
+def wait_until(check: object, target: int, timeout: float, poll: float = 0.05) -> float:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if check() >= target:  # type: ignore[operator]
+            return time.perf_counter()
+        time.sleep(poll)
+    raise TimeoutError(f"only {check()} of {target} after {timeout} s")  # type: ignore[operator]
+
+
+async def connect_all(
+    platform: PlatformProcess, creds: list[tuple[str, str]]
+) -> list[LoadPublisher]:
+    publishers = [LoadPublisher("127.0.0.1", platform.mqtt_port, vin, pw) for vin, pw in creds]
+    for publisher in publishers:
+        await publisher.connect()
+    return publishers
+
+
+async def blast(publishers: list[LoadPublisher], first_seq: int, per_vehicle: int) -> float:
+    """Publish as fast as the window allows; returns the start time."""
+    start = time.perf_counter()
+
+    async def one(publisher: LoadPublisher) -> None:
+        for seq in range(first_seq, first_seq + per_vehicle):
+            await publisher.publish(payload(seq))
+
+    await asyncio.gather(*(one(p) for p in publishers))
+    return start
+
+
+async def paced(
+    publishers: list[LoadPublisher], first_seq: int, rate: float, seconds: float
+) -> dict[tuple[str, int], float]:
+    """Publish at a fixed total rate, round-robin over vehicles; returns send times."""
+    sent: dict[tuple[str, int], float] = {}
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    for index in range(total):
+        due = start + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        publisher = publishers[index % len(publishers)]
+        seq = first_seq + index // len(publishers)
+        sent[(publisher.vin, seq)] = time.perf_counter()
+        await publisher.publish(payload(seq))
+    return sent
+
+
+def poll_queryable(
+    db: Path, vins: list[str], sent: dict[tuple[str, int], float], stop_after: float
+) -> dict[tuple[str, int], float]:
+    """Watch each vehicle's highest committed seq; record when each message became visible."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    ids = dict(conn.execute("SELECT vin, id FROM vehicles").fetchall())
+    pending: dict[str, list[int]] = {vin: [] for vin in vins}
+    for vin, seq in sorted(sent, key=lambda key: key[1]):
+        pending[vin].append(seq)
+    seen: dict[tuple[str, int], float] = {}
+    deadline = time.perf_counter() + stop_after
+    while any(pending.values()) and time.perf_counter() < deadline:
+        for vin, seqs in pending.items():
+            if not seqs:
+                continue
+            row = conn.execute(
+                "SELECT MAX(seq) FROM telemetry_messages WHERE vehicle_id = ?", (ids[vin],)
+            ).fetchone()
+            top = row[0] or 0
+            now = time.perf_counter()
+            while seqs and seqs[0] <= top:
+                seen[(vin, seqs.pop(0))] = now
+        time.sleep(0.01)
+    conn.close()
+    return seen
+
+
+def start_workers(platform: PlatformProcess, count: int) -> list[subprocess.Popen[bytes]]:
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "carcloud.cli",
+                "worker",
+                "ingest",
+                "--data-dir",
+                str(platform.data_dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    data_dir = Path(tempfile.mkdtemp(prefix="carcloud-bench-")) / "data"
+    platform = PlatformProcess(data_dir, extra_args=["--ingest-workers", "0"])
+    platform.start()
+    workers: list[subprocess.Popen[bytes]] = []
+    results: dict[str, object] = {
+        "vehicles": args.vehicles,
+        "messages": args.messages,
+        "signals_per_message": len(SIGNALS),
+        "ingest_worker_processes": args.workers,
+        "cpus": os.cpu_count(),
+    }
+    try:
+        creds = register(platform, args.vehicles)
+        publishers = await connect_all(platform, creds)
+        per_vehicle = args.messages // args.vehicles
+        total = per_vehicle * args.vehicles
+        db = data_dir / "carcloud.db"
+
+        # (b) baseline: raw JetStream QoS 1 store rate, no carcloud workers.
+        start = await blast(publishers, 1, per_vehicle)
+        done = await asyncio.to_thread(wait_until, lambda: stream_messages(platform), total, 300)
+        baseline = total / (done - start)
+        results["baseline_jetstream_msgs_per_s"] = round(baseline)
+        print(f"baseline   raw JetStream QoS 1 store: {baseline:9.0f} msg/s ({total} messages)")
+
+        # drain: ingest alone commits the stored backlog.
+        start = time.perf_counter()
+        workers = start_workers(platform, args.workers)
+        done = await asyncio.to_thread(wait_until, lambda: stored_messages(db), total, 600, 0.1)
+        drain = total / (done - start)
+        results["drain_msgs_per_s"] = round(drain)
+        print(
+            f"drain      ingest of the backlog:     {drain:9.0f} msg/s "
+            f"({drain * len(SIGNALS):.0f} signal values/s, includes worker start-up)"
+        )
+
+        # (a) end to end: publish and ingest at the same time.
+        start = await blast(publishers, per_vehicle + 1, per_vehicle)
+        done = await asyncio.to_thread(wait_until, lambda: stored_messages(db), 2 * total, 600)
+        e2e = total / (done - start)
+        results["end_to_end_msgs_per_s"] = round(e2e)
+        results["end_to_end_signal_values_per_s"] = round(e2e * len(SIGNALS))
+        results["end_to_end_vs_baseline"] = round(e2e / baseline, 3)
+        print(
+            f"end-to-end publish → committed:       {e2e:9.0f} msg/s "
+            f"({e2e * len(SIGNALS):.0f} signal values/s), {e2e / baseline:.2f} × baseline"
+        )
+
+        # (c) latency at a fixed offered load.
+        first = 2 * per_vehicle + 1
+        vins = [vin for vin, _ in creds]
+        poller = asyncio.create_task(
+            asyncio.to_thread(poll_queryable, db, vins, {}, 0)  # warm the thread pool
+        )
+        await poller
+        sent_holder: dict[tuple[str, int], float] = {}
+        expected = {
+            (vins[i % len(vins)], first + i // len(vins)): 0.0
+            for i in range(int(args.rate * args.latency_seconds))
+        }
+        watcher = asyncio.create_task(
+            asyncio.to_thread(poll_queryable, db, vins, expected, args.latency_seconds + 30)
+        )
+        sent_holder = await paced(publishers, first, args.rate, args.latency_seconds)
+        seen = await watcher
+        latencies = [
+            (seen[key] - sent_at) * 1000 for key, sent_at in sent_holder.items() if key in seen
+        ]
+        missing = len(sent_holder) - len(latencies)
+        results["latency_offered_msgs_per_s"] = args.rate
+        results["latency_p50_ms"] = round(statistics.median(latencies), 1)
+        results["latency_p99_ms"] = round(percentile(latencies, 0.99), 1)
+        results["latency_max_ms"] = round(max(latencies), 1)
+        results["latency_not_seen"] = missing
+        print(
+            f"latency    at {args.rate:.0f} msg/s offered: p50 {results['latency_p50_ms']} ms, "
+            f"p99 {results['latency_p99_ms']} ms, max {results['latency_max_ms']} ms, "
+            f"{missing} not seen"
+        )
+        for publisher in publishers:
+            await publisher.close()
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGINT)
+        for worker in workers:
+            worker.wait(30)
+        platform.stop()
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--vehicles", type=int, default=50, help="MQTT connections (default %(default)s)"
+    )
+    parser.add_argument(
+        "--messages", type=int, default=40_000, help="messages per throughput phase"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="ingest worker processes")
+    parser.add_argument(
+        "--rate", type=float, default=2000, help="offered load for the latency phase"
+    )
+    parser.add_argument(
+        "--latency-seconds", type=float, default=20, help="length of the latency phase"
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    arguments = parser.parse_args()
+    outcome = asyncio.run(main(arguments))
+    print(json.dumps(outcome, indent=2))
+    if arguments.json:
+        arguments.json.write_text(json.dumps(outcome, indent=2))
