@@ -22,6 +22,7 @@ from carcloud.catalog import SignalCatalog
 from carcloud.errors import CarcloudError, ValidationError
 from carcloud.ingest.protocol import DEFAULT_MAX_MESSAGE_BYTES, decode_telemetry
 from carcloud.messaging import topics
+from carcloud.messaging.puller import BatchPuller
 from carcloud.messaging.streams import TELEMETRY_STREAM
 from carcloud.storage.base import Storage
 from carcloud.storage.models import DeadLetter, TelemetryMessage
@@ -52,7 +53,8 @@ def consumer_config() -> ConsumerConfig:
         durable_name=INGEST_CONSUMER,
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=30.0,
+        # A crashed worker's messages come back after this; a batch commits in far less.
+        ack_wait=10.0,
         max_deliver=-1,
         max_ack_pending=50_000,
         max_waiting=512,
@@ -88,24 +90,23 @@ class IngestWorker:
         Two batches are in flight at most: while one commits on the storage thread, the
         next is fetched and decoded, so the event loop and the database work at once.
         """
-        subscription = await self.js.pull_subscribe_bind(
-            INGEST_CONSUMER, stream=TELEMETRY_STREAM, pending_msgs_limit=self.batch_size * 4
-        )
+        puller = BatchPuller(self.nc, TELEMETRY_STREAM, INGEST_CONSUMER, self.batch_size)
+        await puller.start()
         log.info("%s: pulling from %s/%s", self.name, TELEMETRY_STREAM, INGEST_CONSUMER)
         storing: asyncio.Task[None] | None = None
         try:
             while not stop.is_set():
                 try:
-                    batch = await subscription.fetch(self.batch_size, timeout=0.5)
-                except (nats.errors.TimeoutError, TimeoutError):
-                    if storing is not None:
-                        await storing
-                        storing = None
-                    continue
+                    batch = await puller.next_batch(wait_s=0.5)
                 except nats.errors.Error as exc:
                     # Connection trouble: the client reconnects by itself; wait and pull again.
                     self._failed(f"cannot pull from JetStream: {exc}")
                     await asyncio.sleep(0.5)
+                    continue
+                if not batch:
+                    if storing is not None:
+                        await storing
+                        storing = None
                     continue
                 decoded = self.decode_batch(batch)
                 if storing is not None:
@@ -114,7 +115,7 @@ class IngestWorker:
         finally:
             if storing is not None:
                 await storing
-            await subscription.unsubscribe()
+            await puller.stop()
 
     def _failed(self, problem: str) -> None:
         self.stats.failures += 1

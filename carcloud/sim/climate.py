@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from carcloud.catalog import SignalValue
 from carcloud.sim.roads import City
 
 __all__ = ["Cabin", "Weather"]
@@ -74,3 +75,10 @@ class Cabin:
             self.ac_active = False
             self.power_w = 0.0
         self.temperature_c = cabin + (target - cabin) * (1.0 - math.exp(-dt_s / tau))
+
+    def add_signals(self, out: dict[str, SignalValue]) -> None:
+        """Add cabin temperature and HVAC signals to ``out``."""
+        out["Vehicle.Cabin.HVAC.AmbientAirTemperature"] = round(self.temperature_c, 1)
+        out["Vehicle.Cabin.HVAC.IsAirConditioningActive"] = self.ac_active
+        out["Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature"] = self.setpoint_c
+        out["Vehicle.Cabin.HVAC.Station.Row1.Passenger.Temperature"] = self.setpoint_c

@@ -88,11 +88,11 @@ class RouteFollower:
         self._end_speed_ms = self.route.end_speeds_ms[index]
         self._red_s = 0.0
         last = index == len(self.route.edges) - 1
-        if not last and edge.b in self._lights and rng.random() < _RED_CHANCE:
-            # Too close to stop comfortably: the driver goes through on amber instead.
-            if self.speed_ms * self.speed_ms < 2.0 * 3.0 * edge.length_m:
-                self._red_s = rng.uniform(*_RED_WAIT_S)
-                self._end_speed_ms = 0.0
+        red = not last and edge.b in self._lights and rng.random() < _RED_CHANCE
+        # Too close to stop comfortably: the driver goes through on amber instead.
+        if red and self.speed_ms * self.speed_ms < 2.0 * 3.0 * edge.length_m:
+            self._red_s = rng.uniform(*_RED_WAIT_S)
+            self._end_speed_ms = 0.0
 
     @property
     def position(self) -> tuple[float, float]:

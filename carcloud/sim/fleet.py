@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from carcloud.sim.model import DEFAULT_START_EPOCH_S, SimVehicle
-from carcloud.sim.roads import network_for
+from carcloud.sim.roads import PlaceKind, network_for
 from carcloud.sim.spec import VehicleSpec
 from carcloud.sim.trips import Usage
 from carcloud.vin import Vin
@@ -202,7 +202,7 @@ def build_fleet(
         descriptor = f"{line.code}{spec.body[0].upper()}{_POWERTRAIN_CODES[spec.powertrain]}1"
         vin = make_vin(brand.wmi, descriptor, year, rng.choice(brand.plants), serial)
         network = network_for(brand.city, road_seed)
-        home_kind = "depot" if brand.usage == "delivery" else "home"
+        home_kind: PlaceKind = "depot" if brand.usage == "delivery" else "home"
         home = rng.choice(network.places_of(home_kind))
         if rng.random() < 0.65:
             start = home
