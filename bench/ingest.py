@@ -30,11 +30,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mqttload import LoadPublisher  # noqa: E402
-
-from carcloud.runtime.launcher import PlatformProcess  # noqa: E402
+from carcloud.runtime.launcher import PlatformProcess
+from carcloud.sim.mqtt import MqttClient
 
 SIGNALS = {
     "Vehicle.Speed": 87.5,
@@ -59,6 +56,27 @@ SIGNALS = {
     "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked": True,
 }
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class LoadPublisher:
+    """One vehicle connection publishing QoS 1 with a bounded window of unacknowledged messages."""
+
+    def __init__(self, host: str, port: int, vin: str, password: str, window: int = 200) -> None:
+        self.vin = vin
+        self.client = MqttClient(host, port, vin, vin, password)
+        self.window = asyncio.Semaphore(window)
+        self.topic = f"vehicles/{vin}/telemetry"
+
+    async def connect(self) -> None:
+        await self.client.connect()
+
+    async def publish(self, payload: bytes) -> None:
+        await self.window.acquire()
+        done = self.client.publish_nowait(self.topic, payload)
+        done.add_done_callback(lambda _: self.window.release())
+
+    async def close(self) -> None:
+        await self.client.disconnect()
 
 
 def payload(seq: int) -> bytes:

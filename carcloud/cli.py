@@ -7,13 +7,18 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
+from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from carcloud import __version__
 from carcloud.client import ApiClient
@@ -280,6 +285,171 @@ def cmd_vehicles_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mqtt_address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--mqtt {text!r} is not HOST:PORT")
+    return host, int(port)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from carcloud.sim.session import (
+        SimulationOptions,
+        cars_for,
+        prepare,
+        run_shard,
+    )
+
+    data_dir = DataDir((args.data_dir or default_data_dir()).absolute())
+    runtime = {} if (args.api and args.mqtt) else data_dir.read_runtime()
+    api_url = args.api or str(runtime["http_url"])
+    mqtt_host, mqtt_port = _mqtt_address(args.mqtt or str(runtime["mqtt_url"]).split("://")[1])
+    key = args.key or os.environ.get("CARCLOUD_API_KEY") or data_dir.operator_key()
+    if not key:
+        raise ConfigError("no API key: pass --key, set CARCLOUD_API_KEY, or use --data-dir")
+    shard, _, shards = (args.shard or "0/1").partition("/")
+    options = SimulationOptions(
+        api_url=api_url,
+        api_key=key,
+        mqtt_host=mqtt_host,
+        mqtt_port=mqtt_port,
+        vehicles=args.vehicles,
+        brands=args.brands.split(",") if args.brands else None,
+        rate=args.rate,
+        duration_s=args.duration,
+        seed=args.seed,
+        speedup=args.speedup,
+        gaps_per_hour=args.offline_rate,
+        start_epoch_s=args.start if args.start is not None else float(int(time.time())),
+        credentials_file=args.credentials or data_dir.path / "sim-credentials.json",
+        processes=args.processes,
+        shard=int(shard),
+        shards=int(shards or 1),
+    )
+    if args.status_json:  # a child of --processes: credentials were prepared by the parent
+        from carcloud.sim.enrolment import load_credentials
+        from carcloud.sim.session import fleet_for
+
+        vehicles, credentials = fleet_for(options), load_credentials(options.credentials_file)
+    else:
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("registering vehicles", total=options.vehicles)
+            vehicles, credentials = prepare(options, lambda n: progress.advance(task, n))
+    if options.processes > 1 and not args.status_json:
+        return _run_processes(options)
+
+    def report(stats: Any) -> None:
+        if args.status_json:
+            print(json.dumps(stats.as_dict()), flush=True)
+        else:
+            live.update(Text(stats.line()))
+
+    async def go() -> Any:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        cars = cars_for(vehicles, credentials, options.seed, options.shard, options.shards)
+        return await run_shard(options, cars, stop, report)
+
+    with Live(Text("connecting…"), console=err_console, transient=args.status_json) as live:
+        stats = asyncio.run(go())
+    if not args.status_json:
+        console.print(stats.line())
+    return 0
+
+
+def _run_processes(options: Any) -> int:
+    from carcloud.sim.session import read_shard_stats, spawn_shards
+
+    options.shards = options.processes
+    children = spawn_shards(options)
+    latest: dict[int, dict[str, int]] = {}
+
+    def follow(index: int, child: Any) -> None:
+        for line in child.stdout:
+            parsed = read_shard_stats(line)
+            if parsed is not None:
+                latest[index] = parsed
+
+    import threading
+
+    readers = [
+        threading.Thread(target=follow, args=(i, c), daemon=True) for i, c in enumerate(children)
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        with Live(Text("starting processes…"), console=err_console) as live:
+            while any(child.poll() is None for child in children):
+                total = {
+                    key: sum(s.get(key, 0) for s in latest.values())
+                    for key in (
+                        "vehicles",
+                        "connected",
+                        "offline",
+                        "sent",
+                        "acked",
+                        "late",
+                        "ticks",
+                        "errors",
+                        "buffered",
+                    )
+                }
+                late = 100.0 * total["late"] / total["ticks"] if total["ticks"] else 0.0
+                live.update(
+                    Text(
+                        f"processes {len(children)}  vehicles {total['vehicles']}  "
+                        f"connected {total['connected']}  "
+                        f"sent {total['sent']}  acks pending {total['sent'] - total['acked']}  "
+                        f"late {late:.2f}%  errors {total['errors']}"
+                    )
+                )
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        for child in children:
+            child.send_signal(signal.SIGINT)
+    for child in children:
+        child.wait()
+    return max((child.returncode or 0) for child in children)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from carcloud.runtime.demo import live_page_url, run_demo
+    from carcloud.runtime.platform import Started
+
+    if args.data_dir is None:
+        args.data_dir = Path(tempfile.mkdtemp(prefix="carcloud-demo-"))
+    settings = _settings(args)
+
+    def ready(started: Started) -> None:
+        console.print(f"[bold green]carcloud demo is up[/] (data dir {settings.data_dir})")
+        console.print(f"  registering a fleet of {args.vehicles} vehicles of three brands…")
+
+    def fleet_ready(count: int) -> None:
+        key = (settings.data_dir / "operator.key").read_text().strip()
+        console.print(f"  {count} simulated vehicles are driving. Open the live fleet page:")
+        console.print(f"\n    [bold]{live_page_url(settings, key)}[/]\n")
+        console.print(f"  API {settings.http_url}/api/v1/docs   MQTT {settings.mqtt_url}")
+        console.print("Press Ctrl-C to stop.")
+
+    asyncio.run(
+        run_demo(
+            settings,
+            vehicles=args.vehicles,
+            seed=args.seed,
+            speedup=args.speedup,
+            gaps_per_hour=args.offline_rate,
+            on_ready=ready,
+            on_fleet=fleet_ready,
+        )
+    )
+    console.print("carcloud demo stopped.")
+    return 0
+
+
 # ---- parser ---------------------------------------------------------------------------
 
 
@@ -374,13 +544,68 @@ def build_parser() -> argparse.ArgumentParser:
         _add_client(action)
         action.set_defaults(func=func)
 
-    for extra in _EXTRA_COMMANDS:
-        extra(sub)
+    demo = sub.add_parser(
+        "demo",
+        help="the platform plus a simulated fleet of three brands, with a live page",
+        description="Start carcloud on its embedded default in a fresh data dir, register a "
+        "demo fleet of three brands, drive it with the simulator, and print the URL of the "
+        "live fleet page. Ctrl-C stops everything.",
+    )
+    _add_ports(demo)
+    demo.add_argument("--vehicles", type=int, default=60, help="fleet size (default %(default)s)")
+    demo.add_argument("--seed", type=int, default=7, help="same seed, same fleet and drives")
+    demo.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per second")
+    demo.add_argument(
+        "--offline-rate",
+        type=float,
+        default=2.0,
+        help="connectivity gaps per vehicle per simulated hour (default %(default)s)",
+    )
+    demo.set_defaults(func=cmd_demo)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="drive simulated vehicles against a running carcloud",
+        description="Connect N simulated vehicles (real MQTT clients with their own "
+        "credentials) and publish canonical telemetry. Finds the platform in --data-dir, "
+        "or use --api/--mqtt/--key.",
+    )
+    _add_data_dir(simulate)
+    simulate.add_argument("--api", help="API base URL (default: from the data dir)")
+    simulate.add_argument("--mqtt", help="MQTT HOST:PORT (default: from the data dir)")
+    simulate.add_argument("--key", help="operator API key (default: the data dir's)")
+    simulate.add_argument("--vehicles", type=int, default=50, help="how many (default %(default)s)")
+    simulate.add_argument(
+        "--brands", help="comma-separated brand slugs (default: volta,strada,kargo)"
+    )
+    simulate.add_argument("--rate", type=float, default=1.0, help="messages per vehicle per second")
+    simulate.add_argument("--duration", type=float, help="stop after this many seconds")
+    simulate.add_argument("--seed", type=int, default=1, help="same seed, same fleet and drives")
+    simulate.add_argument(
+        "--speedup", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    simulate.add_argument(
+        "--offline-rate",
+        type=float,
+        default=0.0,
+        help="connectivity gaps per vehicle per simulated hour",
+    )
+    simulate.add_argument(
+        "--register",
+        action="store_true",
+        help="register the vehicles through the API (always done when needed)",
+    )
+    simulate.add_argument(
+        "--processes", type=int, default=1, help="split the fleet over N processes"
+    )
+    simulate.add_argument(
+        "--start", type=float, help="simulated start time, epoch seconds (default now)"
+    )
+    simulate.add_argument("--credentials", type=Path, help="file that keeps the vehicles' secrets")
+    simulate.add_argument("--shard", help=argparse.SUPPRESS)
+    simulate.add_argument("--status-json", action="store_true", help=argparse.SUPPRESS)
+    simulate.set_defaults(func=cmd_simulate)
     return parser
-
-
-# Later modules (simulator, demo) register their commands here.
-_EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

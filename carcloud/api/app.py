@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carcloud import __version__
-from carcloud.api.routes import registry, system, telemetry
+from carcloud.api.routes import fleet, registry, system, telemetry
 from carcloud.errors import (
     AuthError,
     CarcloudError,
@@ -26,6 +28,7 @@ from carcloud.services import Services
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
 
 _STATUS: list[tuple[type[CarcloudError], int, str]] = [
     (ForbiddenError, 403, "forbidden"),
@@ -82,8 +85,14 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(CarcloudError, _carcloud_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for module in (registry, telemetry, system):
+    for module in (registry, telemetry, fleet, system):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def fleet_page() -> FileResponse:
+        """The live fleet page (it asks for an API key, or takes one from #key=)."""
+        return FileResponse(STATIC_DIR / "index.html")
 
     @app.get("/healthz", tags=["system"])
     async def healthz() -> dict[str, object]:

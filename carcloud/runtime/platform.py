@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,14 +237,45 @@ def install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def run_up(settings: Settings, on_ready: Callable[[Started], None] | None = None) -> None:
-    """`carcloud up`: the embedded nats-server and every role, until Ctrl-C."""
+Alongside = Callable[[Started, asyncio.Event], Awaitable[None]]
+
+
+async def run_up(
+    settings: Settings,
+    on_ready: Callable[[Started], None] | None = None,
+    alongside: Alongside | None = None,
+) -> None:
+    """`carcloud up`: the embedded nats-server and every role, until Ctrl-C.
+
+    `alongside` runs once the platform is ready (the demo's simulator) and is
+    stopped with it.
+    """
     data_dir = DataDir(settings.data_dir)
     data_dir.ensure()
     stop = asyncio.Event()
     install_stop_signals(stop)
-    async with embedded_server(settings, data_dir) as platform:
-        await run_roles(settings, ROLES, stop, platform, on_ready)
+    companions: list[asyncio.Task[None]] = []
+
+    def ready(started: Started) -> None:
+        if on_ready is not None:
+            on_ready(started)
+        if alongside is not None:
+            companions.append(asyncio.create_task(_companion(alongside(started, stop), stop)))
+
+    try:
+        async with embedded_server(settings, data_dir) as platform:
+            await run_roles(settings, ROLES, stop, platform, ready)
+    finally:
+        await asyncio.gather(*companions, return_exceptions=True)
+
+
+async def _companion(work: Awaitable[None], stop: asyncio.Event) -> None:
+    """Run `work`; if it fails, say why and stop the platform rather than hide it."""
+    try:
+        await work
+    except Exception:
+        log.exception("the companion task failed; stopping")
+        stop.set()
 
 
 async def run_worker(

@@ -106,8 +106,9 @@ class TractionBattery:
         """Power into the cells from a DC charger of ``charger_kw`` at the present state."""
         # A cold pack limits current until the cells warm up (the pack heats while charging).
         cold = 1.0 if self.temperature_c >= 15.0 else max(0.35, 0.45 + self.temperature_c / 27.0)
-        peak = min(self._max_dc_w * cold, charger_kw * 1_000.0 * DC_EFFICIENCY)
-        return max(_MIN_CHARGE_W, peak * dc_curve(self.soc))
+        # The pack asks for what its curve allows; the charger caps it at its own rating.
+        wanted = self._max_dc_w * cold * dc_curve(self.soc)
+        return max(_MIN_CHARGE_W, min(wanted, charger_kw * 1_000.0 * DC_EFFICIENCY))
 
     def ac_power_w(self, wallbox_kw: float) -> float:
         """Power into the cells from an AC wallbox of ``wallbox_kw`` at the present state."""

@@ -18,6 +18,7 @@ _RED_WAIT_S = (4.0, 40.0)
 # Drivers hold a little under the limit, each road a bit differently.
 _CRUISE_SHARE = (0.88, 1.0)
 _TURN_DURATION_S = 3.0
+_STOP_TOLERANCE_M = 0.5  # close enough to the stop line: roll the last bit and stop
 
 
 class RouteFollower:
@@ -161,7 +162,11 @@ class RouteFollower:
                 self.accel_ms2 = 0.0
                 return 0.0
 
-        allowed = math.sqrt(end_speed * end_speed + 2.0 * PLAN_DECEL_MS2 * remaining)
+        # The fastest speed at the end of this step from which braking at the planned rate
+        # still meets the end speed, counting the distance covered during the step itself.
+        reach = end_speed * end_speed + PLAN_DECEL_MS2 * (2.0 * remaining - v0 * dt_s)
+        half_b_dt = 0.5 * PLAN_DECEL_MS2 * dt_s
+        allowed = math.sqrt(half_b_dt * half_b_dt + reach) - half_b_dt if reach > 0.0 else 0.0
         if allowed > self._cruise_ms:
             allowed = self._cruise_ms
         if v0 < allowed:
@@ -177,18 +182,20 @@ class RouteFollower:
             v1 = 0.0
         step = 0.5 * (v0 + v1) * dt_s
         covered = 0.0
-        while step >= remaining:
+        while step >= remaining - (_STOP_TOLERANCE_M if end_speed == 0.0 else 0.0):
             if end_speed == 0.0:
                 # The stop line (a red light or the destination): come to rest exactly on it.
                 covered += remaining
                 self.offset_m = edge.length_m
-                accel = -v0 / dt_s
+                accel = max(-MAX_DECEL_MS2, -v0 / dt_s)
                 v1 = 0.0
                 if self._red_s <= 0.0 and self.index == len(self.route.edges) - 1:
                     self.arrived = True
                 break
             covered += remaining
             step -= remaining
+            if v1 > end_speed:
+                v1 = end_speed  # through the junction no faster than planned for it
             heading_in = edge.heading_deg
             self._enter(self.index + 1)
             edge = self.edge

@@ -206,7 +206,7 @@ class RoadNetwork:
         """Number of intersections."""
         return len(self.node_lat)
 
-    def places_of(self, *kinds: PlaceKind) -> tuple[Place, ...]:
+    def places_of(self, *kinds: str) -> tuple[Place, ...]:
         """All places of the given kinds, in network order."""
         if len(kinds) == 1:
             return self._places_by_kind.get(kinds[0], ())
@@ -243,7 +243,7 @@ class RoadNetwork:
             self._routes.popitem(last=False)
         return route
 
-    def nearest_place(self, origin: int, kinds: Collection[PlaceKind]) -> Place | None:
+    def nearest_place(self, origin: int, kinds: Collection[str]) -> Place | None:
         """The place of one of ``kinds`` that is quickest to reach from ``origin``."""
         key = (origin, tuple(sorted(kinds)))
         if key in self._nearest:

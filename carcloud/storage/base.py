@@ -137,6 +137,12 @@ class Storage(abc.ABC):
         """The newest value of every signal the vehicle has reported."""
 
     @abc.abstractmethod
+    async def fleet_overview(
+        self, brand: str | None, paths: Sequence[str], limit: int = 1000, offset: int = 0
+    ) -> list[tuple[Vehicle, LatestState]]:
+        """Vehicles with the newest value of a few signals each, in one query (dashboards)."""
+
+    @abc.abstractmethod
     async def history(
         self,
         vin: str,

@@ -650,6 +650,41 @@ class SqliteStorage(Storage):
 
         return await self._read(query)
 
+    async def fleet_overview(
+        self, brand: str | None, paths: Sequence[str], limit: int = 1000, offset: int = 0
+    ) -> list[tuple[Vehicle, LatestState]]:
+        wanted = [(path, *self._columns[path]) for path in paths if path in self._columns]
+        picks = ", l.received_at" + "".join(
+            f", l.{column}, l.{column}__ts" for _, column, _ in wanted
+        )
+        sql = (
+            f"SELECT {_VEHICLE_COLUMNS}{picks} FROM vehicles v "
+            "JOIN brands b ON b.id = v.brand_id "
+            "LEFT JOIN latest_state l ON l.vehicle_id = v.id"
+        )
+        params: list[Any] = []
+        if brand is not None:
+            sql += " WHERE b.slug = ?"
+            params.append(brand)
+        sql += " ORDER BY v.vin LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        width = len(_VEHICLE_COLUMNS.split(","))
+
+        def query(conn: sqlite3.Connection) -> list[tuple[Vehicle, LatestState]]:
+            rows = conn.execute(sql, params).fetchall()
+            vehicles = self._vehicle_rows(conn, [row[:width] for row in rows])
+            result = []
+            for vehicle, row in zip(vehicles, rows, strict=True):
+                values = []
+                for index, (path, _, kind) in enumerate(wanted):
+                    raw, ts = row[width + 1 + 2 * index], row[width + 2 + 2 * index]
+                    if ts is not None:
+                        values.append(LatestValue(path, ts, decode(kind, raw)))
+                result.append((vehicle, LatestState(tuple(values), row[width])))
+            return result
+
+        return await self._read(query)
+
     async def history(
         self,
         vin: str,

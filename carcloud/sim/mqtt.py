@@ -1,0 +1,286 @@
+"""A small asyncio MQTT 3.1.1 client: thousands of vehicles in one process.
+
+paho runs one socket loop (and usually one thread) per client and spends tens of
+microseconds of Python per message; a fleet simulator needs thousands of
+clients on one core. This client speaks exactly what a car needs: CONNECT with
+a will, PUBLISH QoS 0/1 with PUBACK tracking, SUBSCRIBE, incoming PUBLISH with
+PUBACK, PINGREQ keepalive and DISCONNECT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+CONNACK_REASONS = {
+    1: "unacceptable protocol version",
+    2: "client identifier rejected",
+    3: "server unavailable",
+    4: "bad user name or password",
+    5: "not authorized",
+}
+
+MessageHandler = Callable[[str, bytes], Awaitable[None] | None]
+
+
+class MqttError(Exception):
+    """The connection failed or was refused."""
+
+
+class ConnectRefused(MqttError):
+    """CONNACK with a non-zero return code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"connection refused: {CONNACK_REASONS.get(code, f'code {code}')}")
+        self.code = code
+
+
+def _varint(length: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        out.append(byte | (0x80 if length else 0))
+        if not length:
+            return bytes(out)
+
+
+def _string(text: str | bytes) -> bytes:
+    raw = text.encode() if isinstance(text, str) else text
+    return struct.pack("!H", len(raw)) + raw
+
+
+@dataclass(frozen=True)
+class Will:
+    """The message the server publishes if the connection drops without DISCONNECT."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+
+
+class MqttClient:
+    """One MQTT connection. Use `async with` or connect()/disconnect()."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        will: Will | None = None,
+        keepalive_s: int = 30,
+        clean_session: bool = False,
+        on_message: MessageHandler | None = None,
+    ) -> None:
+        self.host, self.port, self.client_id = host, port, client_id
+        self.username, self.password = username, password
+        self.will, self.keepalive_s, self.clean_session = will, keepalive_s, clean_session
+        self.on_message = on_message
+        self.session_present = False
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._next_id = 0
+        self._acks: dict[int, asyncio.Future[list[int] | None]] = {}
+        self.closed: asyncio.Event = asyncio.Event()
+        self.closed.set()
+
+    def __repr__(self) -> str:
+        return f"MqttClient({self.client_id!r} at {self.host}:{self.port})"
+
+    @property
+    def connected(self) -> bool:
+        return not self.closed.is_set()
+
+    @property
+    def unacked(self) -> int:
+        return len(self._acks)
+
+    async def __aenter__(self) -> MqttClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.disconnect()
+
+    async def connect(self, timeout_s: float = 10.0) -> None:
+        """Open the connection; ConnectRefused on a CONNACK refusal."""
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port), timeout_s
+            )
+        except (OSError, TimeoutError) as exc:
+            raise MqttError(f"cannot reach {self.host}:{self.port}: {exc}") from exc
+        self._reader, self._writer = reader, writer
+        flags = 0x00 if not self.clean_session else 0x02
+        payload = _string(self.client_id)
+        if self.will is not None:
+            flags |= 0x04 | (self.will.qos << 3) | (0x20 if self.will.retain else 0)
+            payload += _string(self.will.topic) + _string(self.will.payload)
+        if self.username is not None:
+            flags |= 0x80
+            payload += _string(self.username)
+        if self.password is not None:
+            flags |= 0x40
+            payload += _string(self.password)
+        body = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive_s) + payload
+        writer.write(b"\x10" + _varint(len(body)) + body)
+        try:
+            head = await asyncio.wait_for(reader.readexactly(4), timeout_s)
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
+            self._close_transport()
+            raise MqttError(f"no CONNACK from {self.host}:{self.port}") from exc
+        if head[0] != 0x20 or head[3] != 0:
+            self._close_transport()
+            raise ConnectRefused(head[3])
+        self.session_present = bool(head[2] & 1)
+        self.closed.clear()
+        self._tasks = [
+            asyncio.create_task(self._read_loop(), name=f"mqtt-read-{self.client_id}"),
+            asyncio.create_task(self._keepalive(), name=f"mqtt-ping-{self.client_id}"),
+        ]
+
+    def _packet_id(self) -> int:
+        self._next_id = self._next_id % 65535 + 1
+        while self._next_id in self._acks:
+            self._next_id = self._next_id % 65535 + 1
+        return self._next_id
+
+    def _send(self, packet: bytes) -> None:
+        if self._writer is None or self.closed.is_set():
+            raise MqttError(f"{self.client_id}: not connected")
+        self._writer.write(packet)
+
+    async def publish(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> asyncio.Future[list[int] | None]:
+        """Send a PUBLISH; the future completes on PUBACK (at once for QoS 0)."""
+        done = self.publish_nowait(topic, payload, qos, retain)
+        if self._writer is not None and self._writer.transport.get_write_buffer_size() > 1 << 20:
+            await self._writer.drain()
+        return done
+
+    def publish_nowait(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> asyncio.Future[list[int] | None]:
+        """Queue a PUBLISH without waiting for socket room (the caller paces itself)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[list[int] | None] = loop.create_future()
+        header = 0x30 | (qos << 1) | (1 if retain else 0)
+        body = _string(topic)
+        if qos:
+            packet_id = self._packet_id()
+            body += struct.pack("!H", packet_id)
+            self._acks[packet_id] = done
+        else:
+            done.set_result(None)
+        self._send(bytes([header]) + _varint(len(body) + len(payload)) + body + payload)
+        return done
+
+    async def subscribe(self, topic: str, qos: int = 1, timeout_s: float = 10.0) -> int:
+        """Subscribe and wait for SUBACK; returns the granted QoS or 0x80 (refused)."""
+        packet_id = self._packet_id()
+        done: asyncio.Future[list[int] | None] = asyncio.get_running_loop().create_future()
+        self._acks[packet_id] = done
+        body = struct.pack("!H", packet_id) + _string(topic) + bytes([qos])
+        self._send(b"\x82" + _varint(len(body)) + body)
+        granted = await asyncio.wait_for(done, timeout_s)
+        return granted[0] if granted else 0x80
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        reader = self._reader
+        try:
+            while True:
+                first = await reader.readexactly(1)
+                length, shift = 0, 0
+                while True:
+                    byte = (await reader.readexactly(1))[0]
+                    length |= (byte & 0x7F) << shift
+                    shift += 7
+                    if not byte & 0x80:
+                        break
+                body = await reader.readexactly(length) if length else b""
+                await self._dispatch(first[0], body)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            self._lost()
+
+    async def _dispatch(self, header: int, body: bytes) -> None:
+        kind = header & 0xF0
+        if kind == 0x40:  # PUBACK
+            future = self._acks.pop(struct.unpack("!H", body[:2])[0], None)
+            if future is not None and not future.done():
+                future.set_result(None)
+        elif kind == 0x90:  # SUBACK
+            future = self._acks.pop(struct.unpack("!H", body[:2])[0], None)
+            if future is not None and not future.done():
+                future.set_result(list(body[2:]))
+        elif kind == 0x30:  # PUBLISH to us
+            qos = (header >> 1) & 3
+            topic_length = struct.unpack("!H", body[:2])[0]
+            topic = body[2 : 2 + topic_length].decode()
+            offset = 2 + topic_length
+            if qos:
+                packet_id = body[offset : offset + 2]
+                offset += 2
+            payload = body[offset:]
+            if self.on_message is not None:
+                outcome = self.on_message(topic, payload)
+                if outcome is not None:
+                    await outcome
+            if qos:
+                # Acknowledged after the handler ran: a crash before it means a redelivery.
+                self._send(b"\x40\x02" + packet_id)
+
+    async def _keepalive(self) -> None:
+        with contextlib.suppress(MqttError):
+            while True:
+                await asyncio.sleep(self.keepalive_s / 2)
+                self._send(b"\xc0\x00")
+
+    def _lost(self) -> None:
+        if self.closed.is_set():
+            return
+        self.closed.set()
+        for future in self._acks.values():
+            # Cancelled, not failed: nobody has to collect the error of a lost message.
+            future.cancel()
+        self._acks.clear()
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    async def disconnect(self) -> None:
+        """Say DISCONNECT (no will) and close."""
+        if self.connected and self._writer is not None:
+            with contextlib.suppress(ConnectionError, OSError):
+                self._writer.write(b"\xe0\x00")
+                await self._writer.drain()
+        await self._shutdown()
+
+    async def abort(self) -> None:
+        """Drop the connection without DISCONNECT, as a car in a tunnel does (the will fires)."""
+        if self._writer is not None:
+            self._writer.transport.abort()
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        self._lost()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

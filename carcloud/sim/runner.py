@@ -1,0 +1,330 @@
+"""The fleet simulator on the wire: each simulated vehicle is a real MQTT client.
+
+Every vehicle publishes the canonical telemetry message (docs/protocol.md) at
+`rate` messages per second of real time, advancing its model by
+`speedup / rate` simulated seconds per message, so the same seed gives the same
+messages whatever the machine's speed. Some vehicles lose connectivity for a
+while (tunnels, garages): they drop the connection without DISCONNECT (the
+server publishes their will), keep recording, and on reconnect first resend
+what was not acknowledged (same seq: the platform stores it once), then their
+backlog in order, in batch messages, then live data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+
+import orjson
+
+from carcloud.messaging import topics
+from carcloud.sim.model import SimVehicle
+from carcloud.sim.mqtt import ConnectRefused, MqttClient, MqttError, Will
+
+log = logging.getLogger(__name__)
+
+BACKLOG_BATCH = 60
+MAX_BACKLOG = 86_400
+
+
+@dataclass
+class FleetStats:
+    """What the status line shows."""
+
+    vehicles: int = 0
+    connected: int = 0
+    offline: int = 0
+    sent: int = 0
+    acked: int = 0
+    late: int = 0
+    ticks: int = 0
+    errors: int = 0
+    refused: int = 0
+    buffered: int = 0
+    last_error: str | None = None
+
+    @property
+    def pending(self) -> int:
+        return self.sent - self.acked
+
+    def line(self) -> str:
+        late = 100.0 * self.late / self.ticks if self.ticks else 0.0
+        return (
+            f"vehicles {self.vehicles}  connected {self.connected}  offline {self.offline}  "
+            f"sent {self.sent}  acks pending {self.pending}  buffered {self.buffered}  "
+            f"late {late:.2f}%  errors {self.errors}"
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "vehicles": self.vehicles,
+            "connected": self.connected,
+            "offline": self.offline,
+            "sent": self.sent,
+            "acked": self.acked,
+            "late": self.late,
+            "ticks": self.ticks,
+            "errors": self.errors,
+            "buffered": self.buffered,
+        }
+
+
+@dataclass
+class Connectivity:
+    """How often and how long cars lose the network (per simulated hour, simulated seconds)."""
+
+    gaps_per_hour: float = 0.0
+    min_gap_s: float = 20.0
+    max_gap_s: float = 180.0
+
+
+@dataclass
+class SimulatedCar:
+    """A vehicle model, its MQTT connection and what it still has to deliver."""
+
+    vehicle: SimVehicle
+    password: str
+    rng: random.Random
+    seq: int = 0
+    client: MqttClient | None = None
+    backlog: deque[tuple[str, dict[str, object]]] = field(default_factory=deque)
+    unacked: dict[int, bytes] = field(default_factory=dict)
+    offline_until_s: float = 0.0
+    reconnect_at: float = 0.0
+    failures: int = 0
+    connecting: bool = False
+    dropped: int = 0
+
+    @property
+    def vin(self) -> str:
+        return self.vehicle.vin
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+class FleetRunner:
+    """Runs simulated cars against a carcloud MQTT listener."""
+
+    def __init__(
+        self,
+        cars: list[SimulatedCar],
+        mqtt_host: str,
+        mqtt_port: int,
+        rate: float = 1.0,
+        speedup: float = 1.0,
+        connectivity: Connectivity | None = None,
+        on_message: Callable[[str, bytes], None] | None = None,
+    ) -> None:
+        self.cars = cars
+        self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
+        self.rate = rate
+        self.speedup = speedup
+        self.connectivity = connectivity or Connectivity()
+        self.stats = FleetStats(vehicles=len(cars))
+        self.on_message = on_message
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self, stop: asyncio.Event, duration_s: float | None = None) -> FleetStats:
+        """Connect every car and publish until `stop` is set or `duration_s` has passed."""
+        await self._connect_all()
+        period = 1.0 / self.rate
+        dt_sim = self.speedup / self.rate
+        start = time.perf_counter()
+        end = start + duration_s if duration_s is not None else None
+        slots = max(1, min(len(self.cars), 50))
+        tick = 0
+        try:
+            while not stop.is_set() and (end is None or time.perf_counter() < end):
+                for slot in range(slots):
+                    due = start + (tick + slot / slots) * period
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), delay)
+                        if stop.is_set():
+                            break
+                    late = time.perf_counter() - due > period
+                    for car in self.cars[slot::slots]:
+                        self._tick(car, dt_sim, late)
+                tick += 1
+        finally:
+            await self._close_all()
+        return self.stats
+
+    async def _connect_all(self) -> None:
+        # Bounded concurrency: thousands of cars connect without a thundering herd.
+        limit = asyncio.Semaphore(64)
+
+        async def one(car: SimulatedCar) -> None:
+            async with limit:
+                await self._connect(car)
+
+        await asyncio.gather(*(one(car) for car in self.cars))
+
+    async def _connect(self, car: SimulatedCar) -> None:
+        car.connecting = True
+        client = MqttClient(
+            self.mqtt_host,
+            self.mqtt_port,
+            car.vin,
+            car.vin,
+            car.password,
+            will=Will(topics.mqtt_topic(car.vin, topics.STATUS), b'{"online":false}'),
+            on_message=self.on_message,
+        )
+        try:
+            await client.connect()
+        except MqttError as exc:
+            car.failures += 1
+            backoff = min(60.0, 0.5 * 2 ** min(car.failures, 7))
+            car.reconnect_at = time.perf_counter() + backoff * car.rng.uniform(0.5, 1.0)
+            if isinstance(exc, ConnectRefused):
+                self.stats.refused += 1
+            self._error(f"{car.vin}: {exc}")
+            return
+        finally:
+            car.connecting = False
+        car.client = client
+        car.failures = 0
+        self.stats.connected += 1
+        status = orjson.dumps({"online": True})
+        self._track(car, await client.publish(topics.mqtt_topic(car.vin, topics.STATUS), status))
+        self._flush(car)
+
+    def _error(self, problem: str) -> None:
+        self.stats.errors += 1
+        if self.stats.last_error is None:
+            log.warning("simulator: %s", problem)
+        self.stats.last_error = problem
+
+    def _track(
+        self, car: SimulatedCar, done: asyncio.Future[list[int] | None], seq: int = 0
+    ) -> None:
+        def acked(future: asyncio.Future[list[int] | None]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self.stats.acked += 1
+                car.unacked.pop(seq, None)
+
+        done.add_done_callback(acked)
+
+    def _send(self, car: SimulatedCar, seq: int, payload: bytes) -> None:
+        assert car.client is not None
+        car.unacked[seq] = payload
+        self.stats.sent += 1
+        try:
+            done = car.client.publish_nowait(topics.mqtt_topic(car.vin, topics.TELEMETRY), payload)
+        except MqttError as exc:
+            self._error(str(exc))
+            return
+        self._track(car, done, seq)
+
+    def _flush(self, car: SimulatedCar) -> None:
+        """After a reconnect: unacknowledged messages first, then the backlog, in order."""
+        for seq in sorted(car.unacked):
+            payload = car.unacked.pop(seq)
+            self._send(car, seq, payload)
+        while car.backlog:
+            chunk = [car.backlog.popleft() for _ in range(min(BACKLOG_BATCH, len(car.backlog)))]
+            self.stats.buffered -= len(chunk)
+            seq = car.next_seq()
+            body = {"seq": seq, "samples": [{"ts": ts, "signals": s} for ts, s in chunk]}
+            self._send(car, seq, orjson.dumps(body))
+
+    def _tick(self, car: SimulatedCar, dt_sim: float, late: bool) -> None:
+        self.stats.ticks += 1
+        if late:
+            self.stats.late += 1
+        vehicle = car.vehicle
+        ts, signals = next_sample(vehicle, dt_sim)
+        self._maybe_lose_network(car, dt_sim)
+        client = car.client
+        if client is not None and client.connected:
+            seq = car.next_seq()
+            self._send(car, seq, orjson.dumps({"seq": seq, "ts": ts, "signals": signals}))
+            return
+        if client is not None:  # the server dropped us
+            car.client = None
+            self.stats.connected -= 1
+            car.reconnect_at = time.perf_counter()
+        car.backlog.append((ts, signals))
+        self.stats.buffered += 1
+        if len(car.backlog) > MAX_BACKLOG:
+            car.backlog.popleft()
+            car.dropped += 1
+            self.stats.buffered -= 1
+        in_gap = vehicle.sim_time < car.offline_until_s
+        if not in_gap and not car.connecting and time.perf_counter() >= car.reconnect_at:
+            if car.offline_until_s:
+                car.offline_until_s = 0.0
+                self.stats.offline -= 1
+            self._spawn(self._connect(car))
+
+    def _maybe_lose_network(self, car: SimulatedCar, dt_sim: float) -> None:
+        model = self.connectivity
+        if car.client is None or not model.gaps_per_hour:
+            return
+        if car.rng.random() >= model.gaps_per_hour * dt_sim / 3600.0:
+            return
+        car.offline_until_s = car.vehicle.sim_time + car.rng.uniform(
+            model.min_gap_s, model.max_gap_s
+        )
+        self.stats.offline += 1
+        self.stats.connected -= 1
+        client, car.client = car.client, None
+        self._spawn(client.abort())
+
+    async def _close_all(self) -> None:
+        # Let in-flight publishes finish so that PUBACKs are counted, then say goodbye.
+        deadline = time.perf_counter() + 5.0
+        # Polling a counter the PUBACK callbacks keep, bounded by the deadline.
+        while self.stats.pending > 0 and time.perf_counter() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        for car in self.cars:
+            if car.client is not None:
+                await car.client.disconnect()
+                car.client = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def go_offline(self, car: SimulatedCar, sim_seconds: float) -> None:
+        """Cut one car off for `sim_seconds` of simulated time (used by tests and demos)."""
+        car.offline_until_s = car.vehicle.sim_time + sim_seconds
+        self.stats.offline += 1
+        if car.client is not None:
+            self.stats.connected -= 1
+            client, car.client = car.client, None
+            await client.abort()
+
+
+def next_sample(vehicle: SimVehicle, dt_sim: float) -> tuple[str, dict[str, object]]:
+    """Advance a vehicle by `dt_sim` simulated seconds; its time stamp and signal values."""
+    vehicle.step(dt_sim)
+    return _iso(vehicle.epoch_s), dict(vehicle.signals())
+
+
+_TS_CACHE: dict[int, str] = {}
+
+
+def _iso(epoch_s: float) -> str:
+    """RFC 3339 UTC with milliseconds."""
+    whole = int(epoch_s)
+    head = _TS_CACHE.get(whole)
+    if head is None:
+        if len(_TS_CACHE) > 4096:
+            _TS_CACHE.clear()
+        head = _TS_CACHE[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{head}.{int((epoch_s - whole) * 1000):03d}Z"

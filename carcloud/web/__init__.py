@@ -1,0 +1,1 @@
+"""The web pages carcloud serves itself (no CDN: they work offline)."""
