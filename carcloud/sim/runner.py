@@ -201,6 +201,7 @@ class FleetRunner:
         car.failures = 0
         self.stats.connected += 1
         status = orjson.dumps({"online": True})
+        self.stats.sent += 1
         self._track(car, await client.publish(topics.mqtt_topic(car.vin, topics.STATUS), status))
         self._flush(car)
 
