@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from carcloud.runtime.launcher import PlatformProcess
-from carcloud.sim.mqtt import MqttClient
+from carcloud.messaging.mqtt import MqttClient
 
 SIGNALS = {
     "Vehicle.Speed": 87.5,

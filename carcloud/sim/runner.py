@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import orjson
 
 from carcloud.messaging import topics
+from carcloud.messaging.mqtt import ConnectRefused, MqttClient, MqttError, Will
 from carcloud.sim.model import SimVehicle
-from carcloud.sim.mqtt import ConnectRefused, MqttClient, MqttError, Will
 
 log = logging.getLogger(__name__)
 

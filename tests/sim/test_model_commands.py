@@ -107,8 +107,8 @@ def test_climate_drains_an_unplugged_battery_and_times_out() -> None:
     network = vehicle.network
     office = network.places_of("office")[0]
     # Park it away from its wallbox first: navigate to an office and let it arrive.
-    vehicle.apply_command("navigate_to", {"lat": network.node_lat[office.node],
-                                          "lon": network.node_lon[office.node]})  # fmt: skip
+    vehicle.apply_command("navigate_to", {"latitude": network.node_lat[office.node],
+                                          "longitude": network.node_lon[office.node]})  # fmt: skip
     drive_until(vehicle, "driving")
     drive_until(vehicle, "parked")
     soc_before = vehicle.signals()["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"]
@@ -179,7 +179,7 @@ def test_navigate_to_sends_a_parked_car_there() -> None:
     network = vehicle.network
     shop = network.places_of("shop")[2]
     lat, lon = network.node_lat[shop.node] + 0.0001, network.node_lon[shop.node]
-    assert vehicle.apply_command("navigate_to", {"lat": lat, "lon": lon, "name": "Bakery"}) == (
+    assert vehicle.apply_command("navigate_to", {"latitude": lat, "longitude": lon, "name": "Bakery"}) == (
         True,
         None,
     )
@@ -198,7 +198,7 @@ def test_navigate_to_reroutes_a_driving_car() -> None:
     network = vehicle.network
     target = network.places_of("leisure")[0]
     lat, lon = network.node_lat[target.node], network.node_lon[target.node]
-    assert vehicle.apply_command("navigate_to", {"lat": lat, "lon": lon}) == (True, None)
+    assert vehicle.apply_command("navigate_to", {"latitude": lat, "longitude": lon}) == (True, None)
     assert vehicle.destination.node == target.node
     drive_until(vehicle, "alighting")
     assert haversine_m(*vehicle.position, lat, lon) < 1.0
@@ -214,9 +214,9 @@ def test_navigate_to_reroutes_a_driving_car() -> None:
         ("set_charge_limit", {"percent": "80"}, "must be a number"),
         ("climate_start", {"target_temperature": 45}, "between 16 and 28"),
         ("climate_start", {"temp": 21}, "unknown parameter"),
-        ("navigate_to", {"lat": 0.0, "lon": 0.0}, "outside the simulated area"),
-        ("navigate_to", {"lat": 48.1}, "missing parameter 'lon'"),
-        ("navigate_to", {"lat": 48.1, "lon": 11.5, "name": ""}, "non-empty string"),
+        ("navigate_to", {"latitude": 0.0, "longitude": 0.0}, "outside the simulated area"),
+        ("navigate_to", {"latitude": 48.1}, "missing parameter 'longitude'"),
+        ("navigate_to", {"latitude": 48.1, "longitude": 11.5, "name": ""}, "non-empty string"),
     ],
 )
 def test_bad_commands_are_refused_with_a_reason(
@@ -234,7 +234,12 @@ def test_every_declared_command_runs() -> None:
     params: dict[str, dict[str, object]] = {
         "climate_start": {"target_temperature": 21.0},
         "set_charge_limit": {"percent": 90},
-        "navigate_to": {"lat": network.node_lat[10], "lon": network.node_lon[10], "name": "X"},
+        "navigate_to": {
+            "latitude": network.node_lat[10],
+            "longitude": network.node_lon[10],
+            "name": "X",
+        },
+        "custom": {"name": "ping"},
     }
     vehicle.step(1.0)
     for kind in COMMANDS:
@@ -243,3 +248,9 @@ def test_every_declared_command_runs() -> None:
         vehicle.step(1.0)
         for path, value in vehicle.signals().items():
             CATALOG.validate(path, value)
+
+
+def test_unknown_custom_command_is_answered_with_a_reason() -> None:
+    vehicle = make_vehicle("volta", "Aria")
+    accepted, reason = vehicle.apply_command("custom", {"name": "launch_rocket"})
+    assert accepted is False and reason is not None and "launch_rocket" in reason

@@ -1,4 +1,4 @@
-"""A small asyncio MQTT 3.1.1 client: thousands of vehicles in one process.
+"""A small asyncio MQTT 3.1.1 client: the cloud's own connection, and thousands of simulated cars.
 
 paho runs one socket loop (and usually one thread) per client and spends tens of
 microseconds of Python per message; a fleet simulator needs thousands of

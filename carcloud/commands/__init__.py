@@ -1,0 +1,1 @@
+"""Remote commands: kinds declared as data, their lifecycle, and delivery to the car."""
