@@ -30,8 +30,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from carcloud.runtime.launcher import PlatformProcess
 from carcloud.messaging.mqtt import MqttClient
+from carcloud.runtime.launcher import PlatformProcess
 
 SIGNALS = {
     "Vehicle.Speed": 87.5,

@@ -179,7 +179,9 @@ def test_navigate_to_sends_a_parked_car_there() -> None:
     network = vehicle.network
     shop = network.places_of("shop")[2]
     lat, lon = network.node_lat[shop.node] + 0.0001, network.node_lon[shop.node]
-    assert vehicle.apply_command("navigate_to", {"latitude": lat, "longitude": lon, "name": "Bakery"}) == (
+    assert vehicle.apply_command(
+        "navigate_to", {"latitude": lat, "longitude": lon, "name": "Bakery"}
+    ) == (
         True,
         None,
     )
