@@ -476,10 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser(
         "worker",
         help="run some roles against a running platform",
-        description="Run worker roles (callout, presence, ingest, api) as their own process, "
-        "against the platform of --data-dir. Run several for more throughput.",
+        description="Run worker roles (callout, presence, ingest, control, api) as their "
+        "own process, against the platform of --data-dir. Run several for more throughput.",
     )
-    worker.add_argument("roles", nargs="+", choices=["callout", "presence", "ingest", "api"])
+    worker.add_argument(
+        "roles", nargs="+", choices=["callout", "presence", "ingest", "control", "api"]
+    )
     _add_ports(worker)
     worker.set_defaults(func=cmd_worker)
 

@@ -5,6 +5,7 @@ CarcloudError                 base of everything below
 ├── ValidationError           bad input from a caller (a VIN, a brand slug, a query)
 ├── NotFoundError             a record that does not exist or that the caller may not see
 ├── ConflictError             a record that already exists
+│   └── PreconditionFailed    an update based on a version that is no longer current
 ├── AuthError                 missing or wrong credentials
 │   └── ForbiddenError        right credentials, not allowed to do this
 ├── MessagingError            NATS is unreachable or refused an operation
@@ -32,6 +33,10 @@ class NotFoundError(CarcloudError):
 
 class ConflictError(CarcloudError):
     """A record that already exists."""
+
+
+class PreconditionFailed(ConflictError):
+    """An optimistic-concurrency update whose expected version is stale."""
 
 
 class AuthError(CarcloudError):

@@ -104,7 +104,9 @@ class Car:
         self._suback = threading.Event()
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = lambda c, u, m: self.received.append((m.topic, m.payload))
+        self.client.on_message = self._on_message
+        self.answer: Any = None  # callable(kind, params) -> (status, reason), set by serve()
+        self.seen_commands: dict[str, int] = {}
         self.client.on_subscribe = self._on_subscribe
         self.seq = 0
         OPEN_CARS.append(self)
@@ -122,6 +124,32 @@ class Car:
         self.connected.clear()
         self.disconnected.set()
         self.answered.set()
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        self.received.append((message.topic, message.payload))
+        parts = message.topic.split("/")
+        if self.answer is not None and len(parts) == 4 and parts[2] == "commands":
+            command_id = parts[3]
+            self.seen_commands[command_id] = self.seen_commands.get(command_id, 0) + 1
+            body = json.loads(message.payload)
+            result_topic = f"{message.topic}/result"
+            client.publish(result_topic, json.dumps({"status": "received"}), qos=1)
+            status, reason = self.answer(body["kind"], body["params"])
+            client.publish(result_topic, json.dumps({"status": status, "reason": reason}), qos=1)
+
+    def serve(self, answer: Any = None) -> None:
+        """Subscribe to commands and desired properties; answer commands with `answer`."""
+        self.answer = answer or (lambda kind, params: ("succeeded", None))
+        assert self.subscribe(f"vehicles/{self.vin}/commands/+") == [1]
+        assert self.subscribe(f"vehicles/{self.vin}/twin/desired") == [1]
+
+    def desired_documents(self) -> list[dict[str, Any]]:
+        """Every desired document received, in order."""
+        return [
+            json.loads(payload)
+            for topic, payload in list(self.received)
+            if topic.endswith("/twin/desired")
+        ]
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any, props: Any) -> None:
         self.subacks.append([int(getattr(code, "value", code)) for code in codes])

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carcloud import __version__
-from carcloud.api.routes import fleet, registry, system, telemetry
+from carcloud.api.routes import commands, fleet, registry, system, telemetry, twins
 from carcloud.errors import (
     AuthError,
     CarcloudError,
@@ -20,6 +20,7 @@ from carcloud.errors import (
     ForbiddenError,
     MessagingError,
     NotFoundError,
+    PreconditionFailed,
     StorageError,
     ValidationError,
 )
@@ -34,6 +35,7 @@ _STATUS: list[tuple[type[CarcloudError], int, str]] = [
     (ForbiddenError, 403, "forbidden"),
     (AuthError, 401, "unauthorized"),
     (NotFoundError, 404, "not_found"),
+    (PreconditionFailed, 412, "precondition_failed"),
     (ConflictError, 409, "conflict"),
     (ValidationError, 422, "invalid"),
     (MessagingError, 503, "messaging_unavailable"),
@@ -85,7 +87,7 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(CarcloudError, _carcloud_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for module in (registry, telemetry, fleet, system):
+    for module in (registry, telemetry, fleet, commands, twins, system):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

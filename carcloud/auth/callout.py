@@ -49,17 +49,37 @@ class Decision:
     reason: str = ""
 
 
+DISPATCH_USER = "carcloud-dispatch"
+
+
 def vehicle_permissions(vin: str) -> dict[str, Any]:
     """NATS permissions of a vehicle: its own subtree, nothing else."""
     own = [f"{topics.ROOT}.{vin}", topics.vehicle_subtree(vin)]
     return {"pub": {"allow": own}, "sub": {"allow": own}}
 
 
+def dispatch_permissions() -> dict[str, Any]:
+    """The cloud's MQTT identity: it may publish what goes to cars, and subscribe to nothing."""
+    return {
+        "pub": {
+            "allow": [
+                topics.ALL_COMMANDS_TO_CARS,
+                topics.ALL_TWIN_DESIRED,
+                topics.ALL_NOTIFICATIONS,
+            ]
+        },
+        "sub": {"deny": [">"]},
+    }
+
+
 class AuthCallout:
     """Answers NATS authorization requests for vehicles."""
 
-    def __init__(self, nc: NatsClient, storage: Storage, issuer_seed: str) -> None:
+    def __init__(
+        self, nc: NatsClient, storage: Storage, issuer_seed: str, dispatch_password: str = ""
+    ) -> None:
         self.nc = nc
+        self.dispatch_password = dispatch_password
         self.storage = storage
         self.issuer_seed = issuer_seed
         self._verified: dict[str, tuple[str, bytes]] = {}
@@ -115,6 +135,8 @@ class AuthCallout:
         client = request.get("client_info", {})
         vin = str(options.get("user") or "")
         password = str(options.get("pass") or "")
+        if vin == DISPATCH_USER:
+            return self._decide_dispatch(client, password)
         if not is_valid_vin(vin):
             return Decision(vin, False, "username is not a registered VIN")
         if client.get("type") != "mqtt":
@@ -130,6 +152,17 @@ class AuthCallout:
         if not await self._secret_matches(vin, password, credentials.secret_hash):
             return Decision(vin, False, "wrong secret")
         return Decision(vin, True)
+
+    def _decide_dispatch(self, client: dict[str, Any], password: str) -> Decision:
+        ok = (
+            bool(self.dispatch_password)
+            and hmac.compare_digest(password.encode(), self.dispatch_password.encode())
+            and client.get("type") == "mqtt"
+            and str(client.get("mqtt_id") or "").startswith(DISPATCH_USER)
+        )
+        if not ok:
+            return Decision(DISPATCH_USER, False, "wrong credentials for the dispatch identity")
+        return Decision(DISPATCH_USER, True)
 
     async def _secret_matches(self, vin: str, password: str, stored_hash: str) -> bool:
         fingerprint = hashlib.sha256(password.encode()).digest()
@@ -153,7 +186,11 @@ class AuthCallout:
                     "sub": user_nkey,
                     "name": decision.vin,
                     "nats": {
-                        **vehicle_permissions(decision.vin),
+                        **(
+                            dispatch_permissions()
+                            if decision.vin == DISPATCH_USER
+                            else vehicle_permissions(decision.vin)
+                        ),
                         "allowed_connection_types": ["MQTT"],
                         "subs": -1,
                         "data": -1,

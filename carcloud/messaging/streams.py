@@ -13,6 +13,7 @@ from carcloud.messaging import topics
 log = logging.getLogger(__name__)
 
 TELEMETRY_STREAM = "TELEMETRY"
+VEHICLE_EVENTS_STREAM = "VEHICLE_EVENTS"
 DEAD_LETTER_STREAM = "DEADLETTER"
 
 DAY = 86_400.0
@@ -30,6 +31,20 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
             max_age=DAY,
             max_bytes=8 * 1024**3,
             duplicate_window=120.0,
+            num_replicas=replicas,
+        ),
+        StreamConfig(
+            name=VEHICLE_EVENTS_STREAM,
+            description="Command results, reported twins and status messages from vehicles",
+            subjects=[
+                topics.ALL_COMMAND_RESULTS,
+                topics.ALL_TWIN_REPORTED,
+                topics.ALL_STATUS,
+            ],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=7 * DAY,
+            max_bytes=1024**3,
             num_replicas=replicas,
         ),
         StreamConfig(

@@ -47,5 +47,21 @@ def vin_from_subject(subject: str) -> str:
 # Wildcards the platform's streams capture.
 ALL_TELEMETRY = f"{ROOT}.*.{TELEMETRY}"
 ALL_STATUS = f"{ROOT}.*.{STATUS}"
+ALL_COMMAND_RESULTS = f"{ROOT}.*.{COMMANDS}.*.result"
+ALL_TWIN_REPORTED = f"{ROOT}.*.twin.reported"
+ALL_COMMANDS_TO_CARS = f"{ROOT}.*.{COMMANDS}.*"
+ALL_TWIN_DESIRED = f"{ROOT}.*.twin.desired"
+ALL_NOTIFICATIONS = f"{ROOT}.*.{NOTIFICATIONS}"
+
+# Platform-internal subjects (plain NATS, never visible to vehicles).
+DISPATCH = "carcloud.control.dispatch"
+COMMAND_EVENTS = "carcloud.events.commands"
+
+
+def command_events_subject(vin: str, command_id: str = "*") -> str:
+    """Where command status changes are announced: carcloud.events.commands.<vin>.<id>."""
+    return f"{COMMAND_EVENTS}.{vin}.{command_id}"
+
+
 ALL_EVENTS = f"{ROOT}.*.{EVENTS}"
 DEAD_LETTER_PREFIX = "carcloud.deadletter"

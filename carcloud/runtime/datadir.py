@@ -21,7 +21,8 @@ from typing import Any
 from carcloud.auth.nkeyjwt import new_account_seed
 from carcloud.errors import ConfigError
 
-SERVICE_USERS = ("svc", "sys", "auth")
+# NATS users of the platform's services, and "dispatch": the cloud's own MQTT identity.
+SERVICE_USERS = ("svc", "sys", "auth", "dispatch")
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,19 @@ class DataDir:
 
     def platform_secrets(self, create: bool = True) -> PlatformSecrets:
         """The service credentials, generated on first use."""
+        passwords: dict[str, str] = {}
+        issuer_seed = None
         if self.secrets_file.exists():
             data = json.loads(self.secrets_file.read_text(encoding="utf-8"))
-            return PlatformSecrets(dict(data["passwords"]), str(data["issuer_seed"]))
-        if not create:
+            passwords, issuer_seed = dict(data["passwords"]), str(data["issuer_seed"])
+            if set(SERVICE_USERS) <= set(passwords):
+                return PlatformSecrets(passwords, issuer_seed)
+        elif not create:
             raise ConfigError(f"{self.path} has no secrets.json; run `carcloud up` there first")
-        made = PlatformSecrets(
-            {user: secrets.token_urlsafe(24) for user in SERVICE_USERS}, new_account_seed()
-        )
+        # First start, or a data dir from a version with fewer service users.
+        for user in SERVICE_USERS:
+            passwords.setdefault(user, secrets.token_urlsafe(24))
+        made = PlatformSecrets(passwords, issuer_seed or new_account_seed())
         _write_private(
             self.secrets_file,
             json.dumps({"passwords": made.passwords, "issuer_seed": made.issuer_seed}, indent=2),

@@ -25,6 +25,7 @@ from carcloud import __version__
 from carcloud.api.app import create_app
 from carcloud.auth.callout import AuthCallout
 from carcloud.catalog import default_catalog
+from carcloud.commands.dispatcher import Dispatcher
 from carcloud.config import Settings
 from carcloud.errors import ConfigError, MessagingError
 from carcloud.ingest.worker import IngestWorker, consumer_config
@@ -38,7 +39,7 @@ from carcloud.storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
 
-ROLES = ("callout", "presence", "ingest", "api")
+ROLES = ("callout", "presence", "ingest", "control", "api")
 
 
 class _QuietServer(uvicorn.Server):
@@ -136,6 +137,7 @@ async def run_roles(
     platform: PlatformSecrets,
     on_ready: Callable[[Started], None] | None = None,
     nats_url: str | None = None,
+    mqtt_port: int | None = None,
 ) -> None:
     """Run `roles` against NATS and storage until `stop` is set."""
     unknown = set(roles) - set(ROLES)
@@ -160,16 +162,29 @@ async def run_roles(
         services = Services(
             storage=storage, catalog=catalog, nats=svc_nc, mqtt_url=settings.mqtt_url
         )
-        if "presence" in roles or "api" in roles:
+        sys_nc = None
+        if {"presence", "api", "control"} & set(roles):
             sys_nc = await _connect(url, "sys", platform.passwords["sys"], "carcloud-presence")
             clients.append(sys_nc)
             services.connections = ServerConnections(sys_nc)
             if "presence" in roles:
                 tasks.append(asyncio.create_task(PresenceTracker(sys_nc, storage).run(stop)))
+        if "control" in roles:
+            dispatcher = Dispatcher(
+                svc_nc,
+                storage,
+                settings.host,
+                mqtt_port or settings.mqtt_port,
+                platform.passwords["dispatch"],
+                sys_nc=sys_nc,
+            )
+            tasks.append(asyncio.create_task(dispatcher.run(stop)))
         if "callout" in roles:
             auth_nc = await _connect(url, "auth", platform.passwords["auth"], "carcloud-auth")
             clients.append(auth_nc)
-            callout = AuthCallout(auth_nc, storage, platform.issuer_seed)
+            callout = AuthCallout(
+                auth_nc, storage, platform.issuer_seed, platform.passwords["dispatch"]
+            )
             tasks.append(asyncio.create_task(callout.run(stop)))
         if "ingest" in roles:
             for index in range(settings.ingest_workers):
@@ -293,4 +308,5 @@ async def run_worker(
         data_dir.platform_secrets(create=False),
         on_ready,
         nats_url=str(runtime["nats_url"]),
+        mqtt_port=int(str(runtime["mqtt_url"]).rsplit(":", 1)[1]),
     )

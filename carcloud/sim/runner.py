@@ -25,7 +25,9 @@ import orjson
 
 from carcloud.messaging import topics
 from carcloud.messaging.mqtt import ConnectRefused, MqttClient, MqttError, Will
+from carcloud.sim.carside import CarSide
 from carcloud.sim.model import SimVehicle
+from carcloud.timeutil import now_us
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,11 @@ class SimulatedCar:
     failures: int = 0
     connecting: bool = False
     dropped: int = 0
+    outbox: deque[tuple[str, bytes]] = field(default_factory=deque)
+    side: CarSide | None = None
+
+    def __post_init__(self) -> None:
+        self.side = CarSide(self.vehicle, now_us)
 
     @property
     def vin(self) -> str:
@@ -176,6 +183,14 @@ class FleetRunner:
 
     async def _connect(self, car: SimulatedCar) -> None:
         car.connecting = True
+        side = car.side
+        assert side is not None
+
+        def on_message(topic: str, payload: bytes) -> None:
+            side.on_message(topic, payload, lambda t, p: self._publish_control(car, t, p))
+            if self.on_message is not None:
+                self.on_message(topic, payload)
+
         client = MqttClient(
             self.mqtt_host,
             self.mqtt_port,
@@ -183,7 +198,7 @@ class FleetRunner:
             car.vin,
             car.password,
             will=Will(topics.mqtt_topic(car.vin, topics.STATUS), b'{"online":false}'),
-            on_message=self.on_message,
+            on_message=on_message,
         )
         try:
             await client.connect()
@@ -200,6 +215,14 @@ class FleetRunner:
         car.client = client
         car.failures = 0
         self.stats.connected += 1
+        try:
+            # Subscribed before announcing itself online: what the cloud sends then arrives.
+            for topic in side.subscriptions():
+                await client.subscribe(topic, qos=1)
+        except (MqttError, TimeoutError) as exc:
+            self._error(f"{car.vin}: subscribe failed: {exc}")
+        while car.outbox:
+            self._publish_control(car, *car.outbox.popleft())
         status = orjson.dumps({"online": True})
         self.stats.sent += 1
         self._track(car, await client.publish(topics.mqtt_topic(car.vin, topics.STATUS), status))
@@ -231,6 +254,20 @@ class FleetRunner:
             self._error(str(exc))
             return
         self._track(car, done, seq)
+
+    def _publish_control(self, car: SimulatedCar, topic: str, payload: bytes) -> None:
+        """Command results and reported twins: kept until the car is connected again."""
+        client = car.client
+        if client is None or not client.connected:
+            car.outbox.append((topic, payload))
+            return
+        try:
+            done = client.publish_nowait(topic, payload)
+        except MqttError:
+            car.outbox.append((topic, payload))
+            return
+        self.stats.sent += 1
+        self._track(car, done)
 
     def _flush(self, car: SimulatedCar) -> None:
         """After a reconnect: unacknowledged messages first, then the backlog, in order."""

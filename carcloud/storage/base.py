@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
+from carcloud.storage.control import ControlStore
 from carcloud.storage.models import (
     ApiKeyRecord,
     Brand,
@@ -18,7 +19,7 @@ from carcloud.storage.models import (
 )
 
 
-class Storage(abc.ABC):
+class Storage(ControlStore):
     """Everything carcloud keeps. Methods raise carcloud.errors, never driver errors."""
 
     # lifecycle

@@ -126,3 +126,67 @@ class HistoryPoint:
     ts: int
     value: SignalValue
     count: int = 1
+
+
+# ---- remote control ---------------------------------------------------------------------
+
+OPEN_STATUSES = ("queued", "delivered")
+FINAL_STATUSES = ("succeeded", "failed", "expired", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandTransition:
+    """One step of a command's lifecycle."""
+
+    status: str
+    at: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """A command for one vehicle and where it stands."""
+
+    id: str
+    vin: str
+    kind: str
+    params: dict[str, object]
+    status: str
+    reason: str | None
+    idempotency_key: str | None
+    created_at: int
+    expires_at: int
+    delivered_at: int | None
+    completed_at: int | None
+    transitions: tuple[CommandTransition, ...] = ()
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class Twin:
+    """A vehicle's twin: desired properties (own and effective, versioned) and reported ones."""
+
+    vin: str
+    desired_version: int
+    desired_own: dict[str, object]
+    desired: dict[str, object]
+    desired_updated_at: int | None
+    reported: dict[str, object]
+    reported_desired_version: int | None
+    reported_updated_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    """Desired properties for every vehicle matching a target, with a priority."""
+
+    id: str
+    name: str
+    target: dict[str, object]
+    priority: int
+    desired: dict[str, object]
+    created_at: int
+    updated_at: int

@@ -32,6 +32,7 @@ from carcloud.storage.models import (
     Vehicle,
     VehicleCredentials,
 )
+from carcloud.storage.sqlite_control import SqliteControl
 from carcloud.timeutil import now_us
 
 T = TypeVar("T")
@@ -52,7 +53,7 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-class SqliteStorage(Storage):
+class SqliteStorage(SqliteControl, Storage):
     """Storage in one SQLite file (WAL), safe for several processes on one host."""
 
     def __init__(

@@ -53,14 +53,13 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_demo_shows_three_brands_live_in_a_browser(
-    demo: tuple[str, str], tmp_path: Path
-) -> None:
+def test_demo_shows_three_brands_live_in_a_browser(demo: tuple[str, str], tmp_path: Path) -> None:
     url, key = demo
     assert shutil.which(CHROMIUM) or Path(CHROMIUM).exists(), (
         "Debian's chromium is needed for browser tests: apt-get install chromium"
     )
     with ApiClient(url, key) as api:
+
         def ready() -> dict[str, object] | None:
             fleet = api.get("/fleet")
             online = {v["brand"] for v in fleet["vehicles"] if v["online"] and v["signals"]}

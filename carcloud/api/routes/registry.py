@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from carcloud.api.routes.twins import refresh_vehicle
 from carcloud.api.schemas import (
     ApiKeyIn,
     ApiKeyOut,
@@ -86,6 +87,7 @@ async def create_vehicle(
         body.vin, body.brand, body.model, body.model_year, body.tags, secret_hash
     )
     log.info("vehicle %s registered for brand %s", vehicle.vin, vehicle.brand)
+    await refresh_vehicle(svc, vehicle.vin)
     return VehicleCredentialsOut(
         vehicle=VehicleOut.of(vehicle),
         mqtt_username=vehicle.vin,
@@ -108,6 +110,7 @@ async def update_vehicle(
     vehicle = await svc.storage.update_vehicle(
         _vin(vin), who.brand, tags=body.tags, model=body.model, model_year=body.model_year
     )
+    await refresh_vehicle(svc, vehicle.vin)  # configurations may match it now, or no longer
     return VehicleOut.of(vehicle)
 
 

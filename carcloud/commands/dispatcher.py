@@ -1,0 +1,364 @@
+"""The control role: gets commands and desired twins to cars, and follows what cars answer.
+
+To the car: the cloud holds its own MQTT connection (identity `carcloud-dispatch`)
+and publishes QoS 1 into the vehicle's persistent session, so a message for a car
+that is offline waits in the session until it is back. The database is the
+durable truth: every time a car says it is online (its `status` message, or the
+server's connect event), its open commands and its full desired document are
+sent again, so nothing is missed even if the session was lost. Cars recognise
+duplicates by command id and desired version.
+
+From the car: command results, reported properties and status messages are
+captured by the VEHICLE_EVENTS stream and pulled here with a durable consumer:
+nothing a car answers is lost while this role is down.
+
+Every command status change is announced on `carcloud.events.commands.<vin>.<id>`
+for API callers that wait and for event streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from carcloud.auth.callout import DISPATCH_USER
+from carcloud.errors import CarcloudError
+from carcloud.messaging import topics
+from carcloud.messaging.mqtt import MqttClient, MqttError
+from carcloud.messaging.puller import BatchPuller
+from carcloud.messaging.streams import VEHICLE_EVENTS_STREAM, ensure_consumer
+from carcloud.presence.service import CONNECT_SUBJECT
+from carcloud.storage.base import Storage
+from carcloud.storage.models import CommandRecord, Twin
+from carcloud.timeutil import format_us, now_us
+from carcloud.vin import is_valid_vin
+
+log = logging.getLogger(__name__)
+
+CONTROL_CONSUMER = "control"
+RESULT_STATUSES = {"received": "delivered", "succeeded": "succeeded", "failed": "failed"}
+MAX_REASON = 500
+# A car that just connected subscribes again within milliseconds; give it this long.
+RESYNC_DELAY_S = 1.0
+
+
+def control_consumer_config() -> ConsumerConfig:
+    """The durable consumer of vehicle events shared by every control process."""
+    return ConsumerConfig(
+        durable_name=CONTROL_CONSUMER,
+        deliver_policy=DeliverPolicy.NEW,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=10.0,
+        max_deliver=-1,
+        max_ack_pending=10_000,
+    )
+
+
+def command_message(command: CommandRecord) -> bytes:
+    """What the car receives on vehicles/{vin}/commands/{id}."""
+    return json.dumps(
+        {
+            "id": command.id,
+            "kind": command.kind,
+            "params": command.params,
+            "issued_at": format_us(command.created_at),
+            "expires_at": format_us(command.expires_at),
+        }
+    ).encode()
+
+
+def desired_message(twin: Twin) -> bytes:
+    """What the car receives on vehicles/{vin}/twin/desired: always the full document."""
+    return json.dumps({"version": twin.desired_version, "desired": twin.desired}).encode()
+
+
+def command_event(command: CommandRecord) -> bytes:
+    """The announcement of a command's new status."""
+    return json.dumps(
+        {
+            "id": command.id,
+            "vin": command.vin,
+            "kind": command.kind,
+            "status": command.status,
+            "reason": command.reason,
+            "at": format_us(now_us()),
+        }
+    ).encode()
+
+
+async def announce(nc: NatsClient, command: CommandRecord) -> None:
+    """Tell waiters and event streams that a command moved on."""
+    with contextlib.suppress(nats.errors.Error):
+        await nc.publish(
+            topics.command_events_subject(command.vin, command.id), command_event(command)
+        )
+
+
+async def request_dispatch(nc: NatsClient, vin: str, command_id: str | None = None) -> None:
+    """Ask the control role to send a command (or, with no id, the desired twin) now."""
+    body: dict[str, Any] = {"vin": vin}
+    if command_id is not None:
+        body["command_id"] = command_id
+    else:
+        body["twin"] = True
+    with contextlib.suppress(nats.errors.Error):
+        await nc.publish(topics.DISPATCH, json.dumps(body).encode())
+
+
+class Dispatcher:
+    """Sends to cars and follows their answers; run one or several."""
+
+    def __init__(
+        self,
+        nc: NatsClient,
+        storage: Storage,
+        mqtt_host: str,
+        mqtt_port: int,
+        dispatch_password: str,
+        sweep_s: float = 1.0,
+        sys_nc: NatsClient | None = None,
+    ) -> None:
+        self.nc = nc
+        self.sys_nc = sys_nc
+        self.storage = storage
+        self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
+        self.password = dispatch_password
+        self.sweep_s = sweep_s
+        self.client: MqttClient | None = None
+        self._connected = asyncio.Event()
+        self._pending: set[asyncio.Task[None]] = set()
+        self.sent = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set."""
+        js = self.nc.jetstream()
+        await ensure_consumer(js, VEHICLE_EVENTS_STREAM, control_consumer_config())
+        dispatch_sub = await self.nc.subscribe(
+            topics.DISPATCH, queue="carcloud-control", cb=self._on_dispatch
+        )
+        connects = None
+        if self.sys_nc is not None:
+            connects = await self.sys_nc.subscribe(
+                CONNECT_SUBJECT, queue="carcloud-control", cb=self._on_connect
+            )
+        tasks = [
+            asyncio.create_task(self._keep_connected(stop)),
+            asyncio.create_task(self._follow_vehicles(stop)),
+            asyncio.create_task(self._sweep(stop)),
+        ]
+        log.info("control: dispatching commands and twins")
+        try:
+            await stop.wait()
+        finally:
+            await dispatch_sub.unsubscribe()
+            if connects is not None:
+                await connects.unsubscribe()
+            for task in [*tasks, *self._pending]:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.client is not None:
+                await self.client.disconnect()
+
+    # ---- the cloud's MQTT connection ---------------------------------------------------
+
+    async def _keep_connected(self, stop: asyncio.Event) -> None:
+        delay = 0.5
+        while not stop.is_set():
+            client = MqttClient(
+                self.mqtt_host,
+                self.mqtt_port,
+                f"{DISPATCH_USER}-{os.getpid()}-{secrets.token_hex(3)}",
+                DISPATCH_USER,
+                self.password,
+                clean_session=True,
+            )
+            try:
+                await client.connect()
+            except MqttError as exc:
+                log.warning("control: cannot connect to MQTT (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            delay = 0.5
+            self.client = client
+            self._connected.set()
+            log.info("control: MQTT connection for cloud-to-car delivery is up")
+            await self._resend_all()
+            await client.closed.wait()
+            self._connected.clear()
+            self.client = None
+            if not stop.is_set():
+                log.warning("control: MQTT connection lost; reconnecting")
+
+    async def _publish(self, topic: str, payload: bytes) -> bool:
+        client = self.client
+        if client is None:
+            return False  # The database keeps it; the next (re)connect sends it.
+        try:
+            done = await client.publish(topic, payload, qos=1)
+            await asyncio.wait_for(done, 10.0)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being stopped
+            log.warning("control: connection lost before the server took %s", topic)
+            return False
+        except (MqttError, TimeoutError) as exc:
+            log.warning("control: could not hand %s to the server: %s", topic, exc)
+            return False
+        self.sent += 1
+        return True
+
+    async def send_command(self, command: CommandRecord) -> bool:
+        """Publish one command into its vehicle's session."""
+        if command.is_final:
+            return False
+        topic = topics.mqtt_topic(command.vin, f"{topics.COMMANDS}/{command.id}")
+        return await self._publish(topic, command_message(command))
+
+    async def send_desired(self, twin: Twin) -> bool:
+        """Publish a vehicle's full desired document."""
+        if twin.desired_version == 0:
+            return False
+        return await self._publish(
+            topics.mqtt_topic(twin.vin, topics.TWIN_DESIRED), desired_message(twin)
+        )
+
+    async def resync(self, vin: str) -> None:
+        """Everything a vehicle should have: open commands in order, then its desired twin."""
+        for command in await self.storage.open_commands(vin):
+            await self.send_command(command)
+        with contextlib.suppress(CarcloudError):
+            await self.send_desired(await self.storage.get_twin(vin, None))
+
+    async def _resend_all(self) -> None:
+        for command in await self.storage.open_commands():
+            await self.send_command(command)
+
+    async def _on_connect(self, msg: Msg) -> None:
+        """A vehicle connected: resync it shortly (after it has subscribed again)."""
+        try:
+            client = json.loads(msg.data).get("client", {})
+        except ValueError:
+            return
+        vin = client.get("user")
+        if client.get("client_type") != "mqtt" or not isinstance(vin, str) or not is_valid_vin(vin):
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(RESYNC_DELAY_S)
+            with contextlib.suppress(CarcloudError):
+                await self.resync(vin)
+
+        task = asyncio.create_task(later())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    # ---- requests from the API ---------------------------------------------------------
+
+    async def _on_dispatch(self, msg: Msg) -> None:
+        try:
+            request = json.loads(msg.data)
+            vin = str(request["vin"])
+            if request.get("command_id"):
+                command = await self.storage.get_command(vin, str(request["command_id"]), None)
+                await self.send_command(command)
+            else:
+                await self.send_desired(await self.storage.get_twin(vin, None))
+        except (ValueError, KeyError, CarcloudError) as exc:
+            log.warning("control: bad dispatch request %r: %s", msg.data[:200], exc)
+
+    # ---- answers from vehicles ---------------------------------------------------------
+
+    async def _follow_vehicles(self, stop: asyncio.Event) -> None:
+        puller = BatchPuller(self.nc, VEHICLE_EVENTS_STREAM, CONTROL_CONSUMER, 200)
+        await puller.start()
+        try:
+            while not stop.is_set():
+                try:
+                    batch = await puller.next_batch(wait_s=0.5)
+                except nats.errors.Error as exc:
+                    log.warning("control: cannot pull vehicle events: %s", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in batch:
+                    try:
+                        await self.handle_vehicle_message(msg.subject, msg.data)
+                    except CarcloudError as exc:
+                        log.error("control: cannot store %s, will retry: %s", msg.subject, exc)
+                        await msg.nak(delay=1.0)
+                        continue
+                    await msg.ack()
+        finally:
+            await puller.stop()
+
+    async def handle_vehicle_message(self, subject: str, data: bytes) -> None:
+        """A command result, reported properties, or a status message from a car."""
+        parts = subject.split(".")
+        if len(parts) < 3 or not is_valid_vin(parts[1]):
+            return
+        vin = parts[1]
+        try:
+            body = json.loads(data)
+        except ValueError:
+            log.info("control: %s sent malformed JSON on %s", vin, subject)
+            return
+        if not isinstance(body, dict):
+            return
+        if len(parts) == 5 and parts[2] == topics.COMMANDS and parts[4] == "result":
+            await self._on_result(vin, parts[3], body)
+        elif parts[2:] == ["twin", "reported"]:
+            await self._on_reported(vin, body)
+        elif parts[2:] == [topics.STATUS] and body.get("online") is True:
+            await self.resync(vin)
+
+    async def _on_result(self, vin: str, command_id: str, body: dict[str, Any]) -> None:
+        status = RESULT_STATUSES.get(str(body.get("status")))
+        if status is None:
+            log.info("control: %s answered %s with unknown status %r", vin, command_id, body)
+            return
+        try:
+            command = await self.storage.get_command(vin, command_id, None)
+        except CarcloudError:
+            log.info("control: %s answered unknown command %s", vin, command_id)
+            return
+        reason = body.get("reason")
+        if status == "failed" and not reason:
+            reason = "the vehicle gave no reason"
+        text = str(reason)[:MAX_REASON] if reason is not None else None
+        updated = await self.storage.transition_command(command.id, status, now_us(), text)
+        if updated is not None:
+            await announce(self.nc, updated)
+
+    async def _on_reported(self, vin: str, body: dict[str, Any]) -> None:
+        reported = body.get("reported")
+        if not isinstance(reported, dict):
+            log.info("control: %s reported properties without a 'reported' object", vin)
+            return
+        version = body.get("desired_version")
+        desired_version = (
+            version if isinstance(version, int) and not isinstance(version, bool) else None
+        )
+        await self.storage.set_reported(vin, reported, desired_version, now_us())
+
+    # ---- time to live ------------------------------------------------------------------
+
+    async def _sweep(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                for command in await self.storage.expire_commands(now_us()):
+                    await announce(self.nc, command)
+            except CarcloudError as exc:
+                log.warning("control: expiry sweep failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.sweep_s)

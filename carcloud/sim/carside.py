@@ -1,0 +1,116 @@
+"""The car side of remote control in the simulator: commands and desired properties.
+
+What a real car (and the edge agent) must do, done for simulated cars:
+- recognise a command delivered twice by its id and answer it once; if the answer
+  may have been lost (the command came again), send the same answer again;
+- refuse a command whose time to live has passed;
+- answer `received` at once, then `succeeded` or `failed` with a reason;
+- apply each desired document once (by version) and report what it applied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from carcloud.errors import ValidationError
+from carcloud.messaging import topics
+from carcloud.sim.model import SimVehicle
+from carcloud.timeutil import parse_rfc3339_us
+
+REMEMBERED_COMMANDS = 256
+
+Publish = Callable[[str, bytes], None]
+
+
+def apply_desired(vehicle: SimVehicle, desired: dict[str, Any]) -> dict[str, str]:
+    """Apply the settings a simulated car understands; returns errors by property."""
+    errors: dict[str, str] = {}
+    limit = desired.get("charge_limit_percent")
+    if limit is not None:
+        accepted, reason = vehicle.apply_command("set_charge_limit", {"percent": limit})
+        if not accepted:
+            errors["charge_limit_percent"] = reason or "not accepted"
+    return errors
+
+
+class CarSide:
+    """Handles what the cloud sends one simulated car."""
+
+    def __init__(self, vehicle: SimVehicle, clock_us: Callable[[], int]) -> None:
+        self.vehicle = vehicle
+        self.clock_us = clock_us
+        self.answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.applied_version = 0
+        self.applied: dict[str, Any] = {}
+        self.executed = 0
+
+    @property
+    def vin(self) -> str:
+        return self.vehicle.vin
+
+    def subscriptions(self) -> list[str]:
+        """The topics a car subscribes to (QoS 1, persistent session)."""
+        return [
+            topics.mqtt_topic(self.vin, f"{topics.COMMANDS}/+"),
+            topics.mqtt_topic(self.vin, topics.TWIN_DESIRED),
+        ]
+
+    def on_message(self, topic: str, payload: bytes, publish: Publish) -> None:
+        """Dispatch one message from the cloud."""
+        suffix = topic.removeprefix(f"{topics.ROOT}/{self.vin}/")
+        if suffix.startswith(f"{topics.COMMANDS}/"):
+            self._on_command(suffix.split("/", 1)[1], payload, publish)
+        elif suffix == topics.TWIN_DESIRED:
+            self._on_desired(payload, publish)
+
+    def _answer(self, command_id: str, answer: dict[str, Any], publish: Publish) -> None:
+        topic = topics.mqtt_topic(self.vin, f"{topics.COMMANDS}/{command_id}/result")
+        publish(topic, json.dumps(answer).encode())
+
+    def _on_command(self, command_id: str, payload: bytes, publish: Publish) -> None:
+        known = self.answers.get(command_id)
+        if known is not None:
+            self._answer(command_id, known, publish)  # a duplicate: the same answer, not a rerun
+            return
+        answer: dict[str, Any]
+        try:
+            body = json.loads(payload)
+            kind, params = str(body["kind"]), dict(body.get("params") or {})
+            expires = body.get("expires_at")
+            expired = expires is not None and parse_rfc3339_us(expires) < self.clock_us()
+        except (ValueError, KeyError, TypeError, ValidationError):
+            answer = {"status": "failed", "reason": "malformed command"}
+        else:
+            self._answer(command_id, {"status": "received"}, publish)
+            if expired:
+                answer = {"status": "failed", "reason": "expired before it reached the car"}
+            else:
+                accepted, reason = self.vehicle.apply_command(kind, params)
+                self.executed += 1
+                answer = (
+                    {"status": "succeeded"} if accepted else {"status": "failed", "reason": reason}
+                )
+        self.answers[command_id] = answer
+        while len(self.answers) > REMEMBERED_COMMANDS:
+            self.answers.popitem(last=False)
+        self._answer(command_id, answer, publish)
+
+    def _on_desired(self, payload: bytes, publish: Publish) -> None:
+        try:
+            body = json.loads(payload)
+            version, desired = int(body["version"]), dict(body["desired"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if version <= self.applied_version:
+            return  # already applied (a re-sync after reconnect)
+        errors = apply_desired(self.vehicle, desired)
+        patch: dict[str, Any] = {key: None for key in self.applied if key not in desired}
+        patch.update({key: value for key, value in desired.items() if key not in errors})
+        patch["errors"] = errors or None
+        self.applied = {key: value for key, value in desired.items() if key not in errors}
+        self.applied_version = version
+        report = {"desired_version": version, "reported": patch}
+        publish(topics.mqtt_topic(self.vin, topics.TWIN_REPORTED), json.dumps(report).encode())

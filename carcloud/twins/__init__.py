@@ -1,0 +1,1 @@
+"""Twins: desired and reported properties, and fleet-wide configurations."""
