@@ -24,6 +24,7 @@ from typing import Any
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from carcloud.auth import nkeyjwt
 from carcloud.errors import AuthError
@@ -85,19 +86,27 @@ class AuthCallout:
         self._verified: dict[str, tuple[str, bytes]] = {}
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._subscription: Subscription | None = None
         self.allowed = 0
         self.refused = 0
 
+    async def start(self) -> None:
+        """Begin answering (before anything that connects over MQTT starts)."""
+        if self._subscription is None:
+            self._subscription = await self.nc.subscribe(
+                AUTH_SUBJECT, queue="carcloud-auth", cb=self._on_request
+            )
+            log.info("auth callout: answering %s", AUTH_SUBJECT)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Serve authorization requests until `stop` is set (queue group: run many)."""
-        subscription = await self.nc.subscribe(
-            AUTH_SUBJECT, queue="carcloud-auth", cb=self._on_request
-        )
-        log.info("auth callout: answering %s", AUTH_SUBJECT)
+        await self.start()
         try:
             await stop.wait()
         finally:
-            await subscription.unsubscribe()
+            if self._subscription is not None:
+                await self._subscription.unsubscribe()
+                self._subscription = None
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -242,8 +242,11 @@ class Dispatcher:
             await self.send_desired(await self.storage.get_twin(vin, None))
 
     async def _resend_all(self) -> None:
+        """After our own (re)connect: whatever may not have reached the server before."""
         for command in await self.storage.open_commands():
             await self.send_command(command)
+        for twin in await self.storage.unsynced_twins():
+            await self.send_desired(twin)
 
     async def _on_connect(self, msg: Msg) -> None:
         """A vehicle connected: resync it shortly (after it has subscribed again)."""

@@ -162,6 +162,14 @@ async def run_roles(
         services = Services(
             storage=storage, catalog=catalog, nats=svc_nc, mqtt_url=settings.mqtt_url
         )
+        if "callout" in roles:
+            auth_nc = await _connect(url, "auth", platform.passwords["auth"], "carcloud-auth")
+            clients.append(auth_nc)
+            callout = AuthCallout(
+                auth_nc, storage, platform.issuer_seed, platform.passwords["dispatch"]
+            )
+            await callout.start()  # before any role of ours connects over MQTT
+            tasks.append(asyncio.create_task(callout.run(stop)))
         sys_nc = None
         if {"presence", "api", "control"} & set(roles):
             sys_nc = await _connect(url, "sys", platform.passwords["sys"], "carcloud-presence")
@@ -179,13 +187,6 @@ async def run_roles(
                 sys_nc=sys_nc,
             )
             tasks.append(asyncio.create_task(dispatcher.run(stop)))
-        if "callout" in roles:
-            auth_nc = await _connect(url, "auth", platform.passwords["auth"], "carcloud-auth")
-            clients.append(auth_nc)
-            callout = AuthCallout(
-                auth_nc, storage, platform.issuer_seed, platform.passwords["dispatch"]
-            )
-            tasks.append(asyncio.create_task(callout.run(stop)))
         if "ingest" in roles:
             for index in range(settings.ingest_workers):
                 worker = IngestWorker(

@@ -88,5 +88,9 @@ class ControlStore(abc.ABC):
         """Recompute effective desired documents (all vehicles, or these); returns changed twins."""
 
     @abc.abstractmethod
+    async def unsynced_twins(self) -> list[Twin]:
+        """Twins whose car has not reported applying the current desired version."""
+
+    @abc.abstractmethod
     async def twins_for(self, vins: Sequence[str]) -> list[Twin]:
         """Twins of several vehicles at once (configuration status)."""

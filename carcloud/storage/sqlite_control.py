@@ -429,6 +429,21 @@ class SqliteControl(ControlStore):
         result: list[Twin] = await self._write(refresh)
         return result
 
+    async def unsynced_twins(self) -> list[Twin]:
+        def query(conn: sqlite3.Connection) -> list[Twin]:
+            vins = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT v.vin FROM twin_desired d JOIN vehicles v ON v.id = d.vehicle_id "
+                    "LEFT JOIN twin_reported r ON r.vehicle_id = d.vehicle_id "
+                    "WHERE d.version > COALESCE(r.desired_version, 0)"
+                )
+            ]
+            return [self._twin(conn, self._fetch_vehicle(conn, vin, None)) for vin in vins]
+
+        result: list[Twin] = await self._read(query)
+        return result
+
     async def twins_for(self, vins: Sequence[str]) -> list[Twin]:
         def query(conn: sqlite3.Connection) -> list[Twin]:
             return [self._twin(conn, self._fetch_vehicle(conn, vin, None)) for vin in vins]
