@@ -414,6 +414,90 @@ def _run_processes(options: Any) -> int:
     return max((child.returncode or 0) for child in children)
 
 
+def parse_assignments(pairs: Sequence[str]) -> dict[str, Any]:
+    """key=value pairs; values are JSON when they parse as JSON (22, true, {"a":1}), else text."""
+    parsed: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{pair!r} is not key=value")
+        try:
+            parsed[key] = json.loads(raw)
+        except ValueError:
+            parsed[key] = raw
+    return parsed
+
+
+def cmd_command(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"kind": args.kind, "params": parse_assignments(args.params)}
+    if args.ttl:
+        body["ttl"] = args.ttl
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
+    with api_client(args) as client:
+        command = client.request(
+            "POST", f"/vehicles/{args.vin}/commands", json=body, headers=headers
+        )
+        if args.wait:
+            err_console.print(f"{command['id']} {command['status']}; waiting up to {args.wait}…")
+            command = client.get(f"/vehicles/{args.vin}/commands/{command['id']}", wait=args.wait)
+    if args.json:
+        print(json.dumps(command, indent=2))
+    else:
+        console.print(
+            f"{command['id']}  {command['kind']}  [bold]{command['status']}[/]"
+            + (f"  ({command['reason']})" if command.get("reason") else "")
+        )
+        for step in command["transitions"]:
+            console.print(
+                f"  {step['at']}  {step['status']}"
+                + (f"  {step['reason']}" if step.get("reason") else "")
+            )
+    final = command["status"] in ("succeeded", "failed", "expired", "cancelled")
+    if args.wait and not final:
+        return 3
+    return 1 if command["status"] in ("failed", "expired") else 0
+
+
+def cmd_twin_show(args: argparse.Namespace) -> int:
+    with api_client(args) as client:
+        twin = client.get(f"/vehicles/{args.vin}/twin")
+    if args.json:
+        print(json.dumps(twin, indent=2))
+        return 0
+    desired, reported = twin["desired"], twin["reported"]
+    console.print(f"twin of {twin['vin']}  tags: {', '.join(twin['tags']) or '-'}")
+    console.print(f"desired (version {desired['version']}):  {json.dumps(desired['properties'])}")
+    console.print(
+        f"reported (applied version {reported['desired_version']}):  "
+        f"{json.dumps(reported['properties'])}"
+    )
+    console.print(
+        "in sync" if twin["in_sync"] else f"not applied yet: {json.dumps(twin['pending'])}"
+    )
+    return 0
+
+
+def cmd_twin_set(args: argparse.Namespace) -> int:
+    properties = parse_assignments(args.properties)
+    headers = {"If-Match": f'"{args.if_match}"'} if args.if_match is not None else None
+    method = "PUT" if args.replace else "PATCH"
+    with api_client(args) as client:
+        twin = client.request(
+            method,
+            f"/vehicles/{args.vin}/twin/desired",
+            json={"properties": properties},
+            headers=headers,
+        )
+    if args.json:
+        print(json.dumps(twin, indent=2))
+    else:
+        console.print(
+            f"desired version {twin['desired']['version']}: "
+            f"{json.dumps(twin['desired']['properties'])}"
+        )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -545,6 +629,48 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("vin")
         _add_client(action)
         action.set_defaults(func=func)
+
+    command = sub.add_parser(
+        "command",
+        help="send a remote command to a vehicle",
+        description="Send a command (lock, unlock, climate_start, charge_start, charge_stop, "
+        "set_charge_limit, honk_flash, navigate_to, custom, …) with key=value parameters, e.g. "
+        "`carcloud command VIN set_charge_limit percent=80 --wait 30s`. Exit code: 0 succeeded "
+        "or accepted, 1 failed or expired, 3 still open when --wait ended.",
+    )
+    command.add_argument("vin")
+    command.add_argument("kind", help="command kind (GET /api/v1/command-kinds lists them)")
+    command.add_argument("params", nargs="*", help="parameters as key=value (values may be JSON)")
+    command.add_argument("--wait", nargs="?", const="30s", help="wait for the result (default 30s)")
+    command.add_argument("--ttl", help="how long it may wait for an offline car, e.g. 2h")
+    command.add_argument(
+        "--idempotency-key", help="repeat-safe key: the same key, the same command"
+    )
+    _add_client(command)
+    command.set_defaults(func=cmd_command)
+
+    twin = sub.add_parser("twin", help="show or set a vehicle's twin", description="Twins.")
+    twin_sub = twin.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = twin_sub.add_parser(
+        "show",
+        help="desired, reported and pending properties",
+        description="Show a vehicle's twin.",
+    )
+    show.add_argument("vin")
+    _add_client(show)
+    show.set_defaults(func=cmd_twin_show)
+    setter = twin_sub.add_parser(
+        "set",
+        help="set desired properties (key=value, merged; null removes)",
+        description="Merge desired properties into a vehicle's twin, e.g. "
+        "`carcloud twin set VIN charge_limit_percent=80 hvac='{\"eco\": true}'`.",
+    )
+    setter.add_argument("vin")
+    setter.add_argument("properties", nargs="+", help="key=value (values may be JSON)")
+    setter.add_argument("--if-match", type=int, help="only if the desired version is still this")
+    setter.add_argument("--replace", action="store_true", help="replace instead of merge")
+    _add_client(setter)
+    setter.set_defaults(func=cmd_twin_set)
 
     demo = sub.add_parser(
         "demo",
