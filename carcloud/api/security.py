@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -55,13 +56,27 @@ async def principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError("missing API key: send Authorization: Bearer <key>")
     token = credentials.credentials
+    digest = hash_api_key(token)
+    now = time.monotonic()
+    cached = _recent.get(digest)
+    if cached is not None and cached[1] > now:
+        return cached[0]
     key_id = api_key_id(token)
     record = await services(request).storage.get_api_key(key_id)
-    if record is None or not hmac.compare_digest(record.key_hash, hash_api_key(token)):
+    if record is None or not hmac.compare_digest(record.key_hash, digest):
         raise AuthError("unknown or wrong API key")
     if record.revoked_at is not None:
         raise AuthError("this API key was revoked")
-    return Principal(record.id, record.name, record.brand)
+    found = Principal(record.id, record.name, record.brand)
+    if len(_recent) > 10_000:
+        _recent.clear()
+    _recent[digest] = (found, now + PRINCIPAL_CACHE_S)
+    return found
+
+
+# A key checked moments ago need not be looked up again: busy apps send many requests.
+PRINCIPAL_CACHE_S = 5.0
+_recent: dict[str, tuple[Principal, float]] = {}
 
 
 CurrentPrincipal = Annotated[Principal, Depends(principal)]

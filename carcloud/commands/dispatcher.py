@@ -104,11 +104,13 @@ async def announce(nc: NatsClient, command: CommandRecord) -> None:
         )
 
 
-async def request_dispatch(nc: NatsClient, vin: str, command_id: str | None = None) -> None:
-    """Ask the control role to send a command (or, with no id, the desired twin) now."""
+async def request_dispatch(nc: NatsClient, vin: str, command: CommandRecord | None = None) -> None:
+    """Ask the control role to send a command (or, with none, the desired twin) now."""
     body: dict[str, Any] = {"vin": vin}
-    if command_id is not None:
-        body["command_id"] = command_id
+    if command is not None:
+        # The command travels along: the control role need not read it back.
+        body["command_id"] = command.id
+        body["message"] = command_message(command).decode()
     else:
         body["twin"] = True
     with contextlib.suppress(nats.errors.Error):
@@ -274,8 +276,12 @@ class Dispatcher:
             request = json.loads(msg.data)
             vin = str(request["vin"])
             if request.get("command_id"):
-                command = await self.storage.get_command(vin, str(request["command_id"]), None)
-                await self.send_command(command)
+                command_id = str(request["command_id"])
+                topic = topics.mqtt_topic(vin, f"{topics.COMMANDS}/{command_id}")
+                if request.get("message"):
+                    await self._publish(topic, str(request["message"]).encode())
+                else:
+                    await self.send_command(await self.storage.get_command(vin, command_id, None))
             else:
                 await self.send_desired(await self.storage.get_twin(vin, None))
         except (ValueError, KeyError, CarcloudError) as exc:
@@ -330,16 +336,12 @@ class Dispatcher:
         if status is None:
             log.info("control: %s answered %s with unknown status %r", vin, command_id, body)
             return
-        try:
-            command = await self.storage.get_command(vin, command_id, None)
-        except CarcloudError:
-            log.info("control: %s answered unknown command %s", vin, command_id)
-            return
         reason = body.get("reason")
         if status == "failed" and not reason:
             reason = "the vehicle gave no reason"
         text = str(reason)[:MAX_REASON] if reason is not None else None
-        updated = await self.storage.transition_command(command.id, status, now_us(), text)
+        # The VIN is part of the update: a car can only answer its own commands.
+        updated = await self.storage.transition_command(command_id, status, now_us(), text, vin=vin)
         if updated is not None:
             await announce(self.nc, updated)
 

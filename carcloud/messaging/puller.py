@@ -39,6 +39,7 @@ class BatchPuller:
         self._arrived = asyncio.Event()
         self._ended = asyncio.Event()
         self._open_until = 0.0
+        self._owed = 0
         self._sub: Subscription | None = None
 
     async def start(self) -> None:
@@ -62,7 +63,10 @@ class BatchPuller:
             return  # 100: heartbeats and flow control carry nothing to store
         self._buffer.append(msg)
         self._arrived.set()
-        if len(self._buffer) >= self.batch:
+        self._owed -= 1
+        if self._owed <= 0:
+            # The open request has delivered all it asked for: it is closed.
+            self._open_until = 0.0
             self._ended.set()
 
     def _take(self) -> list[Msg]:
@@ -73,6 +77,7 @@ class BatchPuller:
 
     async def _request(self, body: dict[str, object]) -> None:
         self._ended.clear()
+        self._owed = self.batch
         await self.nc.publish(self.subject, json.dumps(body).encode(), reply=self.inbox)
 
     async def next_batch(self, wait_s: float) -> list[Msg]:

@@ -37,9 +37,14 @@ class ControlStore(abc.ABC):
 
     @abc.abstractmethod
     async def transition_command(
-        self, command_id: str, status: str, at: int, reason: str | None = None
+        self,
+        command_id: str,
+        status: str,
+        at: int,
+        reason: str | None = None,
+        vin: str | None = None,
     ) -> CommandRecord | None:
-        """Move a command on; None if the move is not allowed (e.g. it is already final)."""
+        """Move a command on (only if it is `vin`'s, when given); None if not allowed."""
 
     @abc.abstractmethod
     async def open_commands(self, vin: str | None = None) -> list[CommandRecord]:

@@ -167,15 +167,24 @@ class SqliteControl(ControlStore):
         return result
 
     async def transition_command(
-        self, command_id: str, status: str, at: int, reason: str | None = None
+        self,
+        command_id: str,
+        status: str,
+        at: int,
+        reason: str | None = None,
+        vin: str | None = None,
     ) -> CommandRecord | None:
         allowed_from = _ALLOWED.get(status)
         if allowed_from is None:
             raise ValueError(f"no transition into {status!r}")
 
         def update(conn: sqlite3.Connection) -> CommandRecord | None:
-            row = conn.execute("SELECT status FROM commands WHERE id = ?", (command_id,)).fetchone()
-            if row is None or row[0] not in allowed_from:
+            row = conn.execute(
+                "SELECT c.status, v.vin FROM commands c JOIN vehicles v ON v.id = c.vehicle_id "
+                "WHERE c.id = ?",
+                (command_id,),
+            ).fetchone()
+            if row is None or row[0] not in allowed_from or (vin is not None and row[1] != vin):
                 return None
             sets: list[str] = ["status = ?", "reason = ?"]
             values: list[object] = [status, reason]

@@ -218,3 +218,33 @@ def test_queued_commands_survive_a_restart_of_carcloud(tmp_path: Path) -> None:
         }
     finally:
         again.stop()
+
+
+def test_a_car_cannot_answer_another_cars_command(platform: Platform) -> None:
+    owner, forger = platform.register(), platform.register()
+    queued = send(platform, owner.vin, "unlock")
+    liar = Car(platform, forger.vin, forger.password)
+    liar.connect()
+    # Its own subtree is all it may publish to: it tries there with the other car's command id.
+    liar.publish(
+        f"vehicles/{forger.vin}/commands/{queued['id']}/result", json.dumps({"status": "succeeded"})
+    )
+    honest = Car(platform, owner.vin, owner.password)
+    honest.connect()
+    honest.serve(lambda kind, params: ("failed", "door frozen"))
+    done = wait_final(platform, owner.vin, queued["id"])
+    assert (done["status"], done["reason"]) == ("failed", "door frozen")
+
+
+def test_post_with_wait_answers_with_the_final_state(platform: Platform) -> None:
+    creds = platform.register()
+    car = Car(platform, creds.vin, creds.password)
+    car.connect()
+    car.serve()
+    headers = {"Authorization": f"Bearer {platform.operator_key}", "Idempotency-Key": "once"}
+    url = f"{platform.url}/api/v1/vehicles/{creds.vin}/commands"
+    done = httpx.post(url, params={"wait": "15s"}, json={"kind": "honk_flash"}, headers=headers)
+    assert done.status_code == 202 and done.json()["status"] == "succeeded"
+    again = httpx.post(url, params={"wait": "15s"}, json={"kind": "honk_flash"}, headers=headers)
+    assert again.status_code == 200 and again.json()["id"] == done.json()["id"]
+    assert again.json()["status"] == "succeeded"

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ConfigDict, Field
 
 from carcloud.api.routes.telemetry import parse_duration_us
@@ -19,6 +20,7 @@ from carcloud.commands.dispatcher import announce, request_dispatch
 from carcloud.commands.kinds import KINDS, parse_command
 from carcloud.errors import ValidationError
 from carcloud.messaging import topics
+from carcloud.services import Services
 from carcloud.storage.models import CommandRecord
 from carcloud.timeutil import format_us, now_us
 from carcloud.vin import Vin
@@ -105,6 +107,59 @@ def _vin(raw: str) -> str:
     return str(Vin.parse(raw))
 
 
+class _Waiter:
+    """Wakes when a command's status changes; subscribed before its state is read."""
+
+    def __init__(self, svc: Services, vin: str, command_id: str) -> None:
+        self.svc, self.vin, self.command_id = svc, vin, command_id
+        self.changed = asyncio.Event()
+        self.subscription: Subscription | None = None
+
+    async def __aenter__(self) -> _Waiter:
+        assert self.svc.nats is not None
+
+        async def on_event(msg: Msg) -> None:
+            self.changed.set()
+
+        self.subscription = await self.svc.nats.subscribe(
+            topics.command_events_subject(self.vin, self.command_id), cb=on_event
+        )
+        await self.svc.nats.flush()  # the server knows the subscription before we read
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.subscription is not None:
+            await self.subscription.unsubscribe()
+
+    async def final(self, brand: str | None, wait_us: int) -> CommandRecord:
+        """The command once it is final, or as it is when the wait is over."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_us / 1e6
+        while True:
+            self.changed.clear()  # before reading: a change after the read wakes us
+            command = await self.svc.storage.get_command(self.vin, self.command_id, brand)
+            left = deadline - loop.time()
+            if command.is_final or left <= 0:
+                return command
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+
+
+def _wait_us(wait: str | None) -> int | None:
+    if wait is None:
+        return None
+    wait_us = parse_duration_us(wait, "wait")
+    if wait_us > MAX_WAIT_US:
+        raise ValidationError("wait may be at most 120s")
+    return wait_us
+
+
+WaitQuery = Annotated[
+    str | None,
+    Query(description="Return when the command is final or after this long, e.g. 30s (max 120s)"),
+]
+
+
 @router.get("/command-kinds", tags=["commands"])
 async def command_kinds(who: CurrentPrincipal) -> list[CommandKindOut]:
     """Every command kind with its parameters (the schema requests are checked against)."""
@@ -143,8 +198,13 @@ async def send_command(
     who: CurrentPrincipal,
     svc: CurrentServices,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    wait: WaitQuery = None,
 ) -> CommandOut:
-    """Queue a command; it reaches the car now, or when it is next online, within its TTL."""
+    """Queue a command; it reaches the car now, or when it is next online, within its TTL.
+
+    With `wait`, the answer comes when the command is final (or the wait is over): one
+    request for apps that want the outcome.
+    """
     vin = _vin(vin)
     kind, params = parse_command(body.kind, body.params)
     ttl_us = (
@@ -154,21 +214,29 @@ async def send_command(
         raise ValidationError(f"ttl {body.ttl} is longer than the maximum of 30d")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise ValidationError(f"Idempotency-Key must have 1 to {IDEMPOTENCY_KEY_MAX} characters")
-    command, created = await svc.storage.create_command(
-        f"cmd_{secrets.token_hex(10)}",
-        vin,
-        who.brand,
-        kind.name,
-        dict(params),
-        now_us() + ttl_us,
-        idempotency_key,
-    )
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    elif svc.nats is not None:
-        await announce(svc.nats, command)
-        await request_dispatch(svc.nats, vin, command.id)
-    return CommandOut.of(command)
+    wait_us = _wait_us(wait)
+    command_id = f"cmd_{secrets.token_hex(10)}"
+
+    async def create() -> tuple[CommandRecord, bool]:
+        command, created = await svc.storage.create_command(
+            command_id, vin, who.brand, kind.name, dict(params), now_us() + ttl_us, idempotency_key
+        )
+        if not created:
+            response.status_code = status.HTTP_200_OK
+        elif svc.nats is not None:
+            await announce(svc.nats, command)
+            await request_dispatch(svc.nats, vin, command)
+        return command, created
+
+    if wait_us is None or svc.nats is None:
+        return CommandOut.of((await create())[0])
+    async with _Waiter(svc, vin, command_id) as waiter:
+        command, created = await create()
+        if not created:
+            waiter.command_id = command.id  # the earlier command of this idempotency key
+            async with _Waiter(svc, vin, command.id) as earlier:
+                return CommandOut.of(await earlier.final(who.brand, wait_us))
+        return CommandOut.of(await waiter.final(who.brand, wait_us))
 
 
 @router.get("/vehicles/{vin}/commands", tags=["commands"])
@@ -200,6 +268,7 @@ async def command_events(
             queue.put_nowait(msg.data)
 
     subscription = await svc.nats.subscribe(topics.command_events_subject(vin), cb=on_event)
+    await svc.nats.flush()
 
     async def stream() -> AsyncIterator[bytes]:
         try:
@@ -225,39 +294,15 @@ async def get_command(
     command_id: str,
     who: CurrentPrincipal,
     svc: CurrentServices,
-    wait: Annotated[
-        str | None,
-        Query(description="Return when the command is final or after this long, e.g. 30s"),
-    ] = None,
+    wait: WaitQuery = None,
 ) -> CommandOut:
     """A command and its transitions; with `wait`, once it is final (or the wait is over)."""
     vin = _vin(vin)
-    if wait is None or svc.nats is None:
+    wait_us = _wait_us(wait)
+    if wait_us is None or svc.nats is None:
         return CommandOut.of(await svc.storage.get_command(vin, command_id, who.brand))
-    wait_us = parse_duration_us(wait, "wait")
-    if wait_us > MAX_WAIT_US:
-        raise ValidationError("wait may be at most 120s")
-    changed = asyncio.Event()
-
-    async def on_event(msg: Msg) -> None:
-        changed.set()
-
-    # Subscribe before reading, so that a change between the two is not missed.
-    subscription = await svc.nats.subscribe(
-        topics.command_events_subject(vin, command_id), cb=on_event
-    )
-    try:
-        deadline = asyncio.get_running_loop().time() + wait_us / 1e6
-        while True:
-            command = await svc.storage.get_command(vin, command_id, who.brand)
-            left = deadline - asyncio.get_running_loop().time()
-            if command.is_final or left <= 0:
-                return CommandOut.of(command)
-            changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), left)
-    finally:
-        await subscription.unsubscribe()
+    async with _Waiter(svc, vin, command_id) as waiter:
+        return CommandOut.of(await waiter.final(who.brand, wait_us))
 
 
 @router.post("/vehicles/{vin}/commands/{command_id}/cancel", tags=["commands"])
