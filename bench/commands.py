@@ -208,14 +208,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             await asyncio.sleep(0.2)
         print(f"{ready.read_text()} cars connected and subscribed")
         await asyncio.sleep(2.0)
-        for _ in range(args.control_workers):
-            extra.append(
-                subprocess.Popen(  # noqa: ASYNC220 - a quick fork+exec
-                    [sys.executable, "-m", "carcloud.cli", "worker", "control",
-                     "--data-dir", str(platform.data_dir)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                )
-            )  # fmt: skip
+        extra += [platform.spawn_worker("control") for _ in range(args.control_workers)]
         await asyncio.sleep(3.0 if args.control_workers else 0)
         vins = [vin for vin, _ in creds]
         base = await mqtt_baseline(platform, creds, 300)

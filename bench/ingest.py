@@ -24,7 +24,6 @@ import signal
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -185,25 +184,6 @@ def poll_queryable(
     return seen
 
 
-def start_workers(platform: PlatformProcess, count: int) -> list[subprocess.Popen[bytes]]:
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "carcloud.cli",
-                "worker",
-                "ingest",
-                "--data-dir",
-                str(platform.data_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(count)
-    ]
-
-
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -237,7 +217,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 
         # drain: ingest alone commits the stored backlog.
         start = time.perf_counter()
-        workers = start_workers(platform, args.workers)
+        workers = [platform.spawn_worker("ingest") for _ in range(args.workers)]
         done = await asyncio.to_thread(wait_until, lambda: stored_messages(db), total, 600, 0.1)
         drain = total / (done - start)
         results["drain_msgs_per_s"] = round(drain)

@@ -91,6 +91,16 @@ class VehicleCredentialsOut(BaseModel):
     mqtt_password: str
     mqtt_client_id: str
 
+    @classmethod
+    def of(cls, vehicle: Vehicle, secret: str) -> VehicleCredentialsOut:
+        # Username and client id are both the VIN: the callout refuses anything else.
+        return cls(
+            vehicle=VehicleOut.of(vehicle),
+            mqtt_username=vehicle.vin,
+            mqtt_password=secret,
+            mqtt_client_id=vehicle.vin,
+        )
+
 
 class VehicleList(BaseModel):
     vehicles: list[VehicleOut]

@@ -98,6 +98,22 @@ class PlatformProcess:
         self.process = None
         return code
 
+    def spawn_worker(self, *roles: str) -> subprocess.Popen[bytes]:
+        """Start `carcloud worker ROLES` against this platform (quietly)."""
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "carcloud.cli",
+                "worker",
+                *roles,
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
     @property
     def operator_key(self) -> str:
         return (self.data_dir / "operator.key").read_text().strip()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -103,22 +101,6 @@ def platform_without_ingest(tmp_path: Path) -> Iterator[Platform]:
     running.stop()
 
 
-def start_worker(platform: Platform) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "carcloud.cli",
-            "worker",
-            "ingest",
-            "--data-dir",
-            str(platform.data_dir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 @pytest.mark.slow
 def test_kill_9_of_the_ingest_worker_loses_and_duplicates_nothing(
     platform_without_ingest: Platform,
@@ -137,7 +119,7 @@ def test_kill_9_of_the_ingest_worker_loses_and_duplicates_nothing(
                 time.sleep(0.05)
         sent.set()
 
-    worker = start_worker(platform)
+    worker = platform.spawn_worker("ingest")
     publisher = threading.Thread(target=stream)
     publisher.start()
     platform.wait_for(
@@ -149,7 +131,7 @@ def test_kill_9_of_the_ingest_worker_loses_and_duplicates_nothing(
     assert stored_at_kill < total, "the stream had already finished: the kill was not mid-stream"
 
     # Two fresh workers share the rest of the stream and the redeliveries.
-    replacements = [start_worker(platform), start_worker(platform)]
+    replacements = [platform.spawn_worker("ingest"), platform.spawn_worker("ingest")]
     try:
         publisher.join(60)
         assert sent.is_set()

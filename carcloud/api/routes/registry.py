@@ -88,12 +88,7 @@ async def create_vehicle(
     )
     log.info("vehicle %s registered for brand %s", vehicle.vin, vehicle.brand)
     await refresh_vehicle(svc, vehicle.vin)
-    return VehicleCredentialsOut(
-        vehicle=VehicleOut.of(vehicle),
-        mqtt_username=vehicle.vin,
-        mqtt_password=secret,
-        mqtt_client_id=vehicle.vin,
-    )
+    return VehicleCredentialsOut.of(vehicle, secret)
 
 
 @router.get("/vehicles/{vin}", tags=["vehicles"])
@@ -134,12 +129,7 @@ async def rotate_secret(
     secret_hash = await asyncio.to_thread(hash_secret, secret)
     vehicle = await svc.storage.set_vehicle_secret(_vin(vin), who.brand, secret_hash)
     log.info("vehicle %s secret rotated", vehicle.vin)
-    return VehicleCredentialsOut(
-        vehicle=VehicleOut.of(vehicle),
-        mqtt_username=vehicle.vin,
-        mqtt_password=secret,
-        mqtt_client_id=vehicle.vin,
-    )
+    return VehicleCredentialsOut.of(vehicle, secret)
 
 
 @router.post("/vehicles/{vin}/revoke", tags=["vehicles"])
