@@ -77,6 +77,19 @@ class SqliteControl(ControlStore):
     # ---- commands ----------------------------------------------------------------------
 
     @staticmethod
+    def _visible_vehicle_id(conn: sqlite3.Connection, vin: str, brand: str | None) -> int:
+        """The id of a vehicle the caller may see (no tags: commands need only the id)."""
+        sql = "SELECT v.id FROM vehicles v JOIN brands b ON b.id = v.brand_id WHERE v.vin = ?"
+        params: list[Any] = [vin]
+        if brand is not None:
+            sql += " AND b.slug = ?"
+            params.append(brand)
+        row = conn.execute(sql, params).fetchone()
+        if row is None:
+            raise NotFoundError(f"vehicle {vin} not found")
+        return int(row[0])
+
+    @staticmethod
     def _transitions(conn: sqlite3.Connection, command_id: str) -> tuple[CommandTransition, ...]:
         rows = conn.execute(
             "SELECT status, at, reason FROM command_transitions WHERE command_id = ? "
@@ -104,11 +117,11 @@ class SqliteControl(ControlStore):
         idempotency_key: str | None,
     ) -> tuple[CommandRecord, bool]:
         def insert(conn: sqlite3.Connection) -> tuple[CommandRecord, bool]:
-            vehicle = self._fetch_vehicle(conn, vin, brand)
+            vehicle_id = self._visible_vehicle_id(conn, vin, brand)
             if idempotency_key is not None:
                 row = conn.execute(
                     "SELECT id FROM commands WHERE vehicle_id = ? AND idempotency_key = ?",
-                    (vehicle.id, idempotency_key),
+                    (vehicle_id, idempotency_key),
                 ).fetchone()
                 if row is not None:
                     return self._load_command(conn, row[0]), False
@@ -118,7 +131,7 @@ class SqliteControl(ControlStore):
                 "created_at, expires_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
                 (
                     command_id,
-                    vehicle.id,
+                    vehicle_id,
                     kind,
                     _dumps(params),
                     idempotency_key,
@@ -130,14 +143,29 @@ class SqliteControl(ControlStore):
                 "INSERT INTO command_transitions (command_id, status, at) VALUES (?, 'queued', ?)",
                 (command_id, created),
             )
-            return self._load_command(conn, command_id), True
+            # Built here rather than read back: this is on every command's path.
+            record = CommandRecord(
+                id=command_id,
+                vin=vin,
+                kind=kind,
+                params=params,
+                status="queued",
+                reason=None,
+                idempotency_key=idempotency_key,
+                created_at=created,
+                expires_at=expires_at,
+                delivered_at=None,
+                completed_at=None,
+                transitions=(CommandTransition("queued", created),),
+            )
+            return record, True
 
         result: tuple[CommandRecord, bool] = await self._write(insert)
         return result
 
     async def get_command(self, vin: str, command_id: str, brand: str | None) -> CommandRecord:
         def query(conn: sqlite3.Connection) -> CommandRecord:
-            self._fetch_vehicle(conn, vin, brand)
+            self._visible_vehicle_id(conn, vin, brand)
             command = self._load_command(conn, command_id)
             if command.vin != vin:
                 raise NotFoundError(f"command {command_id} not found")
@@ -150,9 +178,8 @@ class SqliteControl(ControlStore):
         self, vin: str, brand: str | None, status: str | None, limit: int
     ) -> list[CommandRecord]:
         def query(conn: sqlite3.Connection) -> list[CommandRecord]:
-            vehicle = self._fetch_vehicle(conn, vin, brand)
             sql = f"SELECT {_COMMAND_COLUMNS} {_COMMAND_FROM} WHERE c.vehicle_id = ?"
-            params: list[Any] = [vehicle.id]
+            params: list[Any] = [self._visible_vehicle_id(conn, vin, brand)]
             if status is not None:
                 sql += " AND c.status = ?"
                 params.append(status)

@@ -131,13 +131,22 @@ class _Waiter:
         if self.subscription is not None:
             await self.subscription.unsubscribe()
 
-    async def final(self, brand: str | None, wait_us: int) -> CommandRecord:
-        """The command once it is final, or as it is when the wait is over."""
+    async def final(
+        self, brand: str | None, wait_us: int, fresh: CommandRecord | None = None
+    ) -> CommandRecord:
+        """The command once it is final, or as it is when the wait is over.
+
+        `fresh` is the command as just created: nothing can have happened to it before
+        the subscription, so the first read is skipped.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_us / 1e6
         while True:
-            self.changed.clear()  # before reading: a change after the read wakes us
-            command = await self.svc.storage.get_command(self.vin, self.command_id, brand)
+            if fresh is not None:
+                command, fresh = fresh, None
+            else:
+                self.changed.clear()  # before reading: a change after the read wakes us
+                command = await self.svc.storage.get_command(self.vin, self.command_id, brand)
             left = deadline - loop.time()
             if command.is_final or left <= 0:
                 return command
@@ -233,10 +242,9 @@ async def send_command(
     async with _Waiter(svc, vin, command_id) as waiter:
         command, created = await create()
         if not created:
-            waiter.command_id = command.id  # the earlier command of this idempotency key
             async with _Waiter(svc, vin, command.id) as earlier:
                 return CommandOut.of(await earlier.final(who.brand, wait_us))
-        return CommandOut.of(await waiter.final(who.brand, wait_us))
+        return CommandOut.of(await waiter.final(who.brand, wait_us, fresh=command))
 
 
 @router.get("/vehicles/{vin}/commands", tags=["commands"])
