@@ -203,22 +203,28 @@ class Dispatcher:
                 log.warning("control: MQTT connection lost; reconnecting")
 
     async def _publish(self, topic: str, payload: bytes) -> bool:
+        """Hand a QoS 1 message to the server without waiting for its PUBACK.
+
+        Waiting would put one round trip per command in series. A message the server
+        never took is not lost: the database keeps it open, and the car's next
+        'online' or our own reconnect sends it again.
+        """
         client = self.client
         if client is None:
-            return False  # The database keeps it; the next (re)connect sends it.
+            return False
         try:
             done = await client.publish(topic, payload, qos=1)
-            await asyncio.wait_for(done, 10.0)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # we are being stopped
-            log.warning("control: connection lost before the server took %s", topic)
-            return False
-        except (MqttError, TimeoutError) as exc:
+        except MqttError as exc:
             log.warning("control: could not hand %s to the server: %s", topic, exc)
             return False
-        self.sent += 1
+
+        def taken(future: asyncio.Future[list[int] | None]) -> None:
+            if future.cancelled():
+                log.warning("control: connection lost before the server took %s", topic)
+            else:
+                self.sent += 1
+
+        done.add_done_callback(taken)
         return True
 
     async def send_command(self, command: CommandRecord) -> bool:
