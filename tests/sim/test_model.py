@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from carcloud.catalog import SignalValueError, default_catalog
-from carcloud.sim import BRANDS, SimVehicle, make_vin, network_for
+from carcloud.sim import BRANDS, SimVehicle
 from carcloud.sim.geo import distance_to_segment_m
+from tests.sim.vehicles import make_vehicle
 
 CATALOG = default_catalog()
 HOURS = 3
@@ -21,34 +22,6 @@ DOOR_LOCKS = [p for p in CATALOG.paths if p.endswith("IsLocked")]
 COOLANT = "Vehicle.Powertrain.CombustionEngine.EngineCoolant.Temperature"
 TIRE = "Vehicle.Chassis.Axle.Row1.Wheel.Left.Tire.Pressure"
 MODELS = [(brand.slug, line.spec.model) for brand in BRANDS.values() for line in brand.models]
-
-
-def make_vehicle(
-    brand_slug: str,
-    model: str,
-    *,
-    seed: int,
-    soc: float = 60.0,
-    fuel: float = 60.0,
-    first_departure_s: float = 60.0,
-    fault_rate_per_hour: float = 0.004,
-) -> SimVehicle:
-    brand = BRANDS[brand_slug]
-    line = next(m for m in brand.models if m.spec.model == model)
-    network = network_for(brand.city)
-    homes = network.places_of("depot" if brand.usage == "delivery" else "home")
-    return SimVehicle(
-        line.spec,
-        make_vin(brand.wmi, f"{line.code}TS1", 2025, brand.plants[0], seed),
-        network,
-        seed=seed,
-        home=homes[seed % len(homes)],
-        soc_percent=soc,
-        fuel_percent=fuel,
-        usage=brand.usage,
-        first_departure_s=first_departure_s,
-        fault_rate_per_hour=fault_rate_per_hour,
-    )
 
 
 def num(values: Mapping[str, object], path: str) -> float:

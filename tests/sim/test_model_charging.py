@@ -8,36 +8,16 @@ from statistics import median
 import pytest
 
 from carcloud.catalog import default_catalog
-from carcloud.sim import BRANDS, SimVehicle, make_vin, network_for
+from carcloud.sim import BRANDS
 from carcloud.sim.battery import TractionBattery, dc_curve
 from carcloud.sim.climate import Cabin
 from carcloud.sim.energy import Energy
 from carcloud.sim.powertrain import RoadLoad
+from tests.sim.vehicles import make_vehicle
 
 CATALOG = default_catalog()
 BATTERY = "Vehicle.Powertrain.TractionBattery."
 CHARGING = BATTERY + "Charging."
-
-
-def make_vehicle(
-    brand_slug: str, model: str, *, seed: int, soc: float = 60.0, fuel: float = 60.0,
-    first_departure_s: float = 60.0,
-) -> SimVehicle:  # fmt: skip
-    brand = BRANDS[brand_slug]
-    line = next(m for m in brand.models if m.spec.model == model)
-    network = network_for(brand.city)
-    homes = network.places_of("depot" if brand.usage == "delivery" else "home")
-    return SimVehicle(
-        line.spec,
-        make_vin(brand.wmi, f"{line.code}TS1", 2025, brand.plants[0], seed),
-        network,
-        seed=seed,
-        home=homes[seed % len(homes)],
-        soc_percent=soc,
-        fuel_percent=fuel,
-        usage=brand.usage,
-        first_departure_s=first_departure_s,
-    )
 
 
 def number(values: Mapping[str, object], path: str) -> float:

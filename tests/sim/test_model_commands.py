@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from carcloud.catalog import default_catalog
-from carcloud.sim import BRANDS, COMMANDS, SimVehicle, make_vin, network_for
+from carcloud.sim import COMMANDS, SimVehicle
 from carcloud.sim.geo import haversine_m
+from tests.sim import vehicles
 
 CATALOG = default_catalog()
 LOCKS = [p for p in CATALOG.paths if p.endswith("IsLocked")]
@@ -14,24 +17,9 @@ DOORS_OPEN = [p for p in CATALOG.paths if p.startswith("Vehicle.Cabin.Door") and
 CABIN = "Vehicle.Cabin.HVAC.AmbientAirTemperature"
 
 
-def make_vehicle(
-    brand_slug: str, model: str, *, seed: int = 1, soc: float = 60.0,
-    first_departure_s: float = 6 * 3_600.0,
-) -> SimVehicle:  # fmt: skip
-    brand = BRANDS[brand_slug]
-    line = next(m for m in brand.models if m.spec.model == model)
-    network = network_for(brand.city)
-    homes = network.places_of("depot" if brand.usage == "delivery" else "home")
-    return SimVehicle(
-        line.spec,
-        make_vin(brand.wmi, f"{line.code}TS1", 2025, brand.plants[0], seed),
-        network,
-        seed=seed,
-        home=homes[seed % len(homes)],
-        soc_percent=soc,
-        usage=brand.usage,
-        first_departure_s=first_departure_s,
-    )
+def make_vehicle(brand_slug: str, model: str, **options: Any) -> SimVehicle:
+    # Parked for the first six hours unless a test says otherwise: commands act on a still car.
+    return vehicles.make_vehicle(brand_slug, model, **{"first_departure_s": 6 * 3_600.0, **options})
 
 
 def cabin_c(vehicle: SimVehicle) -> float:
