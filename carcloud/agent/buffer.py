@@ -1,0 +1,201 @@
+"""Store-and-forward: the agent's durable outbox.
+
+Everything the agent sends goes through here first, so a car without network,
+or one that reboots or loses power mid-write, loses nothing it has accepted:
+
+- SQLite in WAL mode with `synchronous=FULL`: a message is on disk before
+  `put` returns, and a torn write is rolled back at the next open;
+- bounded by total size and by age: when a bound is hit the oldest messages of
+  the lowest priority go first, and every drop is counted (durably, by reason);
+- drained in order (priority first, then the order they were put), and removed
+  only when the server has acknowledged them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    priority    INTEGER NOT NULL,
+    created_at  REAL NOT NULL,
+    topic       TEXT NOT NULL,
+    payload     BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_drain ON outbox (priority DESC, id);
+CREATE INDEX IF NOT EXISTS outbox_evict ON outbox (priority, id);
+CREATE TABLE IF NOT EXISTS counters (
+    name   TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+);
+"""
+
+# Higher drains first and is dropped last.
+PRIORITY_TELEMETRY = 0
+PRIORITY_CONTROL = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message waiting in the outbox."""
+
+    id: int
+    topic: str
+    payload: bytes
+    priority: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BufferStats:
+    """What the agent reports about its outbox."""
+
+    depth: int
+    bytes: int
+    oldest_age_s: float | None
+    dropped_for_size: int
+    dropped_for_age: int
+
+
+class Outbox:
+    """A bounded, durable, ordered queue of messages on disk."""
+
+    def __init__(
+        self,
+        path: Path,
+        max_bytes: int = 256 * 1024 * 1024,
+        max_age_s: float = 7 * 86_400.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+        self._now = clock or time.time
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+        row = self._conn.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
+        self._bytes = int(row[0])
+
+    def __repr__(self) -> str:
+        return f"Outbox({str(self.path)!r}, max_bytes={self.max_bytes}, max_age_s={self.max_age_s})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _bump(self, name: str, by: int) -> None:
+        self._conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
+        )
+
+    def next_sequence(self) -> int:
+        """A durable, increasing number (the `seq` of telemetry messages)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._bump("seq", 1)
+            row = self._conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
+            self._conn.execute("COMMIT")
+            return int(row[0])
+
+    def put(self, topic: str, payload: bytes, priority: int = PRIORITY_TELEMETRY) -> None:
+        """Keep a message until it is acknowledged; make room by the bounds first."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(
+                    "INSERT INTO outbox (priority, created_at, topic, payload) VALUES (?, ?, ?, ?)",
+                    (priority, self._now(), topic, payload),
+                )
+                self._bytes += len(payload)
+                self._enforce_bounds()
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                row = self._conn.execute(
+                    "SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox"
+                ).fetchone()
+                self._bytes = int(row[0])
+                raise
+
+    def _enforce_bounds(self) -> None:
+        cutoff = self._now() - self.max_age_s
+        expired = self._conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE created_at < ?",
+            (cutoff,),
+        ).fetchone()
+        if expired[0]:
+            self._conn.execute("DELETE FROM outbox WHERE created_at < ?", (cutoff,))
+            self._bytes -= int(expired[1])
+            self._bump("dropped_for_age", int(expired[0]))
+        while self._bytes > self.max_bytes:
+            # Oldest of the lowest priority first, a few at a time.
+            victims = self._conn.execute(
+                "SELECT id, LENGTH(payload) FROM outbox ORDER BY priority, id LIMIT 64"
+            ).fetchall()
+            if not victims:
+                self._bytes = 0
+                break
+            freed, dropped = 0, []
+            for message_id, size in victims:
+                dropped.append(message_id)
+                freed += size
+                if self._bytes - freed <= self.max_bytes:
+                    break
+            marks = ",".join("?" * len(dropped))
+            self._conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", dropped)
+            self._bytes -= freed
+            self._bump("dropped_for_size", len(dropped))
+
+    def peek(self, limit: int) -> list[Outgoing]:
+        """The next messages to send, in drain order (they stay until acknowledged)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, topic, payload, priority, created_at FROM outbox "
+                "ORDER BY priority DESC, id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [Outgoing(row[0], row[1], bytes(row[2]), row[3], row[4]) for row in rows]
+
+    def acknowledge(self, message_ids: list[int]) -> None:
+        """Forget messages the server has taken."""
+        if not message_ids:
+            return
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for start in range(0, len(message_ids), 500):
+                chunk = message_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                row = self._conn.execute(
+                    f"SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox WHERE id IN ({marks})",
+                    chunk,
+                ).fetchone()
+                self._conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)
+                self._bytes -= int(row[0])
+            self._conn.execute("COMMIT")
+
+    def stats(self) -> BufferStats:
+        """Depth, size, age of the oldest message and what was dropped."""
+        with self._lock:
+            depth, oldest = self._conn.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM outbox"
+            ).fetchone()
+            counters = dict(self._conn.execute("SELECT name, value FROM counters").fetchall())
+        return BufferStats(
+            depth=int(depth),
+            bytes=self._bytes,
+            oldest_age_s=(self._now() - oldest) if oldest is not None else None,
+            dropped_for_size=int(counters.get("dropped_for_size", 0)),
+            dropped_for_age=int(counters.get("dropped_for_age", 0)),
+        )
