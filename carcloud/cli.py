@@ -509,6 +509,32 @@ def cmd_twin_set(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    from carcloud.agent.config import EXAMPLE, load_config
+    from carcloud.agent.runtime import Agent
+
+    if args.example:
+        print(EXAMPLE, end="")
+        return 0
+    if args.config is None:
+        raise ConfigError("carcloud agent needs --config FILE (see --example)")
+    config = load_config(args.config)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        agent = Agent(config)
+        console.print(
+            f"carcloud agent for {config.vin} → {config.host}:{config.port} (Ctrl-C stops)"
+        )
+        await agent.run(stop)
+
+    run_async(go())
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -682,6 +708,17 @@ def build_parser() -> argparse.ArgumentParser:
     setter.add_argument("--replace", action="store_true", help="replace instead of merge")
     _add_client(setter)
     setter.set_defaults(func=cmd_twin_set)
+
+    agent = sub.add_parser(
+        "agent",
+        help="run the edge agent of one car",
+        description="The in-car agent: samples its signal source, keeps everything in a "
+        "durable outbox, drains it in order over MQTT, and runs commands and desired "
+        "properties. `carcloud agent --example` prints a configuration to start from.",
+    )
+    agent.add_argument("--config", type=Path, help="the agent's TOML configuration file")
+    agent.add_argument("--example", action="store_true", help="print an example configuration")
+    agent.set_defaults(func=cmd_agent)
 
     demo = sub.add_parser(
         "demo",

@@ -109,6 +109,23 @@ class Outbox:
             self._conn.execute("COMMIT")
             return int(row[0])
 
+    def remember(self, name: str, value: int) -> None:
+        """Keep a small number across restarts (e.g. the source's clock)."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (f"memo:{name}", value),
+            )
+
+    def recall(self, name: str) -> int | None:
+        """A number kept by `remember`, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT value FROM counters WHERE name = ?", (f"memo:{name}",)
+            ).fetchone()
+        return int(row[0]) if row else None
+
     def put(self, topic: str, payload: bytes, priority: int = PRIORITY_TELEMETRY) -> None:
         """Keep a message until it is acknowledged; make room by the bounds first."""
         with self._lock:

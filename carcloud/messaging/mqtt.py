@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -77,7 +78,9 @@ class MqttClient:
         keepalive_s: int = 30,
         clean_session: bool = False,
         on_message: MessageHandler | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        self.ssl_context = ssl_context
         self.host, self.port, self.client_id = host, port, client_id
         self.username, self.password = username, password
         self.will, self.keepalive_s, self.clean_session = will, keepalive_s, clean_session
@@ -113,7 +116,7 @@ class MqttClient:
         """Open the connection; ConnectRefused on a CONNACK refusal."""
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), timeout_s
+                asyncio.open_connection(self.host, self.port, ssl=self.ssl_context), timeout_s
             )
         except (OSError, TimeoutError) as exc:
             raise MqttError(f"cannot reach {self.host}:{self.port}: {exc}") from exc

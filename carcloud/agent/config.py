@@ -1,0 +1,107 @@
+"""The agent's one configuration file (TOML)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from carcloud.errors import ConfigError
+from carcloud.vin import Vin
+
+EXAMPLE = """\
+# carcloud agent configuration
+vin = "WVWZZZ1JZXW000001"
+secret = "the MQTT password printed by `carcloud vehicles add`"
+
+[cloud]
+host = "127.0.0.1"
+port = 1884
+# tls_ca = "/etc/carcloud/ca.pem"   # use TLS with this CA certificate
+
+[buffer]
+path = "outbox.db"          # relative paths are relative to this file
+max_mb = 256                # the oldest, lowest-priority data goes first beyond this
+max_age_hours = 168
+
+[reconnect]
+min_s = 1.0                 # exponential backoff with full jitter between these
+max_s = 300.0
+
+[source]
+kind = "simulator"          # the simulator's vehicle model
+brand = "volta"
+seed = 1
+interval_s = 1.0            # one sample per interval
+speedup = 1.0               # simulated seconds per real second
+"""
+
+
+@dataclass
+class AgentConfig:
+    """Everything the agent needs, validated at load."""
+
+    vin: str
+    secret: str
+    host: str = "127.0.0.1"
+    port: int = 1884
+    tls_ca: Path | None = None
+    buffer_path: Path = Path("outbox.db")
+    max_bytes: int = 256 * 1024 * 1024
+    max_age_s: float = 168 * 3600.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 300.0
+    source: dict[str, Any] = field(default_factory=lambda: {"kind": "simulator"})
+
+    def __repr__(self) -> str:
+        return (
+            f"AgentConfig(vin={self.vin!r}, cloud={self.host}:{self.port}, "
+            f"tls={'yes' if self.tls_ca else 'no'}, buffer={str(self.buffer_path)!r}, "
+            f"source={self.source.get('kind')!r}, secret=<hidden>)"
+        )
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Read and check a configuration file; ConfigError says what is wrong."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read agent config {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"agent config {path} is not valid TOML: {exc}") from exc
+    base = path.parent
+
+    def section(name: str) -> dict[str, Any]:
+        value = data.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{name}] in {path} must be a table")
+        return value
+
+    try:
+        vin = str(Vin.parse(str(data["vin"])))
+        secret = str(data["secret"])
+    except KeyError as exc:
+        raise ConfigError(f"agent config {path} needs {exc.args[0]!r}") from exc
+    cloud, buffer, reconnect = section("cloud"), section("buffer"), section("reconnect")
+    source = section("source") or {"kind": "simulator"}
+    buffer_path = Path(str(buffer.get("path", "outbox.db")))
+    tls_ca = cloud.get("tls_ca")
+    config = AgentConfig(
+        vin=vin,
+        secret=secret,
+        host=str(cloud.get("host", "127.0.0.1")),
+        port=int(cloud.get("port", 1884)),
+        tls_ca=(base / str(tls_ca)) if tls_ca else None,
+        buffer_path=buffer_path if buffer_path.is_absolute() else base / buffer_path,
+        max_bytes=int(float(buffer.get("max_mb", 256)) * 1024 * 1024),
+        max_age_s=float(buffer.get("max_age_hours", 168)) * 3600.0,
+        reconnect_min_s=float(reconnect.get("min_s", 1.0)),
+        reconnect_max_s=float(reconnect.get("max_s", 300.0)),
+        source=source,
+    )
+    if source.get("kind") != "simulator":
+        raise ConfigError(f"source kind {source.get('kind')!r} is not available yet (simulator)")
+    if config.reconnect_min_s <= 0 or config.reconnect_max_s < config.reconnect_min_s:
+        raise ConfigError("[reconnect] needs 0 < min_s <= max_s")
+    return config

@@ -1,0 +1,240 @@
+"""The agent's main loop: sample, keep, connect, drain, obey.
+
+    source ──sample──▶ outbox (disk) ──drain in order──▶ MQTT ──▶ carcloud
+                          ▲                                 │
+           results, reported twin ◀── commands, desired ◀───┘
+
+Samples go to the outbox first, whether the car is online or not; a separate
+loop drains the outbox in order whenever a connection is up and forgets each
+message only when the server has acknowledged it. Connection attempts back off
+exponentially with full jitter, so a fleet coming back after an outage does
+not arrive all at once. After every (re)connect the agent subscribes again and
+announces itself online, and the cloud re-sends its open commands and full
+desired document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable
+
+import orjson
+
+from carcloud.agent.buffer import PRIORITY_CONTROL, Outbox
+from carcloud.agent.config import AgentConfig
+from carcloud.messaging import topics
+from carcloud.messaging.mqtt import MqttClient, MqttError, Will
+from carcloud.sim.carside import CarSide
+from carcloud.sim.fleet import BRANDS
+from carcloud.sim.model import SimVehicle
+from carcloud.sim.roads import network_for
+from carcloud.sim.runner import next_sample
+from carcloud.timeutil import now_us
+
+log = logging.getLogger(__name__)
+
+DRAIN_WINDOW = 256
+
+
+def backoff_delays(
+    minimum: float, maximum: float, rng: random.Random | None = None
+) -> Callable[[int], float]:
+    """Delay before attempt n (0-based): full jitter over an exponential ceiling."""
+    chooser = rng or random.Random()
+
+    def delay(attempt: int) -> float:
+        ceiling = min(maximum, minimum * 2 ** min(attempt, 30))
+        return chooser.uniform(minimum / 2, ceiling)
+
+    return delay
+
+
+def simulated_source(config: AgentConfig, start_epoch_s: float | None = None) -> SimVehicle:
+    """The simulator's vehicle model as this car (its VIN, a model of the configured brand)."""
+    source = config.source
+    brand = BRANDS[str(source.get("brand", "volta"))]
+    seed = int(source.get("seed", 1))
+    line = brand.models[seed % len(brand.models)]
+    network = network_for(brand.city)
+    homes = network.places_of("depot" if brand.usage == "delivery" else "home")
+    return SimVehicle(
+        line.spec,
+        config.vin,
+        network,
+        seed=seed,
+        home=homes[seed % len(homes)],
+        usage=brand.usage,
+        start_epoch_s=start_epoch_s if start_epoch_s is not None else float(int(time.time())),
+    )
+
+
+class Agent:
+    """One car's agent."""
+
+    def __init__(self, config: AgentConfig, vehicle: SimVehicle | None = None) -> None:
+        self.config = config
+        self.outbox = Outbox(config.buffer_path, config.max_bytes, config.max_age_s)
+        self.interval_s = float(config.source.get("interval_s", 1.0))
+        self.speedup = float(config.source.get("speedup", 1.0))
+        # A sped-up simulated clock runs ahead of the wall clock; after a restart it goes on
+        # from where it was rather than jumping back (which would reuse vehicle times).
+        last_ms = self.outbox.recall("source_clock_ms")
+        resume = None if last_ms is None else max(time.time(), last_ms / 1000.0)
+        self.vehicle = vehicle or simulated_source(config, resume)
+        self.side = CarSide(self.vehicle, now_us)
+        self.client: MqttClient | None = None
+        self.connected = asyncio.Event()
+        self._queued = asyncio.Event()
+        self.sent = 0
+        self.connects = 0
+        self._acked_ids: list[int] = []
+        self._in_flight: set[int] = set()
+
+    def __repr__(self) -> str:
+        return f"Agent({self.config!r})"
+
+    # ---- the outbox ---------------------------------------------------------------------
+
+    def keep(self, topic: str, payload: bytes, priority: int = 0) -> None:
+        """Put a message in the outbox and wake the drain."""
+        self.outbox.put(topic, payload, priority)
+        self._queued.set()
+
+    def sample(self) -> None:
+        """Take one sample of the source and keep it as a telemetry message."""
+        ts, signals = next_sample(self.vehicle, self.interval_s * self.speedup)
+        self.outbox.remember("source_clock_ms", int(self.vehicle.epoch_s * 1000))
+        seq = self.outbox.next_sequence()
+        body = orjson.dumps({"seq": seq, "ts": ts, "signals": signals})
+        self.keep(topics.mqtt_topic(self.config.vin, topics.TELEMETRY), body)
+
+    # ---- running ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sample and stay connected until `stop` is set."""
+        tasks = [
+            asyncio.create_task(self._sample_loop(stop)),
+            asyncio.create_task(self._connection_loop(stop)),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.client is not None:
+                await self.client.disconnect()
+            self.outbox.close()
+
+    async def _sample_loop(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not stop.is_set():
+            self.sample()
+            next_at += self.interval_s
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.config.tls_ca is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.config.tls_ca))
+
+    async def _connection_loop(self, stop: asyncio.Event) -> None:
+        delay = backoff_delays(self.config.reconnect_min_s, self.config.reconnect_max_s)
+        attempt = 0
+        while not stop.is_set():
+            client = MqttClient(
+                self.config.host,
+                self.config.port,
+                self.config.vin,
+                self.config.vin,
+                self.config.secret,
+                will=Will(topics.mqtt_topic(self.config.vin, topics.STATUS), b'{"online":false}'),
+                on_message=self._on_message,
+                ssl_context=self._ssl_context(),
+            )
+            try:
+                await client.connect()
+                for topic in self.side.subscriptions():
+                    if await client.subscribe(topic, qos=1) == 0x80:
+                        raise MqttError(f"subscription to {topic} refused")
+            except (MqttError, TimeoutError) as exc:
+                await client.abort()
+                wait = delay(attempt)
+                if attempt == 0:
+                    log.warning("agent: cannot connect (%s); retrying with backoff", exc)
+                attempt += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+                continue
+            attempt = 0
+            self.connects += 1
+            self.client = client
+            self.connected.set()
+            log.info("agent: connected to %s:%s", self.config.host, self.config.port)
+            status = topics.mqtt_topic(self.config.vin, topics.STATUS)
+            await client.publish(status, b'{"online":true}')
+            drain = asyncio.create_task(self._drain(client))
+            await client.closed.wait()
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+            self.connected.clear()
+            self.client = None
+            if not stop.is_set():
+                log.warning("agent: connection lost; buffering")
+
+    async def _drain(self, client: MqttClient) -> None:
+        """Send the outbox in order; forget each message once the server acknowledged it."""
+        self._in_flight.clear()
+        window = asyncio.Semaphore(DRAIN_WINDOW)
+        try:
+            while client.connected:
+                self._forget_acknowledged()
+                self._queued.clear()
+                batch = [
+                    m for m in self.outbox.peek(DRAIN_WINDOW * 2) if m.id not in self._in_flight
+                ]
+                if not batch:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._queued.wait(), 0.05)
+                    continue
+                for message in batch:
+                    await window.acquire()
+                    try:
+                        done = client.publish_nowait(message.topic, message.payload)
+                    except MqttError:
+                        window.release()
+                        return
+                    self._in_flight.add(message.id)
+                    done.add_done_callback(self._acked(message.id, window))
+        finally:
+            self._forget_acknowledged()
+
+    def _forget_acknowledged(self) -> None:
+        # One transaction for many: a disk sync per message would cap the drain rate.
+        ids, self._acked_ids = self._acked_ids, []
+        self.outbox.acknowledge(ids)
+        self._in_flight.difference_update(ids)
+
+    def _acked(
+        self, message_id: int, window: asyncio.Semaphore
+    ) -> Callable[[asyncio.Future[list[int] | None]], None]:
+        def done(future: asyncio.Future[list[int] | None]) -> None:
+            window.release()
+            if future.cancelled():
+                self._in_flight.discard(message_id)  # lost with the connection: send again
+                return
+            self._acked_ids.append(message_id)
+            self.sent += 1
+
+        return done
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        # Results and reported properties go through the outbox too: they survive a drop.
+        self.side.on_message(topic, payload, lambda t, p: self.keep(t, p, PRIORITY_CONTROL))

@@ -1,0 +1,112 @@
+"""The agent against a real platform: offline for a while, killed, restarted — nothing lost."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from carcloud.agent.config import load_config
+from tests.conftest import start_platform
+from tests.platform import Platform
+
+ODOMETER = "Vehicle.TraveledDistance"
+
+
+def write_config(path: Path, vin: str, secret: str, port: int, speedup: float = 60.0) -> Path:
+    path.write_text(
+        f'vin = "{vin}"\nsecret = "{secret}"\n'
+        f"[cloud]\nport = {port}\n"
+        "[reconnect]\nmin_s = 0.2\nmax_s = 1.0\n"
+        '[source]\nkind = "simulator"\nbrand = "volta"\n'
+        f"interval_s = 0.1\nspeedup = {speedup}\n"
+    )
+    return path
+
+
+def start_agent(config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "carcloud.cli", "agent", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def history(platform: Platform, vin: str) -> list[dict[str, object]]:
+    with platform.api() as api:
+        points: list[dict[str, object]] = api.get(
+            f"/vehicles/{vin}/signals", path=ODOMETER, limit=100_000
+        )["points"]
+        return points
+
+
+def test_config_errors_are_clear(tmp_path: Path) -> None:
+    from carcloud.errors import ConfigError
+
+    bad = tmp_path / "agent.toml"
+    bad.write_text('vin = "SHORT"\nsecret = "x"\n')
+    with pytest.raises(Exception, match="exactly 17"):
+        load_config(bad)
+    bad.write_text('secret = "x"\n')
+    with pytest.raises(ConfigError, match="needs 'vin'"):
+        load_config(bad)
+    bad.write_text('vin = "WVWZZZ1JZXW000001"\nsecret = "x"\n[source]\nkind = "can"\n')
+    with pytest.raises(ConfigError, match="not available yet"):
+        load_config(bad)
+
+
+@pytest.mark.slow
+def test_offline_an_hour_then_kill_9_then_everything_arrives_once_in_order(tmp_path: Path) -> None:
+    platform = start_platform(tmp_path / "data")
+    creds = platform.register()
+    config = write_config(
+        tmp_path / "agent.toml", creds.vin, creds.password, platform.mqtt_port, speedup=600.0
+    )
+    agent = start_agent(config)
+    try:
+        platform.wait_for(
+            lambda: len(history(platform, creds.vin)) > 5, timeout=20, what="live data"
+        )
+        platform.stop()  # the network is gone: the agent keeps sampling into its outbox
+        time.sleep(6.5)  # 10 samples a second, each a simulated minute: over an hour
+        agent.send_signal(signal.SIGKILL)  # and then the car loses power
+        agent.wait()
+        platform.start()
+        agent = start_agent(config)
+        time.sleep(2.0)
+        agent.send_signal(signal.SIGINT)
+        assert agent.wait(20) == 0
+
+        def stored() -> list[tuple[int, int]]:
+            with sqlite3.connect(
+                f"file:{platform.data_dir / 'carcloud.db'}?mode=ro", uri=True
+            ) as db:
+                rows = db.execute(
+                    "SELECT m.seq, m.ts FROM telemetry_messages m JOIN vehicles v "
+                    "ON v.id = m.vehicle_id WHERE v.vin = ? ORDER BY m.seq",
+                    (creds.vin,),
+                ).fetchall()
+            return [(int(seq), int(ts)) for seq, ts in rows]
+
+        def settled() -> list[tuple[int, int]]:
+            rows = stored()
+            return rows if len(rows) >= 80 and rows[-1][0] == len(rows) else []
+
+        rows = platform.wait_for(settled, timeout=30, what="every buffered sample")
+        seqs = [seq for seq, _ in rows]
+        assert seqs == list(range(1, len(rows) + 1)), "a sample is missing"
+        times = [ts for _, ts in rows]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        assert times[-1] - times[0] >= 3600 * 1_000_000  # more than an hour of driving
+        with platform.api() as api:
+            assert api.get("/dead-letters", vin=creds.vin) == []
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        platform.stop()
