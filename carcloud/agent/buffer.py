@@ -146,6 +146,21 @@ class Outbox:
                 self._bytes = int(row[0])
                 raise
 
+    def put_many(
+        self, messages: list[tuple[str, bytes]], priority: int = PRIORITY_TELEMETRY
+    ) -> None:
+        """Keep several messages in one transaction (one disk sync for all of them)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            now = self._now()
+            self._conn.executemany(
+                "INSERT INTO outbox (priority, created_at, topic, payload) VALUES (?, ?, ?, ?)",
+                [(priority, now, topic, payload) for topic, payload in messages],
+            )
+            self._bytes += sum(len(payload) for _, payload in messages)
+            self._enforce_bounds()
+            self._conn.execute("COMMIT")
+
     def _enforce_bounds(self) -> None:
         cutoff = self._now() - self.max_age_s
         expired = self._conn.execute(
