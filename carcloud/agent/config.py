@@ -30,12 +30,23 @@ min_s = 1.0                 # exponential backoff with full jitter between these
 max_s = 300.0
 
 [source]
-kind = "simulator"          # the simulator's vehicle model
+kind = "simulator"          # the simulator's vehicle model, or "can" (see below)
 brand = "volta"
 seed = 1
 interval_s = 1.0            # one sample per interval
 speedup = 1.0               # simulated seconds per real second
+
+# A car with a CAN bus instead:
+# [source]
+# kind = "can"
+# interface = "socketcan"   # python-can interface: socketcan, virtual, ...
+# channel = "can0"
+# dbc = "ev.dbc"            # the car's DBC file
+# mapping = "ev_mapping.json"   # VSS path -> DBC signal, interval or on-change, transform
 """
+
+
+SOURCE_KINDS = ("simulator", "can")
 
 
 @dataclass
@@ -53,6 +64,7 @@ class AgentConfig:
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 300.0
     source: dict[str, Any] = field(default_factory=lambda: {"kind": "simulator"})
+    config_dir: Path = Path(".")
 
     def __repr__(self) -> str:
         return (
@@ -99,9 +111,13 @@ def load_config(path: Path) -> AgentConfig:
         reconnect_min_s=float(reconnect.get("min_s", 1.0)),
         reconnect_max_s=float(reconnect.get("max_s", 300.0)),
         source=source,
+        config_dir=base,
     )
-    if source.get("kind") != "simulator":
-        raise ConfigError(f"source kind {source.get('kind')!r} is not available yet (simulator)")
+    if source.get("kind") not in SOURCE_KINDS:
+        raise ConfigError(
+            f"source kind {source.get('kind')!r} is not available; "
+            f"use one of {', '.join(SOURCE_KINDS)}"
+        )
     if config.reconnect_min_s <= 0 or config.reconnect_max_s < config.reconnect_min_s:
         raise ConfigError("[reconnect] needs 0 < min_s <= max_s")
     return config

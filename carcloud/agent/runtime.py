@@ -27,13 +27,11 @@ import orjson
 
 from carcloud.agent.buffer import PRIORITY_CONTROL, Outbox
 from carcloud.agent.config import AgentConfig
+from carcloud.agent.sources import SignalSource
+from carcloud.agent.sources.simulator import SimulatorSource
 from carcloud.messaging import topics
 from carcloud.messaging.mqtt import MqttClient, MqttError, Will
 from carcloud.sim.carside import CarSide
-from carcloud.sim.fleet import BRANDS
-from carcloud.sim.model import SimVehicle
-from carcloud.sim.roads import network_for
-from carcloud.sim.runner import next_sample
 from carcloud.timeutil import now_us
 
 log = logging.getLogger(__name__)
@@ -54,39 +52,36 @@ def backoff_delays(
     return delay
 
 
-def simulated_source(config: AgentConfig, start_epoch_s: float | None = None) -> SimVehicle:
-    """The simulator's vehicle model as this car (its VIN, a model of the configured brand)."""
+def make_source(config: AgentConfig, resume_epoch_s: float | None = None) -> SignalSource:
+    """The signal source the configuration names."""
     source = config.source
-    brand = BRANDS[str(source.get("brand", "volta"))]
-    seed = int(source.get("seed", 1))
-    line = brand.models[seed % len(brand.models)]
-    network = network_for(brand.city)
-    homes = network.places_of("depot" if brand.usage == "delivery" else "home")
-    return SimVehicle(
-        line.spec,
+    kind = source.get("kind", "simulator")
+    if kind == "can":
+        from carcloud.agent.sources.can import CanSource
+
+        return CanSource.from_config(config.vin, source, config.config_dir)
+    return SimulatorSource(
         config.vin,
-        network,
-        seed=seed,
-        home=homes[seed % len(homes)],
-        usage=brand.usage,
-        start_epoch_s=start_epoch_s if start_epoch_s is not None else float(int(time.time())),
+        brand=str(source.get("brand", "volta")),
+        seed=int(source.get("seed", 1)),
+        speedup=float(source.get("speedup", 1.0)),
+        start_epoch_s=resume_epoch_s,
     )
 
 
 class Agent:
     """One car's agent."""
 
-    def __init__(self, config: AgentConfig, vehicle: SimVehicle | None = None) -> None:
+    def __init__(self, config: AgentConfig, source: SignalSource | None = None) -> None:
         self.config = config
         self.outbox = Outbox(config.buffer_path, config.max_bytes, config.max_age_s)
         self.interval_s = float(config.source.get("interval_s", 1.0))
-        self.speedup = float(config.source.get("speedup", 1.0))
         # A sped-up simulated clock runs ahead of the wall clock; after a restart it goes on
         # from where it was rather than jumping back (which would reuse vehicle times).
         last_ms = self.outbox.recall("source_clock_ms")
         resume = None if last_ms is None else max(time.time(), last_ms / 1000.0)
-        self.vehicle = vehicle or simulated_source(config, resume)
-        self.side = CarSide(self.vehicle, now_us)
+        self.source = source or make_source(config, resume)
+        self.side = CarSide(self.source, now_us)
         self.client: MqttClient | None = None
         self.connected = asyncio.Event()
         self._queued = asyncio.Event()
@@ -107,8 +102,12 @@ class Agent:
 
     def sample(self) -> None:
         """Take one sample of the source and keep it as a telemetry message."""
-        ts, signals = next_sample(self.vehicle, self.interval_s * self.speedup)
-        self.outbox.remember("source_clock_ms", int(self.vehicle.epoch_s * 1000))
+        due = self.source.sample(self.interval_s)
+        if due is None:
+            return
+        ts, signals = due
+        if isinstance(self.source, SimulatorSource):
+            self.outbox.remember("source_clock_ms", int(self.source.epoch_s * 1000))
         seq = self.outbox.next_sequence()
         body = orjson.dumps({"seq": seq, "ts": ts, "signals": signals})
         self.keep(topics.mqtt_topic(self.config.vin, topics.TELEMETRY), body)
@@ -130,6 +129,7 @@ class Agent:
             if self.client is not None:
                 await self.client.disconnect()
             self.outbox.close()
+            self.source.close()
 
     async def _sample_loop(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

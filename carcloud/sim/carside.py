@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from carcloud.errors import ValidationError
 from carcloud.messaging import topics
-from carcloud.sim.model import SimVehicle
 from carcloud.timeutil import parse_rfc3339_us
 
 REMEMBERED_COMMANDS = 256
@@ -25,7 +24,18 @@ REMEMBERED_COMMANDS = 256
 Publish = Callable[[str, bytes], None]
 
 
-def apply_desired(vehicle: SimVehicle, desired: dict[str, Any]) -> dict[str, str]:
+class Commandable(Protocol):
+    """What runs commands: a simulated vehicle, or an agent's signal source."""
+
+    @property
+    def vin(self) -> str: ...
+
+    def apply_command(self, kind: str, params: Mapping[str, object]) -> tuple[bool, str | None]:
+        """Run one command; (accepted, reason)."""
+        ...
+
+
+def apply_desired(vehicle: Commandable, desired: dict[str, Any]) -> dict[str, str]:
     """Apply the settings a simulated car understands; returns errors by property."""
     errors: dict[str, str] = {}
     limit = desired.get("charge_limit_percent")
@@ -39,7 +49,7 @@ def apply_desired(vehicle: SimVehicle, desired: dict[str, Any]) -> dict[str, str
 class CarSide:
     """Handles what the cloud sends one simulated car."""
 
-    def __init__(self, vehicle: SimVehicle, clock_us: Callable[[], int]) -> None:
+    def __init__(self, vehicle: Commandable, clock_us: Callable[[], int]) -> None:
         self.vehicle = vehicle
         self.clock_us = clock_us
         self.answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
