@@ -22,17 +22,20 @@ import random
 import ssl
 import time
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 
+from carcloud import __version__
 from carcloud.agent.buffer import PRIORITY_CONTROL, Outbox
+from carcloud.agent.collector import Collector
 from carcloud.agent.config import AgentConfig
 from carcloud.agent.sources import SignalSource
 from carcloud.agent.sources.simulator import SimulatorSource
 from carcloud.messaging import topics
 from carcloud.messaging.mqtt import MqttClient, MqttError, Will
-from carcloud.sim.carside import CarSide
-from carcloud.timeutil import now_us
+from carcloud.sim.carside import CarSide, apply_desired
+from carcloud.timeutil import now_us, parse_rfc3339_us
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,12 @@ class Agent:
         last_ms = self.outbox.recall("source_clock_ms")
         resume = None if last_ms is None else max(time.time(), last_ms / 1000.0)
         self.source = source or make_source(config, resume)
-        self.side = CarSide(self.source, now_us)
+        self.collector = Collector()
+        self.side = CarSide(
+            self.source, now_us, on_desired=self._apply_desired, extra_report=self._report
+        )
+        self.health_every_s = float(config.source.get("health_every_s", 60.0))
+        self.last_error: str | None = None
         self.client: MqttClient | None = None
         self.connected = asyncio.Event()
         self._queued = asyncio.Event()
@@ -108,9 +116,47 @@ class Agent:
         ts, signals = due
         if isinstance(self.source, SimulatorSource):
             self.outbox.remember("source_clock_ms", int(self.source.epoch_s * 1000))
-        seq = self.outbox.next_sequence()
-        body = orjson.dumps({"seq": seq, "ts": ts, "signals": signals})
-        self.keep(topics.mqtt_topic(self.config.vin, topics.TELEMETRY), body)
+        topic = topics.mqtt_topic(self.config.vin, topics.TELEMETRY)
+        for at, chosen in self.collector.process(ts, parse_rfc3339_us(ts) // 1000, signals):
+            seq = self.outbox.next_sequence()
+            self.keep(topic, orjson.dumps({"seq": seq, "ts": at, "signals": chosen}))
+
+    # ---- desired properties, campaigns and health ------------------------------------
+
+    def _apply_desired(self, desired: dict[str, Any]) -> dict[str, str]:
+        campaigns = desired.get("campaigns") or {}
+        errors: dict[str, str] = {}
+        if not isinstance(campaigns, dict):
+            errors["campaigns"] = "campaigns must be an object of name to definition"
+        else:
+            failed = self.collector.update(campaigns)
+            if failed:
+                errors["campaigns"] = "; ".join(f"{n}: {r}" for n, r in sorted(failed.items()))
+        errors.update(apply_desired(self.source, desired))
+        return errors
+
+    def health(self) -> dict[str, Any]:
+        """The agent's own state, reported to the cloud (visible in the twin)."""
+        stats = self.outbox.stats()
+        return {
+            "version": __version__,
+            "buffer_depth": stats.depth,
+            "buffer_bytes": stats.bytes,
+            "buffer_oldest_age_s": round(stats.oldest_age_s, 1) if stats.oldest_age_s else None,
+            "dropped_for_size": stats.dropped_for_size,
+            "dropped_for_age": stats.dropped_for_age,
+            "active_campaigns": sorted(self.collector.campaigns),
+            "connects": self.connects,
+            "last_error": self.last_error,
+        }
+
+    def _report(self) -> dict[str, Any]:
+        return {"agent": self.health(), "campaign_status": self.collector.status() or None}
+
+    def report_health(self) -> None:
+        """Send the agent's state as reported properties (through the outbox)."""
+        body = orjson.dumps({"reported": self._report()})
+        self.keep(topics.mqtt_topic(self.config.vin, topics.TWIN_REPORTED), body, PRIORITY_CONTROL)
 
     # ---- running ------------------------------------------------------------------------
 
@@ -119,6 +165,7 @@ class Agent:
         tasks = [
             asyncio.create_task(self._sample_loop(stop)),
             asyncio.create_task(self._connection_loop(stop)),
+            asyncio.create_task(self._health_loop(stop)),
         ]
         try:
             await stop.wait()
@@ -130,6 +177,13 @@ class Agent:
                 await self.client.disconnect()
             self.outbox.close()
             self.source.close()
+
+    async def _health_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.connected.wait()
+            self.report_health()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.health_every_s)
 
     async def _sample_loop(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -166,6 +220,7 @@ class Agent:
             except (MqttError, TimeoutError) as exc:
                 await client.abort()
                 wait = delay(attempt)
+                self.last_error = str(exc)
                 if attempt == 0:
                     log.warning("agent: cannot connect (%s); retrying with backoff", exc)
                 attempt += 1

@@ -12,7 +12,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carcloud import __version__
-from carcloud.api.routes import commands, fleet, registry, system, telemetry, twins
+from carcloud.api.routes import (
+    campaigns,
+    commands,
+    fleet,
+    registry,
+    system,
+    telemetry,
+    twins,
+)
 from carcloud.errors import (
     AuthError,
     CarcloudError,
@@ -87,7 +95,7 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(CarcloudError, _carcloud_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for module in (registry, telemetry, fleet, commands, twins, system):
+    for module in (registry, telemetry, fleet, commands, twins, campaigns, system):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -49,9 +49,17 @@ def apply_desired(vehicle: Commandable, desired: dict[str, Any]) -> dict[str, st
 class CarSide:
     """Handles what the cloud sends one simulated car."""
 
-    def __init__(self, vehicle: Commandable, clock_us: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        vehicle: Commandable,
+        clock_us: Callable[[], int],
+        on_desired: Callable[[dict[str, Any]], dict[str, str]] | None = None,
+        extra_report: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.vehicle = vehicle
         self.clock_us = clock_us
+        self.on_desired = on_desired
+        self.extra_report = extra_report
         self.answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.applied_version = 0
         self.applied: dict[str, Any] = {}
@@ -116,10 +124,16 @@ class CarSide:
             return
         if version <= self.applied_version:
             return  # already applied (a re-sync after reconnect)
-        errors = apply_desired(self.vehicle, desired)
+        errors = (
+            self.on_desired(desired)
+            if self.on_desired is not None
+            else apply_desired(self.vehicle, desired)
+        )
         patch: dict[str, Any] = {key: None for key in self.applied if key not in desired}
         patch.update({key: value for key, value in desired.items() if key not in errors})
         patch["errors"] = errors or None
+        if self.extra_report is not None:
+            patch.update(self.extra_report())
         self.applied = {key: value for key, value in desired.items() if key not in errors}
         self.applied_version = version
         report = {"desired_version": version, "reported": patch}
