@@ -509,6 +509,64 @@ def cmd_twin_set(args: argparse.Namespace) -> int:
     return 0
 
 
+CAMPAIGN_COLUMNS = ["name", "trigger", "signals", "active", "targeted", "running", "failed"]
+
+
+def _campaign_row(campaign: dict[str, Any]) -> dict[str, Any]:
+    definition = campaign["definition"]
+    trigger = (
+        f"when {definition['condition']}"
+        if definition["trigger"] == "condition"
+        else f"every {definition['period_ms']} ms"
+    )
+    return {
+        "name": campaign["name"],
+        "trigger": trigger,
+        "signals": definition["signals"],
+        "active": campaign["active"],
+        **campaign["status"],
+    }
+
+
+def cmd_campaigns(args: argparse.Namespace) -> int:
+    with api_client(args) as client:
+        if args.action == "list":
+            found = client.get("/campaigns")
+        elif args.action == "create":
+            target: dict[str, Any] = {}
+            if args.brand:
+                target["brand"] = args.brand
+            if args.model:
+                target["model"] = args.model
+            if args.tag:
+                target["tags"] = args.tag
+            body: dict[str, Any] = {
+                "name": args.name,
+                "target": target,
+                "signals": [s.strip() for s in args.signals.split(",") if s.strip()],
+                "trigger": "condition" if args.when else "time",
+                "period_ms": args.every_ms,
+                "condition": args.when,
+                "mode": "always" if args.always else "rising_edge",
+                "min_interval_ms": args.min_interval_ms,
+                "pre_trigger_ms": args.pre_ms,
+                "post_trigger_ms": args.post_ms,
+            }
+            found = client.post("/campaigns", body)
+        elif args.action == "delete":
+            client.request("DELETE", f"/campaigns/{args.name}")
+            console.print(f"campaign {args.name} deleted")
+            return 0
+        else:
+            found = client.post(f"/campaigns/{args.name}/{args.action}")
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    rows = [_campaign_row(c) for c in (found if isinstance(found, list) else [found])]
+    _print_records(args, rows, CAMPAIGN_COLUMNS, "campaigns")
+    return 0
+
+
 def cmd_agent(args: argparse.Namespace) -> int:
     from carcloud.agent.config import EXAMPLE, load_config
     from carcloud.agent.runtime import Agent
@@ -708,6 +766,51 @@ def build_parser() -> argparse.ArgumentParser:
     setter.add_argument("--replace", action="store_true", help="replace instead of merge")
     _add_client(setter)
     setter.set_defaults(func=cmd_twin_set)
+
+    campaigns = sub.add_parser(
+        "campaigns",
+        help="data-collection campaigns for agents",
+        description="Define which signals agents collect, and when: every N ms, or when a "
+        "condition such as 'Vehicle.Speed > 130' holds.",
+    )
+    c_sub = campaigns.add_subparsers(dest="action", required=True, metavar="ACTION")
+    c_list = c_sub.add_parser(
+        "list",
+        help="campaigns and how many vehicles run each",
+        description="List campaigns with targeted, running and failed counts.",
+    )
+    _add_client(c_list)
+    c_list.set_defaults(func=cmd_campaigns)
+    c_create = c_sub.add_parser(
+        "create",
+        help="start a campaign",
+        description="Start a campaign, e.g. `carcloud campaigns create overspeed --signals "
+        "Vehicle.Speed --when 'Vehicle.Speed > 130' --brand volta`.",
+    )
+    c_create.add_argument("name")
+    c_create.add_argument("--signals", required=True, help="comma-separated VSS paths")
+    c_create.add_argument("--every-ms", type=int, default=1000, help="time-based period")
+    c_create.add_argument("--when", help="condition over signals (makes it condition-based)")
+    c_create.add_argument(
+        "--always", action="store_true", help="send while true, not only on the rising edge"
+    )
+    c_create.add_argument("--min-interval-ms", type=int, default=0)
+    c_create.add_argument("--pre-ms", type=int, default=0, help="samples before the trigger")
+    c_create.add_argument("--post-ms", type=int, default=0, help="samples after the trigger")
+    c_create.add_argument("--brand")
+    c_create.add_argument("--model")
+    c_create.add_argument("--tag", action="append")
+    _add_client(c_create)
+    c_create.set_defaults(func=cmd_campaigns)
+    for verb, text in (
+        ("pause", "stop collecting (the definition stays)"),
+        ("resume", "collect again"),
+        ("delete", "remove the campaign"),
+    ):
+        change = c_sub.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".")
+        change.add_argument("name")
+        _add_client(change)
+        change.set_defaults(func=cmd_campaigns)
 
     agent = sub.add_parser(
         "agent",

@@ -147,3 +147,30 @@ def test_a_condition_campaign_reaches_the_agent_and_only_matching_data_arrives(
         assert twin["reported"]["properties"]["agent"]["active_campaigns"] == ["overspeed"]
         paused = api.post("/campaigns/overspeed/pause")
         assert paused["active"] is False
+
+
+def test_campaigns_cli(platform: Platform) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def carcloud(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "carcloud.cli", "campaigns", *args,
+             "--data-dir", str(platform.data_dir)],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "250"},
+        )  # fmt: skip
+
+    platform.register(brand="clibrand2")
+    made = carcloud("create", "lowbattery", "--signals", f"{SOC},{SPEED}",
+                    "--when", f"{SOC} < 10", "--brand", "clibrand2", "--json")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["status"]["targeted"] == 1
+    listed = carcloud("list")
+    assert "lowbattery" in listed.stdout and f"when {SOC} < 10" in listed.stdout
+    assert json.loads(carcloud("pause", "lowbattery", "--json").stdout)["active"] is False
+    bad = carcloud("create", "broken", "--signals", "Vehicle.Nope")
+    assert bad.returncode == 2 and "unknown signal" in bad.stderr
+    assert carcloud("delete", "lowbattery").returncode == 0
+    assert "lowbattery" not in carcloud("list").stdout
