@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import logging
 import random
 import ssl
@@ -53,6 +54,17 @@ def backoff_delays(
         return chooser.uniform(minimum / 2, ceiling)
 
     return delay
+
+
+COMPRESS_ABOVE = 512
+
+
+def compress(body: bytes) -> bytes:
+    """gzip a message when that pays (cellular bytes cost more than CPU); else as is."""
+    if len(body) < COMPRESS_ABOVE:
+        return body
+    packed = gzip.compress(body, compresslevel=6, mtime=0)
+    return packed if len(packed) < 0.8 * len(body) else body
 
 
 def make_source(config: AgentConfig, resume_epoch_s: float | None = None) -> SignalSource:
@@ -119,7 +131,7 @@ class Agent:
         topic = topics.mqtt_topic(self.config.vin, topics.TELEMETRY)
         for at, chosen in self.collector.process(ts, parse_rfc3339_us(ts) // 1000, signals):
             seq = self.outbox.next_sequence()
-            self.keep(topic, orjson.dumps({"seq": seq, "ts": at, "signals": chosen}))
+            self.keep(topic, compress(orjson.dumps({"seq": seq, "ts": at, "signals": chosen})))
 
     # ---- desired properties, campaigns and health ------------------------------------
 

@@ -11,6 +11,7 @@ dead letter that says what could not.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import orjson
@@ -56,7 +57,7 @@ def decode_telemetry(
             raise _Rejected(
                 f"message of {len(payload)} bytes exceeds the limit of {max_bytes} bytes"
             )
-        body = _parse_json(payload)
+        body = _parse_json(_inflate(payload, max_bytes) if payload[:2] == GZIP_MAGIC else payload)
         seq = _parse_seq(body)
         claimed = body.get("vin")
         if claimed is not None and claimed != vin:
@@ -109,6 +110,23 @@ def decode_telemetry(
     shown = "; ".join(problems[:10])
     more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
     return Decoded(message, letter(f"{stored}rejected: {shown}{more}"))
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _inflate(payload: bytes, max_bytes: int) -> bytes:
+    """A gzip-compressed message, unpacked no further than the size limit (no zip bombs)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(payload, max_bytes + 1)
+    except zlib.error as exc:
+        raise _Rejected(f"malformed gzip: {exc}") from exc
+    if len(data) > max_bytes or inflater.unconsumed_tail:
+        raise _Rejected(f"message unpacks to more than the limit of {max_bytes} bytes")
+    if not inflater.eof:
+        raise _Rejected("malformed gzip: the compressed message is cut short")
+    return data
 
 
 def _parse_json(payload: bytes) -> dict[str, object]:

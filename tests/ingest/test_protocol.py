@@ -125,3 +125,20 @@ def test_valid_values_of_a_partly_bad_message_are_kept() -> None:
         "Vehicle.Nope" in result.dead_letter.reason
         and "Vehicle.IsMoving" in result.dead_letter.reason
     )
+
+
+def test_gzip_messages_are_unpacked_and_bombs_refused() -> None:
+    import gzip
+
+    body = {"seq": 9, "ts": "2026-11-24T10:00:00Z", "signals": {"Vehicle.Speed": 42.0}}
+    packed = gzip.compress(json.dumps(body).encode())
+    result = decode(packed)
+    assert result.dead_letter is None and result.message is not None
+    assert result.message.samples[0][2] == 42.0
+    bomb = gzip.compress(b"{" + b" " * 200_000 + b"}")
+    assert len(bomb) < 1000
+    refused = decode(bomb)
+    assert refused.message is None and refused.dead_letter is not None
+    assert "unpacks to more than the limit" in refused.dead_letter.reason
+    cut = decode(packed[:-8])
+    assert cut.dead_letter is not None and "gzip" in cut.dead_letter.reason
