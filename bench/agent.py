@@ -3,9 +3,10 @@
     python bench/agent.py [--backlog 86400] [--signals-per-s 200] [--seconds 30]
 
 1. Footprint: `carcloud agent` (a real process, simulator source) connected to a
-   real `carcloud up`, sampling so that it sends about `--signals-per-s` signal
-   values per second; its resident memory (peak) and CPU share of one core over
-   `--seconds` of steady state.
+   real `carcloud up`, with one time-based campaign asking for every signal at the
+   period that makes about `--signals-per-s` signal values per second; its
+   resident memory (peak) and CPU share of one core over `--seconds` of steady
+   state.
 2. Drain: an outbox holding `--backlog` telemetry messages (a day at one message a
    second, each with the simulator's full signal set), then the agent starts
    and connects; the time until the server has acknowledged all of them, and
@@ -87,10 +88,16 @@ def main() -> None:
                 for v in vins
             ]
 
-        # 1. footprint at the asked signal rate
+        # 1. footprint at the asked signal rate, with one campaign asking for every signal
         vehicle = build_fleet(1, 1, ["volta"])[0]
-        per_sample = len(next_sample(vehicle, 1.0)[1])
+        every_signal = sorted(next_sample(vehicle, 1.0)[1])
+        per_sample = len(every_signal)
         interval = per_sample / args.signals_per_s
+        with platform.api() as api:
+            api.post("/campaigns", {
+                "name": "everything", "target": {"brand": "bench"}, "signals": every_signal,
+                "trigger": "time", "period_ms": int(interval * 1000),
+            })  # fmt: skip
         live = root / "live"
         live.mkdir()
         write_config(live / "agent.toml", vins[0], secrets[0], platform.mqtt_port, interval)
@@ -107,7 +114,10 @@ def main() -> None:
         share = (cpu_seconds(agent.pid) - cpu0) / (time.perf_counter() - t0)
         agent.terminate()
         agent.wait(20)
+        with platform.api() as api:
+            running = api.get("/campaigns/everything")["status"]["running"]
         results.update(
+            campaign_running_on_agents=running,
             signals_per_sample=per_sample,
             sample_interval_s=round(interval, 3),
             signals_per_s=round(per_sample / interval),
