@@ -43,10 +43,18 @@ speedup = 1.0               # simulated seconds per real second
 # channel = "can0"
 # dbc = "ev.dbc"            # the car's DBC file
 # mapping = "ev_mapping.json"   # VSS path -> DBC signal, interval or on-change, transform
+
+# A car that already runs a KUKSA databroker:
+# [source]
+# kind = "kuksa"
+# host = "127.0.0.1"
+# port = 55555
+# paths = ["Vehicle.Speed", "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"]
+# poll_ms = 1000
 """
 
 
-SOURCE_KINDS = ("simulator", "can")
+SOURCE_KINDS = ("simulator", "can", "kuksa")
 
 
 @dataclass

@@ -75,6 +75,10 @@ def make_source(config: AgentConfig, resume_epoch_s: float | None = None) -> Sig
         from carcloud.agent.sources.can import CanSource
 
         return CanSource.from_config(config.vin, source, config.config_dir)
+    if kind == "kuksa":
+        from carcloud.agent.sources.kuksa import KuksaSource
+
+        return KuksaSource.from_config(config.vin, source)
     return SimulatorSource(
         config.vin,
         brand=str(source.get("brand", "volta")),
@@ -174,6 +178,9 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sample and stay connected until `stop` is set."""
+        start = getattr(self.source, "start", None)
+        if start is not None:
+            await start()  # sources with a connection of their own (KUKSA)
         tasks = [
             asyncio.create_task(self._sample_loop(stop)),
             asyncio.create_task(self._connection_loop(stop)),
@@ -188,7 +195,11 @@ class Agent:
             if self.client is not None:
                 await self.client.disconnect()
             self.outbox.close()
-            self.source.close()
+            aclose = getattr(self.source, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            else:
+                self.source.close()
 
     async def _health_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

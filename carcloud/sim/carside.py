@@ -10,9 +10,10 @@ What a real car (and the edge agent) must do, done for simulated cars:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 from carcloud.errors import ValidationError
@@ -63,6 +64,7 @@ class CarSide:
         self.answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.applied_version = 0
         self.applied: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self.executed = 0
 
     @property
@@ -103,8 +105,19 @@ class CarSide:
             answer = {"status": "failed", "reason": "malformed command"}
         else:
             self._answer(command_id, {"status": "received"}, publish)
+            run_async = getattr(self.vehicle, "apply_command_async", None)
             if expired:
                 answer = {"status": "failed", "reason": "expired before it reached the car"}
+            elif run_async is not None:
+                # The source answers later (a network round trip): a duplicate meanwhile
+                # gets 'received' again, and the final answer when it is known.
+                self.answers[command_id] = {"status": "received"}
+                task = asyncio.get_running_loop().create_task(
+                    self._finish(command_id, run_async(kind, params), publish)
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                return
             else:
                 accepted, reason = self.vehicle.apply_command(kind, params)
                 self.executed += 1
@@ -114,6 +127,20 @@ class CarSide:
         self.answers[command_id] = answer
         while len(self.answers) > REMEMBERED_COMMANDS:
             self.answers.popitem(last=False)
+        self._answer(command_id, answer, publish)
+
+    async def _finish(
+        self,
+        command_id: str,
+        outcome: Awaitable[tuple[bool, str | None]],
+        publish: Publish,
+    ) -> None:
+        accepted, reason = await outcome
+        self.executed += 1
+        answer: dict[str, Any] = (
+            {"status": "succeeded"} if accepted else {"status": "failed", "reason": reason}
+        )
+        self.answers[command_id] = answer
         self._answer(command_id, answer, publish)
 
     def _on_desired(self, payload: bytes, publish: Publish) -> None:
