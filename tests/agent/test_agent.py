@@ -110,3 +110,49 @@ def test_offline_an_hour_then_kill_9_then_everything_arrives_once_in_order(tmp_p
             agent.kill()
             agent.wait()
         platform.stop()
+
+
+@pytest.mark.slow
+def test_a_desired_change_made_while_the_agent_was_away_is_applied_after_reconnect(
+    platform: Platform, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from carcloud.agent.config import AgentConfig
+    from carcloud.agent.runtime import Agent
+
+    creds = platform.register()
+    config = AgentConfig(
+        vin=creds.vin, secret=creds.password, port=platform.mqtt_port,
+        buffer_path=tmp_path / "outbox.db", reconnect_min_s=0.2, reconnect_max_s=1.0,
+        source={"kind": "simulator", "interval_s": 0.2},
+    )  # fmt: skip
+
+    async def run_agent(seconds: float) -> Agent:
+        agent = Agent(config)
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+        await asyncio.wait_for(agent.connected.wait(), 10)
+        await asyncio.sleep(seconds)
+        stop.set()
+        await task
+        return agent
+
+    asyncio.run(run_agent(1.0))  # the car has been online once: its session exists
+    with platform.api() as api:
+        api.request("PUT", f"/vehicles/{creds.vin}/twin/desired",
+                    json={"properties": {"charge_limit_percent": 70}})  # fmt: skip
+    asyncio.run(run_agent(2.0))  # back: it re-reads the desired document and applies it
+    with platform.api() as api:
+        twin = platform.wait_for(
+            lambda: (t := api.get(f"/vehicles/{creds.vin}/twin"))["in_sync"] and t,
+            what="the desired limit applied",
+        )
+        assert twin["reported"]["properties"]["charge_limit_percent"] == 70
+        assert twin["reported"]["desired_version"] == 1
+        limit = "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit"
+        state = platform.wait_for(
+            lambda: api.get(f"/vehicles/{creds.vin}/state")["signals"].get(limit),
+            what="the car's charge limit signal",
+        )
+        assert state["value"] == 70
