@@ -76,6 +76,10 @@ def _add_ports(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="ingest loops in this process (default %(default)s)",
     )
+    parser.add_argument(
+        "--tls-cert", type=Path, help="certificate (PEM) of the MQTT listener: vehicles use TLS"
+    )
+    parser.add_argument("--tls-key", type=Path, help="private key (PEM) of --tls-cert")
 
 
 def _add_client(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
@@ -97,6 +101,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         mqtt_port=getattr(args, "mqtt_port", DEFAULT_MQTT_PORT),
         nats_port=getattr(args, "nats_port", DEFAULT_NATS_PORT),
         ingest_workers=getattr(args, "ingest_workers", 1),
+        tls_cert=getattr(args, "tls_cert", None),
+        tls_key=getattr(args, "tls_key", None),
     )
 
 

@@ -29,6 +29,8 @@ class Settings:
     ingest_workers: int = 1
     ingest_batch: int = 1000
     max_message_bytes: int = 64 * 1024
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __repr__(self) -> str:
         return (
@@ -52,4 +54,5 @@ class Settings:
 
     @property
     def mqtt_url(self) -> str:
-        return f"mqtt://{self.host}:{self.mqtt_port}"
+        scheme = "mqtts" if self.tls_cert else "mqtt"
+        return f"{scheme}://{self.host}:{self.mqtt_port}"

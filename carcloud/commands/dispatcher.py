@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import secrets
+import ssl
 from typing import Any
 
 import nats.errors
@@ -129,8 +130,10 @@ class Dispatcher:
         dispatch_password: str,
         sweep_s: float = 1.0,
         sys_nc: NatsClient | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.nc = nc
+        self.ssl_context = ssl_context
         self.sys_nc = sys_nc
         self.storage = storage
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
@@ -183,6 +186,7 @@ class Dispatcher:
                 DISPATCH_USER,
                 self.password,
                 clean_session=True,
+                ssl_context=self.ssl_context,
             )
             try:
                 await client.connect()

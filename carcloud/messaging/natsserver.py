@@ -68,10 +68,27 @@ def check_port_free(host: str, port: int, flag: str) -> None:
             ) from exc
 
 
+@dataclass(frozen=True)
+class MqttTls:
+    """Certificate and key for the MQTT listener (vehicles connect with TLS)."""
+
+    cert_file: Path
+    key_file: Path
+
+
 def render_config(
-    ports: ServerPorts, store_dir: Path, platform: PlatformSecrets, name: str = "carcloud"
+    ports: ServerPorts,
+    store_dir: Path,
+    platform: PlatformSecrets,
+    name: str = "carcloud",
+    tls: MqttTls | None = None,
 ) -> str:
     """nats-server config: APP (vehicles, services, JetStream), AUTH (callout), SYS."""
+    tls_block = (
+        f'  tls {{\n    cert_file: "{tls.cert_file}"\n    key_file: "{tls.key_file}"\n  }}\n'
+        if tls is not None
+        else ""
+    )
 
     def hashed(user: str) -> str:
         return bcrypt.hashpw(platform.passwords[user].encode(), bcrypt.gensalt(rounds=10)).decode()
@@ -89,7 +106,7 @@ mqtt {{
   # QoS 1 redelivery to vehicles that do not acknowledge.
   ack_wait: "30s"
   max_ack_pending: 1024
-}}
+{tls_block}}}
 accounts {{
   AUTH {{ users: [ {{ user: auth, password: "{hashed("auth")}" }} ] }}
   {APP_ACCOUNT} {{

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,13 @@ from carcloud.commands.dispatcher import Dispatcher
 from carcloud.config import Settings
 from carcloud.errors import ConfigError, MessagingError
 from carcloud.ingest.worker import IngestWorker, consumer_config
-from carcloud.messaging.natsserver import NatsServer, ServerPorts, check_port_free, render_config
+from carcloud.messaging.natsserver import (
+    MqttTls,
+    NatsServer,
+    ServerPorts,
+    check_port_free,
+    render_config,
+)
 from carcloud.messaging.streams import TELEMETRY_STREAM, ensure_consumer, ensure_streams
 from carcloud.presence.service import PresenceTracker, ServerConnections
 from carcloud.registry.secrets import new_api_key
@@ -102,6 +109,30 @@ async def ensure_operator_key(storage: Storage, data_dir: DataDir) -> tuple[str 
     return made.token, True
 
 
+def tls_settings(settings: Settings) -> MqttTls | None:
+    """The MQTT listener's TLS files, checked; None for plain MQTT on localhost."""
+    if settings.tls_cert is None and settings.tls_key is None:
+        return None
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise ConfigError("TLS needs both --tls-cert and --tls-key")
+    for path, flag in ((settings.tls_cert, "--tls-cert"), (settings.tls_key, "--tls-key")):
+        if not path.is_file():
+            raise ConfigError(f"{flag} {path} is not a readable file")
+    return MqttTls(settings.tls_cert.absolute(), settings.tls_key.absolute())
+
+
+def internal_mqtt_ssl(settings: Settings) -> ssl.SSLContext | None:
+    """Our own MQTT connection over loopback when the listener uses TLS."""
+    if settings.tls_cert is None:
+        return None
+    context = ssl.create_default_context()
+    # The platform talks to itself on 127.0.0.1, which a car-facing certificate does not
+    # name; encryption stays, the name check does not apply to our own loopback.
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 @contextlib.asynccontextmanager
 async def embedded_server(settings: Settings, data_dir: DataDir) -> AsyncIterator[PlatformSecrets]:
     """Start the nats-server child for `carcloud up`, stop it on exit."""
@@ -115,6 +146,7 @@ async def embedded_server(settings: Settings, data_dir: DataDir) -> AsyncIterato
             ServerPorts(settings.host, settings.nats_port, settings.mqtt_port),
             data_dir.path / "nats",
             platform,
+            tls=tls_settings(settings),
         ),
         encoding="utf-8",
     )
@@ -185,6 +217,7 @@ async def run_roles(
                 mqtt_port or settings.mqtt_port,
                 platform.passwords["dispatch"],
                 sys_nc=sys_nc,
+                ssl_context=internal_mqtt_ssl(settings),
             )
             tasks.append(asyncio.create_task(dispatcher.run(stop)))
         if "ingest" in roles:
