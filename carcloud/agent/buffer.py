@@ -13,6 +13,7 @@ or one that reboots or loses power mid-write, loses nothing it has accepted:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -30,6 +31,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_drain ON outbox (priority DESC, id);
 CREATE INDEX IF NOT EXISTS outbox_evict ON outbox (priority, id);
+CREATE TABLE IF NOT EXISTS answers (
+    command_id  TEXT PRIMARY KEY,
+    answer      TEXT NOT NULL,
+    at          REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     name   TEXT PRIMARY KEY,
     value  INTEGER NOT NULL
@@ -231,3 +237,36 @@ class Outbox:
             dropped_for_size=int(counters.get("dropped_for_size", 0)),
             dropped_for_age=int(counters.get("dropped_for_age", 0)),
         )
+
+
+class AnswerMemory:
+    """Commands already answered, kept on disk: after a restart a repeated command id
+    gets the same answer again instead of running twice."""
+
+    KEEP = 1000
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    def get(self, command_id: str) -> dict[str, object] | None:
+        with self.outbox._lock:
+            row = self.outbox._conn.execute(
+                "SELECT answer FROM answers WHERE command_id = ?", (command_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        answer: dict[str, object] = json.loads(row[0])
+        return answer
+
+    def __setitem__(self, command_id: str, answer: dict[str, object]) -> None:
+        with self.outbox._lock:
+            self.outbox._conn.execute(
+                "INSERT INTO answers (command_id, answer, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (command_id) DO UPDATE SET answer = excluded.answer",
+                (command_id, json.dumps(answer), time.time()),
+            )
+            self.outbox._conn.execute(
+                "DELETE FROM answers WHERE command_id NOT IN "
+                "(SELECT command_id FROM answers ORDER BY at DESC LIMIT ?)",
+                (self.KEEP,),
+            )

@@ -28,9 +28,10 @@ from typing import Any
 import orjson
 
 from carcloud import __version__
-from carcloud.agent.buffer import PRIORITY_CONTROL, Outbox
+from carcloud.agent.buffer import PRIORITY_CONTROL, AnswerMemory, Outbox
 from carcloud.agent.collector import Collector
 from carcloud.agent.config import AgentConfig
+from carcloud.agent.handlers import HandledSource
 from carcloud.agent.sources import SignalSource
 from carcloud.agent.sources.simulator import SimulatorSource
 from carcloud.messaging import topics
@@ -100,9 +101,14 @@ class Agent:
         last_ms = self.outbox.recall("source_clock_ms")
         resume = None if last_ms is None else max(time.time(), last_ms / 1000.0)
         self.source = source or make_source(config, resume)
+        self.handlers = HandledSource(self.source)
         self.collector = Collector()
         self.side = CarSide(
-            self.source, now_us, on_desired=self._apply_desired, extra_report=self._report
+            self.handlers,
+            now_us,
+            on_desired=self._apply_desired,
+            extra_report=self._report,
+            answers=AnswerMemory(self.outbox),
         )
         self.health_every_s = float(config.source.get("health_every_s", 60.0))
         self.last_error: str | None = None

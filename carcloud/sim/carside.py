@@ -47,6 +47,29 @@ def apply_desired(vehicle: Commandable, desired: dict[str, Any]) -> dict[str, st
     return errors
 
 
+class AnswerStore(Protocol):
+    """Where a car remembers the answers it gave, by command id."""
+
+    def get(self, command_id: str) -> dict[str, Any] | None: ...
+
+    def __setitem__(self, command_id: str, answer: dict[str, Any]) -> None: ...
+
+
+class RecentAnswers:
+    """The last few hundred answers, in memory (simulated cars)."""
+
+    def __init__(self) -> None:
+        self._answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def get(self, command_id: str) -> dict[str, Any] | None:
+        return self._answers.get(command_id)
+
+    def __setitem__(self, command_id: str, answer: dict[str, Any]) -> None:
+        self._answers[command_id] = answer
+        while len(self._answers) > REMEMBERED_COMMANDS:
+            self._answers.popitem(last=False)
+
+
 class CarSide:
     """Handles what the cloud sends one simulated car."""
 
@@ -56,12 +79,13 @@ class CarSide:
         clock_us: Callable[[], int],
         on_desired: Callable[[dict[str, Any]], dict[str, str]] | None = None,
         extra_report: Callable[[], dict[str, Any]] | None = None,
+        answers: AnswerStore | None = None,
     ) -> None:
         self.vehicle = vehicle
         self.clock_us = clock_us
         self.on_desired = on_desired
         self.extra_report = extra_report
-        self.answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.answers: AnswerStore = answers if answers is not None else RecentAnswers()
         self.applied_version = 0
         self.applied: dict[str, Any] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -125,8 +149,6 @@ class CarSide:
                     {"status": "succeeded"} if accepted else {"status": "failed", "reason": reason}
                 )
         self.answers[command_id] = answer
-        while len(self.answers) > REMEMBERED_COMMANDS:
-            self.answers.popitem(last=False)
         self._answer(command_id, answer, publish)
 
     async def _finish(
