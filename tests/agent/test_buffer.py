@@ -118,3 +118,34 @@ def test_a_kill_9_mid_write_loses_nothing_that_was_accepted(tmp_path: Path) -> N
     assert stored[: len(accepted)] == accepted
     assert len(stored) - len(accepted) in (0, 1)
     box.close()
+
+
+def test_a_backlog_travels_in_batches_that_keep_order_and_size() -> None:
+    import gzip
+
+    import orjson
+
+    from carcloud.agent.buffer import Outgoing
+    from carcloud.agent.runtime import BATCH_MAX_BYTES, batch_payload, group_backlog
+
+    topic = "vehicles/V/telemetry"
+
+    def telemetry(n: int, pad: int = 0) -> Outgoing:
+        body = {"seq": n, "ts": f"2026-01-01T00:00:{n:02d}Z", "signals": {"Vehicle.Speed": n}}
+        raw = orjson.dumps({**body, "pad": "x" * pad}) if pad else orjson.dumps(body)
+        return Outgoing(n, topic, gzip.compress(raw) if n % 2 else raw, 0, 0.0)
+
+    live = group_backlog([telemetry(1), telemetry(2)], topic)
+    assert [[m.id for m in g] for g in live] == [[1], [2]]  # live data goes as it is
+    result = Outgoing(99, "vehicles/V/commands/c/result", b"{}", 10, 0.0)
+    messages = (
+        [telemetry(n) for n in range(1, 21)] + [result] + [telemetry(n) for n in range(21, 25)]
+    )
+    groups = group_backlog(messages, topic)
+    assert [[m.id for m in g] for g in groups] == [list(range(1, 21)), [99], [21], [22], [23], [24]]
+    body = orjson.loads(batch_payload(groups[0], seq=1000))
+    assert body["seq"] == 1000
+    assert [s["signals"]["Vehicle.Speed"] for s in body["samples"]] == list(range(1, 21))
+    big = [telemetry(n, pad=10_000) for n in range(1, 21)]
+    for group in group_backlog(big, topic):
+        assert len(batch_payload(group, 1)) <= BATCH_MAX_BYTES + 1024
