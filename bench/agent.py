@@ -59,7 +59,8 @@ def write_config(path: Path, vin: str, secret: str, port: int, interval_s: float
 def stored(db: Path, vin: str) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         row = conn.execute(
-            "SELECT COUNT(*) FROM telemetry_messages m JOIN vehicles v ON v.id = m.vehicle_id "
+            # Samples, not messages: a backlog travels in batch messages.
+            "SELECT COUNT(*) FROM telemetry t JOIN vehicles v ON v.id = t.vehicle_id "
             "WHERE v.vin = ?",
             (vin,),
         ).fetchone()
