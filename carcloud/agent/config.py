@@ -43,6 +43,7 @@ speedup = 1.0               # simulated seconds per real second
 # channel = "can0"
 # dbc = "ev.dbc"            # the car's DBC file
 # mapping = "ev_mapping.json"   # VSS path -> DBC signal, interval or on-change, transform
+# replay = "ev_drive.log"   # instead of a live bus: play a recorded drive (candump -L, .asc)
 
 # A car that already runs a KUKSA databroker:
 # [source]

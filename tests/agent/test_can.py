@@ -219,3 +219,27 @@ def test_can_frames_arrive_in_carcloud_and_lock_goes_back_to_the_bus(
     assert frame is not None and frame.arbitration_id == 0x200
     assert str(database().decode_message(0x200, bytes(frame.data))["LockRequest"]) == "Lock"
     assert outcome["command"]["status"] == "succeeded"
+
+
+def test_a_recorded_drive_replays_as_if_it_were_the_car() -> None:
+    source = CanSource.from_config(
+        "WVWZZZ1JZXW000001",
+        {"dbc": "ev.dbc", "mapping": "ev_mapping.json", "replay": "ev_drive.log"},
+        Path(str(EXAMPLES)),
+    )
+    speeds: list[float] = []
+    seen: dict[str, Any] = {}
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (not speeds or speeds[-1] < 87.0):
+            due = source.sample(0.1)
+            if due is not None:
+                seen.update(due[1])
+                if "Vehicle.Speed" in due[1]:
+                    speeds.append(float(due[1]["Vehicle.Speed"]))  # type: ignore[arg-type]
+            time.sleep(0.1)
+    finally:
+        source.close()
+    assert speeds[-1] == 87.0 and speeds == sorted(speeds) and len(set(speeds)) > 3
+    assert seen["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"] == 72.5
+    assert seen["Vehicle.Powertrain.Transmission.CurrentGear"] == 1

@@ -190,6 +190,8 @@ class CanSource:
                 self.writings[path] = Writing(
                     path, write["signal"], compile_transform(write.get("transform"))
                 )
+        self._replay: threading.Thread | None = None
+        self._replay_stop: threading.Event | None = None
         self._notifier = can.Notifier(self.bus, [self._on_frame])
 
     @classmethod
@@ -204,11 +206,43 @@ class CanSource:
             raise ConfigError(f"[source] kind = 'can' needs {exc.args[0]!r}") from exc
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load the DBC or mapping: {exc}") from exc
+        replay = source.get("replay")
+        if replay is not None:
+            # A recorded drive (candump -L, .asc, .blf, ...) played in real time onto a
+            # private virtual bus: the agent cannot tell it from the car.
+            channel = f"replay-{id(source)}"
+            bus = can.Bus(interface="virtual", channel=channel)
+            player = can.Bus(interface="virtual", channel=channel)
+            created = cls(vin, database, mapping, bus)
+            created.start_replay(base / str(replay), player, loop=bool(source.get("loop", False)))
+            return created
         bus = can.Bus(
             interface=str(source.get("interface", "socketcan")),
             channel=str(source.get("channel", "can0")),
         )
         return cls(vin, database, mapping, bus)
+
+    def start_replay(self, log: Path, player: can.BusABC, loop: bool = False) -> None:
+        """Play a CAN log file onto the bus in real time, in a thread of its own."""
+        if not log.is_file():
+            raise ConfigError(f"replay log {log} not found")
+        stop = threading.Event()
+
+        def play() -> None:
+            try:
+                while not stop.is_set():
+                    for frame in can.MessageSync(can.LogReader(str(log))):
+                        if stop.is_set():
+                            return
+                        player.send(frame)
+                    if not loop:
+                        return
+            finally:
+                player.shutdown()
+
+        self._replay_stop = stop
+        self._replay = threading.Thread(target=play, name="can-replay", daemon=True)
+        self._replay.start()
 
     @property
     def vin(self) -> str:
@@ -279,5 +313,9 @@ class CanSource:
         return True, None
 
     def close(self) -> None:
+        if self._replay_stop is not None:
+            self._replay_stop.set()
+            if self._replay is not None:
+                self._replay.join(2)
         self._notifier.stop()
         self.bus.shutdown()
