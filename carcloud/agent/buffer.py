@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 
 # Higher drains first and is dropped last.
-PRIORITY_TELEMETRY = 0
+PRIORITY_TELEMETRY = 0  # recorded while offline: the backlog
+PRIORITY_LIVE = 1  # recorded while connected
 PRIORITY_CONTROL = 10
 
 

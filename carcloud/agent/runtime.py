@@ -28,7 +28,14 @@ from typing import Any
 import orjson
 
 from carcloud import __version__
-from carcloud.agent.buffer import PRIORITY_CONTROL, AnswerMemory, Outbox, Outgoing
+from carcloud.agent.buffer import (
+    PRIORITY_CONTROL,
+    PRIORITY_LIVE,
+    PRIORITY_TELEMETRY,
+    AnswerMemory,
+    Outbox,
+    Outgoing,
+)
 from carcloud.agent.collector import Collector
 from carcloud.agent.config import AgentConfig
 from carcloud.agent.handlers import HandledSource
@@ -213,9 +220,13 @@ class Agent:
         if isinstance(self.source, SimulatorSource):
             self.outbox.remember("source_clock_ms", int(self.source.epoch_s * 1000))
         topic = topics.mqtt_topic(self.config.vin, topics.TELEMETRY)
+        # Live data goes ahead of a backlog being drained, so a long outage does not
+        # delay what the car does now; the backlog keeps its own order behind it.
+        priority = PRIORITY_LIVE if self.connected.is_set() else PRIORITY_TELEMETRY
         for at, chosen in self.collector.process(ts, parse_rfc3339_us(ts) // 1000, signals):
             seq = self.outbox.next_sequence()
-            self.keep(topic, compress(orjson.dumps({"seq": seq, "ts": at, "signals": chosen})))
+            body = compress(orjson.dumps({"seq": seq, "ts": at, "signals": chosen}))
+            self.keep(topic, body, priority)
 
     # ---- desired properties, campaigns and health ------------------------------------
 

@@ -149,3 +149,21 @@ def test_a_backlog_travels_in_batches_that_keep_order_and_size() -> None:
     big = [telemetry(n, pad=10_000) for n in range(1, 21)]
     for group in group_backlog(big, topic):
         assert len(batch_payload(group, 1)) <= BATCH_MAX_BYTES + 1024
+
+
+def test_live_data_goes_ahead_of_a_backlog(tmp_path: Path) -> None:
+    from carcloud.agent.config import AgentConfig
+    from carcloud.agent.runtime import Agent
+
+    config = AgentConfig(
+        vin="WVWZZZ1JZXW000001", secret="x", buffer_path=tmp_path / "outbox.db",
+        source={"kind": "simulator", "interval_s": 1.0},
+    )  # fmt: skip
+    agent = Agent(config)
+    for _ in range(3):
+        agent.sample()  # offline: the backlog
+    agent.connected.set()
+    agent.sample()  # live
+    order = [m.priority for m in agent.outbox.peek(10)]
+    assert order == [1, 0, 0, 0]
+    agent.outbox.close()
