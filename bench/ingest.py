@@ -241,11 +241,6 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         # (c) latency at a fixed offered load.
         first = 2 * per_vehicle + 1
         vins = [vin for vin, _ in creds]
-        poller = asyncio.create_task(
-            asyncio.to_thread(poll_queryable, db, vins, {}, 0)  # warm the thread pool
-        )
-        await poller
-        sent_holder: dict[tuple[str, int], float] = {}
         expected = {
             (vins[i % len(vins)], first + i // len(vins)): 0.0
             for i in range(int(args.rate * args.latency_seconds))

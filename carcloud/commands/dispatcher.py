@@ -140,7 +140,6 @@ class Dispatcher:
         self.password = dispatch_password
         self.sweep_s = sweep_s
         self.client: MqttClient | None = None
-        self._connected = asyncio.Event()
         self._pending: set[asyncio.Task[None]] = set()
         self.sent = 0
 
@@ -197,11 +196,9 @@ class Dispatcher:
                 continue
             delay = 0.5
             self.client = client
-            self._connected.set()
             log.info("control: MQTT connection for cloud-to-car delivery is up")
             await self._resend_all()
             await client.closed.wait()
-            self._connected.clear()
             self.client = None
             if not stop.is_set():
                 log.warning("control: MQTT connection lost; reconnecting")

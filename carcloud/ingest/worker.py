@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
@@ -44,7 +44,6 @@ class IngestStats:
     dead_letters: int = 0
     failures: int = 0
     last_error: str | None = None
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 def consumer_config() -> ConsumerConfig:
@@ -166,10 +165,6 @@ class IngestWorker:
         self.stats.dead_letters += result.dead_letters
         if result.dead_letters:
             await self._publish_dead_letters(letters, result.unknown_vins)
-
-    async def handle_batch(self, batch: list[Msg]) -> None:
-        """Decode and store one batch (used where no pipelining is wanted)."""
-        await self.store_batch(batch, *self.decode_batch(batch))
 
     async def _publish_dead_letters(
         self, letters: list[DeadLetter], unknown_vins: tuple[str, ...]

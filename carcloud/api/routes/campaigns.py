@@ -14,14 +14,13 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from carcloud.api.routes.twins import _apply, _scoped_target, _visible
+from carcloud.api.routes.twins import _apply, _scoped_target, _visible, targeted_twins
 from carcloud.api.security import CurrentPrincipal, CurrentServices, Principal
 from carcloud.campaigns import parse_campaign
 from carcloud.errors import ConflictError, NotFoundError
 from carcloud.services import Services
-from carcloud.storage.models import Configuration
+from carcloud.storage.models import Configuration, Vehicle
 from carcloud.timeutil import format_us, now_us
-from carcloud.twins.documents import matches
 
 router = APIRouter()
 PREFIX = "campaign:"
@@ -65,15 +64,12 @@ async def _find(svc: Services, who: Principal, name: str) -> Configuration:
     raise NotFoundError(f"campaign {name!r} not found")
 
 
-async def _out(svc: Services, configuration: Configuration) -> CampaignOut:
+async def _out(
+    svc: Services, configuration: Configuration, fleet: list[Vehicle] | None = None
+) -> CampaignOut:
     name = configuration.name.removeprefix(PREFIX)
     definition = dict(configuration.desired["campaigns"][name])  # type: ignore[index]
-    vehicles = [
-        v
-        for v in await svc.storage.list_vehicles(limit=1_000_000)
-        if matches(configuration.target, v)
-    ]
-    twins = await svc.storage.twins_for([v.vin for v in vehicles])
+    twins = await targeted_twins(svc, configuration.target, fleet)
     running = failed = 0
     for twin in twins:
         statuses = twin.reported.get("campaign_status")
@@ -90,15 +86,16 @@ async def _out(svc: Services, configuration: Configuration) -> CampaignOut:
         active=bool(definition.get("active", True)),
         created_at=format_us(configuration.created_at),
         updated_at=format_us(configuration.updated_at),
-        status=CampaignStatus(targeted=len(vehicles), running=running, failed=failed),
+        status=CampaignStatus(targeted=len(twins), running=running, failed=failed),
     )
 
 
 @router.get("/campaigns", tags=["campaigns"])
 async def list_campaigns(who: CurrentPrincipal, svc: CurrentServices) -> list[CampaignOut]:
     """Campaigns with how many vehicles each targets, runs and failed."""
+    fleet = await svc.storage.list_vehicles(limit=1_000_000)
     return [
-        await _out(svc, c)
+        await _out(svc, c, fleet)
         for c in await svc.storage.list_configurations()
         if c.name.startswith(PREFIX) and _visible(who, c)
     ]

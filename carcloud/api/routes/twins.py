@@ -12,7 +12,7 @@ from carcloud.api.security import CurrentPrincipal, CurrentServices, Principal
 from carcloud.commands.dispatcher import request_dispatch
 from carcloud.errors import NotFoundError, ValidationError
 from carcloud.services import Services
-from carcloud.storage.models import Configuration, Twin
+from carcloud.storage.models import Configuration, Twin, Vehicle
 from carcloud.timeutil import format_us, now_us
 from carcloud.twins.documents import check_document, check_target, matches, merge_patch, pending
 from carcloud.vin import Vin
@@ -172,13 +172,20 @@ class ConfigurationOut(BaseModel):
     status: ConfigurationStatus
 
 
-async def _configuration_out(svc: Services, configuration: Configuration) -> ConfigurationOut:
-    vehicles = [
-        vehicle
-        for vehicle in await svc.storage.list_vehicles(limit=1_000_000)
-        if matches(configuration.target, vehicle)
-    ]
-    twins = await svc.storage.twins_for([vehicle.vin for vehicle in vehicles])
+async def targeted_twins(
+    svc: Services, target: dict[str, Any], fleet: list[Vehicle] | None = None
+) -> list[Twin]:
+    """Twins of the vehicles a target matches now; `fleet` saves re-reading all vehicles."""
+    if fleet is None:
+        fleet = await svc.storage.list_vehicles(limit=1_000_000)
+    vins = [vehicle.vin for vehicle in fleet if matches(target, vehicle)]
+    return await svc.storage.twins_for(vins)
+
+
+async def _configuration_out(
+    svc: Services, configuration: Configuration, fleet: list[Vehicle] | None = None
+) -> ConfigurationOut:
+    twins = await targeted_twins(svc, configuration.target, fleet)
     applied = failed = 0
     for twin in twins:
         errors = twin.reported.get("errors")
@@ -197,10 +204,10 @@ async def _configuration_out(svc: Services, configuration: Configuration) -> Con
         created_at=format_us(configuration.created_at),
         updated_at=format_us(configuration.updated_at),
         status=ConfigurationStatus(
-            targeted=len(vehicles),
+            targeted=len(twins),
             applied=applied,
             failed=failed,
-            pending=len(vehicles) - applied - failed,
+            pending=len(twins) - applied - failed,
         ),
     )
 
@@ -230,8 +237,9 @@ async def list_configurations(
     who: CurrentPrincipal, svc: CurrentServices
 ) -> list[ConfigurationOut]:
     """Fleet-wide settings with how many vehicles each targets, has applied and failed."""
+    fleet = await svc.storage.list_vehicles(limit=1_000_000)
     return [
-        await _configuration_out(svc, c)
+        await _configuration_out(svc, c, fleet)
         for c in await svc.storage.list_configurations()
         if _visible(who, c)
     ]
