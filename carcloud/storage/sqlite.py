@@ -33,6 +33,7 @@ from carcloud.storage.models import (
     VehicleCredentials,
 )
 from carcloud.storage.sqlite_control import SqliteControl
+from carcloud.storage.sqlite_writer import SqliteWriter
 from carcloud.timeutil import now_us
 
 T = TypeVar("T")
@@ -62,7 +63,7 @@ class SqliteStorage(SqliteControl, Storage):
         self.path = Path(path)
         self.catalog = catalog or default_catalog()
         self.synchronous = synchronous
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-write")
+        self._writer = SqliteWriter(self._connect, self._vehicle_ids_stale, self.path)
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-read")
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -95,28 +96,13 @@ class SqliteStorage(SqliteControl, Storage):
         return conn
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._writer, self._run_in_transaction, fn
-        )
+        return await self._writer.write(fn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._readers, self._run_read, fn)
 
-    def _run_in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                # Cached ids may name rows the rollback removed.
-                self._vehicle_ids.clear()
-                raise
-            conn.execute("COMMIT")
-            return result
-        except sqlite3.Error as exc:
-            raise StorageError(f"SQLite write failed on {self.path}: {exc}") from exc
+    def _vehicle_ids_stale(self) -> None:
+        self._vehicle_ids.clear()
 
     def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         try:
@@ -128,7 +114,7 @@ class SqliteStorage(SqliteControl, Storage):
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.get_running_loop().run_in_executor(self._writer, self._migrate)
+        await self._writer.call(self._migrate)
 
     def _migrate(self) -> None:
         conn = self._connect()
@@ -161,7 +147,7 @@ class SqliteStorage(SqliteControl, Storage):
                     conn.close()
                 self._connections.clear()
 
-        self._writer.shutdown(wait=True)
+        self._writer.shutdown()
         self._readers.shutdown(wait=True)
         close_all()
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from carcloud.errors import ConflictError, NotFoundError
+from carcloud.errors import ConflictError, NotFoundError, StorageError
 from carcloud.storage.models import DeadLetter, Sample, TelemetryMessage
 from carcloud.storage.sqlite import SqliteStorage
 
@@ -166,3 +167,37 @@ async def test_delete_vehicle_removes_its_data(storage: SqliteStorage) -> None:
     assert await storage.count_samples() == 0
     with pytest.raises(NotFoundError):
         await storage.get_vehicle(VIN)
+
+
+async def test_writes_waiting_together_commit_together_and_fail_alone(
+    storage: SqliteStorage,
+) -> None:
+    """Group commit: concurrent writes share transactions; a failing one is rolled back alone."""
+    vins = [f"WVWZZZ1JZXW1{index:05d}" for index in range(40)]
+    before = storage._writer.transactions
+    outcomes = await asyncio.gather(
+        *(storage.create_vehicle(vin, "volta", "E1", 2025, [], "scrypt$hash") for vin in vins),
+        storage.create_vehicle(VIN, "volta", "E1", 2025, [], "scrypt$hash"),  # already there
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[-1], ConflictError)
+    assert all(not isinstance(outcome, Exception) for outcome in outcomes[:-1])
+    listed = {vehicle.vin for vehicle in await storage.list_vehicles(limit=1000)}
+    assert set(vins) <= listed
+    # 41 writes, far fewer transactions: they waited together.
+    assert storage._writer.transactions - before < 20
+
+
+async def test_a_write_that_fails_leaves_the_writer_working(storage: SqliteStorage) -> None:
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO brands (slug, name, created_at) VALUES ('half', 'Half', 0)")
+        raise RuntimeError("bug in a write")
+
+    with pytest.raises(RuntimeError, match="bug in a write"):
+        await storage._write(broken)
+    with pytest.raises(StorageError, match="no such table"):
+        await storage._write(lambda conn: conn.execute("SELECT * FROM nowhere"))
+    # Rolled back, and the next writes go through.
+    assert "half" not in {brand.slug for brand in await storage.list_brands()}
+    await storage.create_brand("after", "After")
+    assert "after" in {brand.slug for brand in await storage.list_brands()}
