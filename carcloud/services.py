@@ -8,6 +8,7 @@ from typing import Protocol
 from nats.aio.client import Client as NatsClient
 
 from carcloud.catalog import SignalCatalog
+from carcloud.commands.events import CommandWatch
 from carcloud.storage.base import Storage
 
 
@@ -21,11 +22,15 @@ class ConnectionControl(Protocol):
 
 @dataclass
 class Services:
-    """Shared handles of one process: storage, NATS, the catalog and connection control."""
+    """Shared handles of one process: storage, NATS, the catalog and connection control.
+
+    `commands` follows command announcements for API requests that wait.
+    """
 
     storage: Storage
     catalog: SignalCatalog
     nats: NatsClient | None = None
     connections: ConnectionControl | None = None
+    commands: CommandWatch | None = None
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     info: dict[str, str] = field(default_factory=dict)

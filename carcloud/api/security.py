@@ -42,10 +42,15 @@ class Principal:
             raise NotFoundError(f"brand {brand!r} not found")
 
 
-def services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     """The process's shared services."""
     found: Services = request.app.state.services
     return found
+
+
+async def services(request: Request) -> Services:
+    """The dependency (async: FastAPI runs a plain function in a thread pool)."""
+    return services_of(request)
 
 
 async def principal(
@@ -62,7 +67,7 @@ async def principal(
     if cached is not None and cached[1] > now:
         return cached[0]
     key_id = api_key_id(token)
-    record = await services(request).storage.get_api_key(key_id)
+    record = await services_of(request).storage.get_api_key(key_id)
     if record is None or not hmac.compare_digest(record.key_hash, digest):
         raise AuthError("unknown or wrong API key")
     if record.revoked_at is not None:

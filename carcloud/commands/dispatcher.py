@@ -33,6 +33,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from carcloud.auth.callout import DISPATCH_USER
+from carcloud.commands.events import announce
 from carcloud.errors import CarcloudError
 from carcloud.messaging import topics
 from carcloud.messaging.mqtt import MqttClient, MqttError
@@ -81,28 +82,6 @@ def command_message(command: CommandRecord) -> bytes:
 def desired_message(twin: Twin) -> bytes:
     """What the car receives on vehicles/{vin}/twin/desired: always the full document."""
     return json.dumps({"version": twin.desired_version, "desired": twin.desired}).encode()
-
-
-def command_event(command: CommandRecord) -> bytes:
-    """The announcement of a command's new status."""
-    return json.dumps(
-        {
-            "id": command.id,
-            "vin": command.vin,
-            "kind": command.kind,
-            "status": command.status,
-            "reason": command.reason,
-            "at": format_us(now_us()),
-        }
-    ).encode()
-
-
-async def announce(nc: NatsClient, command: CommandRecord) -> None:
-    """Tell waiters and event streams that a command moved on."""
-    with contextlib.suppress(nats.errors.Error):
-        await nc.publish(
-            topics.command_events_subject(command.vin, command.id), command_event(command)
-        )
 
 
 async def request_dispatch(nc: NatsClient, vin: str, command: CommandRecord | None = None) -> None:
@@ -307,16 +286,24 @@ class Dispatcher:
                     log.warning("control: cannot pull vehicle events: %s", exc)
                     await asyncio.sleep(0.5)
                     continue
+                # Each car's messages in order; different cars' side by side, so that
+                # their writes share transactions.
+                by_vin: dict[str, list[Msg]] = {}
                 for msg in batch:
-                    try:
-                        await self.handle_vehicle_message(msg.subject, msg.data)
-                    except CarcloudError as exc:
-                        log.error("control: cannot store %s, will retry: %s", msg.subject, exc)
-                        await msg.nak(delay=1.0)
-                        continue
-                    await msg.ack()
+                    by_vin.setdefault(msg.subject.split(".", 2)[1], []).append(msg)
+                await asyncio.gather(*(self._handle_in_order(msgs) for msgs in by_vin.values()))
         finally:
             await puller.stop()
+
+    async def _handle_in_order(self, msgs: list[Msg]) -> None:
+        for msg in msgs:
+            try:
+                await self.handle_vehicle_message(msg.subject, msg.data)
+            except CarcloudError as exc:
+                log.error("control: cannot store %s, will retry: %s", msg.subject, exc)
+                await msg.nak(delay=1.0)
+                continue
+            await msg.ack()
 
     async def handle_vehicle_message(self, subject: str, data: bytes) -> None:
         """A command result, reported properties, or a status message from a car."""

@@ -27,6 +27,7 @@ from carcloud.api.app import create_app
 from carcloud.auth.callout import AuthCallout
 from carcloud.catalog import default_catalog
 from carcloud.commands.dispatcher import Dispatcher
+from carcloud.commands.events import CommandWatch
 from carcloud.config import Settings
 from carcloud.errors import ConfigError, MessagingError
 from carcloud.ingest.worker import IngestWorker, consumer_config
@@ -233,6 +234,8 @@ async def run_roles(
                 tasks.append(asyncio.create_task(worker.run(stop)))
         operator_key, new_key = await ensure_operator_key(storage, data_dir)
         if "api" in roles:
+            services.commands = CommandWatch(svc_nc)
+            await services.commands.start()
             config = uvicorn.Config(
                 create_app(services),
                 host=settings.host,

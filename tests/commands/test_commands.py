@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from carcloud.api.routes.commands import CommandOut
 from carcloud.errors import ValidationError
 from tests.conftest import start_platform
 from tests.platform import Car, Platform
@@ -48,6 +49,25 @@ def test_a_command_to_an_online_car_succeeds_end_to_end(platform: Platform) -> N
     delivered = [json.loads(p) for t, p in car.received if t.endswith(str(queued["id"]))]
     assert delivered[0]["kind"] == "climate_start"
     assert delivered[0]["params"] == {"target_temperature": 22.5}
+
+
+def test_waiting_answers_have_the_documented_shape(platform: Platform) -> None:
+    """POST ?wait answers from the announcement; it must equal what GET reads back."""
+    creds = platform.register()
+    car = Car(platform, creds.vin, creds.password)
+    car.connect()
+    car.serve()
+    with platform.api() as api:
+        done = api.post(
+            f"/vehicles/{creds.vin}/commands?wait=15s",
+            {"kind": "set_charge_limit", "params": {"percent": 70}},
+        )
+        again = api.get(f"/vehicles/{creds.vin}/commands/{done['id']}")
+        schema = api.get("/openapi.json")["components"]["schemas"]["CommandOut"]
+    assert done["status"] == "succeeded"
+    assert done == again
+    assert set(done) == set(schema["properties"])
+    CommandOut.model_validate(done)
 
 
 def test_a_failed_command_carries_the_cars_reason(platform: Platform) -> None:
@@ -193,6 +213,9 @@ def test_cancel_and_event_stream(platform: Platform) -> None:
             api.post(f"/vehicles/{creds.vin}/commands/{queued['id']}/cancel")
     reader.join(10)
     assert [e["status"] for e in events] == ["queued", "cancelled"]
+    # Each event is the whole command, as GET shows it, plus when it was announced.
+    assert [t["status"] for t in events[-1]["transitions"]] == ["queued", "cancelled"]  # type: ignore[attr-defined]
+    assert {k: v for k, v in events[-1].items() if k != "at"} == cancelled
 
 
 @pytest.mark.slow

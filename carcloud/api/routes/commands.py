@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
+import random
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from pydantic import BaseModel, ConfigDict, Field
 
 from carcloud.api.routes.telemetry import parse_duration_us
 from carcloud.api.security import CurrentPrincipal, CurrentServices
-from carcloud.commands.dispatcher import announce, request_dispatch
+from carcloud.commands.dispatcher import request_dispatch
+from carcloud.commands.events import CommandWaiter, announce, command_json
 from carcloud.commands.kinds import KINDS, parse_command
 from carcloud.errors import ValidationError
 from carcloud.messaging import topics
 from carcloud.services import Services
 from carcloud.storage.models import CommandRecord
-from carcloud.timeutil import format_us, now_us
+from carcloud.timeutil import now_us
 from carcloud.vin import Vin
 
 router = APIRouter()
@@ -67,23 +68,15 @@ class CommandOut(BaseModel):
 
     @classmethod
     def of(cls, command: CommandRecord) -> CommandOut:
-        return cls(
-            id=command.id,
-            vin=command.vin,
-            kind=command.kind,
-            params=command.params,
-            status=command.status,
-            reason=command.reason,
-            idempotency_key=command.idempotency_key,
-            created_at=format_us(command.created_at),
-            expires_at=format_us(command.expires_at),
-            delivered_at=format_us(command.delivered_at),
-            completed_at=format_us(command.completed_at),
-            transitions=[
-                TransitionOut(status=t.status, at=format_us(t.at), reason=t.reason)
-                for t in command.transitions
-            ],
-        )
+        return cls.model_validate(command_json(command))
+
+
+def command_response(
+    command: CommandRecord | dict[str, Any], status_code: int = status.HTTP_200_OK
+) -> Response:
+    """A command as JSON in the `CommandOut` shape, serialised once (the hot path)."""
+    body = command if isinstance(command, dict) else command_json(command)
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 class ParamOut(BaseModel):
@@ -103,55 +96,48 @@ class CommandKindOut(BaseModel):
     default_ttl_s: int
 
 
+# Seeded from the OS once. Ids only need to be unique (80 random bits): reading a
+# command always checks its vehicle and brand. Not os.urandom per request: that
+# syscall gives up the GIL, and under load the event loop waits to get it back.
+_ids = random.Random()
+
+
+def new_command_id() -> str:
+    """A new command id, e.g. cmd_3f9a0c12d4e5b6a7c8d9."""
+    return f"cmd_{_ids.getrandbits(80):020x}"
+
+
 def _vin(raw: str) -> str:
     return str(Vin.parse(raw))
 
 
-class _Waiter:
-    """Wakes when a command's status changes; subscribed before its state is read."""
+async def _await_final(
+    svc: Services, waiter: CommandWaiter, command: CommandRecord, brand: str | None, deadline: float
+) -> CommandRecord | dict[str, Any]:
+    """The command once it is final, or as it is when the wait is over.
 
-    def __init__(self, svc: Services, vin: str, command_id: str) -> None:
-        self.svc, self.vin, self.command_id = svc, vin, command_id
-        self.changed = asyncio.Event()
-        self.subscription: Subscription | None = None
+    `command` is its state read (or created) after `waiter` was registered, so no
+    change can fall in between.
+    """
+    if command.is_final:
+        return command
+    announced = await waiter.wait(deadline - asyncio.get_running_loop().time())
+    if announced is not None:
+        return announced
+    return await svc.storage.get_command(command.vin, command.id, brand)
 
-    async def __aenter__(self) -> _Waiter:
-        assert self.svc.nats is not None
 
-        async def on_event(msg: Msg) -> None:
-            self.changed.set()
+async def _wait_for(
+    svc: Services, vin: str, command_id: str, brand: str | None, deadline: float
+) -> CommandRecord | dict[str, Any]:
+    assert svc.commands is not None
+    with svc.commands.waiting_for(command_id) as waiter:
+        command = await svc.storage.get_command(vin, command_id, brand)
+        return await _await_final(svc, waiter, command, brand, deadline)
 
-        self.subscription = await self.svc.nats.subscribe(
-            topics.command_events_subject(self.vin, self.command_id), cb=on_event
-        )
-        await self.svc.nats.flush()  # the server knows the subscription before we read
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self.subscription is not None:
-            await self.subscription.unsubscribe()
-
-    async def final(
-        self, brand: str | None, wait_us: int, fresh: CommandRecord | None = None
-    ) -> CommandRecord:
-        """The command once it is final, or as it is when the wait is over.
-
-        `fresh` is the command as just created: nothing can have happened to it before
-        the subscription, so the first read is skipped.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_us / 1e6
-        while True:
-            if fresh is not None:
-                command, fresh = fresh, None
-            else:
-                self.changed.clear()  # before reading: a change after the read wakes us
-                command = await self.svc.storage.get_command(self.vin, self.command_id, brand)
-            left = deadline - loop.time()
-            if command.is_final or left <= 0:
-                return command
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), left)
+def _deadline(wait_us: int) -> float:
+    return asyncio.get_running_loop().time() + wait_us / 1e6
 
 
 def _wait_us(wait: str | None) -> int | None:
@@ -198,17 +184,17 @@ async def command_kinds(who: CurrentPrincipal) -> list[CommandKindOut]:
     "/vehicles/{vin}/commands",
     status_code=status.HTTP_202_ACCEPTED,
     tags=["commands"],
+    response_model=CommandOut,
     responses={200: {"description": "An earlier command with the same Idempotency-Key"}},
 )
 async def send_command(
     vin: str,
     body: CommandIn,
-    response: Response,
     who: CurrentPrincipal,
     svc: CurrentServices,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     wait: WaitQuery = None,
-) -> CommandOut:
+) -> Response:
     """Queue a command; it reaches the car now, or when it is next online, within its TTL.
 
     With `wait`, the answer comes when the command is final (or the wait is over): one
@@ -224,27 +210,30 @@ async def send_command(
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise ValidationError(f"Idempotency-Key must have 1 to {IDEMPOTENCY_KEY_MAX} characters")
     wait_us = _wait_us(wait)
-    command_id = f"cmd_{secrets.token_hex(10)}"
+    command_id = new_command_id()
 
     async def create() -> tuple[CommandRecord, bool]:
         command, created = await svc.storage.create_command(
             command_id, vin, who.brand, kind.name, dict(params), now_us() + ttl_us, idempotency_key
         )
-        if not created:
-            response.status_code = status.HTTP_200_OK
-        elif svc.nats is not None:
+        if created and svc.nats is not None:
             await announce(svc.nats, command)
             await request_dispatch(svc.nats, vin, command)
         return command, created
 
-    if wait_us is None or svc.nats is None:
-        return CommandOut.of((await create())[0])
-    async with _Waiter(svc, vin, command_id) as waiter:
+    if wait_us is None or svc.commands is None:
         command, created = await create()
-        if not created:
-            async with _Waiter(svc, vin, command.id) as earlier:
-                return CommandOut.of(await earlier.final(who.brand, wait_us))
-        return CommandOut.of(await waiter.final(who.brand, wait_us, fresh=command))
+        return command_response(
+            command, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        )
+    deadline = _deadline(wait_us)
+    with svc.commands.waiting_for(command_id) as waiter:
+        command, created = await create()
+        if created:
+            final = await _await_final(svc, waiter, command, who.brand, deadline)
+            return command_response(final, status.HTTP_202_ACCEPTED)
+    # The same Idempotency-Key as an earlier command: that command, once final.
+    return command_response(await _wait_for(svc, vin, command.id, who.brand, deadline))
 
 
 @router.get("/vehicles/{vin}/commands", tags=["commands"])
@@ -296,21 +285,20 @@ async def command_events(
     )
 
 
-@router.get("/vehicles/{vin}/commands/{command_id}", tags=["commands"])
+@router.get("/vehicles/{vin}/commands/{command_id}", tags=["commands"], response_model=CommandOut)
 async def get_command(
     vin: str,
     command_id: str,
     who: CurrentPrincipal,
     svc: CurrentServices,
     wait: WaitQuery = None,
-) -> CommandOut:
+) -> Response:
     """A command and its transitions; with `wait`, once it is final (or the wait is over)."""
     vin = _vin(vin)
     wait_us = _wait_us(wait)
-    if wait_us is None or svc.nats is None:
-        return CommandOut.of(await svc.storage.get_command(vin, command_id, who.brand))
-    async with _Waiter(svc, vin, command_id) as waiter:
-        return CommandOut.of(await waiter.final(who.brand, wait_us))
+    if wait_us is None or svc.commands is None:
+        return command_response(await svc.storage.get_command(vin, command_id, who.brand))
+    return command_response(await _wait_for(svc, vin, command_id, who.brand, _deadline(wait_us)))
 
 
 @router.post("/vehicles/{vin}/commands/{command_id}/cancel", tags=["commands"])
