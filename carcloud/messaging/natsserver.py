@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -90,6 +91,10 @@ def render_config(
         else ""
     )
 
+    # Go's pprof endpoint for finding where the server spends its time (never by default).
+    prof_port = os.environ.get("CARCLOUD_NATS_PROF_PORT", "")
+    profiling = f"prof_port: {int(prof_port)}\n" if prof_port else ""
+
     def hashed(user: str) -> str:
         return bcrypt.hashpw(platform.passwords[user].encode(), bcrypt.gensalt(rounds=10)).decode()
 
@@ -97,8 +102,14 @@ def render_config(
 server_name: {name}
 listen: {ports.host}:{ports.nats}
 max_payload: {MAX_PAYLOAD}
-jetstream {{
+{profiling}jetstream {{
   store_dir: "{store_dir}"
+  limits {{
+    # nats-server 2.15 allows 1,000 consumers per stream unless told otherwise. Every
+    # QoS 1 subscription of a car is a consumer of the one $MQTT_msgs stream: two
+    # per car (commands, desired twin) would stop at 500 cars.
+    default_max_consumers: -1
+  }}
 }}
 mqtt {{
   host: {ports.host}

@@ -218,7 +218,9 @@ class FleetRunner:
         try:
             # Subscribed before announcing itself online: what the cloud sends then arrives.
             for topic in side.subscriptions():
-                await client.subscribe(topic, qos=1)
+                if await client.subscribe(topic, qos=1) == 0x80:
+                    # It still sends telemetry, but would miss commands: say so.
+                    self._error(f"{car.vin}: subscription to {topic} refused by the server")
         except (MqttError, TimeoutError) as exc:
             self._error(f"{car.vin}: subscribe failed: {exc}")
         while car.outbox:

@@ -195,3 +195,35 @@ def test_cli_without_a_running_platform_says_so(tmp_path: Path) -> None:
     result = carcloud("vehicles", "list", data_dir=tmp_path)
     assert result.returncode == 2
     assert "carcloud up" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_a_stream_takes_a_consumer_per_subscription_of_a_large_fleet(
+    platform: Platform,
+) -> None:
+    """Every QoS 1 subscription of a car is a consumer of one stream ($MQTT_msgs).
+
+    nats-server 2.15 caps a stream at 1,000 consumers unless configured otherwise:
+    two subscriptions per car would stop commands at the 501st car.
+    """
+    import nats
+    from nats.js.api import ConsumerConfig, StorageType, StreamConfig
+
+    secrets = json.loads((platform.data_dir / "secrets.json").read_text())["passwords"]
+    nc = await nats.connect(
+        f"nats://127.0.0.1:{platform.nats_port}", user="svc", password=secrets["svc"]
+    )
+    js = nc.jetstream()
+    try:
+        await js.add_stream(
+            StreamConfig(name="FLEETSIZE", subjects=["fleetsize.>"], storage=StorageType.MEMORY)
+        )
+        for index in range(1_200):
+            await js.add_consumer(
+                "FLEETSIZE",
+                ConsumerConfig(durable_name=f"car{index}", filter_subject=f"fleetsize.{index}.*"),
+            )
+        info = await js.stream_info("FLEETSIZE")
+        assert info.state.consumer_count == 1_200
+    finally:
+        await js.delete_stream("FLEETSIZE")
+        await nc.close()
