@@ -62,6 +62,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         speedup=args.speedup,
         gaps_per_hour=args.offline_rate,
         start_epoch_s=args.start if args.start is not None else float(int(time.time())),
+        warmup_s=args.warm_up,
         credentials_file=args.credentials or data_dir.path / "sim-credentials.json",
         processes=args.processes,
         shard=int(shard),

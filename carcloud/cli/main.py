@@ -233,6 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="same seed, same fleet and drives")
     demo.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per second")
     demo.add_argument(
+        "--warm-up",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="simulated time the fleet runs, unsent, before going live: cars are already "
+        "on the road when the page opens (default %(default)s)",
+    )
+    demo.add_argument(
         "--offline-rate",
         type=float,
         default=2.0,
@@ -260,6 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=1, help="same seed, same fleet and drives")
     simulate.add_argument(
         "--speedup", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    simulate.add_argument(
+        "--warm-up",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="run the fleet's day this long forward, unsent, before going live, so that "
+        "cars are already driving and charging at the start (default %(default)s)",
     )
     simulate.add_argument(
         "--offline-rate",

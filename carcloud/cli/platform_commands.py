@@ -98,6 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             seed=args.seed,
             speedup=args.speedup,
             gaps_per_hour=args.offline_rate,
+            warmup_s=args.warm_up,
             on_ready=ready,
             on_fleet=fleet_ready,
         )

@@ -12,6 +12,9 @@ from carcloud.sim.session import SimulationOptions, cars_for, prepare, run_shard
 
 log = logging.getLogger(__name__)
 
+# Simulated time the demo fleet runs, unsent, before going live: cars already drive.
+DEMO_WARMUP_S = 600.0
+
 
 def live_page_url(settings: Settings, api_key: str) -> str:
     """The fleet page; the key travels in the fragment, which browsers never send to servers."""
@@ -25,6 +28,7 @@ async def run_demo(
     rate: float = 1.0,
     speedup: float = 1.0,
     gaps_per_hour: float = 2.0,
+    warmup_s: float = DEMO_WARMUP_S,
     on_ready: Callable[[Started], None] | None = None,
     on_fleet: Callable[[int], None] | None = None,
 ) -> None:
@@ -42,6 +46,7 @@ async def run_demo(
             rate=rate,
             speedup=speedup,
             gaps_per_hour=gaps_per_hour,
+            warmup_s=warmup_s,
             credentials_file=settings.data_dir / "sim-credentials.json",
         )
         fleet, credentials = await asyncio.to_thread(prepare, options)

@@ -35,6 +35,7 @@ class SimulationOptions:
     speedup: float = 1.0
     gaps_per_hour: float = 0.0
     start_epoch_s: float | None = None
+    warmup_s: float = 0.0
     credentials_file: Path | None = None
     processes: int = 1
     shard: int = 0
@@ -50,9 +51,28 @@ class SimulationOptions:
 
 
 def fleet_for(options: SimulationOptions) -> list[SimVehicle]:
-    """The simulated fleet of these options (the same for the same seed and start)."""
+    """The simulated fleet of these options (the same for the same seed, start and warm-up).
+
+    With a warm-up the fleet's day begins that long before the start and runs
+    forward unseen (nothing is sent), so that at the start cars are already on the
+    road, charging or parked as at any other time, rather than all parked at once.
+    """
     start = options.start_epoch_s if options.start_epoch_s is not None else float(int(time.time()))
-    return build_fleet(options.vehicles, options.seed, options.brands, start_epoch_s=start)
+    fleet = build_fleet(
+        options.vehicles, options.seed, options.brands, start_epoch_s=start - options.warmup_s
+    )
+    warm_up(fleet, options.warmup_s)
+    return fleet
+
+
+def warm_up(fleet: list[SimVehicle], seconds: float, step_s: float = 5.0) -> None:
+    """Run every vehicle `seconds` forward (the model keeps its own 1 s substeps)."""
+    done = 0.0
+    while done < seconds:
+        dt = min(step_s, seconds - done)
+        for vehicle in fleet:
+            vehicle.step(dt)
+        done += dt
 
 
 def prepare(
@@ -125,7 +145,7 @@ def spawn_shards(options: SimulationOptions) -> list[subprocess.Popen[str]]:
             "--vehicles", str(options.vehicles), "--rate", str(options.rate),
             "--seed", str(options.seed), "--speedup", str(options.speedup),
             "--offline-rate", str(options.gaps_per_hour),
-            "--start", str(options.start_epoch_s),
+            "--start", str(options.start_epoch_s), "--warm-up", str(options.warmup_s),
             "--shard", f"{shard}/{options.shards}", "--status-json",
         ]  # fmt: skip
         if options.brands:

@@ -76,6 +76,8 @@ def test_demo_shows_three_brands_live_in_a_browser(demo: tuple[str, str], tmp_pa
         some = next(v["vin"] for v in vehicles if v["signals"])  # type: ignore[index, union-attr]
         state = api.get(f"/vehicles/{some}/state")
         assert "Vehicle.CurrentLocation.Latitude" in state["signals"]
+        # The fleet was warmed up: cars are on the road from the first seconds.
+        assert fleet["summary"]["driving"] >= 1, "no vehicle of the demo drives at the start"  # type: ignore[index]
 
     with sync_playwright() as play:
         browser = play.chromium.launch(

@@ -103,3 +103,24 @@ def test_initial_signals_pass_the_catalog() -> None:
     for vehicle in build_fleet(30, seed=5):
         for path, value in vehicle.signals().items():
             catalog.validate(path, value)
+
+
+def test_a_warmed_up_fleet_is_already_on_the_road_at_the_start() -> None:
+    """The demo's warm-up: at the start cars drive and charge, and the clock is the start."""
+    from carcloud.sim.session import SimulationOptions, fleet_for
+
+    start = 1_764_000_000.0
+    options = SimulationOptions("http://x", "k", "127.0.0.1", 1, vehicles=60, seed=7)
+    options.start_epoch_s = start
+    cold = fleet_for(options)
+    assert sum(v.is_driving for v in cold) == 0
+    options.warmup_s = 600.0
+    warm = fleet_for(options)
+    driving = sum(v.is_driving for v in warm)
+    charging = sum(v.is_charging for v in warm)
+    assert driving >= 10, f"only {driving} of 60 driving after a 10-minute warm-up"
+    assert charging >= 5 and driving + charging < 60  # and some simply parked
+    assert {round(v.epoch_s) for v in warm} == {round(start)}
+    # Deterministic like the rest of the simulator.
+    again = fleet_for(options)
+    assert [v.signals() for v in again] == [v.signals() for v in warm]
