@@ -1,16 +1,16 @@
 """Command round-trip benchmark: API call → car → result → final state seen by the caller.
 
-    python bench/commands.py [--cars 1000] [--commands 2000] [--concurrency 16,64]
+    python bench/commands.py [--cars 1000] [--commands 2000] [--concurrency 1,8,16,32]
 
 Starts a real `carcloud up` on free ports, registers and connects N cars (real MQTT
 connections, each its own credentials, persistent sessions, subscribed to their
-commands), in a separate process that answers every command at once. The caller
-posts a command and asks for it with `?wait=`, which returns when the command is
-final: the time between the two is the round trip. Run closed-loop at each
-concurrency: p50/p99 of the round trip and completed commands per second.
-A baseline in the same run: the MQTT round trip alone (cloud publish → car →
-result back to a plain NATS subscriber), without carcloud's API, database and
-dispatcher in the path.
+commands and desired properties as carcloud's car sides are), in a separate process
+that answers every command at once. The caller posts a command and asks for it
+with `?wait=`, which returns when the command is final: the time between the two is
+the round trip. Run closed-loop at each concurrency: p50/p99 of the round trip and
+completed commands per second. A baseline in the same run: the MQTT round trip alone
+(cloud publish → car → result back to a plain NATS subscriber), without carcloud's
+API, database and dispatcher in the path.
 """
 
 from __future__ import annotations
@@ -74,7 +74,10 @@ async def respond(mqtt_port: int, creds: list[tuple[str, str]], ready: Path) -> 
                     break
                 except Exception:
                     await asyncio.sleep(0.5 + attempt * 0.2)
+            # As carcloud's own car sides do: commands and desired properties, both QoS 1
+            # (each is a JetStream consumer inside nats-server).
             await client.subscribe(f"vehicles/{vin}/commands/+", qos=1)
+            await client.subscribe(f"vehicles/{vin}/twin/desired", qos=1)
         clients.append(client)
 
     await asyncio.gather(*(connect(vin, pw) for vin, pw in creds))
@@ -142,6 +145,43 @@ async def round_trips(
     return latencies, time.perf_counter() - began, failures
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> dict[str, int]:
+    """The child processes of `pid` by name (carcloud up's child is nats-server)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:
+                found[(stat.parent / "comm").read_text().strip()] = int(stat.parent.name)
+        except OSError:
+            continue
+    return found
+
+
+class CpuShares:
+    """Where the CPU went during a run: seconds of CPU per named process."""
+
+    def __init__(self, named: dict[str, int]) -> None:
+        self.named = named
+        self.start = {name: _cpu_seconds(pid) for name, pid in named.items()}
+
+    def shares(self, elapsed: float) -> dict[str, float]:
+        """Each process's CPU as a share of one core over `elapsed` seconds."""
+        return {
+            name: round((_cpu_seconds(pid) - self.start[name]) / elapsed, 2)
+            for name, pid in self.named.items()
+        }
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -152,6 +192,7 @@ async def mqtt_baseline(
 ) -> list[float]:
     """MQTT alone: the cloud identity publishes, the car answers, a NATS subscriber sees it."""
     import nats
+    import nats.errors
 
     secrets = json.loads((platform.data_dir / "secrets.json").read_text())["passwords"]
     nc = await nats.connect(
@@ -174,8 +215,11 @@ async def mqtt_baseline(
         await nc.flush()  # the subscription must be at the server before the answer is
         began = time.perf_counter()
         await cloud.publish(f"vehicles/{vin}/commands/base{index}", b'{"kind":"lock"}')
-        await sub.next_msg(timeout=10)
-        latencies.append((time.perf_counter() - began) * 1000)
+        try:
+            await sub.next_msg(timeout=5)
+            latencies.append((time.perf_counter() - began) * 1000)
+        except nats.errors.TimeoutError:
+            print(f"baseline: no answer from {vin} within 5 s (not counted)")
         await sub.unsubscribe()
     await cloud.disconnect()
     await nc.close()
@@ -220,10 +264,21 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         )
         await round_trips(platform, vins, 200, 8)  # warm up
         runs = []
+        assert platform.process is not None
+        named = {"carcloud up": platform.process.pid, "bench (callers)": os.getpid()}
+        named |= _children(platform.process.pid)
+        named |= {f"control worker {i + 1}": w.pid for i, w in enumerate(extra)}
+        named["cars"] = responders.pid
+        idle = CpuShares(named)
+        await asyncio.sleep(5.0)
+        results["idle_cpu_cores"] = idle.shares(5.0)
+        print("idle CPU (cores): " + ", ".join(f"{k} {v}" for k, v in idle.shares(5.0).items()))
         for concurrency in (int(c) for c in args.concurrency.split(",")):
+            cpu = CpuShares(named)
             latencies, elapsed, failures = await round_trips(
                 platform, vins, args.commands, concurrency
             )
+            shares = cpu.shares(elapsed)
             run = {
                 "concurrency": concurrency,
                 "commands_per_s": round(len(latencies) / elapsed, 1),
@@ -231,6 +286,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 "p99_ms": round(percentile(latencies, 0.99), 1),
                 "max_ms": round(max(latencies), 1),
                 "failures": failures,
+                "cpu_cores": shares,
             }
             runs.append(run)
             print(
@@ -238,6 +294,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 f"round trip p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
                 f"max {run['max_ms']} ms, {failures} not succeeded"
             )
+            print("      CPU (cores): " + ", ".join(f"{k} {v}" for k, v in shares.items()))
         results["runs"] = runs
     finally:
         for process in [*extra, *([responders] if responders else [])]:
@@ -259,7 +316,7 @@ if __name__ == "__main__":
     parser.add_argument("--cars", type=int, default=1000)
     parser.add_argument("--commands", type=int, default=2000, help="round trips per concurrency")
     parser.add_argument(
-        "--concurrency", default="16,64", help="closed-loop callers, comma-separated"
+        "--concurrency", default="1,8,16,32", help="closed-loop callers, comma-separated"
     )
     parser.add_argument(
         "--control-workers",
