@@ -17,7 +17,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,17 +116,15 @@ class Outbox:
             self._conn.execute("COMMIT")
             return int(row[0])
 
-    def remember(self, name: str, value: int) -> None:
-        """Keep a small number across restarts (e.g. the source's clock)."""
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO counters (name, value) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (f"memo:{name}", value),
-            )
+    def _set_memo(self, name: str, value: int) -> None:
+        self._conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (f"memo:{name}", value),
+        )
 
     def recall(self, name: str) -> int | None:
-        """A number kept by `remember`, or None."""
+        """A number kept as a memo by `put_many`, or None."""
         with self._lock:
             row = self._conn.execute(
                 "SELECT value FROM counters WHERE name = ?", (f"memo:{name}",)
@@ -135,14 +133,30 @@ class Outbox:
 
     def put(self, topic: str, payload: bytes, priority: int = PRIORITY_TELEMETRY) -> None:
         """Keep a message until it is acknowledged; make room by the bounds first."""
+        self.put_many([(topic, payload)], priority)
+
+    def put_many(
+        self,
+        messages: Sequence[tuple[str, bytes]],
+        priority: int = PRIORITY_TELEMETRY,
+        memos: Mapping[str, int] | None = None,
+    ) -> None:
+        """Keep several messages, and the `memos` that go with them, in one transaction.
+
+        One disk sync for all of them, and all or nothing: a crash cannot keep a memo
+        (say, the source's clock after a sample) without the messages it stands for.
+        """
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.execute(
+                now = self._now()
+                self._conn.executemany(
                     "INSERT INTO outbox (priority, created_at, topic, payload) VALUES (?, ?, ?, ?)",
-                    (priority, self._now(), topic, payload),
+                    [(priority, now, topic, payload) for topic, payload in messages],
                 )
-                self._bytes += len(payload)
+                for name, value in (memos or {}).items():
+                    self._set_memo(name, value)
+                self._bytes += sum(len(payload) for _, payload in messages)
                 self._enforce_bounds()
                 self._conn.execute("COMMIT")
             except BaseException:
@@ -152,21 +166,6 @@ class Outbox:
                 ).fetchone()
                 self._bytes = int(row[0])
                 raise
-
-    def put_many(
-        self, messages: list[tuple[str, bytes]], priority: int = PRIORITY_TELEMETRY
-    ) -> None:
-        """Keep several messages in one transaction (one disk sync for all of them)."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            now = self._now()
-            self._conn.executemany(
-                "INSERT INTO outbox (priority, created_at, topic, payload) VALUES (?, ?, ?, ?)",
-                [(priority, now, topic, payload) for topic, payload in messages],
-            )
-            self._bytes += sum(len(payload) for _, payload in messages)
-            self._enforce_bounds()
-            self._conn.execute("COMMIT")
 
     def _enforce_bounds(self) -> None:
         cutoff = self._now() - self.max_age_s

@@ -217,16 +217,26 @@ class Agent:
         if due is None:
             return
         ts, signals = due
+        messages = []
+        for at, chosen in self.collector.process(ts, parse_rfc3339_us(ts) // 1000, signals):
+            seq = self.outbox.next_sequence()
+            messages.append(
+                (
+                    self.telemetry_topic,
+                    compress(orjson.dumps({"seq": seq, "ts": at, "signals": chosen})),
+                )
+            )
+        # The simulated clock is kept with the messages of its sample, in one transaction:
+        # a power loss between the two would otherwise resume past a sample never kept.
+        memos = {}
         if isinstance(self.source, SimulatorSource):
-            self.outbox.remember("source_clock_ms", int(self.source.epoch_s * 1000))
-        topic = topics.mqtt_topic(self.config.vin, topics.TELEMETRY)
+            memos["source_clock_ms"] = int(self.source.epoch_s * 1000)
         # Live data goes ahead of a backlog being drained, so a long outage does not
         # delay what the car does now; the backlog keeps its own order behind it.
         priority = PRIORITY_LIVE if self.connected.is_set() else PRIORITY_TELEMETRY
-        for at, chosen in self.collector.process(ts, parse_rfc3339_us(ts) // 1000, signals):
-            seq = self.outbox.next_sequence()
-            body = compress(orjson.dumps({"seq": seq, "ts": at, "signals": chosen}))
-            self.keep(topic, body, priority)
+        if messages or memos:
+            self.outbox.put_many(messages, priority, memos)
+            self._queued.set()
 
     # ---- desired properties, campaigns and health ------------------------------------
 

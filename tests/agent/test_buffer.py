@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from carcloud.agent.buffer import PRIORITY_CONTROL, Outbox
 
 
@@ -167,3 +169,62 @@ def test_live_data_goes_ahead_of_a_backlog(tmp_path: Path) -> None:
     order = [m.priority for m in agent.outbox.peek(10)]
     assert order == [1, 0, 0, 0]
     agent.outbox.close()
+
+
+def test_memos_are_kept_with_their_messages_or_not_at_all(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.db", max_bytes=100)
+    box.put_many([("t", b"a")], memos={"clock_ms": 1})
+    box.put_many([], memos={"clock_ms": 2})  # a sample that no campaign sends
+    assert box.recall("clock_ms") == 2
+
+    def fail() -> None:
+        raise OSError("disk full")
+
+    box._enforce_bounds = fail  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk full"):
+        box.put_many([("t", b"b")], memos={"clock_ms": 3})
+    assert box.recall("clock_ms") == 2  # neither the memo nor the message
+    assert [m.payload for m in box.peek(10)] == [b"a"]
+    assert box.stats().bytes == 1
+    box.close()
+
+
+def test_a_power_loss_while_keeping_a_sample_resumes_the_clock_without_a_gap(
+    tmp_path: Path,
+) -> None:
+    import gzip
+
+    import orjson
+
+    from carcloud.agent.config import AgentConfig
+    from carcloud.agent.runtime import Agent
+    from carcloud.timeutil import parse_rfc3339_us
+
+    config = AgentConfig(
+        vin="WVWZZZ1JZXW000001", secret="x", buffer_path=tmp_path / "outbox.db",
+        source={"kind": "simulator", "interval_s": 1.0, "speedup": 60.0},
+    )  # fmt: skip
+    agent = Agent(config)
+    for _ in range(3):
+        agent.sample()
+
+    def power_loss(*args: object, **kwargs: object) -> None:
+        raise SystemExit("the car lost power")
+
+    agent.outbox.put_many = power_loss  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        agent.sample()  # the source moved on, but nothing of this sample was kept
+    agent.outbox.close()
+    again = Agent(config)
+    for _ in range(2):
+        again.sample()
+    times = [
+        parse_rfc3339_us(
+            orjson.loads(gzip.decompress(m.payload) if m.payload[:2] == b"\x1f\x8b" else m.payload)[
+                "ts"
+            ]
+        )
+        for m in again.outbox.peek(10)
+    ]
+    again.outbox.close()
+    assert [b - a for a, b in zip(times, times[1:], strict=False)] == [60_000_000] * 4
