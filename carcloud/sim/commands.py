@@ -1,7 +1,8 @@
 """Remote commands a simulated vehicle understands, declared as data: parameters and handler.
 
 ``apply_command(vehicle, kind, params)`` checks the parameters against the declaration and
-calls the vehicle; it never raises for bad input, it answers ``(False, reason)``.
+calls the vehicle; it never raises for bad input, it answers ``(False, reason)``. What the
+vehicle then does is `RemoteControl`, the part of `SimVehicle` that carries out commands.
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ from typing import TYPE_CHECKING, TypeAlias
 from carcloud.commands.kinds import KINDS, CommandKind, Param, ParamValue
 
 if TYPE_CHECKING:
-    from carcloud.sim.model import SimVehicle
+    from carcloud.sim.remote import RemoteControl
 
-__all__ = ["COMMANDS", "HANDLERS", "CommandKind", "CommandResult", "Param", "apply_command"]
+__all__ = [
+    "COMMANDS",
+    "HANDLERS",
+    "CommandKind",
+    "CommandResult",
+    "Param",
+    "apply_command",
+]
 
 CommandResult: TypeAlias = tuple[bool, str | None]
-Handler: TypeAlias = Callable[["SimVehicle", Mapping[str, ParamValue]], CommandResult]
+
+Handler: TypeAlias = Callable[["RemoteControl", Mapping[str, ParamValue]], CommandResult]
 
 
 def _number(params: Mapping[str, ParamValue], name: str) -> float:
@@ -30,7 +39,7 @@ def _string(params: Mapping[str, ParamValue], name: str) -> str:
     return str(params[name])
 
 
-def _custom(vehicle: SimVehicle, params: Mapping[str, ParamValue]) -> CommandResult:
+def _custom(vehicle: RemoteControl, params: Mapping[str, ParamValue]) -> CommandResult:
     # Simulated cars know one brand-specific command, to show the round trip.
     if params["name"] == "ping":
         return True, None
@@ -57,7 +66,7 @@ COMMANDS: Mapping[str, CommandKind] = {name: KINDS[name] for name in HANDLERS}
 """Every command kind the simulator executes, by name."""
 
 
-def apply_command(vehicle: SimVehicle, kind: str, params: Mapping[str, object]) -> CommandResult:
+def apply_command(vehicle: RemoteControl, kind: str, params: Mapping[str, object]) -> CommandResult:
     """Validate ``params`` for command ``kind`` and run it on ``vehicle``."""
     command = COMMANDS.get(kind)
     if command is None:

@@ -7,9 +7,13 @@ from typing import Literal
 
 from carcloud.sim.roads import Place, PlaceKind, RoadNetwork
 
-__all__ = ["TripPlanner", "Usage"]
+__all__ = ["ALIGHTING", "BOARDING", "DRIVING", "PARKED", "PHASE_NAMES", "TripPlanner", "Usage"]
 
 Usage = Literal["commuter", "delivery"]
+
+# The phases a car cycles through between trips.
+PARKED, BOARDING, DRIVING, ALIGHTING = 0, 1, 2, 3
+PHASE_NAMES = ("parked", "boarding", "driving", "alighting")
 
 # Minutes parked at each kind of place (uniform between the bounds).
 _DWELL_MIN: dict[tuple[Usage, str], tuple[float, float]] = {
