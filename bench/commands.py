@@ -30,6 +30,8 @@ from pathlib import Path
 
 import httpx
 
+from carcloud.auth.callout import DISPATCH_USER, dispatch_client_id
+from carcloud.messaging.accounts import vehicle_shard
 from carcloud.messaging.mqtt import MqttClient
 from carcloud.runtime.launcher import PlatformProcess
 
@@ -198,18 +200,21 @@ async def mqtt_baseline(
     nc = await nats.connect(
         f"nats://127.0.0.1:{platform.nats_port}", user="svc", password=secrets["svc"]
     )
+    # The cloud's MQTT identity, connected into the vehicle account of the cars it uses.
+    vin = creds[0][0]
     cloud = MqttClient(
         "127.0.0.1",
         platform.mqtt_port,
-        f"carcloud-dispatch-bench{os.getpid()}",
-        "carcloud-dispatch",
+        dispatch_client_id(vehicle_shard(vin), f"bench{os.getpid()}"),
+        DISPATCH_USER,
         secrets["dispatch"],
         clean_session=True,
     )
     await cloud.connect()
+    same_account = [vin for vin, _ in creds if vehicle_shard(vin) == vehicle_shard(creds[0][0])]
     latencies: list[float] = []
     for index in range(count):
-        vin = creds[index % len(creds)][0]
+        vin = same_account[index % len(same_account)]
         subject = f"vehicles.{vin}.commands.base{index}.result"
         sub = await nc.subscribe(subject)
         await nc.flush()  # the subscription must be at the server before the answer is

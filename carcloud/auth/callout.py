@@ -2,10 +2,10 @@
 
 nats-server sends every connection that is not a platform service user to
 `$SYS.REQ.USER.AUTH` as a signed authorization request. We answer with a signed
-user JWT that places a vehicle in the APP account with publish and subscribe
-rights on `vehicles.{vin}` and `vehicles.{vin}.>` only, and only for MQTT
-connections; anything else gets an error, which MQTT clients see as CONNACK
-"not authorized".
+user JWT that places a vehicle in its vehicle account (see
+`carcloud.messaging.accounts`) with publish and subscribe rights on
+`vehicles.{vin}` and `vehicles.{vin}.>` only, and only for MQTT connections;
+anything else gets an error, which MQTT clients see as CONNACK "not authorized".
 
 Checking a secret costs a slow scrypt hash, so a successful check is remembered
 (keyed by the stored hash, so a rotate or revoke invalidates it at once): a
@@ -29,6 +29,7 @@ from nats.aio.subscription import Subscription
 from carcloud.auth import nkeyjwt
 from carcloud.errors import AuthError
 from carcloud.messaging import topics
+from carcloud.messaging.accounts import VEHICLE_ACCOUNTS, shard_account, vehicle_account
 from carcloud.registry.secrets import verify_secret
 from carcloud.storage.base import Storage
 from carcloud.vin import is_valid_vin
@@ -36,7 +37,6 @@ from carcloud.vin import is_valid_vin
 log = logging.getLogger(__name__)
 
 AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"
-APP_ACCOUNT = "APP"
 MAX_CONCURRENT_CHECKS = 64
 _RESPONSE_TTL_S = 10
 
@@ -48,9 +48,24 @@ class Decision:
     vin: str
     allowed: bool
     reason: str = ""
+    account: str = ""  # where an allowed connection is placed
 
 
 DISPATCH_USER = "carcloud-dispatch"
+
+
+def dispatch_client_id(shard: int, suffix: str) -> str:
+    """The MQTT client id of the cloud's connection into vehicle account `shard`."""
+    return f"{DISPATCH_USER}-{shard}-{suffix}"
+
+
+def dispatch_shard(client_id: str) -> int | None:
+    """The vehicle account a dispatch client id names, or None if it names none."""
+    head, _, rest = client_id.partition(f"{DISPATCH_USER}-")
+    number = rest.split("-", 1)[0]
+    if head or not number.isdigit() or int(number) >= VEHICLE_ACCOUNTS:
+        return None
+    return int(number)
 
 
 def vehicle_permissions(vin: str) -> dict[str, Any]:
@@ -160,18 +175,19 @@ class AuthCallout:
             return Decision(vin, False, "credentials revoked")
         if not await self._secret_matches(vin, password, credentials.secret_hash):
             return Decision(vin, False, "wrong secret")
-        return Decision(vin, True)
+        return Decision(vin, True, account=vehicle_account(vin))
 
     def _decide_dispatch(self, client: dict[str, Any], password: str) -> Decision:
+        shard = dispatch_shard(str(client.get("mqtt_id") or ""))
         ok = (
             bool(self.dispatch_password)
             and hmac.compare_digest(password.encode(), self.dispatch_password.encode())
             and client.get("type") == "mqtt"
-            and str(client.get("mqtt_id") or "").startswith(DISPATCH_USER)
+            and shard is not None
         )
-        if not ok:
+        if not ok or shard is None:
             return Decision(DISPATCH_USER, False, "wrong credentials for the dispatch identity")
-        return Decision(DISPATCH_USER, True)
+        return Decision(DISPATCH_USER, True, account=shard_account(shard))
 
     async def _secret_matches(self, vin: str, password: str, stored_hash: str) -> bool:
         fingerprint = hashlib.sha256(password.encode()).digest()
@@ -191,7 +207,7 @@ class AuthCallout:
         if decision.allowed:
             body["jwt"] = nkeyjwt.encode(
                 {
-                    "aud": APP_ACCOUNT,
+                    "aud": decision.account,
                     "sub": user_nkey,
                     "name": decision.vin,
                     "nats": {

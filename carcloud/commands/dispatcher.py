@@ -32,14 +32,15 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from carcloud.auth.callout import DISPATCH_USER
+from carcloud.auth.callout import DISPATCH_USER, dispatch_client_id
 from carcloud.commands.events import announce
 from carcloud.errors import CarcloudError
 from carcloud.messaging import topics
+from carcloud.messaging.accounts import VEHICLE_ACCOUNTS, vehicle_shard
 from carcloud.messaging.mqtt import MqttClient, MqttError
 from carcloud.messaging.puller import BatchPuller
 from carcloud.messaging.streams import VEHICLE_EVENTS_STREAM, ensure_consumer
-from carcloud.presence.service import CONNECT_SUBJECT
+from carcloud.presence.service import CONNECT_SUBJECT, vehicle_connection
 from carcloud.storage.base import Storage
 from carcloud.storage.models import CommandRecord, Twin
 from carcloud.timeutil import format_us, now_us
@@ -118,7 +119,8 @@ class Dispatcher:
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
         self.password = dispatch_password
         self.sweep_s = sweep_s
-        self.client: MqttClient | None = None
+        # One MQTT connection per vehicle account: a car's session lives in its own.
+        self.clients: dict[int, MqttClient] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self.sent = 0
 
@@ -135,7 +137,10 @@ class Dispatcher:
                 CONNECT_SUBJECT, queue="carcloud-control", cb=self._on_connect
             )
         tasks = [
-            asyncio.create_task(self._keep_connected(stop)),
+            *(
+                asyncio.create_task(self._keep_connected(stop, shard))
+                for shard in range(VEHICLE_ACCOUNTS)
+            ),
             asyncio.create_task(self._follow_vehicles(stop)),
             asyncio.create_task(self._sweep(stop)),
         ]
@@ -149,18 +154,18 @@ class Dispatcher:
             for task in [*tasks, *self._pending]:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if self.client is not None:
-                await self.client.disconnect()
+            for client in list(self.clients.values()):
+                await client.disconnect()
 
     # ---- the cloud's MQTT connection ---------------------------------------------------
 
-    async def _keep_connected(self, stop: asyncio.Event) -> None:
+    async def _keep_connected(self, stop: asyncio.Event, shard: int) -> None:
         delay = 0.5
         while not stop.is_set():
             client = MqttClient(
                 self.mqtt_host,
                 self.mqtt_port,
-                f"{DISPATCH_USER}-{os.getpid()}-{secrets.token_hex(3)}",
+                dispatch_client_id(shard, f"{os.getpid()}-{secrets.token_hex(3)}"),
                 DISPATCH_USER,
                 self.password,
                 clean_session=True,
@@ -169,27 +174,30 @@ class Dispatcher:
             try:
                 await client.connect()
             except MqttError as exc:
-                log.warning("control: cannot connect to MQTT (%s); retrying in %.1f s", exc, delay)
+                log.warning(
+                    "control: cannot connect to MQTT (vehicle account %d: %s); retry in %.1f s",
+                    shard, exc, delay,
+                )  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             delay = 0.5
-            self.client = client
-            log.info("control: MQTT connection for cloud-to-car delivery is up")
-            await self._resend_all()
+            self.clients[shard] = client
+            log.debug("control: MQTT delivery into vehicle account %d is up", shard)
+            await self._resend_all(shard)
             await client.closed.wait()
-            self.client = None
+            self.clients.pop(shard, None)
             if not stop.is_set():
-                log.warning("control: MQTT connection lost; reconnecting")
+                log.warning("control: MQTT connection (vehicle account %d) lost", shard)
 
-    async def _publish(self, topic: str, payload: bytes) -> bool:
+    async def _publish(self, vin: str, topic: str, payload: bytes) -> bool:
         """Hand a QoS 1 message to the server without waiting for its PUBACK.
 
         Waiting would put one round trip per command in series. A message the server
         never took is not lost: the database keeps it open, and the car's next
         'online' or our own reconnect sends it again.
         """
-        client = self.client
+        client = self.clients.get(vehicle_shard(vin))
         if client is None:
             return False
         try:
@@ -212,14 +220,14 @@ class Dispatcher:
         if command.is_final:
             return False
         topic = topics.mqtt_topic(command.vin, f"{topics.COMMANDS}/{command.id}")
-        return await self._publish(topic, command_message(command))
+        return await self._publish(command.vin, topic, command_message(command))
 
     async def send_desired(self, twin: Twin) -> bool:
         """Publish a vehicle's full desired document."""
         if twin.desired_version == 0:
             return False
         return await self._publish(
-            topics.mqtt_topic(twin.vin, topics.TWIN_DESIRED), desired_message(twin)
+            twin.vin, topics.mqtt_topic(twin.vin, topics.TWIN_DESIRED), desired_message(twin)
         )
 
     async def resync(self, vin: str) -> None:
@@ -229,22 +237,21 @@ class Dispatcher:
         with contextlib.suppress(CarcloudError):
             await self.send_desired(await self.storage.get_twin(vin, None))
 
-    async def _resend_all(self) -> None:
-        """After our own (re)connect: whatever may not have reached the server before."""
+    async def _resend_all(self, shard: int) -> None:
+        """After our own (re)connect into one vehicle account: what may not have got there."""
         for command in await self.storage.open_commands():
-            await self.send_command(command)
+            if vehicle_shard(command.vin) == shard:
+                await self.send_command(command)
         for twin in await self.storage.unsynced_twins():
-            await self.send_desired(twin)
+            if vehicle_shard(twin.vin) == shard:
+                await self.send_desired(twin)
 
     async def _on_connect(self, msg: Msg) -> None:
         """A vehicle connected: resync it shortly (after it has subscribed again)."""
-        try:
-            client = json.loads(msg.data).get("client", {})
-        except ValueError:
+        found = vehicle_connection(msg)
+        if found is None:
             return
-        vin = client.get("user")
-        if client.get("client_type") != "mqtt" or not isinstance(vin, str) or not is_valid_vin(vin):
-            return
+        vin = found[0]
 
         async def later() -> None:
             await asyncio.sleep(RESYNC_DELAY_S)
@@ -265,7 +272,7 @@ class Dispatcher:
                 command_id = str(request["command_id"])
                 topic = topics.mqtt_topic(vin, f"{topics.COMMANDS}/{command_id}")
                 if request.get("message"):
-                    await self._publish(topic, str(request["message"]).encode())
+                    await self._publish(vin, topic, str(request["message"]).encode())
                 else:
                     await self.send_command(await self.storage.get_command(vin, command_id, None))
             else:

@@ -1,7 +1,8 @@
 """Presence from the server's own connect and disconnect events.
 
-The server announces every client that connects to or leaves the APP account on
-`$SYS.ACCOUNT.APP.CONNECT` / `.DISCONNECT`, including connections that simply
+The server announces every client that connects to or leaves an account on
+`$SYS.ACCOUNT.{account}.CONNECT` / `.DISCONNECT`; we follow the vehicle accounts'
+(`carcloud.messaging.accounts`), including connections that simply
 drop (the will message fires then too, but an event cannot be forgotten by a
 client). For an MQTT vehicle the event's `client.user` is its VIN.
 
@@ -21,15 +22,31 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from carcloud.auth.callout import APP_ACCOUNT
+from carcloud.messaging.accounts import is_vehicle_account, vehicle_account
 from carcloud.storage.base import Storage
 from carcloud.timeutil import datetime_to_us, now_us
 from carcloud.vin import is_valid_vin
 
 log = logging.getLogger(__name__)
 
-CONNECT_SUBJECT = f"$SYS.ACCOUNT.{APP_ACCOUNT}.CONNECT"
-DISCONNECT_SUBJECT = f"$SYS.ACCOUNT.{APP_ACCOUNT}.DISCONNECT"
+CONNECT_SUBJECT = "$SYS.ACCOUNT.*.CONNECT"
+DISCONNECT_SUBJECT = "$SYS.ACCOUNT.*.DISCONNECT"
+
+
+def vehicle_connection(msg: Msg) -> tuple[str, bool, dict[str, Any]] | None:
+    """(VIN, online, event) of a connect or disconnect event of a car, else None."""
+    _, _, account, kind = msg.subject.split(".", 3)
+    if not is_vehicle_account(account):
+        return None
+    try:
+        event = json.loads(msg.data)
+    except ValueError:
+        return None
+    client = event.get("client", {})
+    vin = client.get("user")
+    if client.get("client_type") != "mqtt" or not isinstance(vin, str) or not is_valid_vin(vin):
+        return None
+    return vin, kind == "CONNECT", event
 
 
 def _event_time(event: dict[str, Any], client: dict[str, Any], online: bool) -> int:
@@ -71,16 +88,11 @@ class PresenceTracker:
                 await sub.unsubscribe()
 
     async def _on_event(self, msg: Msg) -> None:
-        try:
-            event = json.loads(msg.data)
-        except ValueError:
+        found = vehicle_connection(msg)
+        if found is None:
             return
-        client = event.get("client", {})
-        vin = client.get("user")
-        if client.get("client_type") != "mqtt" or not isinstance(vin, str) or not is_valid_vin(vin):
-            return
-        online = msg.subject == CONNECT_SUBJECT
-        at = _event_time(event, client, online)
+        vin, online, event = found
+        at = _event_time(event, event["client"], online)
         await self.storage.set_presence(vin, online, at)
         log.info(
             "vehicle %s %s%s",
@@ -118,7 +130,7 @@ class ServerConnections:
     async def disconnect_vehicle(self, vin: str) -> int:
         """Kick every live connection of `vin` on every server; returns how many."""
         answers = await self._gather(
-            "$SYS.REQ.SERVER.PING.CONNZ", {"acc": APP_ACCOUNT, "user": vin, "auth": True}
+            "$SYS.REQ.SERVER.PING.CONNZ", {"acc": vehicle_account(vin), "user": vin, "auth": True}
         )
         kicked = 0
         for answer in answers:
