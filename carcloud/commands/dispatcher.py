@@ -1,7 +1,8 @@
 """The control role: gets commands and desired twins to cars, and follows what cars answer.
 
-To the car: the cloud holds its own MQTT connection (identity `carcloud-dispatch`)
-and publishes QoS 1 into the vehicle's persistent session, so a message for a car
+To the car: the cloud holds its own MQTT connections (identity `carcloud-dispatch`,
+one into each vehicle account, see `carcloud.messaging.accounts`) and publishes
+QoS 1 into the vehicle's persistent session, so a message for a car
 that is offline waits in the session until it is back. The database is the
 durable truth: every time a car says it is online (its `status` message, or the
 server's connect event), its open commands and its full desired document are
