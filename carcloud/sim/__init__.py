@@ -8,19 +8,11 @@ for vehicle in fleet:
     values = vehicle.signals()  # {"Vehicle.Speed": 42.3, ...}, VSS 5.1 paths
 """
 
+from carcloud.sim.citygen import generate_network, network_for
 from carcloud.sim.commands import COMMANDS, CommandResult
 from carcloud.sim.fleet import BRANDS, Brand, ModelLine, build_fleet, make_vin
 from carcloud.sim.model import DEFAULT_START_EPOCH_S, SimVehicle
-from carcloud.sim.roads import (
-    CITIES,
-    City,
-    Edge,
-    Place,
-    RoadNetwork,
-    Route,
-    generate_network,
-    network_for,
-)
+from carcloud.sim.roads import CITIES, City, Edge, Place, RoadNetwork, Route
 from carcloud.sim.spec import VehicleSpec
 
 __all__ = [

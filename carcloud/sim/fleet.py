@@ -13,8 +13,9 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from carcloud.sim.citygen import network_for
 from carcloud.sim.model import DEFAULT_START_EPOCH_S, SimVehicle
-from carcloud.sim.roads import PlaceKind, network_for
+from carcloud.sim.roads import PlaceKind
 from carcloud.sim.spec import VehicleSpec
 from carcloud.sim.trips import Usage
 from carcloud.vin import Vin

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from carcloud.sim.citygen import generate_network, network_for
 from carcloud.sim.geo import (
     LocalProjection,
     bearing_deg,
@@ -15,14 +16,7 @@ from carcloud.sim.geo import (
     haversine_m,
     turn_angle_deg,
 )
-from carcloud.sim.roads import (
-    CITIES,
-    PLAN_DECEL_MS2,
-    RoadNetwork,
-    generate_network,
-    junction_speed_ms,
-    network_for,
-)
+from carcloud.sim.roads import CITIES, PLAN_DECEL_MS2, RoadNetwork, junction_speed_ms
 
 
 @pytest.fixture(scope="module")

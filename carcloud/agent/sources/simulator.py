@@ -6,9 +6,9 @@ import time
 from collections.abc import Mapping
 
 from carcloud.agent.sources import SignalValues
+from carcloud.sim.citygen import network_for
 from carcloud.sim.fleet import BRANDS
 from carcloud.sim.model import SimVehicle
-from carcloud.sim.roads import network_for
 from carcloud.sim.runner import next_sample
 
 
