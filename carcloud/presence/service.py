@@ -127,6 +127,40 @@ class ServerConnections:
             await sub.unsubscribe()
         return answers
 
+    async def disconnect_accounts(self, accounts: list[str], batch: int = 1024) -> int:
+        """Kick every live connection in `accounts` of the server we talk to; how many.
+
+        For the embedded server (one server answers). Asks again until none is left:
+        a connection that comes back needs the auth callout, so once that is gone,
+        none does.
+        """
+        kicked = 0
+        for account in accounts:
+            while True:
+                reply = await self.nc.request(
+                    "$SYS.REQ.SERVER.PING.CONNZ",
+                    json.dumps({"acc": account, "limit": batch}).encode(),
+                    timeout=self.timeout,
+                )
+                answer = json.loads(reply.data)
+                server_id = str(answer.get("server", {}).get("id"))
+                connections = (answer.get("data") or {}).get("connections") or []
+                if not connections:
+                    break
+                await asyncio.gather(*(self._kick(server_id, int(c["cid"])) for c in connections))
+                kicked += len(connections)
+        return kicked
+
+    async def _kick(self, server_id: str, cid: int) -> None:
+        try:
+            await self.nc.request(
+                f"$SYS.REQ.SERVER.{server_id}.KICK",
+                json.dumps({"cid": cid}).encode(),
+                timeout=self.timeout,
+            )
+        except nats.errors.Error as exc:
+            log.warning("cannot drop connection %s: %s", cid, exc)
+
     async def disconnect_vehicle(self, vin: str) -> int:
         """Kick every live connection of `vin` on every server; returns how many."""
         answers = await self._gather(
@@ -138,13 +172,6 @@ class ServerConnections:
             for conn in (answer.get("data") or {}).get("connections") or []:
                 if conn.get("authorized_user") != vin:
                     continue
-                try:
-                    await self.nc.request(
-                        f"$SYS.REQ.SERVER.{server_id}.KICK",
-                        json.dumps({"cid": conn["cid"]}).encode(),
-                        timeout=self.timeout,
-                    )
-                    kicked += 1
-                except nats.errors.Error as exc:
-                    log.warning("cannot drop connection %s of %s: %s", conn.get("cid"), vin, exc)
+                await self._kick(str(server_id), int(conn["cid"]))
+                kicked += 1
         return kicked

@@ -31,6 +31,7 @@ from carcloud.commands.events import CommandWatch
 from carcloud.config import Settings
 from carcloud.errors import ConfigError, MessagingError
 from carcloud.ingest.worker import IngestWorker, consumer_config
+from carcloud.messaging.accounts import vehicle_accounts
 from carcloud.messaging.natsserver import (
     MqttTls,
     NatsServer,
@@ -160,7 +161,33 @@ async def embedded_server(settings: Settings, data_dir: DataDir) -> AsyncIterato
     try:
         yield platform
     finally:
+        await drop_vehicles(settings.nats_url, platform.passwords["sys"])
         await server.stop()
+
+
+async def drop_vehicles(url: str, sys_password: str) -> None:
+    """Disconnect every car before the embedded server stops.
+
+    nats-server stops JetStream before it closes client connections, and in between
+    it still acknowledges cars' QoS 1 messages that no stream stores any more
+    (measured: over a thousand messages of a fast car). With the cars gone first, and
+    unable to come back (the auth callout has stopped), every acknowledged message is
+    stored; cars keep the rest and send it to the next server.
+    """
+    try:
+        nc = await nats.connect(
+            url, user="sys", password=sys_password, name="carcloud-stop", allow_reconnect=False
+        )
+    except (nats.errors.Error, OSError) as exc:
+        log.warning("cannot reach nats-server to disconnect vehicles first: %s", exc)
+        return
+    try:
+        kicked = await ServerConnections(nc).disconnect_accounts(vehicle_accounts())
+        log.info("stopping: disconnected %d vehicle connection(s) before nats-server", kicked)
+    except (nats.errors.Error, ValueError) as exc:
+        log.warning("could not disconnect every vehicle before stopping: %s", exc)
+    finally:
+        await nc.close()
 
 
 async def run_roles(
