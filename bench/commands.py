@@ -201,17 +201,17 @@ async def mqtt_baseline(
         f"nats://127.0.0.1:{platform.nats_port}", user="svc", password=secrets["svc"]
     )
     # The cloud's MQTT identity, connected into the vehicle account of the cars it uses.
-    vin = creds[0][0]
+    shard = vehicle_shard(creds[0][0])
+    same_account = [vin for vin, _ in creds if vehicle_shard(vin) == shard]
     cloud = MqttClient(
         "127.0.0.1",
         platform.mqtt_port,
-        dispatch_client_id(vehicle_shard(vin), f"bench{os.getpid()}"),
+        dispatch_client_id(shard, f"bench{os.getpid()}"),
         DISPATCH_USER,
         secrets["dispatch"],
         clean_session=True,
     )
     await cloud.connect()
-    same_account = [vin for vin, _ in creds if vehicle_shard(vin) == vehicle_shard(creds[0][0])]
     latencies: list[float] = []
     for index in range(count):
         vin = same_account[index % len(same_account)]

@@ -9,6 +9,8 @@ from pathlib import Path
 DEFAULT_HTTP_PORT = 8740
 DEFAULT_MQTT_PORT = 1884
 DEFAULT_NATS_PORT = 4225
+# Simulated time the demo fleet runs, unsent, before going live: cars already drive.
+DEMO_WARMUP_S = 600.0
 
 
 def default_data_dir() -> Path:

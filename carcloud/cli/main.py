@@ -27,6 +27,7 @@ from carcloud.cli.registry_commands import (
     cmd_vehicles_rotate,
     cmd_vehicles_show,
 )
+from carcloud.config import DEMO_WARMUP_S
 from carcloud.errors import CarcloudError
 
 
@@ -235,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--warm-up",
         type=float,
-        default=600.0,
+        default=DEMO_WARMUP_S,
         metavar="SECONDS",
         help="simulated time the fleet runs, unsent, before going live: cars are already "
         "on the road when the page opens (default %(default)s)",

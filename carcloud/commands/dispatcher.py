@@ -123,6 +123,9 @@ class Dispatcher:
         # One MQTT connection per vehicle account: a car's session lives in its own.
         self.clients: dict[int, MqttClient] = {}
         self._pending: set[asyncio.Task[None]] = set()
+        # Vehicle accounts whose delivery connection came up and awaits one resend pass.
+        self._to_resend: set[int] = set()
+        self._resending = asyncio.Lock()
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -239,13 +242,22 @@ class Dispatcher:
             await self.send_desired(await self.storage.get_twin(vin, None))
 
     async def _resend_all(self, shard: int) -> None:
-        """After our own (re)connect into one vehicle account: what may not have got there."""
-        for command in await self.storage.open_commands():
-            if vehicle_shard(command.vin) == shard:
-                await self.send_command(command)
-        for twin in await self.storage.unsynced_twins():
-            if vehicle_shard(twin.vin) == shard:
-                await self.send_desired(twin)
+        """After our own (re)connect into one vehicle account: what may not have got there.
+
+        Accounts that connect together (all of them at start) share one read of the
+        database: a pass takes every account that has come up while the one before ran.
+        """
+        self._to_resend.add(shard)
+        async with self._resending:
+            shards, self._to_resend = self._to_resend, set()
+            if not shards:
+                return  # an earlier pass took this account along
+            for command in await self.storage.open_commands():
+                if vehicle_shard(command.vin) in shards:
+                    await self.send_command(command)
+            for twin in await self.storage.unsynced_twins():
+                if vehicle_shard(twin.vin) in shards:
+                    await self.send_desired(twin)
 
     async def _on_connect(self, msg: Msg) -> None:
         """A vehicle connected: resync it shortly (after it has subscribed again)."""

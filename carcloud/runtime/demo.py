@@ -6,14 +6,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from carcloud.config import Settings
+from carcloud.config import DEMO_WARMUP_S, Settings
 from carcloud.runtime.platform import Started, run_up
 from carcloud.sim.session import SimulationOptions, cars_for, prepare, run_shard
 
 log = logging.getLogger(__name__)
-
-# Simulated time the demo fleet runs, unsent, before going live: cars already drive.
-DEMO_WARMUP_S = 600.0
 
 
 def live_page_url(settings: Settings, api_key: str) -> str:

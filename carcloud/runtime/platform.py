@@ -175,11 +175,9 @@ async def drop_vehicles(url: str, sys_password: str) -> None:
     stored; cars keep the rest and send it to the next server.
     """
     try:
-        nc = await nats.connect(
-            url, user="sys", password=sys_password, name="carcloud-stop", allow_reconnect=False
-        )
-    except (nats.errors.Error, OSError) as exc:
-        log.warning("cannot reach nats-server to disconnect vehicles first: %s", exc)
+        nc = await _connect(url, "sys", sys_password, "carcloud-stop")
+    except MessagingError as exc:
+        log.warning("cannot disconnect vehicles before stopping: %s", exc)
         return
     try:
         kicked = await ServerConnections(nc).disconnect_accounts(vehicle_accounts())
