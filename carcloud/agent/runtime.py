@@ -11,12 +11,17 @@ exponentially with full jitter, so a fleet coming back after an outage does
 not arrive all at once. After every (re)connect the agent subscribes again and
 announces itself online, and the cloud re-sends its open commands and full
 desired document.
+
+Each of these loops (sampling, connection, drain, health) runs under a Supervisor:
+one that raises is logged, counted in the agent's health and started again after
+a short backoff, so no error ends the car's sampling for good.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import logging
 import random
@@ -41,6 +46,7 @@ from carcloud.agent.config import AgentConfig
 from carcloud.agent.handlers import HandledSource
 from carcloud.agent.sources import SignalSource
 from carcloud.agent.sources.simulator import SimulatorSource
+from carcloud.agent.supervise import Supervisor
 from carcloud.messaging import topics
 from carcloud.messaging.mqtt import MqttClient, MqttError, Will
 from carcloud.sim.carside import CarSide, apply_desired
@@ -200,6 +206,7 @@ class Agent:
         self._acked_ids: list[int] = []
         self.telemetry_topic = topics.mqtt_topic(config.vin, topics.TELEMETRY)
         self._in_flight: set[int] = set()
+        self.loops = Supervisor(log)
 
     def __repr__(self) -> str:
         return f"Agent({self.config!r})"
@@ -265,6 +272,8 @@ class Agent:
             "active_campaigns": sorted(self.collector.campaigns),
             "connects": self.connects,
             "last_error": self.last_error,
+            "loop_failures": self.loops.failures,
+            "last_loop_error": self.loops.last_error,
         }
 
     def _report(self) -> dict[str, Any]:
@@ -283,9 +292,9 @@ class Agent:
         if start is not None:
             await start()  # sources with a connection of their own (KUKSA)
         tasks = [
-            asyncio.create_task(self._sample_loop(stop)),
-            asyncio.create_task(self._connection_loop(stop)),
-            asyncio.create_task(self._health_loop(stop)),
+            asyncio.create_task(self.loops.run("sample", lambda: self._sample_loop(stop))),
+            asyncio.create_task(self.loops.run("connection", lambda: self._connection_loop(stop))),
+            asyncio.create_task(self.loops.run("health", lambda: self._health_loop(stop))),
         ]
         try:
             await stop.wait()
@@ -357,16 +366,34 @@ class Agent:
             self.connected.set()
             log.info("agent: connected to %s:%s", self.config.host, self.config.port)
             status = topics.mqtt_topic(self.config.vin, topics.STATUS)
-            await client.publish(status, b'{"online":true}')
-            drain = asyncio.create_task(self._drain(client))
-            await client.closed.wait()
+            drain: asyncio.Task[None] | None = None
+            try:
+                await client.publish(status, b'{"online":true}')
+                drain = asyncio.create_task(
+                    self.loops.run("drain", functools.partial(self._drain, client))
+                )
+                await client.closed.wait()
+            except MqttError:
+                pass  # lost as soon as it came up: the same as any lost connection
+            except Exception:
+                # Unexpected: drop this connection, so that the loop, restarted by its
+                # supervisor, begins with a fresh one rather than beside a live one.
+                await self._lose(client, drain)
+                raise
+            await self._lose(client, drain)
+            if not stop.is_set():
+                log.warning("agent: connection lost; buffering")
+
+    async def _lose(self, client: MqttClient, drain: asyncio.Task[None] | None) -> None:
+        """Close a connection that ended or failed, and stop its drain."""
+        if not client.closed.is_set():
+            await client.abort()
+        if drain is not None:
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drain
-            self.connected.clear()
-            self.client = None
-            if not stop.is_set():
-                log.warning("agent: connection lost; buffering")
+        self.connected.clear()
+        self.client = None
 
     async def _drain(self, client: MqttClient) -> None:
         """Send the outbox in order; forget each message once the server acknowledged it."""

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from carcloud.agent.collector import Output
 from carcloud.agent.config import load_config
+from carcloud.agent.supervise import Supervisor
 from carcloud.timeutil import parse_rfc3339_us
 from tests.conftest import start_platform
 from tests.platform import Platform
@@ -114,8 +119,6 @@ def test_offline_an_hour_then_kill_9_then_everything_arrives_once_in_order(tmp_p
 def test_a_desired_change_made_while_the_agent_was_away_is_applied_after_reconnect(
     platform: Platform, tmp_path: Path
 ) -> None:
-    import asyncio
-
     from carcloud.agent.config import AgentConfig
     from carcloud.agent.runtime import Agent
 
@@ -154,3 +157,134 @@ def test_a_desired_change_made_while_the_agent_was_away_is_applied_after_reconne
             what="the car's charge limit signal",
         )
         assert state["value"] == 70
+
+
+# ---- supervised loops ----------------------------------------------------------------------
+
+
+async def test_a_failing_loop_is_logged_once_with_its_traceback_and_restarted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    supervisor = Supervisor(logging.getLogger("test.supervise"), min_delay_s=0.01)
+    failures: list[Exception] = [MemoryError("first"), ValueError("second"), ValueError("third")]
+    runs = 0
+
+    async def loop() -> None:
+        nonlocal runs
+        runs += 1
+        if failures:
+            raise failures.pop(0)
+
+    with caplog.at_level(logging.INFO, logger="test.supervise"):
+        await asyncio.wait_for(supervisor.run("sample", loop), 5)
+    assert runs == 4  # three failures, then a run that returned: done, not restarted
+    assert supervisor.failures == 3
+    assert supervisor.last_error == "sample: ValueError: third"
+    records = [r for r in caplog.records if r.name == "test.supervise"]
+    assert [r.levelno for r in records] == [logging.ERROR, logging.WARNING, logging.WARNING]
+    assert records[0].exc_info is not None and records[0].exc_info[0] is MemoryError
+    assert all(r.exc_info is None for r in records[1:])  # one traceback per run of failures
+    assert "failed again (3 in a row)" in records[2].getMessage()
+
+
+def test_restart_delays_double_up_to_a_ceiling() -> None:
+    supervisor = Supervisor(min_delay_s=0.1, max_delay_s=5.0)
+    delays = [supervisor.delay_s(streak) for streak in range(1, 10)]
+    assert delays == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0, 5.0])
+    assert supervisor.delay_s(10_000) == 5.0
+
+
+async def test_a_loop_that_was_healthy_for_a_while_starts_its_backoff_over(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    supervisor = Supervisor(
+        logging.getLogger("test.supervise"), min_delay_s=0.01, healthy_after_s=0.2
+    )
+    runs = 0
+
+    async def loop() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 3:
+            await asyncio.sleep(0.3)  # healthy for longer than healthy_after_s
+        if runs <= 3:
+            raise RuntimeError(f"failure {runs}")
+
+    with caplog.at_level(logging.INFO, logger="test.supervise"):
+        await asyncio.wait_for(supervisor.run("health", loop), 5)
+    levels = [r.levelno for r in caplog.records if r.name == "test.supervise"]
+    assert levels == [logging.ERROR, logging.WARNING, logging.ERROR]  # a new run of failures
+
+
+async def test_cancelling_a_supervised_loop_goes_through_and_is_no_failure() -> None:
+    supervisor = Supervisor(logging.getLogger("test.supervise"), min_delay_s=60.0)
+    started = asyncio.Event()
+
+    async def waits() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(supervisor.run("drain", waits))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert supervisor.failures == 0
+
+    async def fails() -> None:
+        raise RuntimeError("boom")
+
+    task = asyncio.create_task(supervisor.run("drain", fails))
+    for _ in range(100):
+        if supervisor.failures:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()  # while it waits a minute to restart
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 1)
+    assert supervisor.failures == 1
+
+
+async def test_sampling_goes_on_after_the_collector_raises_memory_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from carcloud.agent.config import AgentConfig
+    from carcloud.agent.runtime import Agent
+    from carcloud.runtime.launcher import free_port
+
+    # Nothing listens on the port: the car is offline and keeps its samples in the outbox.
+    config = AgentConfig(
+        vin="WVWZZZ1JZXW000001", secret="x", port=free_port(),
+        buffer_path=tmp_path / "outbox.db", reconnect_min_s=0.05, reconnect_max_s=0.2,
+        source={"kind": "simulator", "interval_s": 0.01},
+    )  # fmt: skip
+    agent = Agent(config)
+    process = agent.collector.process
+    calls = 0
+
+    def fails_once(ts: str, t_ms: int, values: Mapping[str, object]) -> list[Output]:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise MemoryError("no room for the history")
+        return process(ts, t_ms, values)
+
+    monkeypatch.setattr(agent.collector, "process", fails_once)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        for _ in range(500):
+            if agent.outbox.stats().depth >= 10:
+                break
+            await asyncio.sleep(0.01)
+        kept = agent.outbox.stats().depth
+        health = agent.health()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert calls > 3 and kept >= 10, f"sampling stopped: {calls} samples, {kept} kept"
+    assert health["loop_failures"] == 1
+    assert health["last_loop_error"] == "sample: MemoryError: no room for the history"
+    failed = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(failed) == 1 and "the sample loop failed" in failed[0].getMessage()
+    assert failed[0].exc_info is not None and failed[0].exc_info[0] is MemoryError

@@ -83,6 +83,24 @@ def test_without_campaigns_everything_is_sent_and_bad_ones_are_reported() -> Non
         parse_campaign("x", {"signals": [SPEED], "trigger": "condition"})
 
 
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        (" + ".join([SPEED] * 3000) + " > 0", "characters long; the limit is 1000"),
+        ('"x" * 4000000000 == "y"', "works on numbers only, not on a string"),
+    ],
+    ids=["3000-term-sum", "string-times-4e9"],
+)
+def test_the_api_answers_an_abusive_condition_with_422_and_the_reason(
+    platform: Platform, condition: str, reason: str
+) -> None:
+    with platform.api() as api, pytest.raises(ValidationError, match=reason):
+        api.post("/campaigns", {
+            "name": "abuse", "target": {"brand": "nobody"}, "signals": [SPEED],
+            "trigger": "condition", "condition": condition,
+        })  # fmt: skip
+
+
 @pytest.mark.slow
 def test_a_condition_campaign_reaches_the_agent_and_only_matching_data_arrives(
     platform: Platform, tmp_path: Path
