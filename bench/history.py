@@ -20,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from carcloud.storage.models import TelemetryMessage
-from carcloud.storage.sqlite import SqliteStorage
+from carcloud.ingest.models import TelemetryMessage
+from carcloud.ingest.store import TelemetryStore
+from carcloud.storage.sqlite import sqlite_stores
 
 SIGNALS = [
     ("Vehicle.Speed", 50.0),
@@ -49,7 +50,7 @@ SECOND = 1_000_000
 T0 = 1_767_225_600 * SECOND  # 2026-01-01
 
 
-async def fill(store: SqliteStorage, vins: list[str], first_s: int, last_s: int) -> None:
+async def fill(store: TelemetryStore, vins: list[str], first_s: int, last_s: int) -> None:
     batch: list[TelemetryMessage] = []
     for second in range(first_s, last_s):
         ts = T0 + second * SECOND
@@ -64,7 +65,7 @@ async def fill(store: SqliteStorage, vins: list[str], first_s: int, last_s: int)
 
 
 async def time_query(
-    store: SqliteStorage, vin: str, hour_start_s: int, bucket: int | None
+    store: TelemetryStore, vin: str, hour_start_s: int, bucket: int | None
 ) -> float:
     start = T0 + hour_start_s * SECOND
     timings = []
@@ -80,12 +81,13 @@ async def time_query(
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
     root = Path(tempfile.mkdtemp(prefix="carcloud-history-"))
-    store = SqliteStorage(root / "carcloud.db")
-    await store.open()
-    await store.create_brand("bench", "Bench")
+    stores = sqlite_stores(root / "carcloud.db")
+    await stores.open()
+    await stores.registry.create_brand("bench", "Bench")
     vins = [f"HIST{index:013d}" for index in range(args.vehicles)]
     for vin in vins:
-        await store.create_vehicle(vin, "bench", "B1", 2025, [], "x")
+        await stores.registry.create_vehicle(vin, "bench", "B1", 2025, [], "x")
+    store = stores.telemetry
     results: list[dict[str, float]] = []
     filled = 0
     try:
@@ -115,7 +117,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 f"by minute {minute_ms:6.2f} ms"
             )
     finally:
-        await store.close()
+        await stores.close()
         shutil.rmtree(root, ignore_errors=True)
     first, last = results[0], results[-1]
     ratio = last["hour_of_one_signal_ms"] / first["hour_of_one_signal_ms"]

@@ -1,10 +1,25 @@
-"""Settings of a carcloud installation, with defaults for the embedded laptop setup."""
+"""Settings of a carcloud installation: one table, read from flags, CARCLOUD_* variables, defaults.
+
+Every setting has a row in `SETTINGS`: its name, its environment variable
+(`CARCLOUD_<NAME>`), its command-line flag, how its text is parsed and checked, its
+default and its help. The CLI builds its flags from the same rows, so a flag, its
+variable and its default are written once. Precedence: flag > environment > default.
+
+A worker on another host needs only settings (`CARCLOUD_NATS_URL`,
+`CARCLOUD_DATABASE_URL`, `CARCLOUD_SECRETS_FILE`), not the platform's data dir.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
+
+from carcloud.errors import ConfigError
 
 DEFAULT_HTTP_PORT = 8740
 DEFAULT_MQTT_PORT = 1884
@@ -12,35 +27,275 @@ DEFAULT_NATS_PORT = 4225
 # Simulated time the demo fleet runs, unsent, before going live: cars already drive.
 DEMO_WARMUP_S = 600.0
 
+ENV_PREFIX = "CARCLOUD_"
 
-def default_data_dir() -> Path:
-    """$CARCLOUD_DATA_DIR, else ./.carcloud in the current directory."""
-    return Path(os.environ.get("CARCLOUD_DATA_DIR", ".carcloud")).absolute()
+
+# ---- parsing one value ----------------------------------------------------------------
+# Each parser takes the text of a flag or variable and returns the typed value, or raises
+# ValueError with a reason; the caller adds which variable or flag held the text.
+
+
+def _text(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _host(raw: str) -> str:
+    value = _text(raw)
+    if "://" in value or any(ch.isspace() for ch in value):
+        raise ValueError("expected a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0")
+    return value
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError("expected a port number (1-65535)") from None
+    if not 1 <= value <= 65535:
+        raise ValueError("port out of range (1-65535)")
+    return value
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number >= {minimum}") from None
+        if value < minimum:
+            raise ValueError(f"must be >= {minimum}")
+        return value
+
+    return parse
+
+
+def _path(raw: str) -> Path:
+    return Path(_text(raw)).expanduser()
+
+
+def _url(raw: str, schemes: tuple[str, ...], example: str) -> SplitResult:
+    value = _text(raw)
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # urlsplit checks the port only when it is read
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc}); expected e.g. {example}") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"expected a {'/'.join(schemes)} URL, e.g. {example}")
+    return parts
+
+
+def _nats_url(raw: str) -> str:
+    return _url(raw, ("nats", "tls", "ws", "wss"), "nats://nats.example.com:4222").geturl()
+
+
+def _mqtt_url(raw: str) -> str:
+    parts = _url(raw, ("mqtt", "mqtts"), "mqtt://mqtt.example.com:1884")
+    if parts.port is None:
+        # The registered MQTT ports, so that the URL always names the port we connect to.
+        port = 8883 if parts.scheme == "mqtts" else 1883
+        parts = parts._replace(netloc=f"{parts.netloc}:{port}")
+    return parts.geturl()
+
+
+def _database_url(raw: str) -> str:
+    value = _text(raw)
+    # Only the shape is checked here; which backends exist is open_storage's to say.
+    if not re.match(r"^[a-z][a-z0-9+.-]*://", value):
+        raise ValueError("expected a URL such as sqlite:///PATH or postgresql://USER@HOST/DB")
+    return value
+
+
+# ---- the table ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: where it comes from, how it is checked, what it defaults to."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    flag: str = ""  # default: --name-with-dashes
+    metavar: str | None = None
+    default_text: str | None = None  # for --help, when the default is derived
+
+    @property
+    def env(self) -> str:
+        """The environment variable, e.g. CARCLOUD_HTTP_PORT."""
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def option(self) -> str:
+        """The command-line flag, e.g. --http-port."""
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def help_text(self) -> str:
+        """The help line: what it is, its variable and its default."""
+        default = self.default_text or ("none" if self.default is None else str(self.default))
+        return f"{self.help} (env {self.env}, default {default})"
+
+    def from_text(self, raw: str, source: str) -> Any:
+        """Parse the text of a flag or variable; ConfigError names `source` and the value."""
+        try:
+            return self.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{source}={raw!r}: {exc}") from None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "data_dir",
+        _path,
+        Path(".carcloud"),
+        "where carcloud keeps its data",
+        metavar="DIR",
+        default_text="./.carcloud",
+    ),
+    Setting("host", _host, "127.0.0.1", "address carcloud listens on"),
+    Setting("http_port", _port, DEFAULT_HTTP_PORT, "REST API and web page port", metavar="PORT"),
+    Setting("mqtt_port", _port, DEFAULT_MQTT_PORT, "MQTT listener for vehicles", metavar="PORT"),
+    Setting(
+        "nats_port",
+        _port,
+        DEFAULT_NATS_PORT,
+        "NATS client port for platform services",
+        metavar="PORT",
+    ),
+    Setting(
+        "database_url",
+        _database_url,
+        None,
+        "database URL",
+        flag="--database",
+        metavar="URL",
+        default_text="sqlite:///DATA_DIR/carcloud.db",
+    ),
+    Setting("ingest_workers", _count(0), 1, "ingest loops in this process", metavar="N"),
+    Setting("ingest_batch", _count(1), 1000, "messages an ingest loop pulls at once", metavar="N"),
+    Setting(
+        "max_message_bytes",
+        _count(1),
+        64 * 1024,
+        "largest telemetry message accepted",
+        metavar="BYTES",
+    ),
+    Setting(
+        "tls_cert",
+        _path,
+        None,
+        "certificate (PEM) of the MQTT listener: vehicles use TLS",
+        metavar="FILE",
+    ),
+    Setting("tls_key", _path, None, "private key (PEM) of the TLS certificate", metavar="FILE"),
+    Setting(
+        "nats_url",
+        _nats_url,
+        "",
+        "the platform's NATS server, for a worker on another host",
+        flag="--nats",
+        metavar="URL",
+        default_text="from DATA_DIR/runtime.json of a platform on this host",
+    ),
+    Setting(
+        "mqtt_url",
+        _mqtt_url,
+        "",
+        "the platform's MQTT listener: the control role connects to it",
+        metavar="URL",
+        default_text="from DATA_DIR/runtime.json of a platform on this host",
+    ),
+    Setting(
+        "secrets_file",
+        _path,
+        None,
+        "a copy of the platform's secrets.json: its service credentials",
+        metavar="FILE",
+        default_text="DATA_DIR/secrets.json",
+    ),
+)
+
+SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+
+
+def _default(name: str) -> Any:
+    """A dataclass field whose default is the table's, so it is written once."""
+    return field(default_factory=lambda: SETTINGS_BY_NAME[name].default)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (or a NATS token in the user part) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = "***" if parts.password is None else f"{parts.username}:***"
+    return parts._replace(netloc=f"{user}@{host}").geturl()
 
 
 @dataclass
 class Settings:
-    """Where carcloud keeps its data and which local ports it serves."""
+    """Where carcloud keeps its data, which ports it serves and what it connects to.
 
-    data_dir: Path = field(default_factory=default_data_dir)
-    host: str = "127.0.0.1"
-    http_port: int = DEFAULT_HTTP_PORT
-    mqtt_port: int = DEFAULT_MQTT_PORT
-    nats_port: int = DEFAULT_NATS_PORT
-    database_url: str | None = None
-    ingest_workers: int = 1
-    ingest_batch: int = 1000
-    max_message_bytes: int = 64 * 1024
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
+    `nats_url` and `mqtt_url` left empty are derived from host and port when the
+    Settings is made; `nats_url_given`/`mqtt_url_given` say whether they were given.
+    """
+
+    data_dir: Path = _default("data_dir")
+    host: str = _default("host")
+    http_port: int = _default("http_port")
+    mqtt_port: int = _default("mqtt_port")
+    nats_port: int = _default("nats_port")
+    database_url: str | None = _default("database_url")
+    ingest_workers: int = _default("ingest_workers")
+    ingest_batch: int = _default("ingest_batch")
+    max_message_bytes: int = _default("max_message_bytes")
+    tls_cert: Path | None = _default("tls_cert")
+    tls_key: Path | None = _default("tls_key")
+    nats_url: str = _default("nats_url")
+    mqtt_url: str = _default("mqtt_url")
+    secrets_file: Path | None = _default("secrets_file")
+    nats_url_given: bool = field(init=False, default=False, repr=False, compare=False)
+    mqtt_url_given: bool = field(init=False, default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.data_dir.absolute()
+        # A worker must know whether a URL was given: when not, it looks for the platform
+        # of its data dir (runtime.json) instead of trusting a derived local default.
+        self.nats_url_given = bool(self.nats_url)
+        self.mqtt_url_given = bool(self.mqtt_url)
+        if not self.nats_url:
+            self.nats_url = f"nats://{self.host}:{self.nats_port}"
+        if not self.mqtt_url:
+            scheme = "mqtts" if self.tls_cert else "mqtt"
+            self.mqtt_url = f"{scheme}://{self.host}:{self.mqtt_port}"
 
     def __repr__(self) -> str:
-        return (
-            f"Settings(data_dir={str(self.data_dir)!r}, host={self.host!r}, "
-            f"http_port={self.http_port}, mqtt_port={self.mqtt_port}, "
-            f"nats_port={self.nats_port}, database_url={self.resolved_database_url()!r}, "
-            f"ingest_workers={self.ingest_workers})"
-        )
+        # Settings end up in logs and tracebacks: passwords in URLs never do.
+        shown = {
+            "data_dir": str(self.data_dir),
+            "host": self.host,
+            "http_port": self.http_port,
+            "mqtt_port": self.mqtt_port,
+            "nats_port": self.nats_port,
+            "database_url": mask_url(self.resolved_database_url()),
+            "ingest_workers": self.ingest_workers,
+            "ingest_batch": self.ingest_batch,
+            "max_message_bytes": self.max_message_bytes,
+            "tls_cert": None if self.tls_cert is None else str(self.tls_cert),
+            "tls_key": None if self.tls_key is None else str(self.tls_key),
+            "nats_url": mask_url(self.nats_url),
+            "mqtt_url": mask_url(self.mqtt_url),
+            "secrets_file": None if self.secrets_file is None else str(self.secrets_file),
+        }
+        return "Settings(" + ", ".join(f"{key}={value!r}" for key, value in shown.items()) + ")"
 
     def resolved_database_url(self) -> str:
         """The database URL; by default a SQLite file in the data dir."""
@@ -48,13 +303,43 @@ class Settings:
 
     @property
     def http_url(self) -> str:
+        """Where the REST API of this process answers."""
         return f"http://{self.host}:{self.http_port}"
 
-    @property
-    def nats_url(self) -> str:
-        return f"nats://{self.host}:{self.nats_port}"
 
-    @property
-    def mqtt_url(self) -> str:
-        scheme = "mqtts" if self.tls_cert else "mqtt"
-        return f"{scheme}://{self.host}:{self.mqtt_port}"
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    names: Iterable[str] | None = None,
+) -> Settings:
+    """Settings from flags, then CARCLOUD_* variables, then the table's defaults.
+
+    `names` are the settings the caller takes (a command takes those it has flags
+    for; default: all). The others keep their defaults whatever the environment
+    says, so that a variable meant for workers cannot redirect `carcloud up`.
+    A flag value of None means "not given"; an empty variable counts as unset.
+    Raises ConfigError naming the variable or flag and the bad value.
+    """
+    flags = flags or {}
+    environ = os.environ if environ is None else environ
+    taken = set(SETTINGS_BY_NAME if names is None else names)
+    unknown = (taken | set(flags)) - set(SETTINGS_BY_NAME)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name not in taken:
+            continue
+        given = flags.get(setting.name)
+        if isinstance(given, str):
+            values[setting.name] = setting.from_text(given, setting.option)
+        elif given is not None:
+            values[setting.name] = given  # already typed, by argparse or a caller
+        elif environ.get(setting.env, "").strip():
+            values[setting.name] = setting.from_text(environ[setting.env], setting.env)
+    return Settings(**values)
+
+
+def default_data_dir() -> Path:
+    """$CARCLOUD_DATA_DIR, else ./.carcloud in the current directory."""
+    return load_settings(names=["data_dir"]).data_dir

@@ -1,36 +1,59 @@
-"""What a running role needs, gathered in one place and handed to the API and workers."""
+"""What a running process needs, gathered in one place and handed to the API and workers.
+
+Each slice's service is built once per process over the stores of one backend;
+routes and roles call services, never stores.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from nats.aio.client import Client as NatsClient
 
+from carcloud.campaigns.service import CampaignService
 from carcloud.catalog import SignalCatalog
 from carcloud.commands.events import CommandWatch
-from carcloud.storage.base import Storage
-
-
-class ConnectionControl(Protocol):
-    """Drops live MQTT connections (used when a vehicle is revoked or rotated)."""
-
-    async def disconnect_vehicle(self, vin: str) -> int:
-        """Close every live connection of `vin`; returns how many were closed."""
-        ...
+from carcloud.commands.service import CommandService
+from carcloud.events.service import EventService
+from carcloud.registry.service import ConnectionControl, RegistryService
+from carcloud.storage import Stores
+from carcloud.twins.service import TwinService
 
 
 @dataclass
 class Services:
-    """Shared handles of one process: storage, NATS, the catalog and connection control.
+    """Shared handles of one process: the slices' services over one set of stores."""
 
-    `commands` follows command announcements for API requests that wait.
-    """
-
-    storage: Storage
+    stores: Stores
     catalog: SignalCatalog
+    registry: RegistryService
+    commands: CommandService
+    twins: TwinService
+    campaigns: CampaignService
+    events: EventService
     nats: NatsClient | None = None
-    connections: ConnectionControl | None = None
-    commands: CommandWatch | None = None
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     info: dict[str, str] = field(default_factory=dict)
+
+
+def build_services(
+    stores: Stores,
+    catalog: SignalCatalog,
+    nats: NatsClient | None = None,
+    connections: ConnectionControl | None = None,
+    watch: CommandWatch | None = None,
+    mqtt_url: str = "mqtt://127.0.0.1:1883",
+) -> Services:
+    """Every slice's service, wired to each other only through their services."""
+    twins = TwinService(stores.twins, nats, stores.events)
+    return Services(
+        stores=stores,
+        catalog=catalog,
+        registry=RegistryService(stores.registry, connections, twins),
+        commands=CommandService(stores.commands, nats, watch),
+        twins=twins,
+        campaigns=CampaignService(twins, stores.events),
+        events=EventService(stores.events),
+        nats=nats,
+        mqtt_url=mqtt_url,
+    )

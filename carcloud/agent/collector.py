@@ -7,7 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from carcloud.campaigns import CampaignDefinition, Condition, compile_condition, parse_campaign
+from carcloud.campaigns.definitions import (
+    CampaignDefinition,
+    Condition,
+    compile_condition,
+    parse_campaign,
+)
 from carcloud.errors import ValidationError
 
 Output = tuple[str, dict[str, object]]

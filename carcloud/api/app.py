@@ -12,15 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carcloud import __version__
-from carcloud.api.routes import (
-    campaigns,
-    commands,
-    fleet,
-    registry,
-    system,
-    telemetry,
-    twins,
-)
+from carcloud.api.routes import fleet, system, telemetry
+from carcloud.campaigns import api as campaigns
+from carcloud.commands import api as commands
 from carcloud.errors import (
     AuthError,
     CarcloudError,
@@ -32,7 +26,10 @@ from carcloud.errors import (
     StorageError,
     ValidationError,
 )
+from carcloud.events import api as events
+from carcloud.registry import api as registry
 from carcloud.services import Services
+from carcloud.twins import api as twins
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +92,7 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(CarcloudError, _carcloud_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for module in (registry, telemetry, fleet, commands, twins, campaigns, system):
+    for module in (registry, telemetry, fleet, commands, twins, campaigns, events, system):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

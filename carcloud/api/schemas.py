@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from carcloud.storage.models import Brand, DeadLetter, LatestValue, Vehicle
+from carcloud.ingest.models import DeadLetter, LatestValue
+from carcloud.registry.models import Brand, Vehicle
 from carcloud.timeutil import format_us
 from carcloud.vin import Vin
 

@@ -67,7 +67,7 @@ async def principal(
     if cached is not None and cached[1] > now:
         return cached[0]
     key_id = api_key_id(token)
-    record = await services_of(request).storage.get_api_key(key_id)
+    record = await services_of(request).registry.find_api_key(key_id)
     if record is None or not hmac.compare_digest(record.key_hash, digest):
         raise AuthError("unknown or wrong API key")
     if record.revoked_at is not None:

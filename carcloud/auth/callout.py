@@ -31,7 +31,7 @@ from carcloud.errors import AuthError
 from carcloud.messaging import topics
 from carcloud.messaging.accounts import VEHICLE_ACCOUNTS, shard_account, vehicle_account
 from carcloud.registry.secrets import verify_secret
-from carcloud.storage.base import Storage
+from carcloud.registry.service import RegistryService
 from carcloud.vin import is_valid_vin
 
 log = logging.getLogger(__name__)
@@ -92,11 +92,15 @@ class AuthCallout:
     """Answers NATS authorization requests for vehicles."""
 
     def __init__(
-        self, nc: NatsClient, storage: Storage, issuer_seed: str, dispatch_password: str = ""
+        self,
+        nc: NatsClient,
+        registry: RegistryService,
+        issuer_seed: str,
+        dispatch_password: str = "",
     ) -> None:
         self.nc = nc
         self.dispatch_password = dispatch_password
-        self.storage = storage
+        self.registry = registry
         self.issuer_seed = issuer_seed
         self._verified: dict[str, tuple[str, bytes]] = {}
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
@@ -168,7 +172,7 @@ class AuthCallout:
         if client.get("mqtt_id") != vin:
             # Otherwise one car could take over another car's persistent session.
             return Decision(vin, False, "the MQTT client id must be the VIN")
-        credentials = await self.storage.get_credentials(vin)
+        credentials = await self.registry.credentials(vin)
         if credentials is None:
             return Decision(vin, False, "unknown VIN")
         if credentials.revoked:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 from collections.abc import Coroutine, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -15,11 +14,11 @@ from rich.table import Table
 
 from carcloud.client import ApiClient
 from carcloud.config import (
-    DEFAULT_HTTP_PORT,
-    DEFAULT_MQTT_PORT,
-    DEFAULT_NATS_PORT,
+    SETTINGS_BY_NAME,
+    Setting,
     Settings,
     default_data_dir,
+    load_settings,
 )
 from carcloud.errors import ConfigError
 from carcloud.runtime.datadir import DataDir
@@ -33,45 +32,57 @@ err_console = Console(stderr=True, soft_wrap=True)
 # ---- shared options -------------------------------------------------------------------
 
 
+# The settings each command takes; each gets its flag, and only these read CARCLOUD_*
+# variables (a variable meant for workers must not redirect `carcloud up`).
+UP_SETTINGS = (
+    "data_dir",
+    "host",
+    "http_port",
+    "mqtt_port",
+    "nats_port",
+    "database_url",
+    "ingest_workers",
+    "ingest_batch",
+    "max_message_bytes",
+    "tls_cert",
+    "tls_key",
+)
+WORKER_SETTINGS = (*UP_SETTINGS, "nats_url", "mqtt_url", "secrets_file")
+# The demo makes a fresh data dir and database of its own, unless --data-dir is given.
+DEMO_SETTINGS = tuple(name for name in UP_SETTINGS if name not in ("data_dir", "database_url"))
+
+
+def _flag_type(setting: Setting) -> Any:
+    """argparse's type for a setting: the table's parser, with argparse's error."""
+
+    def parse(raw: str) -> Any:
+        try:
+            return setting.parse(raw)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{raw!r}: {exc}") from None
+
+    return parse
+
+
+def _add_settings(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """A flag per setting, from the settings table; its help names its CARCLOUD_* variable.
+
+    Flags default to None, so that `_settings` can tell a flag from a variable.
+    """
+    for name in names:
+        setting = SETTINGS_BY_NAME[name]
+        parser.add_argument(
+            setting.option,
+            dest=setting.name,
+            type=_flag_type(setting),
+            default=None,
+            metavar=setting.metavar,
+            help=setting.help_text().replace("%", "%%"),
+        )
+
+
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="where carcloud keeps its data (default: $CARCLOUD_DATA_DIR or ./.carcloud)",
-    )
-
-
-def _add_ports(parser: argparse.ArgumentParser) -> None:
-    _add_data_dir(parser)
-    parser.add_argument(
-        "--http-port",
-        type=int,
-        default=DEFAULT_HTTP_PORT,
-        help="REST API and web page port (default %(default)s)",
-    )
-    parser.add_argument(
-        "--mqtt-port",
-        type=int,
-        default=DEFAULT_MQTT_PORT,
-        help="MQTT listener for vehicles (default %(default)s)",
-    )
-    parser.add_argument(
-        "--nats-port",
-        type=int,
-        default=DEFAULT_NATS_PORT,
-        help="NATS client port for platform services (default %(default)s)",
-    )
-    parser.add_argument(
-        "--ingest-workers",
-        type=int,
-        default=1,
-        help="ingest loops in this process (default %(default)s)",
-    )
-    parser.add_argument(
-        "--tls-cert", type=Path, help="certificate (PEM) of the MQTT listener: vehicles use TLS"
-    )
-    parser.add_argument("--tls-key", type=Path, help="private key (PEM) of --tls-cert")
+    _add_settings(parser, ["data_dir"])
 
 
 def _add_client(parser: argparse.ArgumentParser, json_output: bool = True) -> None:
@@ -87,15 +98,12 @@ def _add_client(parser: argparse.ArgumentParser, json_output: bool = True) -> No
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        data_dir=(args.data_dir or default_data_dir()).absolute(),
-        http_port=getattr(args, "http_port", DEFAULT_HTTP_PORT),
-        mqtt_port=getattr(args, "mqtt_port", DEFAULT_MQTT_PORT),
-        nats_port=getattr(args, "nats_port", DEFAULT_NATS_PORT),
-        ingest_workers=getattr(args, "ingest_workers", 1),
-        tls_cert=getattr(args, "tls_cert", None),
-        tls_key=getattr(args, "tls_key", None),
-    )
+    """The command's settings: its flags, then CARCLOUD_* variables, then defaults.
+
+    A command takes the settings it has flags for (see `_add_settings`).
+    """
+    given = {name: value for name, value in vars(args).items() if name in SETTINGS_BY_NAME}
+    return load_settings(given, names=list(given))
 
 
 def api_client(args: argparse.Namespace) -> ApiClient:

@@ -10,9 +10,12 @@ from pathlib import Path
 
 from carcloud import __version__
 from carcloud.cli.common import (
+    DEMO_SETTINGS,
+    UP_SETTINGS,
+    WORKER_SETTINGS,
     _add_client,
     _add_data_dir,
-    _add_ports,
+    _add_settings,
     err_console,
 )
 from carcloud.cli.control_commands import cmd_campaigns, cmd_command, cmd_twin_set, cmd_twin_show
@@ -46,21 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
         "up",
         help="run the whole platform here (embedded NATS + SQLite)",
         description="Start nats-server (JetStream + MQTT), every worker role and the HTTP API. "
-        "The first start creates an operator API key and prints it. Ctrl-C stops everything.",
+        "The first start creates an operator API key and prints it. Ctrl-C stops everything. "
+        "Every option can also be set by its CARCLOUD_* environment variable.",
     )
-    _add_ports(up)
+    _add_settings(up, UP_SETTINGS)
     up.set_defaults(func=cmd_up)
 
     worker = sub.add_parser(
         "worker",
         help="run some roles against a running platform",
         description="Run worker roles (callout, presence, ingest, control, api) as their "
-        "own process, against the platform of --data-dir. Run several for more throughput.",
+        "own process. Run several for more throughput. On the platform's host it finds the "
+        "platform through --data-dir; on another host give --nats, --database and "
+        "--secrets-file (or CARCLOUD_NATS_URL, CARCLOUD_DATABASE_URL, CARCLOUD_SECRETS_FILE), "
+        "and --mqtt-url for the control role. Every option can also be set by its "
+        "CARCLOUD_* environment variable.",
     )
     worker.add_argument(
-        "roles", nargs="+", choices=["callout", "presence", "ingest", "control", "api"]
+        "roles",
+        nargs="+",
+        choices=["callout", "presence", "ingest", "control", "api"],
+        help="the roles this process runs",
     )
-    _add_ports(worker)
+    _add_settings(worker, WORKER_SETTINGS)
     worker.set_defaults(func=cmd_worker)
 
     status = sub.add_parser(
@@ -229,7 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
         "demo fleet of three brands, drive it with the simulator, and print the URL of the "
         "live fleet page. Ctrl-C stops everything.",
     )
-    _add_ports(demo)
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the demo keeps its data (default: a fresh temporary folder)",
+    )
+    _add_settings(demo, DEMO_SETTINGS)
     demo.add_argument("--vehicles", type=int, default=60, help="fleet size (default %(default)s)")
     demo.add_argument("--seed", type=int, default=7, help="same seed, same fleet and drives")
     demo.add_argument("--speedup", type=float, default=1.0, help="simulated seconds per second")

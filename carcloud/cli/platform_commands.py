@@ -13,6 +13,7 @@ from carcloud.cli.common import (
     console,
     run_async,
 )
+from carcloud.config import mask_url
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -45,7 +46,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
 
     def ready(started: Started) -> None:
-        console.print(f"worker running roles: {', '.join(args.roles)} (Ctrl-C to stop)")
+        nats_url = mask_url(str(started.info["nats_url"]))
+        console.print(
+            f"worker running roles: {', '.join(args.roles)} against {nats_url} (Ctrl-C to stop)"
+        )
 
     run_async(run_worker(settings, tuple(args.roles), ready))
     return 0

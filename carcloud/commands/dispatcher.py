@@ -13,8 +13,8 @@ From the car: command results, reported properties and status messages are
 captured by the VEHICLE_EVENTS stream and pulled here with a durable consumer:
 nothing a car answers is lost while this role is down.
 
-Every command status change is announced on `carcloud.events.commands.<vin>.<id>`
-for API callers that wait and for event streams.
+Every command status change is a durable `command.status_changed` event, written
+by the commands service together with the change.
 """
 
 from __future__ import annotations
@@ -34,24 +34,24 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from carcloud.auth.callout import DISPATCH_USER, dispatch_client_id
-from carcloud.commands.events import announce
+from carcloud.commands.models import CommandRecord
+from carcloud.commands.service import CommandService
 from carcloud.errors import CarcloudError
 from carcloud.messaging import topics
 from carcloud.messaging.accounts import VEHICLE_ACCOUNTS, vehicle_shard
+from carcloud.messaging.dispatch import command_message, desired_message
 from carcloud.messaging.mqtt import MqttClient, MqttError
 from carcloud.messaging.puller import BatchPuller
 from carcloud.messaging.streams import VEHICLE_EVENTS_STREAM, ensure_consumer
 from carcloud.presence.service import CONNECT_SUBJECT, vehicle_connection
-from carcloud.storage.base import Storage
-from carcloud.storage.models import CommandRecord, Twin
-from carcloud.timeutil import format_us, now_us
+from carcloud.twins.models import Twin
+from carcloud.twins.service import TwinService
 from carcloud.vin import is_valid_vin
 
 log = logging.getLogger(__name__)
 
 CONTROL_CONSUMER = "control"
 RESULT_STATUSES = {"received": "delivered", "succeeded": "succeeded", "failed": "failed"}
-MAX_REASON = 500
 # A car that just connected subscribes again within milliseconds; give it this long.
 RESYNC_DELAY_S = 1.0
 
@@ -68,44 +68,14 @@ def control_consumer_config() -> ConsumerConfig:
     )
 
 
-def command_message(command: CommandRecord) -> bytes:
-    """What the car receives on vehicles/{vin}/commands/{id}."""
-    return json.dumps(
-        {
-            "id": command.id,
-            "kind": command.kind,
-            "params": command.params,
-            "issued_at": format_us(command.created_at),
-            "expires_at": format_us(command.expires_at),
-        }
-    ).encode()
-
-
-def desired_message(twin: Twin) -> bytes:
-    """What the car receives on vehicles/{vin}/twin/desired: always the full document."""
-    return json.dumps({"version": twin.desired_version, "desired": twin.desired}).encode()
-
-
-async def request_dispatch(nc: NatsClient, vin: str, command: CommandRecord | None = None) -> None:
-    """Ask the control role to send a command (or, with none, the desired twin) now."""
-    body: dict[str, Any] = {"vin": vin}
-    if command is not None:
-        # The command travels along: the control role need not read it back.
-        body["command_id"] = command.id
-        body["message"] = command_message(command).decode()
-    else:
-        body["twin"] = True
-    with contextlib.suppress(nats.errors.Error):
-        await nc.publish(topics.DISPATCH, json.dumps(body).encode())
-
-
 class Dispatcher:
     """Sends to cars and follows their answers; run one or several."""
 
     def __init__(
         self,
         nc: NatsClient,
-        storage: Storage,
+        commands: CommandService,
+        twins: TwinService,
         mqtt_host: str,
         mqtt_port: int,
         dispatch_password: str,
@@ -116,7 +86,8 @@ class Dispatcher:
         self.nc = nc
         self.ssl_context = ssl_context
         self.sys_nc = sys_nc
-        self.storage = storage
+        self.commands = commands
+        self.twins = twins
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
         self.password = dispatch_password
         self.sweep_s = sweep_s
@@ -236,10 +207,10 @@ class Dispatcher:
 
     async def resync(self, vin: str) -> None:
         """Everything a vehicle should have: open commands in order, then its desired twin."""
-        for command in await self.storage.open_commands(vin):
+        for command in await self.commands.open_commands(vin):
             await self.send_command(command)
         with contextlib.suppress(CarcloudError):
-            await self.send_desired(await self.storage.get_twin(vin, None))
+            await self.send_desired(await self.twins.get(vin, None))
 
     async def _resend_all(self, shard: int) -> None:
         """After our own (re)connect into one vehicle account: what may not have got there.
@@ -252,10 +223,10 @@ class Dispatcher:
             shards, self._to_resend = self._to_resend, set()
             if not shards:
                 return  # an earlier pass took this account along
-            for command in await self.storage.open_commands():
+            for command in await self.commands.open_commands():
                 if vehicle_shard(command.vin) in shards:
                     await self.send_command(command)
-            for twin in await self.storage.unsynced_twins():
+            for twin in await self.twins.unsynced():
                 if vehicle_shard(twin.vin) in shards:
                     await self.send_desired(twin)
 
@@ -287,9 +258,9 @@ class Dispatcher:
                 if request.get("message"):
                     await self._publish(vin, topic, str(request["message"]).encode())
                 else:
-                    await self.send_command(await self.storage.get_command(vin, command_id, None))
+                    await self.send_command(await self.commands.record(vin, command_id))
             else:
-                await self.send_desired(await self.storage.get_twin(vin, None))
+                await self.send_desired(await self.twins.get(vin, None))
         except (ValueError, KeyError, CarcloudError) as exc:
             log.warning("control: bad dispatch request %r: %s", msg.data[:200], exc)
 
@@ -351,13 +322,9 @@ class Dispatcher:
             log.info("control: %s answered %s with unknown status %r", vin, command_id, body)
             return
         reason = body.get("reason")
-        if status == "failed" and not reason:
-            reason = "the vehicle gave no reason"
-        text = str(reason)[:MAX_REASON] if reason is not None else None
-        # The VIN is part of the update: a car can only answer its own commands.
-        updated = await self.storage.transition_command(command_id, status, now_us(), text, vin=vin)
-        if updated is not None:
-            await announce(self.nc, updated)
+        await self.commands.record_answer(
+            vin, command_id, status, str(reason) if reason is not None else None
+        )
 
     async def _on_reported(self, vin: str, body: dict[str, Any]) -> None:
         reported = body.get("reported")
@@ -368,15 +335,14 @@ class Dispatcher:
         desired_version = (
             version if isinstance(version, int) and not isinstance(version, bool) else None
         )
-        await self.storage.set_reported(vin, reported, desired_version, now_us())
+        await self.twins.record_reported(vin, reported, desired_version)
 
     # ---- time to live ------------------------------------------------------------------
 
     async def _sweep(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                for command in await self.storage.expire_commands(now_us()):
-                    await announce(self.nc, command)
+                await self.commands.expire_due()
             except CarcloudError as exc:
                 log.warning("control: expiry sweep failed: %s", exc)
             with contextlib.suppress(TimeoutError):

@@ -1,12 +1,13 @@
-"""Command status changes: their one public shape, their announcement, and following them.
+"""Command status changes: their one public shape, and following them for waiting requests.
 
-Whoever moves a command on (the API on create and cancel, the control role on a
-car's answer, the expiry sweep) announces the command as it now is on
-`carcloud.events.commands.<vin>.<id>`. The announcement carries the whole command
-in the shape the API returns, so an API request waiting for a command to finish
-answers straight from it, without reading the database again.
+Every change of a command (created, delivered, answered, expired, cancelled) is a
+durable `command.status_changed` event written with the change and relayed to the
+EVENTS stream on `carcloud.events.{brand}.{vin}.command.status_changed`. Its
+payload is the whole command in the shape the API returns, so an API request
+waiting for a command to finish answers straight from it, without reading the
+database again.
 
-Each API process follows every announcement with one subscription
+Each API process follows every command event with one subscription
 (`CommandWatch`); a waiting request registers for its command id. No
 subscription per request, no round trip to the server before the command is
 created.
@@ -19,15 +20,16 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import nats.errors
 import orjson
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from carcloud.messaging import topics
-from carcloud.storage.models import FINAL_STATUSES, CommandRecord
-from carcloud.timeutil import format_us, now_us
+from carcloud.commands.models import FINAL_STATUSES, CommandRecord
+from carcloud.events.models import events_subject
+from carcloud.timeutil import format_us
+
+COMMAND_CHANGED = "command.status_changed"
 
 
 def command_json(command: CommandRecord) -> dict[str, Any]:
@@ -51,19 +53,6 @@ def command_json(command: CommandRecord) -> dict[str, Any]:
     }
 
 
-def command_event(command: CommandRecord) -> bytes:
-    """The announcement of a command's new status: the command plus when it was sent."""
-    return orjson.dumps({**command_json(command), "at": format_us(now_us())})
-
-
-async def announce(nc: NatsClient, command: CommandRecord) -> None:
-    """Tell waiters and event streams that a command moved on."""
-    with contextlib.suppress(nats.errors.Error):
-        await nc.publish(
-            topics.command_events_subject(command.vin, command.id), command_event(command)
-        )
-
-
 class CommandWaiter:
     """One request waiting for one command; fed by `CommandWatch`."""
 
@@ -71,17 +60,10 @@ class CommandWaiter:
         self.final: dict[str, Any] | None = None
         self._done = asyncio.Event()
 
-    def offer(self, data: bytes) -> None:
-        """An announcement for this command arrived."""
-        if self.final is not None:
-            return
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(event, dict) and event.get("status") in FINAL_STATUSES:
-            event.pop("at", None)
-            self.final = event
+    def offer(self, command: dict[str, Any]) -> None:
+        """An event of this command arrived (the command as the API shows it)."""
+        if self.final is None and command.get("status") in FINAL_STATUSES:
+            self.final = command
             self._done.set()
 
     async def wait(self, timeout_s: float) -> dict[str, Any] | None:
@@ -103,14 +85,21 @@ class CommandWatch:
     async def start(self) -> None:
         """Subscribe (for the life of the NATS connection); waits register after this."""
         self._subscription = await self.nc.subscribe(
-            topics.command_events_subject("*", "*"), cb=self._on_event
+            events_subject(event_type=COMMAND_CHANGED), cb=self._on_event
         )
         await self.nc.flush()
 
     async def _on_event(self, msg: Msg) -> None:
-        waiters = self._waiters.get(msg.subject.rpartition(".")[2])
-        for waiter in waiters or ():
-            waiter.offer(msg.data)
+        if not self._waiters:
+            return
+        try:
+            command = orjson.loads(msg.data).get("data")
+        except (orjson.JSONDecodeError, AttributeError):
+            return
+        if not isinstance(command, dict):
+            return
+        for waiter in self._waiters.get(str(command.get("id")), ()):
+            waiter.offer(command)
 
     @contextlib.contextmanager
     def waiting_for(self, command_id: str) -> Iterator[CommandWaiter]:

@@ -18,7 +18,7 @@ import orjson
 
 from carcloud.catalog import SignalCatalog, SignalValueError
 from carcloud.errors import ValidationError
-from carcloud.storage.models import DeadLetter, SampleTuple, TelemetryMessage
+from carcloud.ingest.models import DeadLetter, SampleTuple, TelemetryMessage
 from carcloud.timeutil import parse_rfc3339_us
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024

@@ -9,7 +9,6 @@ committed; a crash between commit and ack only causes a redelivery, which the
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 
@@ -20,17 +19,40 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from carcloud.catalog import SignalCatalog
 from carcloud.errors import CarcloudError, ValidationError
+from carcloud.events.models import NewEvent
+from carcloud.ingest.models import DeadLetter, TelemetryMessage
 from carcloud.ingest.protocol import DEFAULT_MAX_MESSAGE_BYTES, decode_telemetry
+from carcloud.ingest.store import TelemetryStore
 from carcloud.messaging import topics
 from carcloud.messaging.puller import BatchPuller
 from carcloud.messaging.streams import TELEMETRY_STREAM
-from carcloud.storage.base import Storage
-from carcloud.storage.models import DeadLetter, TelemetryMessage
 from carcloud.timeutil import now_us
 
 log = logging.getLogger(__name__)
 
 INGEST_CONSUMER = "ingest"
+
+
+class IngestPolicy:
+    """What ingest decides inside the write: dead letters for unknown VINs, and their events."""
+
+    def unknown_vin(self, message: TelemetryMessage) -> DeadLetter:
+        """A message of a VIN nobody registered is kept as a dead letter, not dropped."""
+        return DeadLetter(
+            received_at=message.received_at,
+            subject=topics.nats_subject(message.vin, topics.TELEMETRY),
+            vin=message.vin,
+            reason=f"unknown VIN {message.vin}: no registered vehicle",
+            payload=b"",
+        )
+
+    def dead_letter_events(self, letter: DeadLetter) -> tuple[NewEvent, ...]:
+        """Every stored dead letter is a `dead_letter.recorded` event."""
+        data = {"id": letter.id, "subject": letter.subject, "reason": letter.reason}
+        return (NewEvent("dead_letter.recorded", vin=letter.vin, data=data),)
+
+
+INGEST_POLICY = IngestPolicy()
 
 
 @dataclass
@@ -67,7 +89,7 @@ class IngestWorker:
     def __init__(
         self,
         nc: NatsClient,
-        storage: Storage,
+        storage: TelemetryStore,
         catalog: SignalCatalog,
         batch_size: int = 1000,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -148,7 +170,7 @@ class IngestWorker:
     ) -> None:
         """Store in one transaction, then ack every message; on failure let them redeliver."""
         try:
-            result = await self.storage.write_telemetry(messages, letters)
+            result = await self.storage.write_telemetry(messages, letters, INGEST_POLICY)
             for msg in batch:
                 await msg.ack()
         except (CarcloudError, nats.errors.Error) as exc:
@@ -163,24 +185,6 @@ class IngestWorker:
         self.stats.samples += result.samples_stored
         self.stats.duplicates += result.duplicates
         self.stats.dead_letters += result.dead_letters
-        if result.dead_letters:
-            await self._publish_dead_letters(letters, result.unknown_vins)
-
-    async def _publish_dead_letters(
-        self, letters: list[DeadLetter], unknown_vins: tuple[str, ...]
-    ) -> None:
-        """Announce dead letters on NATS (after commit) for anyone who watches them."""
-        for letter in letters:
-            await self._announce(letter.vin, letter.subject, letter.reason)
-        for vin in unknown_vins:
-            await self._announce(vin, topics.nats_subject(vin, topics.TELEMETRY), "unknown VIN")
-
-    async def _announce(self, vin: str | None, subject: str, reason: str) -> None:
-        body = json.dumps({"vin": vin, "subject": subject, "reason": reason}).encode()
-        try:
-            await self.nc.publish(f"{topics.DEAD_LETTER_PREFIX}.telemetry.{vin or '_'}", body)
-        except nats.errors.Error as exc:
-            log.warning("%s: cannot announce a dead letter: %s", self.name, exc)
 
 
 async def _nak_all(batch: list[Msg], delay: float) -> None:

@@ -8,13 +8,14 @@ import nats.js.errors
 from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 
+from carcloud.events.models import SUBJECT_PREFIX
 from carcloud.messaging import topics
 
 log = logging.getLogger(__name__)
 
 TELEMETRY_STREAM = "TELEMETRY"
 VEHICLE_EVENTS_STREAM = "VEHICLE_EVENTS"
-DEAD_LETTER_STREAM = "DEADLETTER"
+EVENTS_STREAM = "EVENTS"
 
 DAY = 86_400.0
 
@@ -48,13 +49,15 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
             num_replicas=replicas,
         ),
         StreamConfig(
-            name=DEAD_LETTER_STREAM,
-            description="Announcements of input that could not be stored, with the reason",
-            subjects=[f"{topics.DEAD_LETTER_PREFIX}.>"],
+            name=EVENTS_STREAM,
+            description="Domain events of every slice, relayed once each from the outbox",
+            subjects=[f"{SUBJECT_PREFIX}.>"],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             max_age=7 * DAY,
-            max_bytes=256 * 1024**2,
+            max_bytes=4 * 1024**3,
+            # A relay that published but died before recording it retries within this.
+            duplicate_window=600.0,
             num_replicas=replicas,
         ),
     ]

@@ -55,13 +55,6 @@ ALL_NOTIFICATIONS = f"{ROOT}.*.{NOTIFICATIONS}"
 
 # Platform-internal subjects (plain NATS, never visible to vehicles).
 DISPATCH = "carcloud.control.dispatch"
-COMMAND_EVENTS = "carcloud.events.commands"
-
-
-def command_events_subject(vin: str, command_id: str = "*") -> str:
-    """Where command status changes are announced: carcloud.events.commands.<vin>.<id>."""
-    return f"{COMMAND_EVENTS}.{vin}.{command_id}"
 
 
 ALL_EVENTS = f"{ROOT}.*.{EVENTS}"
-DEAD_LETTER_PREFIX = "carcloud.deadletter"

@@ -22,8 +22,8 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from carcloud.messaging.accounts import is_vehicle_account, vehicle_account
-from carcloud.storage.base import Storage
+from carcloud.messaging.accounts import is_vehicle_account, vehicle_account, vehicle_accounts
+from carcloud.registry.service import RegistryService
 from carcloud.timeutil import datetime_to_us, now_us
 from carcloud.vin import is_valid_vin
 
@@ -66,11 +66,16 @@ def _event_time(event: dict[str, Any], client: dict[str, Any], online: bool) -> 
 
 
 class PresenceTracker:
-    """Keeps vehicles' online status and last-seen time from server events."""
+    """Keeps vehicles' online status and last-seen time from server events.
 
-    def __init__(self, sys_nc: NatsClient, storage: Storage) -> None:
+    At start it also reconciles the stored status with the connections the
+    servers actually hold: after a restart, cars that did not come back are not
+    shown online, and cars that are connected are.
+    """
+
+    def __init__(self, sys_nc: NatsClient, registry: RegistryService) -> None:
         self.nc = sys_nc
-        self.storage = storage
+        self.registry = registry
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow connect and disconnect events until `stop` is set."""
@@ -81,6 +86,10 @@ class PresenceTracker:
             ),
         ]
         log.info("presence: following %s and %s", CONNECT_SUBJECT, DISCONNECT_SUBJECT)
+        try:
+            await self.reconcile()
+        except (nats.errors.Error, ValueError) as exc:
+            log.warning("presence: cannot compare with the server's connections: %s", exc)
         try:
             await stop.wait()
         finally:
@@ -93,13 +102,30 @@ class PresenceTracker:
             return
         vin, online, event = found
         at = _event_time(event, event["client"], online)
-        await self.storage.set_presence(vin, online, at)
+        await self.registry.record_presence(vin, online, at)
         log.info(
             "vehicle %s %s%s",
             vin,
             "online" if online else "offline",
             "" if online else f" ({event.get('reason', 'closed')})",
         )
+
+    async def reconcile(self) -> int:
+        """Make stored presence match the servers' connections now; how many changed.
+
+        Events newer than the snapshot win (the store compares times), so a car
+        that connects while this runs is not marked offline.
+        """
+        at = now_us()
+        connected = await ServerConnections(self.nc).connected_vins(vehicle_accounts())
+        changed = await self.registry.reconcile_presence(connected, at)
+        if changed:
+            log.info(
+                "presence: %d vehicle(s) corrected to the server's connections (%d connected now)",
+                len(changed),
+                len(connected),
+            )
+        return len(changed)
 
 
 class ServerConnections:
@@ -126,6 +152,36 @@ class ServerConnections:
         finally:
             await sub.unsubscribe()
         return answers
+
+    async def _servers(self) -> list[str]:
+        """The ids of every server that answers (one, or each node of a cluster)."""
+        answers = await self._gather("$SYS.REQ.SERVER.PING", {})
+        return [str(a["server"]["id"]) for a in answers if a.get("server", {}).get("id")]
+
+    async def connected_vins(self, accounts: list[str], page: int = 1024) -> set[str]:
+        """The VINs with a live MQTT connection in `accounts`, on every server."""
+        found: set[str] = set()
+        for server_id in await self._servers():
+            for account in accounts:
+                offset = 0
+                while True:
+                    reply = await self.nc.request(
+                        f"$SYS.REQ.SERVER.{server_id}.CONNZ",
+                        json.dumps(
+                            {"acc": account, "limit": page, "offset": offset, "auth": True}
+                        ).encode(),  # fmt: skip
+                        timeout=self.timeout * 5,
+                    )
+                    data = json.loads(reply.data).get("data") or {}
+                    connections = data.get("connections") or []
+                    for conn in connections:
+                        user = conn.get("authorized_user")
+                        if isinstance(user, str) and is_valid_vin(user):
+                            found.add(user)
+                    if len(connections) < page:
+                        break
+                    offset += page
+        return found
 
     async def disconnect_accounts(self, accounts: list[str], batch: int = 1024) -> int:
         """Kick every live connection in `accounts` of the server we talk to; how many.

@@ -44,6 +44,50 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _read_secrets(path: Path) -> tuple[dict[str, str], str]:
+    """(passwords, issuer seed) of a secrets file; ConfigError says what is wrong with it.
+
+    The messages never quote the file's content: it is all secrets.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"secrets file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read secrets file {path}: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" (line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ConfigError(f"secrets file {path} is not JSON{where}") from None
+    passwords = data.get("passwords") if isinstance(data, dict) else None
+    issuer_seed = data.get("issuer_seed") if isinstance(data, dict) else None
+    if (
+        not isinstance(passwords, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in passwords.items())
+        or not isinstance(issuer_seed, str)
+    ):
+        raise ConfigError(
+            f"secrets file {path} is not a carcloud secrets file: it needs "
+            '{"passwords": {USER: PASSWORD, ...}, "issuer_seed": SEED}'
+        )
+    return dict(passwords), issuer_seed
+
+
+def load_platform_secrets(path: Path) -> PlatformSecrets:
+    """The platform's service credentials from a copy of DATA_DIR/secrets.json.
+
+    For a worker on another host (--secrets-file, CARCLOUD_SECRETS_FILE): the file is
+    only read, never completed, since new passwords would not match the platform's.
+    """
+    passwords, issuer_seed = _read_secrets(path)
+    missing = [user for user in SERVICE_USERS if user not in passwords]
+    if missing:
+        raise ConfigError(
+            f"secrets file {path} has no password for {', '.join(missing)}; "
+            "copy the platform's current DATA_DIR/secrets.json"
+        )
+    return PlatformSecrets(passwords, issuer_seed)
+
+
 class DataDir:
     """Files of one carcloud installation."""
 
@@ -78,8 +122,7 @@ class DataDir:
         passwords: dict[str, str] = {}
         issuer_seed = None
         if self.secrets_file.exists():
-            data = json.loads(self.secrets_file.read_text(encoding="utf-8"))
-            passwords, issuer_seed = dict(data["passwords"]), str(data["issuer_seed"])
+            passwords, issuer_seed = _read_secrets(self.secrets_file)
             if set(SERVICE_USERS) <= set(passwords):
                 return PlatformSecrets(passwords, issuer_seed)
         elif not create:

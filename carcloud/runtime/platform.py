@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 import uvicorn
@@ -24,13 +26,11 @@ from nats.aio.client import Client as NatsClient
 
 from carcloud import __version__
 from carcloud.api.app import create_app
-from carcloud.auth.callout import AuthCallout
 from carcloud.catalog import default_catalog
-from carcloud.commands.dispatcher import Dispatcher
 from carcloud.commands.events import CommandWatch
-from carcloud.config import Settings
-from carcloud.errors import ConfigError, MessagingError
-from carcloud.ingest.worker import IngestWorker, consumer_config
+from carcloud.config import Settings, mask_url
+from carcloud.errors import CarcloudError, ConfigError, MessagingError
+from carcloud.ingest.worker import consumer_config
 from carcloud.messaging.accounts import vehicle_accounts
 from carcloud.messaging.natsserver import (
     MqttTls,
@@ -40,15 +40,13 @@ from carcloud.messaging.natsserver import (
     render_config,
 )
 from carcloud.messaging.streams import TELEMETRY_STREAM, ensure_consumer, ensure_streams
-from carcloud.presence.service import PresenceTracker, ServerConnections
-from carcloud.registry.secrets import new_api_key
-from carcloud.runtime.datadir import DataDir, PlatformSecrets
-from carcloud.services import Services
-from carcloud.storage import Storage, open_storage
+from carcloud.presence.service import ServerConnections
+from carcloud.runtime.datadir import DataDir, PlatformSecrets, load_platform_secrets
+from carcloud.runtime.roles import ROLES, USER_ROLES, RoleContext, Runner, check_roles
+from carcloud.services import Services, build_services
+from carcloud.storage import open_storage
 
 log = logging.getLogger(__name__)
-
-ROLES = ("callout", "presence", "ingest", "control", "api")
 
 
 class _QuietServer(uvicorn.Server):
@@ -98,17 +96,32 @@ async def _connect(url: str, user: str, password: str, name: str) -> NatsClient:
         raise MessagingError(f"cannot connect to NATS at {url} as {user}: {exc}") from exc
 
 
-async def ensure_operator_key(storage: Storage, data_dir: DataDir) -> tuple[str | None, bool]:
+async def ensure_operator_key(services: Services, data_dir: DataDir) -> tuple[str | None, bool]:
     """Create the operator API key on first start; returns (key, newly_created)."""
     existing = data_dir.operator_key()
     if existing is not None:
         return existing, False
-    if await storage.list_api_keys():
+    if await services.registry.list_api_keys():
         return None, False
-    made = new_api_key()
-    await storage.create_api_key(made.key_id, "operator", None, made.key_hash)
+    _, made = await services.registry.create_api_key("operator", None)
     data_dir.save_operator_key(made.token)
     return made.token, True
+
+
+class RoleCrashed(CarcloudError):
+    """A role ended with an error; the process stops rather than run without it."""
+
+
+async def _supervised(name: str, runner: Runner, stop: asyncio.Event) -> None:
+    """Run a role; a crash is logged once with its cause and stops the whole process."""
+    try:
+        await runner(stop)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("role %s crashed; stopping this process", name)
+        stop.set()
+        raise RoleCrashed(f"role {name} crashed: {type(exc).__name__}: {exc}") from exc
 
 
 def tls_settings(settings: Settings) -> MqttTls | None:
@@ -196,71 +209,61 @@ async def run_roles(
     on_ready: Callable[[Started], None] | None = None,
     nats_url: str | None = None,
     mqtt_port: int | None = None,
+    mqtt_host: str | None = None,
 ) -> None:
-    """Run `roles` against NATS and storage until `stop` is set."""
-    unknown = set(roles) - set(ROLES)
-    if unknown:
-        raise ConfigError(
-            f"unknown role(s) {', '.join(sorted(unknown))}; roles: {', '.join(ROLES)}"
-        )
+    """Run `roles` (see `carcloud.runtime.roles`) until `stop` is set.
+
+    Every role runs in one task group: a role that crashes is logged once, stops
+    the others, and ends the process with a message that names it.
+    """
+    names = check_roles(roles)
     url = nats_url or settings.nats_url
     data_dir = DataDir(settings.data_dir)
-    storage = open_storage(settings.resolved_database_url())
-    await storage.open()
+    stores = open_storage(settings.resolved_database_url())
+    await stores.open()
     catalog = default_catalog()
     clients: list[NatsClient] = []
     tasks: list[asyncio.Task[None]] = []
     server: _QuietServer | None = None
+    services: Services | None = None
     try:
         svc_nc = await _connect(url, "svc", platform.passwords["svc"], f"carcloud-{os.getpid()}")
         clients.append(svc_nc)
         js = svc_nc.jetstream()
         await ensure_streams(js)
         await ensure_consumer(js, TELEMETRY_STREAM, consumer_config())
-        services = Services(
-            storage=storage, catalog=catalog, nats=svc_nc, mqtt_url=settings.mqtt_url
+        connections: dict[str, NatsClient] = {"svc": svc_nc}
+        for identity in sorted({need for name in names for need in ROLES[name].needs}):
+            client = await _connect(
+                url, identity, platform.passwords[identity], f"carcloud-{identity}-{os.getpid()}"
+            )
+            clients.append(client)
+            connections[identity] = client
+        watch = CommandWatch(svc_nc) if "api" in names else None
+        services = build_services(
+            stores,
+            catalog,
+            nats=svc_nc,
+            connections=ServerConnections(connections["sys"]) if "sys" in connections else None,
+            watch=watch,
+            mqtt_url=settings.mqtt_url,
         )
-        if "callout" in roles:
-            auth_nc = await _connect(url, "auth", platform.passwords["auth"], "carcloud-auth")
-            clients.append(auth_nc)
-            callout = AuthCallout(
-                auth_nc, storage, platform.issuer_seed, platform.passwords["dispatch"]
-            )
-            await callout.start()  # before any role of ours connects over MQTT
-            tasks.append(asyncio.create_task(callout.run(stop)))
-        sys_nc = None
-        if {"presence", "api", "control"} & set(roles):
-            sys_nc = await _connect(url, "sys", platform.passwords["sys"], "carcloud-presence")
-            clients.append(sys_nc)
-            services.connections = ServerConnections(sys_nc)
-            if "presence" in roles:
-                tasks.append(asyncio.create_task(PresenceTracker(sys_nc, storage).run(stop)))
-        if "control" in roles:
-            dispatcher = Dispatcher(
-                svc_nc,
-                storage,
-                settings.host,
-                mqtt_port or settings.mqtt_port,
-                platform.passwords["dispatch"],
-                sys_nc=sys_nc,
-                ssl_context=internal_mqtt_ssl(settings),
-            )
-            tasks.append(asyncio.create_task(dispatcher.run(stop)))
-        if "ingest" in roles:
-            for index in range(settings.ingest_workers):
-                worker = IngestWorker(
-                    svc_nc,
-                    storage,
-                    catalog,
-                    batch_size=settings.ingest_batch,
-                    max_message_bytes=settings.max_message_bytes,
-                    name=f"ingest-{os.getpid()}-{index}",
-                )
-                tasks.append(asyncio.create_task(worker.run(stop)))
-        operator_key, new_key = await ensure_operator_key(storage, data_dir)
-        if "api" in roles:
-            services.commands = CommandWatch(svc_nc)
-            await services.commands.start()
+        context = RoleContext(
+            settings,
+            platform,
+            services,
+            connections,
+            mqtt_host or settings.host,
+            mqtt_port or settings.mqtt_port,
+            internal_mqtt_ssl(settings),
+        )
+        for name in names:
+            for runner in await ROLES[name].start(context):
+                tasks.append(asyncio.create_task(_supervised(name, runner, stop)))
+        operator_key, new_key = await ensure_operator_key(services, data_dir)
+        if watch is not None:
+            await watch.start()
+            await services.events.start(svc_nc)
             config = uvicorn.Config(
                 create_app(services),
                 host=settings.host,
@@ -282,9 +285,9 @@ async def run_roles(
             "http_url": settings.http_url,
             "nats_url": url,
             "mqtt_url": settings.mqtt_url,
-            "roles": list(roles),
+            "roles": [name for name in names if name in USER_ROLES],
         }
-        if "api" in roles:
+        if "api" in names:
             data_dir.write_runtime(info)
         if on_ready is not None:
             on_ready(Started(settings, operator_key, new_key, info))
@@ -302,8 +305,10 @@ async def run_roles(
         for client in clients:
             with contextlib.suppress(Exception):
                 await client.drain()
-        await storage.close()
-        if "api" in roles:
+        if services is not None:
+            await services.events.stop()
+        await stores.close()
+        if "api" in names:
             data_dir.clear_runtime()
 
 
@@ -341,7 +346,7 @@ async def run_up(
 
     try:
         async with embedded_server(settings, data_dir) as platform:
-            await run_roles(settings, ROLES, stop, platform, ready)
+            await run_roles(settings, USER_ROLES, stop, platform, ready)
     finally:
         await asyncio.gather(*companions, return_exceptions=True)
 
@@ -358,17 +363,59 @@ async def _companion(work: Awaitable[None], stop: asyncio.Event) -> None:
 async def run_worker(
     settings: Settings, roles: tuple[str, ...], on_ready: Callable[[Started], None] | None = None
 ) -> None:
-    """`carcloud worker`: some roles, against the platform whose data dir is given."""
+    """`carcloud worker`: some roles, against a running platform.
+
+    A NATS URL and a secrets file given in `settings` (flags or CARCLOUD_* variables)
+    are used as they are: a worker on another host needs no data dir. What is not
+    given comes from the data dir of a platform on this host (runtime.json,
+    secrets.json), as before.
+    """
     data_dir = DataDir(settings.data_dir)
-    runtime = data_dir.read_runtime()
+    nats_url, mqtt_url = settings.nats_url, settings.mqtt_url
+    if not settings.nats_url_given:
+        if not data_dir.runtime_file.exists():
+            raise ConfigError(
+                f"no platform has run in {data_dir.path}: pass --nats URL (CARCLOUD_NATS_URL) "
+                "for a platform elsewhere, or --data-dir of a platform on this host"
+            )
+        runtime = data_dir.read_runtime()
+        nats_url = str(runtime["nats_url"])
+        if not settings.mqtt_url_given:
+            mqtt_url = str(runtime["mqtt_url"])
+    if settings.secrets_file is not None:
+        platform = load_platform_secrets(settings.secrets_file)
+    elif data_dir.secrets_file.exists():
+        platform = data_dir.platform_secrets(create=False)
+    else:
+        raise ConfigError(
+            f"no platform secrets: {data_dir.secrets_file} does not exist; pass "
+            "--secrets-file (CARCLOUD_SECRETS_FILE) with a copy of the platform's secrets.json"
+        )
+    if settings.database_url is None and not (data_dir.path / "carcloud.db").exists():
+        # Without this, SQLite would quietly make an empty database of the worker's own
+        # and ingest would acknowledge telemetry into it.
+        raise ConfigError(
+            f"no database: {data_dir.path} has no carcloud.db; "
+            "pass --database URL (CARCLOUD_DATABASE_URL)"
+        )
+    mqtt = urlsplit(mqtt_url)
+    if "control" in roles and mqtt.scheme == "mqtts" and settings.tls_cert is None:
+        # The control role's MQTT connection takes its TLS from --tls-cert.
+        raise ConfigError(
+            f"the control role needs --tls-cert (CARCLOUD_TLS_CERT) to connect to {mqtt_url}"
+        )
+    if "api" in roles:
+        data_dir.ensure()  # the API process records where it listens for the CLI
+    log.info("worker %s: NATS %s, MQTT %s", ",".join(roles), mask_url(nats_url), mqtt_url)
     stop = asyncio.Event()
     install_stop_signals(stop)
     await run_roles(
-        settings,
+        dataclasses.replace(settings, nats_url=nats_url, mqtt_url=mqtt_url),
         roles,
         stop,
-        data_dir.platform_secrets(create=False),
+        platform,
         on_ready,
-        nats_url=str(runtime["nats_url"]),
-        mqtt_port=int(str(runtime["mqtt_url"]).rsplit(":", 1)[1]),
+        nats_url=nats_url,
+        mqtt_port=mqtt.port,
+        mqtt_host=mqtt.hostname,
     )

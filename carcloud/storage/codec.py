@@ -6,7 +6,7 @@ import json
 import re
 
 from carcloud.catalog import SignalCatalog, ValueKind
-from carcloud.storage.models import SignalValue
+from carcloud.ingest.models import SignalValue
 
 # Storage kind per catalog kind, and the SQL column type that holds it.
 KIND_OF: dict[ValueKind, str] = {

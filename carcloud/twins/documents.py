@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from carcloud.errors import ValidationError
-from carcloud.storage.models import Vehicle
+from carcloud.registry.models import Vehicle
 
 MAX_DEPTH = 8
 

@@ -14,7 +14,7 @@ from carcloud.agent.collector import Collector
 from carcloud.agent.config import AgentConfig
 from carcloud.agent.runtime import Agent
 from carcloud.agent.sources.can import CanSource
-from carcloud.campaigns import compile_condition, parse_campaign
+from carcloud.campaigns.definitions import compile_condition, parse_campaign
 from carcloud.errors import ValidationError
 from tests.agent.test_can import database, mapping, send
 from tests.platform import Platform

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from carcloud import campaigns
-from carcloud.campaigns import (
+from carcloud.campaigns import definitions as campaigns
+from carcloud.campaigns.definitions import (
     MAX_CONDITION_DEPTH,
     MAX_CONDITION_LENGTH,
     MAX_CONDITION_NODES,

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from carcloud.api.routes.commands import CommandOut
+from carcloud.commands.api import CommandOut
 from carcloud.errors import ValidationError
 from tests.conftest import start_platform
 from tests.platform import Car, Platform

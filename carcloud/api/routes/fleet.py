@@ -56,7 +56,9 @@ async def fleet_overview(
     """Every vehicle with its position, speed, charge or fuel and status, plus totals."""
     if brand is not None:
         who.check_brand(brand)
-    rows = await svc.storage.fleet_overview(who.brand or brand, OVERVIEW_SIGNALS, limit, offset)
+    rows = await svc.stores.telemetry.fleet_overview(
+        who.brand or brand, OVERVIEW_SIGNALS, limit, offset
+    )
     vehicles = []
     for vehicle, latest in rows:
         newest = max((value.ts for value in latest.values), default=None)

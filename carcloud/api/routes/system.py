@@ -18,12 +18,12 @@ router = APIRouter()
 @router.get("/status", tags=["system"])
 async def platform_status(who: CurrentPrincipal, svc: CurrentServices) -> dict[str, Any]:
     """Vehicles registered and online, ingest backlog, and where to connect."""
-    registered, online = await svc.storage.count_vehicles(who.brand)
+    registered, online = await svc.registry.count_vehicles(who.brand)
     result: dict[str, Any] = {
         "version": __version__,
         "vehicles": {"registered": registered, "online": online},
         "mqtt_url": svc.mqtt_url,
-        "schema_version": await svc.storage.schema_version(),
+        "schema_version": await svc.stores.engine.schema_version(),
     }
     if who.is_operator and svc.nats is not None and svc.nats.is_connected:
         try:

@@ -37,8 +37,8 @@ def parse_duration_us(raw: str, field: str) -> int:
 @router.get("/vehicles/{vin}/state", tags=["telemetry"])
 async def vehicle_state(vin: str, who: CurrentPrincipal, svc: CurrentServices) -> VehicleState:
     """The latest value and time of every signal, online status and last-seen time."""
-    vehicle = await svc.storage.get_vehicle(str(Vin.parse(vin)), who.brand)
-    latest = await svc.storage.latest_state(vehicle.vin)
+    vehicle = await svc.registry.get_vehicle(str(Vin.parse(vin)), who.brand)
+    latest = await svc.stores.telemetry.latest_state(vehicle.vin)
     last_seen = max(vehicle.last_seen_at or 0, latest.received_at or 0) or None
     return VehicleState(
         vin=vehicle.vin,
@@ -63,7 +63,7 @@ async def signal_history(
     ] = None,
 ) -> SignalHistory:
     """History of one signal, oldest first; with `interval`, one averaged point per bucket."""
-    vehicle = await svc.storage.get_vehicle(str(Vin.parse(vin)), who.brand)
+    vehicle = await svc.registry.get_vehicle(str(Vin.parse(vin)), who.brand)
     spec = svc.catalog.get(path)
     if spec is None:
         raise ValidationError(f"unknown signal path {path!r}; see GET /api/v1/catalog")
@@ -72,7 +72,7 @@ async def signal_history(
     if start is not None and end is not None and end <= start:
         raise ValidationError("to must be after from")
     bucket = parse_duration_us(interval, "interval") if interval is not None else None
-    points = await svc.storage.history(vehicle.vin, path, start, end, limit, bucket)
+    points = await svc.stores.telemetry.history(vehicle.vin, path, start, end, limit, bucket)
     return SignalHistory(
         vin=vehicle.vin,
         path=path,
@@ -93,7 +93,7 @@ async def dead_letters(
     """Input that could not be stored, newest first, with the reason and the raw payload."""
     if vin is not None:
         vin = str(Vin.parse(vin))
-    letters = await svc.storage.list_dead_letters(vin, who.brand, limit, before_id)
+    letters = await svc.stores.telemetry.list_dead_letters(vin, who.brand, limit, before_id)
     return [DeadLetterOut.of(letter) for letter in letters]
 
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from carcloud.api.security import CurrentPrincipal, CurrentServices, Principal
-from carcloud.commands.dispatcher import request_dispatch
-from carcloud.errors import NotFoundError, ValidationError
+from carcloud.errors import ValidationError
 from carcloud.services import Services
-from carcloud.storage.models import Configuration, Twin, Vehicle
-from carcloud.timeutil import format_us, now_us
-from carcloud.twins.documents import check_document, check_target, matches, merge_patch, pending
+from carcloud.timeutil import format_us
+from carcloud.twins.documents import pending
+from carcloud.twins.models import Configuration, Twin
 from carcloud.vin import Vin
 
 router = APIRouter()
@@ -78,9 +76,8 @@ def _if_match(raw: str | None) -> int | None:
     return int(text)
 
 
-async def _twin_response(vin: str, who: Principal, svc: Services, response: Response) -> TwinOut:
-    vehicle = await svc.storage.get_vehicle(vin, who.brand)
-    twin = await svc.storage.get_twin(vin, who.brand)
+async def _twin_response(twin: Twin, who: Principal, svc: Services, response: Response) -> TwinOut:
+    vehicle = await svc.registry.get_vehicle(twin.vin, who.brand)
     response.headers["ETag"] = f'"{twin.desired_version}"'
     return _twin_out(twin, vehicle.tags)
 
@@ -90,22 +87,8 @@ async def get_twin(
     vin: str, response: Response, who: CurrentPrincipal, svc: CurrentServices
 ) -> TwinOut:
     """Tags, desired and reported properties, and what the car has not applied yet."""
-    return await _twin_response(str(Vin.parse(vin)), who, svc, response)
-
-
-async def _store_desired(
-    vin: str,
-    own: dict[str, Any],
-    if_match: str | None,
-    who: Principal,
-    svc: Services,
-    response: Response,
-) -> TwinOut:
-    check_document(own)
-    await svc.storage.set_desired(vin, who.brand, own, _if_match(if_match))
-    if svc.nats is not None:
-        await request_dispatch(svc.nats, vin)
-    return await _twin_response(vin, who, svc, response)
+    twin = await svc.twins.get(str(Vin.parse(vin)), who.brand)
+    return await _twin_response(twin, who, svc, response)
 
 
 @router.put("/vehicles/{vin}/twin/desired", tags=["twins"])
@@ -118,8 +101,10 @@ async def replace_desired(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> TwinOut:
     """Replace this vehicle's own desired properties (If-Match: the version you read)."""
-    vin = str(Vin.parse(vin))
-    return await _store_desired(vin, body.properties, if_match, who, svc, response)
+    twin = await svc.twins.set_desired(
+        str(Vin.parse(vin)), who.brand, body.properties, _if_match(if_match)
+    )
+    return await _twin_response(twin, who, svc, response)
 
 
 @router.patch("/vehicles/{vin}/twin/desired", tags=["twins"])
@@ -132,10 +117,10 @@ async def patch_desired(
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
 ) -> TwinOut:
     """Merge-patch this vehicle's own desired properties (RFC 7386: null removes a key)."""
-    vin = str(Vin.parse(vin))
-    current = await svc.storage.get_twin(vin, who.brand)
-    own = merge_patch(current.desired_own, check_document(body.properties))
-    return await _store_desired(vin, own, if_match, who, svc, response)
+    twin = await svc.twins.patch_desired(
+        str(Vin.parse(vin)), who.brand, body.properties, _if_match(if_match)
+    )
+    return await _twin_response(twin, who, svc, response)
 
 
 # ---- fleet-wide configurations ------------------------------------------------------------
@@ -172,29 +157,8 @@ class ConfigurationOut(BaseModel):
     status: ConfigurationStatus
 
 
-async def targeted_twins(
-    svc: Services, target: dict[str, Any], fleet: list[Vehicle] | None = None
-) -> list[Twin]:
-    """Twins of the vehicles a target matches now; `fleet` saves re-reading all vehicles."""
-    if fleet is None:
-        fleet = await svc.storage.list_vehicles(limit=1_000_000)
-    vins = [vehicle.vin for vehicle in fleet if matches(target, vehicle)]
-    return await svc.storage.twins_for(vins)
-
-
-async def _configuration_out(
-    svc: Services, configuration: Configuration, fleet: list[Vehicle] | None = None
-) -> ConfigurationOut:
-    twins = await targeted_twins(svc, configuration.target, fleet)
-    applied = failed = 0
-    for twin in twins:
-        errors = twin.reported.get("errors")
-        if isinstance(errors, dict) and set(errors) & set(configuration.desired):
-            failed += 1
-        elif not pending(configuration.desired, twin.reported) or not pending(
-            twin.desired, twin.reported
-        ):
-            applied += 1
+async def _configuration_out(svc: Services, configuration: Configuration) -> ConfigurationOut:
+    progress = await svc.twins.configuration_status(configuration)
     return ConfigurationOut(
         id=configuration.id,
         name=configuration.name,
@@ -204,32 +168,12 @@ async def _configuration_out(
         created_at=format_us(configuration.created_at),
         updated_at=format_us(configuration.updated_at),
         status=ConfigurationStatus(
-            targeted=len(twins),
-            applied=applied,
-            failed=failed,
-            pending=len(twins) - applied - failed,
+            targeted=progress.targeted,
+            applied=progress.applied,
+            failed=progress.failed,
+            pending=progress.pending,
         ),
     )
-
-
-def _scoped_target(who: Principal, target: dict[str, Any]) -> dict[str, Any]:
-    check_target(target)
-    if who.brand is not None:
-        if target.get("brand", who.brand) != who.brand:
-            raise ValidationError(f"a key of brand {who.brand!r} can only target that brand")
-        target = {**target, "brand": who.brand}
-    return target
-
-
-async def _apply(svc: Services) -> None:
-    """Recompute every vehicle's desired document and send the ones that changed."""
-    for twin in await svc.storage.refresh_desired():
-        if svc.nats is not None:
-            await request_dispatch(svc.nats, twin.vin)
-
-
-def _visible(who: Principal, configuration: Configuration) -> bool:
-    return who.brand is None or configuration.target.get("brand") == who.brand
 
 
 @router.get("/configurations", tags=["configurations"])
@@ -237,11 +181,8 @@ async def list_configurations(
     who: CurrentPrincipal, svc: CurrentServices
 ) -> list[ConfigurationOut]:
     """Fleet-wide settings with how many vehicles each targets, has applied and failed."""
-    fleet = await svc.storage.list_vehicles(limit=1_000_000)
     return [
-        await _configuration_out(svc, c, fleet)
-        for c in await svc.storage.list_configurations()
-        if _visible(who, c)
+        await _configuration_out(svc, c) for c in await svc.twins.list_configurations(who.brand)
     ]
 
 
@@ -250,19 +191,9 @@ async def create_configuration(
     body: ConfigurationIn, who: CurrentPrincipal, svc: CurrentServices
 ) -> ConfigurationOut:
     """Desired properties for every vehicle the target matches, now and later."""
-    now = now_us()
-    configuration = await svc.storage.save_configuration(
-        Configuration(
-            id=f"cfg_{secrets.token_hex(6)}",
-            name=body.name,
-            target=_scoped_target(who, body.target),
-            priority=body.priority,
-            desired=check_document(body.desired, "desired"),
-            created_at=now,
-            updated_at=now,
-        )
+    configuration = await svc.twins.save_configuration(
+        who.brand, body.name, body.target, body.priority, body.desired
     )
-    await _apply(svc)
     return await _configuration_out(svc, configuration)
 
 
@@ -271,9 +202,7 @@ async def get_configuration(
     configuration_id: str, who: CurrentPrincipal, svc: CurrentServices
 ) -> ConfigurationOut:
     """One configuration and its status."""
-    configuration = await svc.storage.get_configuration(configuration_id)
-    if not _visible(who, configuration):
-        raise NotFoundError(f"configuration {configuration_id} not found")
+    configuration = await svc.twins.get_configuration(configuration_id, who.brand)
     return await _configuration_out(svc, configuration)
 
 
@@ -282,21 +211,14 @@ async def update_configuration(
     configuration_id: str, body: ConfigurationIn, who: CurrentPrincipal, svc: CurrentServices
 ) -> ConfigurationOut:
     """Change a configuration; vehicles get the new desired properties."""
-    current = await svc.storage.get_configuration(configuration_id)
-    if not _visible(who, current):
-        raise NotFoundError(f"configuration {configuration_id} not found")
-    configuration = await svc.storage.save_configuration(
-        Configuration(
-            id=current.id,
-            name=body.name,
-            target=_scoped_target(who, body.target),
-            priority=body.priority,
-            desired=check_document(body.desired, "desired"),
-            created_at=current.created_at,
-            updated_at=now_us(),
-        )
+    configuration = await svc.twins.save_configuration(
+        who.brand,
+        body.name,
+        body.target,
+        body.priority,
+        body.desired,
+        configuration_id=configuration_id,
     )
-    await _apply(svc)
     return await _configuration_out(svc, configuration)
 
 
@@ -309,16 +231,5 @@ async def delete_configuration(
     configuration_id: str, who: CurrentPrincipal, svc: CurrentServices
 ) -> Response:
     """Remove a configuration; its properties leave the vehicles' desired documents."""
-    current = await svc.storage.get_configuration(configuration_id)
-    if not _visible(who, current):
-        raise NotFoundError(f"configuration {configuration_id} not found")
-    await svc.storage.delete_configuration(configuration_id)
-    await _apply(svc)
+    await svc.twins.delete_configuration(configuration_id, who.brand)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-async def refresh_vehicle(svc: Services, vin: str) -> None:
-    """A vehicle was registered or changed: give it the configurations that now match."""
-    for twin in await svc.storage.refresh_desired([vin]):
-        if svc.nats is not None:
-            await request_dispatch(svc.nats, twin.vin)

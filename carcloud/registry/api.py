@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from carcloud.api.routes.twins import refresh_vehicle
 from carcloud.api.schemas import (
     ApiKeyIn,
     ApiKeyOut,
@@ -21,11 +18,9 @@ from carcloud.api.schemas import (
     VehiclePatch,
 )
 from carcloud.api.security import CurrentPrincipal, CurrentServices
-from carcloud.registry.secrets import hash_secret, new_api_key, new_vehicle_secret
 from carcloud.timeutil import format_us
 from carcloud.vin import Vin
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -36,24 +31,21 @@ def _vin(raw: str) -> str:
 @router.get("/brands", tags=["brands"])
 async def list_brands(who: CurrentPrincipal, svc: CurrentServices) -> list[BrandOut]:
     """Brands the caller can see (a brand key sees its own)."""
-    brands = await svc.storage.list_brands()
-    return [BrandOut.of(b) for b in brands if who.brand in (None, b.slug)]
+    return [BrandOut.of(b) for b in await svc.registry.list_brands(who.brand)]
 
 
 @router.post("/brands", status_code=status.HTTP_201_CREATED, tags=["brands"])
 async def create_brand(body: BrandIn, who: CurrentPrincipal, svc: CurrentServices) -> BrandOut:
     """Create a brand (operator keys only)."""
     who.require_operator()
-    brand = await svc.storage.create_brand(body.slug, body.name)
-    log.info("brand %s created", brand.slug)
-    return BrandOut.of(brand)
+    return BrandOut.of(await svc.registry.create_brand(body.slug, body.name))
 
 
 @router.get("/brands/{slug}", tags=["brands"])
 async def get_brand(slug: str, who: CurrentPrincipal, svc: CurrentServices) -> BrandOut:
     """One brand."""
     who.check_brand(slug)
-    return BrandOut.of(await svc.storage.get_brand(slug))
+    return BrandOut.of(await svc.registry.get_brand(slug))
 
 
 @router.get("/vehicles", tags=["vehicles"])
@@ -69,7 +61,7 @@ async def list_vehicles(
     """Vehicles, filtered by brand, tag or online status."""
     if brand is not None:
         who.check_brand(brand)
-    vehicles = await svc.storage.list_vehicles(
+    vehicles = await svc.registry.list_vehicles(
         brand=who.brand or brand, tag=tag, online=online, limit=limit, offset=offset
     )
     return VehicleList(vehicles=[VehicleOut.of(v) for v in vehicles], limit=limit, offset=offset)
@@ -81,20 +73,16 @@ async def create_vehicle(
 ) -> VehicleCredentialsOut:
     """Register a vehicle; the response holds its MQTT password, shown only this once."""
     who.check_brand(body.brand)
-    secret = new_vehicle_secret()
-    secret_hash = await asyncio.to_thread(hash_secret, secret)  # slow on purpose: off the loop
-    vehicle = await svc.storage.create_vehicle(
-        body.vin, body.brand, body.model, body.model_year, body.tags, secret_hash
+    vehicle, secret = await svc.registry.register_vehicle(
+        body.vin, body.brand, body.model, body.model_year, body.tags
     )
-    log.info("vehicle %s registered for brand %s", vehicle.vin, vehicle.brand)
-    await refresh_vehicle(svc, vehicle.vin)
     return VehicleCredentialsOut.of(vehicle, secret)
 
 
 @router.get("/vehicles/{vin}", tags=["vehicles"])
 async def get_vehicle(vin: str, who: CurrentPrincipal, svc: CurrentServices) -> VehicleOut:
     """One vehicle with its online status."""
-    return VehicleOut.of(await svc.storage.get_vehicle(_vin(vin), who.brand))
+    return VehicleOut.of(await svc.registry.get_vehicle(_vin(vin), who.brand))
 
 
 @router.patch("/vehicles/{vin}", tags=["vehicles"])
@@ -102,21 +90,16 @@ async def update_vehicle(
     vin: str, body: VehiclePatch, who: CurrentPrincipal, svc: CurrentServices
 ) -> VehicleOut:
     """Replace tags, or change model and model year."""
-    vehicle = await svc.storage.update_vehicle(
+    vehicle = await svc.registry.update_vehicle(
         _vin(vin), who.brand, tags=body.tags, model=body.model, model_year=body.model_year
     )
-    await refresh_vehicle(svc, vehicle.vin)  # configurations may match it now, or no longer
     return VehicleOut.of(vehicle)
 
 
 @router.delete("/vehicles/{vin}", status_code=status.HTTP_204_NO_CONTENT, tags=["vehicles"])
 async def delete_vehicle(vin: str, who: CurrentPrincipal, svc: CurrentServices) -> Response:
     """Delete a vehicle, its credentials and its data; a live connection is dropped."""
-    vin = _vin(vin)
-    await svc.storage.delete_vehicle(vin, who.brand)
-    if svc.connections is not None:
-        await svc.connections.disconnect_vehicle(vin)
-    log.info("vehicle %s deleted", vin)
+    await svc.registry.delete_vehicle(_vin(vin), who.brand)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -125,22 +108,14 @@ async def rotate_secret(
     vin: str, who: CurrentPrincipal, svc: CurrentServices
 ) -> VehicleCredentialsOut:
     """Issue a new MQTT password; the old one stops working at the next connect."""
-    secret = new_vehicle_secret()
-    secret_hash = await asyncio.to_thread(hash_secret, secret)
-    vehicle = await svc.storage.set_vehicle_secret(_vin(vin), who.brand, secret_hash)
-    log.info("vehicle %s secret rotated", vehicle.vin)
+    vehicle, secret = await svc.registry.rotate_secret(_vin(vin), who.brand)
     return VehicleCredentialsOut.of(vehicle, secret)
 
 
 @router.post("/vehicles/{vin}/revoke", tags=["vehicles"])
 async def revoke_vehicle(vin: str, who: CurrentPrincipal, svc: CurrentServices) -> VehicleOut:
     """Revoke the vehicle's credentials and drop its live connection."""
-    vehicle = await svc.storage.revoke_vehicle(_vin(vin), who.brand)
-    dropped = 0
-    if svc.connections is not None:
-        dropped = await svc.connections.disconnect_vehicle(vehicle.vin)
-    log.info("vehicle %s revoked, %d live connection(s) dropped", vehicle.vin, dropped)
-    return VehicleOut.of(await svc.storage.get_vehicle(vehicle.vin))
+    return VehicleOut.of(await svc.registry.revoke(_vin(vin), who.brand))
 
 
 @router.get("/api-keys", tags=["api keys"])
@@ -149,7 +124,7 @@ async def list_api_keys(who: CurrentPrincipal, svc: CurrentServices) -> list[Api
     who.require_operator()
     return [
         ApiKeyOut(id=k.id, name=k.name, brand=k.brand, created_at=format_us(k.created_at))
-        for k in await svc.storage.list_api_keys()
+        for k in await svc.registry.list_api_keys()
     ]
 
 
@@ -157,8 +132,7 @@ async def list_api_keys(who: CurrentPrincipal, svc: CurrentServices) -> list[Api
 async def create_api_key(body: ApiKeyIn, who: CurrentPrincipal, svc: CurrentServices) -> ApiKeyOut:
     """Create an API key, operator-wide or scoped to one brand; the key is shown once."""
     who.require_operator()
-    made = new_api_key()
-    record = await svc.storage.create_api_key(made.key_id, body.name, body.brand, made.key_hash)
+    record, made = await svc.registry.create_api_key(body.name, body.brand)
     return ApiKeyOut(
         id=record.id,
         name=record.name,

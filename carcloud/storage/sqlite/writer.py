@@ -44,9 +44,11 @@ class SqliteWriter:
         connect: Callable[[], sqlite3.Connection],
         on_rollback: Callable[[], None],
         path: object,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         self._connect = connect
         self._on_rollback = on_rollback
+        self._after_commit = after_commit
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-write")
         self._lock = threading.Lock()
@@ -105,6 +107,8 @@ class SqliteWriter:
                 conn.execute("RELEASE one_write")
             conn.execute("COMMIT")
             self.transactions += 1
+            if self._after_commit is not None:
+                self._after_commit()
             return outcomes
         except sqlite3.Error as exc:
             if conn.in_transaction:

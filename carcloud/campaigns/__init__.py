@@ -1,0 +1,1 @@
+"""Data-collection campaigns: definitions and conditions (shared with the agent), the service."""

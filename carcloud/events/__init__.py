@@ -1,0 +1,1 @@
+"""Durable domain events: every slice's state changes, written with the change and relayed."""

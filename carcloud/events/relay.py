@@ -1,0 +1,114 @@
+"""The relay: publishes committed events from the outbox to the JetStream stream EVENTS.
+
+Every process that writes runs one. A commit that wrote events wakes the relay of
+its own process at once (so command waiters hear of a change within a
+millisecond or two); a slower sweep also picks up events that another process
+committed but did not relay (it crashed or was killed between its commit and its
+publish). Each event is published with its id as the JetStream message id
+(`Nats-Msg-Id`), so the stream drops a second publish of the same event within
+its duplicate window; an event is marked relayed only after the stream
+acknowledged it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import nats.errors
+import orjson
+from nats.aio.client import Client as NatsClient
+
+from carcloud.errors import CarcloudError
+from carcloud.events.models import DomainEvent
+from carcloud.events.store import EventStore
+from carcloud.timeutil import now_us
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+# How long another process may take to relay its own events before we take them over.
+SWEEP_S = 2.0
+# Relayed events are kept this long for `GET /events` and resuming streams.
+RETENTION_US = 7 * 86_400 * 1_000_000
+PRUNE_EVERY_S = 3600.0
+
+
+def event_message(event: DomainEvent) -> bytes:
+    """The JSON an event is published as (the same shape `GET /api/v1/events` returns)."""
+    return orjson.dumps(event.to_json())
+
+
+class EventRelay:
+    """Moves events from the outbox into the EVENTS stream, each exactly once."""
+
+    def __init__(self, nc: NatsClient, store: EventStore, sweep_s: float = SWEEP_S) -> None:
+        self.nc = nc
+        self.store = store
+        self.sweep_s = sweep_s
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _committed(self) -> None:
+        """Called in the writer thread after a commit with events."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; what is committed before then is relayed first."""
+        self._loop = asyncio.get_running_loop()
+        self.store.on_commit(self._committed)
+        js = self.nc.jetstream()
+        failing = False
+        last_prune = 0.0
+        log.info("events: relaying the outbox to the EVENTS stream")
+        while True:
+            try:
+                await self._relay_all(js)
+                if failing:
+                    log.info("events: relaying again")
+                    failing = False
+            except (nats.errors.Error, CarcloudError, TimeoutError) as exc:
+                if not failing:
+                    log.warning("events: cannot relay (will retry): %s", exc)
+                    failing = True
+            if stop.is_set():
+                return
+            now = asyncio.get_running_loop().time()
+            if now - last_prune > PRUNE_EVERY_S:
+                last_prune = now
+                with contextlib.suppress(CarcloudError):
+                    await self.store.prune(now_us() - RETENTION_US)
+            self._wake.clear()
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait(
+                [waiter, stopper],
+                timeout=self.sweep_s if not failing else 1.0,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            waiter.cancel()
+            stopper.cancel()
+
+    async def _relay_all(self, js: nats.js.JetStreamContext) -> None:
+        while True:
+            events = await self.store.unrelayed(BATCH)
+            if not events:
+                return
+            futures = [
+                await js.publish_async(
+                    event.subject,
+                    event_message(event),
+                    headers={"Nats-Msg-Id": event.message_id},
+                )
+                for event in events
+            ]
+            acks = await asyncio.wait_for(asyncio.gather(*futures), 10.0)
+            await self.store.mark_relayed([event.id for event in events], now_us())
+            self.published += sum(1 for ack in acks if not ack.duplicate)
+            if len(events) < BATCH:
+                return

@@ -1,0 +1,77 @@
+"""What telemetry needs persisted: history, latest state, dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from carcloud.events.models import NewEvent
+from carcloud.ingest.models import (
+    DeadLetter,
+    HistoryPoint,
+    IngestResult,
+    LatestState,
+    TelemetryMessage,
+)
+from carcloud.registry.models import Vehicle
+
+
+class IngestPolicy(Protocol):
+    """The ingest slice's rules that a write applies inside its transaction."""
+
+    def unknown_vin(self, message: TelemetryMessage) -> DeadLetter:
+        """The dead letter for a message of a VIN nobody registered."""
+        ...
+
+    def dead_letter_events(self, letter: DeadLetter) -> Sequence[NewEvent]:
+        """The events a stored dead letter produces."""
+        ...
+
+
+class TelemetryStore(Protocol):
+    """Telemetry history and latest state, idempotent by (vin, seq)."""
+
+    async def write_telemetry(
+        self,
+        messages: Sequence[TelemetryMessage],
+        dead_letters: Sequence[DeadLetter],
+        policy: IngestPolicy | None = None,
+    ) -> IngestResult:
+        """Store messages (deduplicated by vin and seq) and dead letters in one transaction.
+
+        Messages of unknown VINs become dead letters by `policy`; without one they are
+        only counted in the result.
+        """
+        ...
+
+    async def latest_state(self, vin: str) -> LatestState:
+        """The newest value of every signal the vehicle has reported."""
+        ...
+
+    async def fleet_overview(
+        self, brand: str | None, paths: Sequence[str], limit: int = 1000, offset: int = 0
+    ) -> list[tuple[Vehicle, LatestState]]:
+        """Vehicles with the newest value of a few signals each, in one query (dashboards)."""
+        ...
+
+    async def history(
+        self,
+        vin: str,
+        path: str,
+        start: int | None,
+        end: int | None,
+        limit: int,
+        bucket_us: int | None = None,
+    ) -> list[HistoryPoint]:
+        """Values of one signal in [start, end), oldest first, optionally averaged per bucket."""
+        ...
+
+    async def count_samples(self, vin: str | None = None) -> int:
+        """How many history rows (vehicle, time) are stored, for one vehicle or all."""
+        ...
+
+    async def list_dead_letters(
+        self, vin: str | None, brand: str | None, limit: int, before_id: int | None = None
+    ) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+        ...

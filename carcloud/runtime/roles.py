@@ -1,0 +1,133 @@
+"""The worker roles, declared once: what each needs and how it starts.
+
+`carcloud up` starts every role in one process; `carcloud worker ROLE...` starts
+some of them. Both go through `ROLES`, so a new role is one declaration here.
+Every process also runs the event relay (`events`): a commit's events are
+relayed by the process that wrote them, at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NatsClient
+
+from carcloud.auth.callout import AuthCallout
+from carcloud.commands.dispatcher import Dispatcher
+from carcloud.config import Settings
+from carcloud.errors import ConfigError
+from carcloud.events.relay import EventRelay
+from carcloud.ingest.worker import IngestWorker
+from carcloud.presence.service import PresenceTracker
+from carcloud.runtime.datadir import PlatformSecrets
+from carcloud.services import Services
+
+# A started role: a coroutine that runs until the stop event is set.
+Runner = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class RoleContext:
+    """What a role may use to start: settings, secrets, services and NATS connections."""
+
+    settings: Settings
+    secrets: PlatformSecrets
+    services: Services
+    nats: dict[str, NatsClient]
+    mqtt_host: str
+    mqtt_port: int
+    mqtt_ssl: ssl.SSLContext | None
+
+
+@dataclass(frozen=True)
+class Role:
+    """A kind of worker: its name, the NATS identities it needs, how it starts."""
+
+    name: str
+    description: str
+    needs: tuple[str, ...]
+    start: Callable[[RoleContext], Awaitable[list[Runner]]]
+
+
+async def _callout(ctx: RoleContext) -> list[Runner]:
+    callout = AuthCallout(
+        ctx.nats["auth"],
+        ctx.services.registry,
+        ctx.secrets.issuer_seed,
+        ctx.secrets.passwords["dispatch"],
+    )
+    await callout.start()  # before any role of ours connects over MQTT
+    return [callout.run]
+
+
+async def _presence(ctx: RoleContext) -> list[Runner]:
+    return [PresenceTracker(ctx.nats["sys"], ctx.services.registry).run]
+
+
+async def _control(ctx: RoleContext) -> list[Runner]:
+    dispatcher = Dispatcher(
+        ctx.nats["svc"],
+        ctx.services.commands,
+        ctx.services.twins,
+        ctx.mqtt_host,
+        ctx.mqtt_port,
+        ctx.secrets.passwords["dispatch"],
+        sys_nc=ctx.nats["sys"],
+        ssl_context=ctx.mqtt_ssl,
+    )
+    return [dispatcher.run]
+
+
+async def _ingest(ctx: RoleContext) -> list[Runner]:
+    return [
+        IngestWorker(
+            ctx.nats["svc"],
+            ctx.services.stores.telemetry,
+            ctx.services.catalog,
+            batch_size=ctx.settings.ingest_batch,
+            max_message_bytes=ctx.settings.max_message_bytes,
+            name=f"ingest-{os.getpid()}-{index}",
+        ).run
+        for index in range(ctx.settings.ingest_workers)
+    ]
+
+
+async def _api(ctx: RoleContext) -> list[Runner]:
+    return []  # the HTTP server is started by the platform, which owns its lifecycle
+
+
+async def _events(ctx: RoleContext) -> list[Runner]:
+    return [EventRelay(ctx.nats["svc"], ctx.services.stores.events).run]
+
+
+# In start order: the callout first, so that our own MQTT connections are accepted.
+# The API is started by the platform itself (it needs the HTTP server's lifecycle).
+ROLES: dict[str, Role] = {
+    role.name: role
+    for role in (
+        Role("callout", "NATS auth callout: per-vehicle MQTT permissions", ("auth",), _callout),
+        Role("presence", "online/offline from the server's connect events", ("sys",), _presence),
+        Role("control", "delivers commands and twins, follows cars' answers", ("sys",), _control),
+        Role("ingest", "stores telemetry from the TELEMETRY stream", (), _ingest),
+        Role("events", "relays committed domain events to the EVENTS stream", (), _events),
+        Role("api", "the REST API and the web page (served by the platform)", ("sys",), _api),
+    )
+}
+
+
+# Roles a user names; `events` runs in every process anyway.
+USER_ROLES = ("callout", "presence", "ingest", "control", "api")
+
+
+def check_roles(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The roles to run, in start order, with the relay; ConfigError for an unknown name."""
+    unknown = set(names) - set(USER_ROLES)
+    if unknown:
+        raise ConfigError(
+            f"unknown role(s) {', '.join(sorted(unknown))}; roles: {', '.join(USER_ROLES)}"
+        )
+    return tuple(name for name in ROLES if name in names or name == "events")

@@ -1,0 +1,129 @@
+"""The event outbox in SQLite: appended inside other stores' transactions, relayed once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from carcloud.events.models import DomainEvent, NewEvent
+from carcloud.storage.sqlite.engine import SqliteEngine
+from carcloud.timeutil import now_us
+
+_COLUMNS = "id, type, brand, vin, at, data"
+
+
+def _event(row: Sequence[Any]) -> DomainEvent:
+    return DomainEvent(row[0], row[1], row[2], row[3], row[4], orjson.loads(row[5]))
+
+
+def append_events(
+    engine: SqliteEngine, conn: sqlite3.Connection, events: Sequence[NewEvent]
+) -> list[DomainEvent]:
+    """Write events in the caller's transaction (writer thread); their brand from the VIN."""
+    stored = []
+    at = now_us()
+    for event in events:
+        brand = event.brand
+        if brand is None and event.vin is not None:
+            ids = engine.vehicle_id(conn, event.vin)
+            brand = engine.brand_slug(conn, ids[1]) if ids is not None else None
+        data = orjson.dumps(event.data).decode()
+        cur = conn.execute(
+            "INSERT INTO events (type, brand, vin, at, data) VALUES (?, ?, ?, ?, ?)",
+            (event.type, brand, event.vin, at, data),
+        )
+        stored.append(DomainEvent(int(cur.lastrowid or 0), event.type, brand, event.vin, at,
+                                  event.data))  # fmt: skip
+    if stored:
+        engine.wrote_events = True
+    return stored
+
+
+def type_filter(types: Sequence[str]) -> tuple[str, list[Any]]:
+    """SQL matching event types: exact names, or prefixes such as `command` / `vehicle.*`."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for name in types:
+        prefix = name.removesuffix(".*")
+        clauses.append("(type = ? OR type LIKE ? ESCAPE '\\')")
+        literal = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params += [prefix, literal + ".%"]
+    return "(" + " OR ".join(clauses) + ")", params
+
+
+class SqliteEventStore:
+    """EventStore over the shared SQLite engine."""
+
+    def __init__(self, engine: SqliteEngine) -> None:
+        self.engine = engine
+
+    async def append(self, events: Sequence[NewEvent]) -> list[DomainEvent]:
+        return await self.engine.write(lambda conn: append_events(self.engine, conn, events))
+
+    async def list_events(
+        self,
+        after: int,
+        brand: str | None,
+        types: Sequence[str] = (),
+        vin: str | None = None,
+        limit: int = 100,
+    ) -> list[DomainEvent]:
+        where = ["id > ?"]
+        params: list[Any] = [after]
+        if brand is not None:
+            where.append("brand = ?")
+            params.append(brand)
+        if vin is not None:
+            where.append("vin = ?")
+            params.append(vin)
+        if types:
+            clause, values = type_filter(types)
+            where.append(clause)
+            params += values
+        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        params.append(limit)
+
+        def query(conn: sqlite3.Connection) -> list[DomainEvent]:
+            return [_event(row) for row in conn.execute(sql, params)]
+
+        return await self.engine.read(query)
+
+    async def last_id(self) -> int:
+        def query(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+        return await self.engine.read(query)
+
+    async def unrelayed(self, limit: int) -> list[DomainEvent]:
+        def query(conn: sqlite3.Connection) -> list[DomainEvent]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE relayed_at IS NULL ORDER BY id LIMIT ?",
+                (limit,),
+            )
+            return [_event(row) for row in rows]
+
+        return await self.engine.read(query)
+
+    async def mark_relayed(self, ids: Sequence[int], at: int) -> None:
+        def update(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE events SET relayed_at = ? WHERE id = ? AND relayed_at IS NULL",
+                [(at, event_id) for event_id in ids],
+            )
+
+        await self.engine.write(update)
+
+    async def prune(self, before: int) -> int:
+        def delete(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "DELETE FROM events WHERE at < ? AND relayed_at IS NOT NULL", (before,)
+            )
+            return cur.rowcount
+
+        return await self.engine.write(delete)
+
+    def on_commit(self, listener: Callable[[], None]) -> None:
+        self.engine.on_commit(listener)

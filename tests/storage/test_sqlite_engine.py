@@ -1,0 +1,107 @@
+"""The SQLite engine itself: migrations, WAL, the history index, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from carcloud.errors import ConflictError, StorageError
+from carcloud.ingest.models import Sample, TelemetryMessage
+from carcloud.storage import Stores
+from carcloud.storage.sqlite import SqliteEngine, sqlite_stores
+from tests.storage.conftest import SECOND, VIN
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Stores]:
+    stores = sqlite_stores(tmp_path / "carcloud.db")
+    await stores.open()
+    await stores.registry.create_brand("volta", "Volta")
+    await stores.registry.create_vehicle(VIN, "volta", "E1", 2025, ["fleet:a"], "scrypt$hash")
+    yield stores
+    await stores.close()
+
+
+def engine(stores: Stores) -> SqliteEngine:
+    assert isinstance(stores.engine, SqliteEngine)
+    return stores.engine
+
+
+def message(seq: int, ts: int, speed: float) -> TelemetryMessage:
+    return TelemetryMessage(VIN, seq, ts, ts + 5, (Sample("Vehicle.Speed", ts, speed),))
+
+
+async def test_migrations_apply_once_and_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    first = sqlite_stores(path)
+    await first.open()
+    await first.registry.create_brand("a", "A")
+    version = await first.engine.schema_version()
+    await first.close()
+    second = sqlite_stores(path)
+    await second.open()
+    assert await second.engine.schema_version() == version >= 3
+    assert [b.slug for b in await second.registry.list_brands()] == ["a"]
+    await second.close()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_history_query_uses_the_index_not_a_scan(storage: Stores) -> None:
+    await storage.telemetry.write_telemetry(
+        [message(i, i * SECOND, float(i)) for i in range(50)], []
+    )
+    conn = sqlite3.connect(engine(storage).path)
+    plan = " ".join(
+        str(row[3])
+        for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT ts, s_vehicle_speed FROM telemetry "
+            "WHERE vehicle_id = 1 AND ts >= 0 AND ts < 100 AND s_vehicle_speed IS NOT NULL "
+            "ORDER BY ts"
+        )
+    )
+    conn.close()
+    assert "SEARCH" in plan and "PRIMARY KEY" in plan, plan
+    assert "SCAN" not in plan, plan
+
+
+async def test_writes_waiting_together_commit_together_and_fail_alone(
+    storage: Stores,
+) -> None:
+    """Group commit: concurrent writes share transactions; a failing one is rolled back alone."""
+    vins = [f"WVWZZZ1JZXW1{index:05d}" for index in range(40)]
+    before = engine(storage)._writer.transactions
+    outcomes = await asyncio.gather(
+        *(
+            storage.registry.create_vehicle(vin, "volta", "E1", 2025, [], "scrypt$hash")
+            for vin in vins
+        ),
+        storage.registry.create_vehicle(
+            VIN, "volta", "E1", 2025, [], "scrypt$hash"
+        ),  # already there
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[-1], ConflictError)
+    assert all(not isinstance(outcome, Exception) for outcome in outcomes[:-1])
+    listed = {vehicle.vin for vehicle in await storage.registry.list_vehicles(limit=1000)}
+    assert set(vins) <= listed
+    # 41 writes, far fewer transactions: they waited together.
+    assert engine(storage)._writer.transactions - before < 20
+
+
+async def test_a_write_that_fails_leaves_the_writer_working(storage: Stores) -> None:
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO brands (slug, name, created_at) VALUES ('half', 'Half', 0)")
+        raise RuntimeError("bug in a write")
+
+    with pytest.raises(RuntimeError, match="bug in a write"):
+        await engine(storage).write(broken)
+    with pytest.raises(StorageError, match="no such table"):
+        await engine(storage).write(lambda conn: conn.execute("SELECT * FROM nowhere"))
+    # Rolled back, and the next writes go through.
+    assert "half" not in {brand.slug for brand in await storage.registry.list_brands()}
+    await storage.registry.create_brand("after", "After")
+    assert "after" in {brand.slug for brand in await storage.registry.list_brands()}
