@@ -18,6 +18,7 @@ secret = "the MQTT password printed by `carcloud vehicles add`"
 [cloud]
 host = "127.0.0.1"
 port = 1884
+keepalive_s = 30            # ping every 15 s; a link silent for 45 s is dropped and redialled
 # tls_ca = "/etc/carcloud/ca.pem"   # use TLS with this CA certificate
 
 [buffer]
@@ -67,6 +68,10 @@ class AgentConfig:
     host: str = "127.0.0.1"
     port: int = 1884
     tls_ca: Path | None = None
+    # Half of it between pings; 1.5 × it of silence and the link counts as dead. Short
+    # enough to notice a dead cellular link in under a minute, long enough that an
+    # idle car costs a ping every 15 s.
+    keepalive_s: int = 30
     buffer_path: Path = Path("outbox.db")
     max_bytes: int = 256 * 1024 * 1024
     max_age_s: float = 168 * 3600.0
@@ -78,9 +83,17 @@ class AgentConfig:
     def __repr__(self) -> str:
         return (
             f"AgentConfig(vin={self.vin!r}, cloud={self.host}:{self.port}, "
+            f"keepalive={self.keepalive_s}s, "
             f"tls={'yes' if self.tls_ca else 'no'}, buffer={str(self.buffer_path)!r}, "
             f"source={self.source.get('kind')!r}, secret=<hidden>)"
         )
+
+
+def _keepalive(value: object, path: Path) -> int:
+    """The MQTT keepalive: whole seconds, on (0 would mean a dead link is never noticed)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ConfigError(f"[cloud] keepalive_s in {path} must be whole seconds, 1 to 65535")
+    return value
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -113,6 +126,7 @@ def load_config(path: Path) -> AgentConfig:
         secret=secret,
         host=str(cloud.get("host", "127.0.0.1")),
         port=int(cloud.get("port", 1884)),
+        keepalive_s=_keepalive(cloud.get("keepalive_s", 30), path),
         tls_ca=(base / str(tls_ca)) if tls_ca else None,
         buffer_path=buffer_path if buffer_path.is_absolute() else base / buffer_path,
         max_bytes=int(float(buffer.get("max_mb", 256)) * 1024 * 1024),

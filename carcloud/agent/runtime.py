@@ -342,6 +342,7 @@ class Agent:
                 self.config.vin,
                 self.config.secret,
                 will=Will(topics.mqtt_topic(self.config.vin, topics.STATUS), b'{"online":false}'),
+                keepalive_s=self.config.keepalive_s,
                 on_message=self._on_message,
                 ssl_context=self._ssl_context(),
             )
