@@ -19,6 +19,7 @@ import logging
 import nats.errors
 import orjson
 from nats.aio.client import Client as NatsClient
+from nats.js.client import JetStreamContext
 
 from carcloud.errors import CarcloudError
 from carcloud.events.models import DomainEvent
@@ -66,9 +67,15 @@ class EventRelay:
         failing = False
         last_prune = 0.0
         log.info("events: relaying the outbox to the EVENTS stream")
+        sweep_before: int | None = None  # the first pass takes everything left unrelayed
+        sweep = True
         while True:
+            # Cleared before reading: a commit during this pass wakes the next one at once.
+            self._wake.clear()
             try:
-                await self._relay_all(js)
+                await self._relay_own(js)
+                if sweep:
+                    await self._sweep(js, sweep_before)
                 if failing:
                     log.info("events: relaying again")
                     failing = False
@@ -83,32 +90,45 @@ class EventRelay:
                 last_prune = now
                 with contextlib.suppress(CarcloudError):
                     await self.store.prune(now_us() - RETENTION_US)
-            self._wake.clear()
             waiter = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait(
+            done, _ = await asyncio.wait(
                 [waiter, stopper],
                 timeout=self.sweep_s if not failing else 1.0,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             waiter.cancel()
             stopper.cancel()
+            # Woken by our own commit: relay those. Quiet for a while (or stopping): also
+            # take over events another process committed but has not relayed by now.
+            sweep = not done or failing or stop.is_set()
+            sweep_before = now_us() - int(self.sweep_s * 1e6) if not stop.is_set() else None
 
-    async def _relay_all(self, js: nats.js.JetStreamContext) -> None:
+    async def _relay_own(self, js: JetStreamContext) -> None:
+        """The events this process committed: published at once, no other process's."""
+        own = self.store.take_committed_ids()
+        for start in range(0, len(own), BATCH):
+            await self._publish(
+                js, await self.store.unrelayed(BATCH, ids=own[start : start + BATCH])
+            )
+
+    async def _sweep(self, js: JetStreamContext, before: int | None) -> None:
+        """Unrelayed events committed before `before` (every one when None)."""
         while True:
-            events = await self.store.unrelayed(BATCH)
-            if not events:
-                return
-            futures = [
-                await js.publish_async(
-                    event.subject,
-                    event_message(event),
-                    headers={"Nats-Msg-Id": event.message_id},
-                )
-                for event in events
-            ]
-            acks = await asyncio.wait_for(asyncio.gather(*futures), 10.0)
-            await self.store.mark_relayed([event.id for event in events], now_us())
-            self.published += sum(1 for ack in acks if not ack.duplicate)
+            events = await self.store.unrelayed(BATCH, before=before)
+            await self._publish(js, events)
             if len(events) < BATCH:
                 return
+
+    async def _publish(self, js: JetStreamContext, events: list[DomainEvent]) -> None:
+        if not events:
+            return
+        futures = [
+            await js.publish_async(
+                event.subject, event_message(event), headers={"Nats-Msg-Id": event.message_id}
+            )
+            for event in events
+        ]
+        acks = await asyncio.wait_for(asyncio.gather(*futures), 10.0)
+        await self.store.mark_relayed([event.id for event in events], now_us())
+        self.published += sum(1 for ack in acks if not ack.duplicate)

@@ -30,8 +30,14 @@ class EventStore(Protocol):
         """The newest event id (0 when there is none)."""
         ...
 
-    async def unrelayed(self, limit: int) -> list[DomainEvent]:
-        """Events not yet published, oldest first."""
+    async def unrelayed(
+        self, limit: int, ids: Sequence[int] | None = None, before: int | None = None
+    ) -> list[DomainEvent]:
+        """Events not yet published, oldest first; only these ids, or only older ones."""
+        ...
+
+    def take_committed_ids(self) -> list[int]:
+        """Ids of events that this process's transactions committed since the last call."""
         ...
 
     async def mark_relayed(self, ids: Sequence[int], at: int) -> None:

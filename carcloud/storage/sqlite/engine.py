@@ -60,8 +60,11 @@ class SqliteEngine:
         # Caches owned by the writer thread: VIN -> (vehicle id, brand id); brand id -> slug.
         self.vehicle_ids: dict[str, tuple[int, int]] = {}
         self.brand_slugs: dict[int, str] = {}
-        # Set by a write that appended events; read after its transaction commits.
-        self.wrote_events = False
+        # Ids of events appended by this process's writes (writer thread), and of those
+        # whose transaction committed (taken by the relay; ids of a write that was
+        # rolled back match no row, which is harmless).
+        self.staged_event_ids: list[int] = []
+        self._committed_event_ids: list[int] = []
         self._commit_listeners: list[Callable[[], None]] = []
         self._after_migrate: list[Migration] = []
 
@@ -111,10 +114,18 @@ class SqliteEngine:
         self._commit_listeners.append(listener)
 
     def _committed(self) -> None:
-        if self.wrote_events:
-            self.wrote_events = False
+        if self.staged_event_ids:
+            with self._lock:
+                self._committed_event_ids += self.staged_event_ids
+            self.staged_event_ids = []
             for listener in self._commit_listeners:
                 listener()
+
+    def take_committed_event_ids(self) -> list[int]:
+        """Ids of events this process committed since the last call."""
+        with self._lock:
+            ids, self._committed_event_ids = self._committed_event_ids, []
+        return ids
 
     # ---- shared look-ups (writer thread or reader) --------------------------------------
 

@@ -37,8 +37,7 @@ def append_events(
         )
         stored.append(DomainEvent(int(cur.lastrowid or 0), event.type, brand, event.vin, at,
                                   event.data))  # fmt: skip
-    if stored:
-        engine.wrote_events = True
+    engine.staged_event_ids += [event.id for event in stored]
     return stored
 
 
@@ -97,22 +96,38 @@ class SqliteEventStore:
 
         return await self.engine.read(query)
 
-    async def unrelayed(self, limit: int) -> list[DomainEvent]:
+    async def unrelayed(
+        self, limit: int, ids: Sequence[int] | None = None, before: int | None = None
+    ) -> list[DomainEvent]:
         def query(conn: sqlite3.Connection) -> list[DomainEvent]:
+            where, params = "relayed_at IS NULL", []
+            if ids is not None:
+                where += f" AND id IN ({','.join('?' * len(ids))})"
+                params += list(ids)
+            if before is not None:
+                where += " AND at < ?"
+                params.append(before)
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE relayed_at IS NULL ORDER BY id LIMIT ?",
-                (limit,),
+                f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT ?",
+                (*params, limit),
             )
             return [_event(row) for row in rows]
 
         return await self.engine.read(query)
 
+    def take_committed_ids(self) -> list[int]:
+        return self.engine.take_committed_event_ids()
+
     async def mark_relayed(self, ids: Sequence[int], at: int) -> None:
         def update(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE events SET relayed_at = ? WHERE id = ? AND relayed_at IS NULL",
-                [(at, event_id) for event_id in ids],
-            )
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    f"UPDATE events SET relayed_at = ? WHERE id IN ({marks}) "
+                    "AND relayed_at IS NULL",
+                    (at, *chunk),
+                )
 
         await self.engine.write(update)
 
