@@ -5,35 +5,37 @@ A backend is one parameter of `stores`; PostgreSQL adds its own next to SQLite.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from carcloud.ingest.store import TelemetryStore
 from carcloud.storage import Stores
+from carcloud.storage.postgres import postgres_stores
 from carcloud.storage.sqlite import sqlite_stores
+from tests.pg import postgres_database
 
 VIN = "WVWZZZ1JZXW000001"
 SECOND = 1_000_000
 
-Backend = Callable[[Path], Awaitable[Stores]]
 
-
-async def _sqlite(tmp_path: Path) -> Stores:
-    return sqlite_stores(tmp_path / "carcloud.db")
-
-
-BACKENDS: dict[str, Backend] = {"sqlite": _sqlite}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=["sqlite", "postgresql"])
 async def empty_stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
-    """Every store of one backend, migrated and empty."""
-    stores = await BACKENDS[request.param](tmp_path)
-    await stores.open()
-    yield stores
-    await stores.close()
+    """Every store of one backend, migrated and empty (PostgreSQL: a database of its own)."""
+    if request.param == "sqlite":
+        stores = sqlite_stores(tmp_path / "carcloud.db")
+        await stores.open()
+        yield stores
+        await stores.close()
+        return
+    async with postgres_database() as url:
+        stores = postgres_stores(url)
+        await stores.open()
+        try:
+            yield stores
+        finally:
+            await stores.close()
 
 
 @pytest.fixture

@@ -1,0 +1,239 @@
+"""CommandStore for PostgreSQL: commands, their transitions, compare-and-set status changes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from carcloud.commands.models import (
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    CommandRecord,
+    CommandTransition,
+)
+from carcloud.commands.store import EmitCommand, Plan
+from carcloud.errors import NotFoundError
+from carcloud.storage.postgres.engine import Conn, PostgresEngine, Row, Tx
+from carcloud.storage.postgres.events import append_events
+from carcloud.storage.postgres.vehicles import visible_vehicle_id
+from carcloud.timeutil import now_us
+
+_COMMAND_COLUMNS = (
+    "c.id, v.vin, c.kind, c.params, c.status, c.reason, c.idempotency_key, c.created_at, "
+    "c.expires_at, c.delivered_at, c.completed_at"
+)
+_COMMAND_FROM = "FROM commands c JOIN vehicles v ON v.id = c.vehicle_id"
+_OPEN = list(OPEN_STATUSES)
+
+
+def _command(row: Row, transitions: tuple[CommandTransition, ...] = ()) -> CommandRecord:
+    return CommandRecord(
+        id=row[0],
+        vin=row[1],
+        kind=row[2],
+        params=json.loads(row[3]),
+        status=row[4],
+        reason=row[5],
+        idempotency_key=row[6],
+        created_at=row[7],
+        expires_at=row[8],
+        delivered_at=row[9],
+        completed_at=row[10],
+        transitions=transitions,
+    )
+
+
+async def _transitions(conn: Conn, command_id: str) -> tuple[CommandTransition, ...]:
+    rows = await conn.fetch(
+        "SELECT status, at, reason FROM command_transitions WHERE command_id = $1 ORDER BY at, id",
+        command_id,
+    )
+    return tuple(CommandTransition(*row) for row in rows)
+
+
+async def _load(conn: Conn, command_id: str) -> CommandRecord:
+    row = await conn.fetchrow(
+        f"SELECT {_COMMAND_COLUMNS} {_COMMAND_FROM} WHERE c.id = $1", command_id
+    )
+    if row is None:
+        raise NotFoundError(f"command {command_id} not found")
+    return _command(row, await _transitions(conn, command_id))
+
+
+async def _apply(tx: Tx, command_id: str, steps: Sequence[CommandTransition]) -> None:
+    """Record transitions and keep the command row's status and times in step."""
+    last = steps[-1]
+    delivered = next((s.at for s in steps if s.status == "delivered"), None)
+    completed = next((s.at for s in steps if s.status in FINAL_STATUSES), None)
+    await tx.conn.execute(
+        "UPDATE commands SET status = $2, reason = $3, "
+        "delivered_at = COALESCE(delivered_at, $4), "
+        "completed_at = COALESCE($5, completed_at) WHERE id = $1",
+        command_id,
+        last.status,
+        last.reason,
+        delivered,
+        completed,
+    )
+    await tx.conn.executemany(
+        "INSERT INTO command_transitions (command_id, status, at, reason) VALUES ($1, $2, $3, $4)",
+        [(command_id, step.status, step.at, step.reason) for step in steps],
+    )
+
+
+class PostgresCommandStore:
+    """CommandStore over the shared PostgreSQL engine."""
+
+    def __init__(self, engine: PostgresEngine) -> None:
+        self.engine = engine
+
+    async def create_command(
+        self,
+        command_id: str,
+        vin: str,
+        brand: str | None,
+        kind: str,
+        params: dict[str, object],
+        expires_at: int,
+        idempotency_key: str | None,
+        emit: EmitCommand | None = None,
+    ) -> tuple[CommandRecord, bool]:
+        async def insert(tx: Tx) -> tuple[CommandRecord, bool]:
+            vehicle_id = await visible_vehicle_id(tx.conn, vin, brand)
+            if idempotency_key is not None:
+                found = await tx.conn.fetchval(
+                    "SELECT id FROM commands WHERE vehicle_id = $1 AND idempotency_key = $2",
+                    vehicle_id,
+                    idempotency_key,
+                )
+                if found is not None:
+                    return await _load(tx.conn, found), False
+            created = now_us()
+            await tx.conn.execute(
+                "INSERT INTO commands (id, vehicle_id, kind, params, status, idempotency_key, "
+                "created_at, expires_at) VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
+                command_id,
+                vehicle_id,
+                kind,
+                json.dumps(params, separators=(",", ":"), sort_keys=True),
+                idempotency_key,
+                created,
+                expires_at,
+            )
+            await tx.conn.execute(
+                "INSERT INTO command_transitions (command_id, status, at) "
+                "VALUES ($1, 'queued', $2)",
+                command_id,
+                created,
+            )
+            record = CommandRecord(
+                id=command_id,
+                vin=vin,
+                kind=kind,
+                params=params,
+                status="queued",
+                reason=None,
+                idempotency_key=idempotency_key,
+                created_at=created,
+                expires_at=expires_at,
+                delivered_at=None,
+                completed_at=None,
+                transitions=(CommandTransition("queued", created),),
+            )
+            if emit is not None:
+                await append_events(tx, emit(record))
+            return record, True
+
+        return await self.engine.write(insert)
+
+    async def get_command(self, vin: str, command_id: str, brand: str | None) -> CommandRecord:
+        async def query(conn: Conn) -> CommandRecord:
+            if brand is not None:
+                await visible_vehicle_id(conn, vin, brand)
+            command = await _load(conn, command_id)
+            if command.vin != vin:
+                raise NotFoundError(f"command {command_id} not found")
+            return command
+
+        return await self.engine.read(query)
+
+    async def list_commands(
+        self, vin: str, brand: str | None, status: str | None, limit: int
+    ) -> list[CommandRecord]:
+        async def query(conn: Conn) -> list[CommandRecord]:
+            vehicle_id = await visible_vehicle_id(conn, vin, brand)
+            rows = await conn.fetch(
+                f"SELECT {_COMMAND_COLUMNS} {_COMMAND_FROM} WHERE c.vehicle_id = $1 "
+                "AND ($2::text IS NULL OR c.status = $2) ORDER BY c.created_at DESC, c.seq DESC "
+                "LIMIT $3",
+                vehicle_id,
+                status,
+                limit,
+            )
+            return [_command(row, await _transitions(conn, row[0])) for row in rows]
+
+        return await self.engine.read(query)
+
+    async def transition_command(
+        self,
+        command_id: str,
+        plan: Plan,
+        vin: str | None = None,
+        emit: EmitCommand | None = None,
+    ) -> CommandRecord | None:
+        async def update(tx: Tx) -> CommandRecord | None:
+            row = await tx.conn.fetchrow(
+                "SELECT c.status, v.vin FROM commands c JOIN vehicles v ON v.id = c.vehicle_id "
+                "WHERE c.id = $1 FOR UPDATE OF c",
+                command_id,
+            )
+            if row is None or (vin is not None and row[1] != vin):
+                return None
+            steps = plan(row[0])
+            if not steps:
+                return None
+            await _apply(tx, command_id, steps)
+            command = await _load(tx.conn, command_id)
+            if emit is not None:
+                await append_events(tx, emit(command))
+            return command
+
+        return await self.engine.write(update)
+
+    async def open_commands(self, vin: str | None = None) -> list[CommandRecord]:
+        async def query(conn: Conn) -> list[CommandRecord]:
+            rows = await conn.fetch(
+                f"SELECT {_COMMAND_COLUMNS} {_COMMAND_FROM} WHERE c.status = ANY($1::text[]) "
+                "AND c.expires_at > $2 AND ($3::text IS NULL OR v.vin = $3) "
+                "ORDER BY c.created_at, c.seq",
+                _OPEN,
+                now_us(),
+                vin,
+            )
+            return [_command(row) for row in rows]
+
+        return await self.engine.read(query)
+
+    async def expire_commands(
+        self, now: int, plan: Plan, emit: EmitCommand | None = None
+    ) -> list[CommandRecord]:
+        async def update(tx: Tx) -> list[CommandRecord]:
+            rows = await tx.conn.fetch(
+                "SELECT id, status FROM commands WHERE status = ANY($1::text[]) "
+                "AND expires_at <= $2 ORDER BY created_at FOR UPDATE SKIP LOCKED",
+                _OPEN,
+                now,
+            )
+            expired = []
+            for command_id, status in rows:
+                steps = plan(status)
+                if not steps:
+                    continue
+                await _apply(tx, command_id, steps)
+                command = await _load(tx.conn, command_id)
+                if emit is not None:
+                    await append_events(tx, emit(command))
+                expired.append(command)
+            return expired
+
+        return await self.engine.write(update)

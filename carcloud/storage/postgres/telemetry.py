@@ -1,0 +1,321 @@
+"""TelemetryStore for PostgreSQL: one history row per vehicle and time, signals in JSONB.
+
+A batch is written with a handful of statements whatever its size: the messages'
+identities, history rows and latest values each go in as arrays (`unnest`), so a
+batch of a thousand messages costs a few round trips, not thousands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from carcloud.catalog import SignalCatalog, default_catalog
+from carcloud.ingest.models import (
+    DeadLetter,
+    HistoryPoint,
+    IngestResult,
+    LatestState,
+    LatestValue,
+    SignalValue,
+    TelemetryMessage,
+)
+from carcloud.ingest.store import IngestPolicy
+from carcloud.registry.models import Vehicle
+from carcloud.storage.codec import signal_columns
+from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
+from carcloud.storage.postgres.events import append_events
+from carcloud.storage.postgres.vehicles import VEHICLE_COLUMNS, VEHICLE_FROM, vehicle_of
+
+
+def _decode(kind: str, raw: Any) -> SignalValue:
+    """A JSON value back in the type its signal declares."""
+    if kind == "num":
+        return float(raw)
+    if kind == "int":
+        return int(raw)
+    if kind == "bool":
+        return bool(raw)
+    if kind == "list":
+        return [str(item) for item in raw]
+    return str(raw)
+
+
+class PostgresTelemetryStore:
+    """TelemetryStore over the shared PostgreSQL engine."""
+
+    def __init__(self, engine: PostgresEngine, catalog: SignalCatalog | None = None) -> None:
+        self.engine = engine
+        self.catalog = catalog or default_catalog()
+        self._kinds = {path: kind for path, (_, kind) in signal_columns(self.catalog).items()}
+
+    async def write_telemetry(
+        self,
+        messages: Sequence[TelemetryMessage],
+        dead_letters: Sequence[DeadLetter],
+        policy: IngestPolicy | None = None,
+    ) -> IngestResult:
+        async def write(tx: Tx) -> IngestResult:
+            conn = tx.conn
+            vins = sorted({message.vin for message in messages} | {
+                letter.vin for letter in dead_letters if letter.vin
+            })  # fmt: skip
+            ids = {
+                row[0]: (row[1], row[2])
+                for row in await conn.fetch(
+                    "SELECT vin, id, brand_id FROM vehicles WHERE vin = ANY($1::text[])", vins
+                )
+            }
+            known = [m for m in messages if m.vin in ids]
+            unknown = [m for m in messages if m.vin not in ids]
+            fresh: set[tuple[int, int]] = set()
+            if known:
+                rows = await conn.fetch(
+                    "INSERT INTO telemetry_messages (vehicle_id, seq, ts, received_at, samples) "
+                    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], "
+                    "$4::bigint[], $5::int[]) ON CONFLICT DO NOTHING RETURNING vehicle_id, seq",
+                    [ids[m.vin][0] for m in known],
+                    [m.seq for m in known],
+                    [m.ts for m in known],
+                    [m.received_at for m in known],
+                    [len(m.samples) for m in known],
+                )
+                fresh = {(row[0], row[1]) for row in rows}
+            history: dict[tuple[int, int], tuple[int, int, dict[str, Any]]] = {}
+            latest: dict[tuple[int, str], tuple[int, Any]] = {}
+            received: dict[int, int] = {}
+            stored = samples = 0
+            for message in known:
+                vehicle_id = ids[message.vin][0]
+                if (vehicle_id, message.seq) not in fresh:
+                    continue
+                fresh.discard((vehicle_id, message.seq))  # a seq twice in one batch: once
+                stored += 1
+                samples += len(message.samples)
+                received[vehicle_id] = max(received.get(vehicle_id, 0), message.received_at)
+                for path, ts, value in message.samples:
+                    row = history.get((vehicle_id, ts))
+                    if row is None:
+                        row = history[(vehicle_id, ts)] = (message.seq, message.received_at, {})
+                    row[2][path] = value
+                    seen = latest.get((vehicle_id, path))
+                    if seen is None or seen[0] <= ts:
+                        latest[(vehicle_id, path)] = (ts, value)
+            if history:
+                keys = list(history)
+                await conn.execute(
+                    "INSERT INTO telemetry (vehicle_id, ts, seq, received_at, signals) "
+                    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], "
+                    "$4::bigint[], $5::jsonb[]) ON CONFLICT (vehicle_id, ts) DO UPDATE SET "
+                    "seq = excluded.seq, received_at = excluded.received_at, "
+                    "signals = telemetry.signals || excluded.signals",
+                    [key[0] for key in keys],
+                    [key[1] for key in keys],
+                    [history[key][0] for key in keys],
+                    [history[key][1] for key in keys],
+                    [orjson.dumps(history[key][2]).decode() for key in keys],
+                )
+                pairs = list(latest)
+                await conn.execute(
+                    "INSERT INTO latest_values (vehicle_id, path, ts, value) "
+                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[]) "
+                    "ON CONFLICT (vehicle_id, path) DO UPDATE SET ts = excluded.ts, "
+                    "value = excluded.value WHERE excluded.ts >= latest_values.ts",
+                    [pair[0] for pair in pairs],
+                    [pair[1] for pair in pairs],
+                    [latest[pair][0] for pair in pairs],
+                    [orjson.dumps(latest[pair][1]).decode() for pair in pairs],
+                )
+                await conn.execute(
+                    "INSERT INTO latest_received (vehicle_id, received_at) "
+                    "SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
+                    "ON CONFLICT (vehicle_id) DO UPDATE SET received_at = "
+                    "GREATEST(latest_received.received_at, excluded.received_at)",
+                    list(received),
+                    list(received.values()),
+                )
+            letters = list(dead_letters)
+            if policy is not None:
+                letters += [policy.unknown_vin(message) for message in unknown]
+            for letter in letters:
+                brand_id = ids[letter.vin][1] if letter.vin in ids else None
+                if letter.vin and brand_id is None:
+                    brand_id = await conn.fetchval(
+                        "SELECT brand_id FROM vehicles WHERE vin = $1", letter.vin
+                    )
+                letter_id = await conn.fetchval(
+                    "INSERT INTO dead_letters (received_at, subject, vin, brand_id, reason, "
+                    "payload) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    letter.received_at,
+                    letter.subject,
+                    letter.vin,
+                    brand_id,
+                    letter.reason,
+                    letter.payload,
+                )
+                if policy is not None:
+                    stored_letter = DeadLetter(
+                        letter.received_at,
+                        letter.subject,
+                        letter.vin,
+                        letter.reason,
+                        letter.payload,
+                        id=int(letter_id),
+                    )
+                    await append_events(tx, policy.dead_letter_events(stored_letter))
+            return IngestResult(
+                messages_stored=stored,
+                duplicates=len(known) - stored,
+                samples_stored=samples,
+                dead_letters=len(letters),
+                unknown_vins=tuple(message.vin for message in unknown),
+            )
+
+        return await self.engine.write(write)
+
+    def _values(self, rows: Sequence[Any]) -> tuple[LatestValue, ...]:
+        values = [
+            LatestValue(
+                row[0], row[1], _decode(self._kinds.get(row[0], "str"), orjson.loads(row[2]))
+            )
+            for row in rows
+        ]
+        return tuple(sorted(values, key=lambda value: value.path))
+
+    async def latest_state(self, vin: str) -> LatestState:
+        async def query(conn: Conn) -> LatestState:
+            vehicle_id = await conn.fetchval("SELECT id FROM vehicles WHERE vin = $1", vin)
+            if vehicle_id is None:
+                return LatestState((), None)
+            rows = await conn.fetch(
+                "SELECT path, ts, value::text FROM latest_values WHERE vehicle_id = $1",
+                vehicle_id,
+            )
+            received = await conn.fetchval(
+                "SELECT received_at FROM latest_received WHERE vehicle_id = $1", vehicle_id
+            )
+            return LatestState(self._values(rows), received)
+
+        return await self.engine.read(query)
+
+    async def fleet_overview(
+        self, brand: str | None, paths: Sequence[str], limit: int = 1000, offset: int = 0
+    ) -> list[tuple[Vehicle, LatestState]]:
+        params = Params()
+        wanted = params.add(list(paths))
+        where = f"WHERE b.slug = {params.add(brand)}" if brand is not None else ""
+        sql = (
+            f"SELECT {VEHICLE_COLUMNS}, lr.received_at, "
+            "(SELECT COALESCE(jsonb_agg(jsonb_build_array(lv.path, lv.ts, lv.value)), '[]') "
+            f"FROM latest_values lv WHERE lv.vehicle_id = v.id AND lv.path = ANY({wanted}::text[]))"
+            f"::text {VEHICLE_FROM} LEFT JOIN latest_received lr ON lr.vehicle_id = v.id "
+            f"{where} ORDER BY v.vin LIMIT {params.add(limit)} OFFSET {params.add(offset)}"
+        )
+
+        async def query(conn: Conn) -> list[tuple[Vehicle, LatestState]]:
+            result = []
+            for row in await conn.fetch(sql, *params.values):
+                triples = orjson.loads(row[-1])
+                values = tuple(
+                    LatestValue(path, ts, _decode(self._kinds.get(path, "str"), value))
+                    for path, ts, value in sorted(triples, key=lambda t: list(paths).index(t[0]))
+                )
+                result.append((vehicle_of(row), LatestState(values, row[-2])))
+            return result
+
+        return await self.engine.read(query)
+
+    async def history(
+        self,
+        vin: str,
+        path: str,
+        start: int | None,
+        end: int | None,
+        limit: int,
+        bucket_us: int | None = None,
+    ) -> list[HistoryPoint]:
+        kind = self._kinds.get(path)
+        if kind is None:
+            return []
+        lower = start if start is not None else -(2**62)
+        upper = end if end is not None else 2**62
+        where = (
+            "WHERE vehicle_id = (SELECT id FROM vehicles WHERE vin = $1) "
+            "AND ts >= $2 AND ts < $3 AND signals ? $4"
+        )
+
+        async def query(conn: Conn) -> list[HistoryPoint]:
+            if bucket_us is None:
+                rows = await conn.fetch(
+                    f"SELECT ts, (signals -> $4)::text FROM telemetry {where} ORDER BY ts "
+                    "LIMIT $5",
+                    vin, lower, upper, path, limit,
+                )  # fmt: skip
+                return [HistoryPoint(ts, _decode(kind, orjson.loads(raw))) for ts, raw in rows]
+            if kind in ("num", "int"):
+                rows = await conn.fetch(
+                    f"SELECT (ts / $5) * $5 AS bucket, AVG((signals ->> $4)::float8), COUNT(*) "
+                    f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT $6",
+                    vin, lower, upper, path, bucket_us, limit,
+                )  # fmt: skip
+                return [HistoryPoint(bucket, float(avg), count) for bucket, avg, count in rows]
+            # Non-numeric values cannot be averaged: each bucket shows its last value.
+            rows = await conn.fetch(
+                f"SELECT (ts / $5) * $5 AS bucket, "
+                f"((array_agg(signals -> $4 ORDER BY ts DESC))[1])::text, COUNT(*) "
+                f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT $6",
+                vin, lower, upper, path, bucket_us, limit,
+            )  # fmt: skip
+            return [
+                HistoryPoint(bucket, _decode(kind, orjson.loads(raw)), count)
+                for bucket, raw, count in rows
+            ]
+
+        return await self.engine.read(query)
+
+    async def count_samples(self, vin: str | None = None) -> int:
+        async def query(conn: Conn) -> int:
+            if vin is None:
+                return int(await conn.fetchval("SELECT COUNT(*) FROM telemetry"))
+            return int(
+                await conn.fetchval(
+                    "SELECT COUNT(*) FROM telemetry WHERE vehicle_id = "
+                    "(SELECT id FROM vehicles WHERE vin = $1)",
+                    vin,
+                )
+            )
+
+        return await self.engine.read(query)
+
+    async def list_dead_letters(
+        self, vin: str | None, brand: str | None, limit: int, before_id: int | None = None
+    ) -> list[DeadLetter]:
+        params = Params()
+        where = ["TRUE"]
+        if brand is not None:
+            where.append(f"d.brand_id = (SELECT id FROM brands WHERE slug = {params.add(brand)})")
+        if vin is not None:
+            where.append(f"d.vin = {params.add(vin)}")
+        if before_id is not None:
+            where.append(f"d.id < {params.add(before_id)}")
+        sql = (
+            "SELECT d.id, d.received_at, d.subject, d.vin, d.reason, d.payload FROM dead_letters d "
+            f"WHERE {' AND '.join(where)} ORDER BY d.id DESC LIMIT {params.add(limit)}"
+        )
+
+        async def query(conn: Conn) -> list[DeadLetter]:
+            return [
+                DeadLetter(
+                    id=row[0],
+                    received_at=row[1],
+                    subject=row[2],
+                    vin=row[3],
+                    reason=row[4],
+                    payload=bytes(row[5]),
+                )
+                for row in await conn.fetch(sql, *params.values)
+            ]
+
+        return await self.engine.read(query)
