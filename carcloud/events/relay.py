@@ -34,6 +34,8 @@ SWEEP_S = 2.0
 # Relayed events are kept this long for `GET /events` and resuming streams.
 RETENTION_US = 7 * 86_400 * 1_000_000
 PRUNE_EVERY_S = 3600.0
+# Published events are recorded as relayed at most this often (see EventRelay._mark).
+MARK_EVERY_S = 0.5
 
 
 def event_message(event: DomainEvent) -> bytes:
@@ -50,6 +52,8 @@ class EventRelay:
         self.sweep_s = sweep_s
         self.published = 0
         self._wake = asyncio.Event()
+        self._to_mark: list[int] = []
+        self._marked_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _committed(self) -> None:
@@ -84,17 +88,21 @@ class EventRelay:
                     log.warning("events: cannot relay (will retry): %s", exc)
                     failing = True
             if stop.is_set():
+                with contextlib.suppress(CarcloudError):
+                    await self._mark(force=True)
                 return
             now = asyncio.get_running_loop().time()
             if now - last_prune > PRUNE_EVERY_S:
                 last_prune = now
                 with contextlib.suppress(CarcloudError):
                     await self.store.prune(now_us() - RETENTION_US)
+            with contextlib.suppress(CarcloudError):
+                await self._mark(force=False)
             waiter = asyncio.ensure_future(self._wake.wait())
             stopper = asyncio.ensure_future(stop.wait())
             done, _ = await asyncio.wait(
                 [waiter, stopper],
-                timeout=self.sweep_s if not failing else 1.0,
+                timeout=MARK_EVERY_S if self._to_mark else self.sweep_s if not failing else 1.0,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             waiter.cancel()
@@ -114,6 +122,7 @@ class EventRelay:
 
     async def _sweep(self, js: JetStreamContext, before: int | None) -> None:
         """Unrelayed events committed before `before` (every one when None)."""
+        await self._mark(force=True)  # what we published is not taken again
         while True:
             events = await self.store.unrelayed(BATCH, before=before)
             await self._publish(js, events)
@@ -130,5 +139,27 @@ class EventRelay:
             for event in events
         ]
         acks = await asyncio.wait_for(asyncio.gather(*futures), 10.0)
-        await self.store.mark_relayed([event.id for event in events], now_us())
         self.published += sum(1 for ack in acks if not ack.duplicate)
+        self._to_mark += [event.id for event in events]
+        await self._mark(force=False)
+
+    async def _mark(self, force: bool) -> None:
+        """Record published events as relayed, a few times a second rather than per pass.
+
+        Each mark is a write transaction; under load, one per pass would compete with
+        the writes that matter. Until marked, an event is only ever taken again by a
+        sweep, which waits `sweep_s` (longer than MARK_EVERY_S) or by a restart, whose
+        second publish the stream drops as a duplicate.
+        """
+        now = asyncio.get_running_loop().time()
+        if not self._to_mark or (
+            not force and len(self._to_mark) < BATCH and now - self._marked_at < MARK_EVERY_S
+        ):
+            return
+        ids, self._to_mark = self._to_mark, []
+        self._marked_at = now
+        try:
+            await self.store.mark_relayed(ids, now_us())
+        except CarcloudError:
+            self._to_mark = ids + self._to_mark
+            raise
