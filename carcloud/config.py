@@ -178,6 +178,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest_workers", _count(0), 1, "ingest loops in this process", metavar="N"),
     Setting("ingest_batch", _count(1), 1000, "messages an ingest loop pulls at once", metavar="N"),
     Setting(
+        "receipt_interval_ms",
+        _count(0),
+        1000,
+        "least time between two commit receipts to one car; 0 sends none",
+        metavar="MS",
+    ),
+    Setting(
         "max_message_bytes",
         _count(1),
         64 * 1024,
@@ -256,6 +263,7 @@ class Settings:
     database_url: str | None = _default("database_url")
     ingest_workers: int = _default("ingest_workers")
     ingest_batch: int = _default("ingest_batch")
+    receipt_interval_ms: int = _default("receipt_interval_ms")
     max_message_bytes: int = _default("max_message_bytes")
     tls_cert: Path | None = _default("tls_cert")
     tls_key: Path | None = _default("tls_key")
@@ -288,6 +296,7 @@ class Settings:
             "database_url": mask_url(self.resolved_database_url()),
             "ingest_workers": self.ingest_workers,
             "ingest_batch": self.ingest_batch,
+            "receipt_interval_ms": self.receipt_interval_ms,
             "max_message_bytes": self.max_message_bytes,
             "tls_cert": None if self.tls_cert is None else str(self.tls_cert),
             "tls_key": None if self.tls_key is None else str(self.tls_key),

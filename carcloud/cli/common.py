@@ -43,6 +43,7 @@ UP_SETTINGS = (
     "database_url",
     "ingest_workers",
     "ingest_batch",
+    "receipt_interval_ms",
     "max_message_bytes",
     "tls_cert",
     "tls_key",

@@ -29,10 +29,17 @@ MAX_SEQ = 2**53
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """The outcome of decoding one message: either or both may be set."""
+    """The outcome of decoding one message: either or both may be set.
+
+    `seq` is the message's seq whenever it could be read, even if nothing of it is
+    stored (a receipt then tells the car not to resend it); `batch` says it carried
+    `samples` (a backlog, receipted at once).
+    """
 
     message: TelemetryMessage | None
     dead_letter: DeadLetter | None
+    seq: int | None = None
+    batch: bool = False
 
 
 class _Rejected(Exception):
@@ -52,6 +59,7 @@ def decode_telemetry(
     def letter(reason: str) -> DeadLetter:
         return DeadLetter(received_at, subject, vin, reason, payload)
 
+    seq: int | None = None
     try:
         if len(payload) > max_bytes:
             raise _Rejected(
@@ -64,7 +72,7 @@ def decode_telemetry(
             raise _Rejected(f"VIN {claimed!r} in the payload does not match the topic's VIN {vin}")
         raw_samples = _raw_samples(body)
     except _Rejected as exc:
-        return Decoded(None, letter(str(exc)))
+        return Decoded(None, letter(str(exc)), seq)
 
     samples: list[SampleTuple] = []
     problems: list[str] = []
@@ -104,12 +112,13 @@ def decode_telemetry(
     message = None
     if samples and first_ts is not None:
         message = TelemetryMessage(vin, seq, first_ts, received_at, tuple(samples))
+    batch = "samples" in body
     if not problems:
-        return Decoded(message, None)
+        return Decoded(message, None, seq, batch)
     stored = f"{len(samples)} valid values stored; " if samples else "nothing stored; "
     shown = "; ".join(problems[:10])
     more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-    return Decoded(message, letter(f"{stored}rejected: {shown}{more}"))
+    return Decoded(message, letter(f"{stored}rejected: {shown}{more}"), seq, batch)
 
 
 GZIP_MAGIC = b"\x1f\x8b"

@@ -3,7 +3,9 @@
 Several workers (in one process or many) share one durable pull consumer, so
 JetStream spreads the work. Nothing is acknowledged before its transaction has
 committed; a crash between commit and ack only causes a redelivery, which the
-(vin, seq) key turns into a no-op.
+(vin, seq) key turns into a no-op. After each commit the worker tells the cars
+what it stored (commit receipts, `receipts.py`): a car's PUBACK is no proof of
+storage, the receipt is.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from carcloud.errors import CarcloudError, ValidationError
 from carcloud.events.models import NewEvent
 from carcloud.ingest.models import DeadLetter, TelemetryMessage
 from carcloud.ingest.protocol import DEFAULT_MAX_MESSAGE_BYTES, decode_telemetry
+from carcloud.ingest.receipts import DEFAULT_EVERY_S, ReceiptSender
 from carcloud.ingest.store import TelemetryStore
 from carcloud.messaging import topics
 from carcloud.messaging.puller import BatchPuller
@@ -66,6 +69,11 @@ class IngestStats:
     dead_letters: int = 0
     failures: int = 0
     last_error: str | None = None
+    receipts: int = 0
+
+
+# (vin, seq, backlog): a committed message that a receipt will name.
+Receipted = tuple[str, int, bool]
 
 
 def consumer_config() -> ConsumerConfig:
@@ -94,6 +102,7 @@ class IngestWorker:
         batch_size: int = 1000,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         name: str = "ingest",
+        receipt_every_s: float | None = DEFAULT_EVERY_S,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -104,6 +113,25 @@ class IngestWorker:
         self.name = name
         self.stats = IngestStats()
         self._failing = False
+        # None: no receipts (the benchmark's comparison; cars then rely on PUBACK alone).
+        self.receipts = (
+            ReceiptSender(self._publish_receipt, receipt_every_s)
+            if receipt_every_s is not None
+            else None
+        )
+
+    async def _publish_receipt(self, subject: str, payload: bytes) -> None:
+        await self.nc.publish(subject, payload)
+        self.stats.receipts += 1
+
+    async def _flush_receipts(self) -> None:
+        if self.receipts is None:
+            return
+        try:
+            await self.receipts.flush()
+        except nats.errors.Error as exc:
+            # A receipt that cannot go out costs the car a resend, nothing more.
+            self._failed(f"cannot send receipts: {exc}")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull, store and ack until `stop` is set.
@@ -124,6 +152,7 @@ class IngestWorker:
                     self._failed(f"cannot pull from JetStream: {exc}")
                     await asyncio.sleep(0.5)
                     continue
+                await self._flush_receipts()
                 if not batch:
                     if storing is not None:
                         await storing
@@ -145,11 +174,14 @@ class IngestWorker:
             log.error("%s: %s; retrying", self.name, problem)
             self._failing = True
 
-    def decode_batch(self, batch: list[Msg]) -> tuple[list[TelemetryMessage], list[DeadLetter]]:
-        """Decode and validate every message of a batch."""
+    def decode_batch(
+        self, batch: list[Msg]
+    ) -> tuple[list[TelemetryMessage], list[DeadLetter], list[Receipted]]:
+        """Decode and validate every message of a batch; what its receipts will name."""
         received_at = now_us()
         messages: list[TelemetryMessage] = []
         letters: list[DeadLetter] = []
+        receipted: list[Receipted] = []
         for msg in batch:
             try:
                 vin = topics.vin_from_subject(msg.subject)
@@ -163,14 +195,29 @@ class IngestWorker:
                 messages.append(decoded.message)
             if decoded.dead_letter is not None:
                 letters.append(decoded.dead_letter)
-        return messages, letters
+            if decoded.seq is not None:
+                receipted.append((vin, decoded.seq, decoded.batch))
+        return messages, letters, receipted
 
     async def store_batch(
-        self, batch: list[Msg], messages: list[TelemetryMessage], letters: list[DeadLetter]
+        self,
+        batch: list[Msg],
+        messages: list[TelemetryMessage],
+        letters: list[DeadLetter],
+        receipted: list[Receipted] | None = None,
     ) -> None:
-        """Store in one transaction, then ack every message; on failure let them redeliver."""
+        """Store in one transaction, then ack every message; on failure let them redeliver.
+
+        The receipts name what the commit holds, so they are noted right after it,
+        before the acks (an ack that fails does not undo the commit).
+        """
         try:
             result = await self.storage.write_telemetry(messages, letters, INGEST_POLICY)
+            if self.receipts is not None and receipted:
+                unknown = set(result.unknown_vins)
+                for vin, seq, backlog in receipted:
+                    if vin not in unknown:
+                        self.receipts.note(vin, seq, backlog)
             for msg in batch:
                 await msg.ack()
         except (CarcloudError, nats.errors.Error) as exc:
@@ -185,6 +232,7 @@ class IngestWorker:
         self.stats.samples += result.samples_stored
         self.stats.duplicates += result.duplicates
         self.stats.dead_letters += result.dead_letters
+        await self._flush_receipts()
 
 
 async def _nak_all(batch: list[Msg], delay: float) -> None:

@@ -12,8 +12,9 @@ command rate fell from about 900/s at 1,000 cars to under 400/s at 5,000 cars, w
 one N-th of the fleet.
 
 Nothing else changes for anyone: each vehicle account exports `vehicles.>` as a
-stream and APP imports all of them, so APP's streams and services see every car's
-messages on the same subjects as before; the cloud's MQTT identity connects once per
+stream and APP imports every channel of it (all but the commit receipts, which go
+the other way), so APP's streams and services see every car's messages on the same
+subjects as before; the cloud's MQTT identity connects once per
 vehicle account to deliver into the cars' sessions there. Changing N moves cars to
 other accounts (their server-side sessions start empty); the database re-sends open
 commands and the desired twin when they reconnect, so nothing is lost.

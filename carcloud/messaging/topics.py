@@ -19,6 +19,7 @@ TWIN_REPORTED = "twin/reported"
 TWIN_DESIRED = "twin/desired"
 NOTIFICATIONS = "notifications"
 COMMANDS = "commands"
+RECEIPTS = "receipts"  # commit receipts, cloud → car (carcloud/ingest/receipts.py)
 
 
 def mqtt_topic(vin: str, suffix: str) -> str:
@@ -55,6 +56,21 @@ ALL_NOTIFICATIONS = f"{ROOT}.*.{NOTIFICATIONS}"
 
 # Platform-internal subjects (plain NATS, never visible to vehicles).
 DISPATCH = "carcloud.control.dispatch"
+# Commit receipts on their way from APP to a vehicle account: RECEIPT_ROUTE.<account>.<vin>.
+RECEIPT_ROUTE = "carcloud.receipts"
 
 
 ALL_EVENTS = f"{ROOT}.*.{EVENTS}"
+
+# What the services' account imports from every vehicle account: each channel of the
+# scheme, but not the receipts, which travel the other way (see natsserver.py).
+ALL_FROM_VEHICLE_ACCOUNTS = (
+    ALL_TELEMETRY,
+    ALL_EVENTS,
+    ALL_STATUS,
+    ALL_TWIN_REPORTED,
+    ALL_COMMAND_RESULTS,
+    ALL_COMMANDS_TO_CARS,
+    ALL_TWIN_DESIRED,
+    ALL_NOTIFICATIONS,
+)

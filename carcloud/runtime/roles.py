@@ -83,6 +83,7 @@ async def _control(ctx: RoleContext) -> list[Runner]:
 
 
 async def _ingest(ctx: RoleContext) -> list[Runner]:
+    interval_ms = ctx.settings.receipt_interval_ms
     return [
         IngestWorker(
             ctx.nats["svc"],
@@ -91,6 +92,7 @@ async def _ingest(ctx: RoleContext) -> list[Runner]:
             batch_size=ctx.settings.ingest_batch,
             max_message_bytes=ctx.settings.max_message_bytes,
             name=f"ingest-{os.getpid()}-{index}",
+            receipt_every_s=interval_ms / 1000 if interval_ms else None,
         ).run
         for index in range(ctx.settings.ingest_workers)
     ]
