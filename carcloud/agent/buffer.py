@@ -8,7 +8,9 @@ or one that reboots or loses power mid-write, loses nothing it has accepted:
 - bounded by total size and by age: when a bound is hit the oldest messages of
   the lowest priority go first, and every drop is counted (durably, by reason);
 - drained in order (priority first, then the order they were put), and removed
-  only when the server has acknowledged them.
+  only when the server has acknowledged them: telemetry when a commit receipt
+  names the seq it was sent under (a PUBACK only marks it sent: nats-server
+  acknowledges before it stores), everything else at its PUBACK.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     priority    INTEGER NOT NULL,
     created_at  REAL NOT NULL,
     topic       TEXT NOT NULL,
-    payload     BLOB NOT NULL
+    payload     BLOB NOT NULL,
+    sent_seq    INTEGER,
+    sent_at     REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_drain ON outbox (priority DESC, id);
 CREATE INDEX IF NOT EXISTS outbox_evict ON outbox (priority, id);
@@ -41,6 +45,12 @@ CREATE TABLE IF NOT EXISTS counters (
     value  INTEGER NOT NULL
 );
 """
+# Outboxes written before commit receipts lack the columns; added in place.
+_RECEIPT_COLUMNS = (("sent_seq", "INTEGER"), ("sent_at", "REAL"))
+_RECEIPT_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS outbox_receipt ON outbox (sent_seq)",
+    "CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL",
+)
 
 # Higher drains first and is dropped last.
 PRIORITY_TELEMETRY = 0  # recorded while offline: the backlog
@@ -90,6 +100,12 @@ class Outbox:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(outbox)")}
+        for name, kind in _RECEIPT_COLUMNS:
+            if name not in columns:
+                self._conn.execute(f"ALTER TABLE outbox ADD COLUMN {name} {kind}")
+        for index in _RECEIPT_INDEXES:
+            self._conn.execute(index)
         row = self._conn.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM outbox").fetchone()
         self._bytes = int(row[0])
 
@@ -197,11 +213,14 @@ class Outbox:
             self._bump("dropped_for_size", len(dropped))
 
     def peek(self, limit: int) -> list[Outgoing]:
-        """The next messages to send, in drain order (they stay until acknowledged)."""
+        """The next messages to send, in drain order (they stay until acknowledged).
+
+        Messages sent and waiting for their receipt are not among them until `requeue`.
+        """
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, topic, payload, priority, created_at FROM outbox "
-                "ORDER BY priority DESC, id LIMIT ?",
+                "WHERE sent_at IS NULL ORDER BY priority DESC, id LIMIT ?",
                 (limit,),
             ).fetchall()
         return [Outgoing(row[0], row[1], bytes(row[2]), row[3], row[4]) for row in rows]
@@ -222,6 +241,71 @@ class Outbox:
                 self._conn.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)
                 self._bytes -= int(row[0])
             self._conn.execute("COMMIT")
+
+    def mark_sent(self, sent: Sequence[tuple[int, Sequence[int]]]) -> None:
+        """Note that messages went out (PUBACK) under a seq: (seq, message ids) pairs.
+
+        They stay, out of `peek`, until a receipt names the seq (`receipted`) or
+        they are queued again (`requeue`). One transaction for all pairs.
+        """
+        if not sent:
+            return
+        now = self._now()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "UPDATE outbox SET sent_seq = ?, sent_at = ? WHERE id = ?",
+                [(seq, now, message_id) for seq, ids in sent for message_id in ids],
+            )
+            self._conn.execute("COMMIT")
+
+    def receipted(self, ranges: Sequence[tuple[int, int]]) -> int:
+        """Forget what was sent under the seqs of a receipt's ranges; how many went."""
+        if not ranges:
+            return 0
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            removed = 0
+            for first, last in ranges:
+                count, size = self._conn.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(LENGTH(payload)), 0) FROM outbox "
+                    "WHERE sent_seq BETWEEN ? AND ?",
+                    (first, last),
+                ).fetchone()
+                if count:
+                    self._conn.execute(
+                        "DELETE FROM outbox WHERE sent_seq BETWEEN ? AND ?", (first, last)
+                    )
+                    self._bytes -= int(size)
+                    removed += int(count)
+            self._conn.execute("COMMIT")
+        return removed
+
+    def requeue(self, sent_before: float | None = None) -> int:
+        """Send again what no receipt has named: all of it, or what went out before a time.
+
+        After a reconnect everything (the receipts may have been lost with the link, or
+        the cloud lost the messages in a crash), else what waited past the receipt
+        timeout. The seq they were sent under is kept: a late receipt still counts.
+        """
+        with self._lock:
+            if sent_before is None:
+                cursor = self._conn.execute(
+                    "UPDATE outbox SET sent_at = NULL WHERE sent_at IS NOT NULL"
+                )
+            else:
+                cursor = self._conn.execute(
+                    "UPDATE outbox SET sent_at = NULL WHERE sent_at < ?", (sent_before,)
+                )
+            return int(cursor.rowcount)
+
+    def oldest_unreceipted(self) -> float | None:
+        """When the oldest message still waiting for its receipt was sent, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT MIN(sent_at) FROM outbox WHERE sent_at IS NOT NULL"
+            ).fetchone()
+        return None if row[0] is None else float(row[0])
 
     def stats(self) -> BufferStats:
         """Depth, size, age of the oldest message and what was dropped."""

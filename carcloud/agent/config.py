@@ -20,6 +20,8 @@ host = "127.0.0.1"
 port = 1884
 keepalive_s = 30            # ping every 15 s; a link silent for 45 s is dropped and redialled
 # tls_ca = "/etc/carcloud/ca.pem"   # use TLS with this CA certificate
+receipts = true             # keep telemetry until a commit receipt names it (not just a PUBACK)
+receipt_timeout_s = 15.0    # send again what no receipt named after this long
 
 [buffer]
 path = "outbox.db"          # relative paths are relative to this file
@@ -77,6 +79,8 @@ class AgentConfig:
     max_age_s: float = 168 * 3600.0
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 300.0
+    receipts: bool = True
+    receipt_timeout_s: float = 15.0
     source: dict[str, Any] = field(default_factory=lambda: {"kind": "simulator"})
     config_dir: Path = Path(".")
 
@@ -133,6 +137,8 @@ def load_config(path: Path) -> AgentConfig:
         max_age_s=float(buffer.get("max_age_hours", 168)) * 3600.0,
         reconnect_min_s=float(reconnect.get("min_s", 1.0)),
         reconnect_max_s=float(reconnect.get("max_s", 300.0)),
+        receipts=bool(cloud.get("receipts", True)),
+        receipt_timeout_s=float(cloud.get("receipt_timeout_s", 15.0)),
         source=source,
         config_dir=base,
     )
@@ -143,4 +149,6 @@ def load_config(path: Path) -> AgentConfig:
         )
     if config.reconnect_min_s <= 0 or config.reconnect_max_s < config.reconnect_min_s:
         raise ConfigError("[reconnect] needs 0 < min_s <= max_s")
+    if config.receipt_timeout_s <= 0:
+        raise ConfigError("[cloud] receipt_timeout_s must be above 0")
     return config

@@ -5,12 +5,17 @@
            results, reported twin ◀── commands, desired ◀───┘
 
 Samples go to the outbox first, whether the car is online or not; a separate
-loop drains the outbox in order whenever a connection is up and forgets each
-message only when the server has acknowledged it. Connection attempts back off
-exponentially with full jitter, so a fleet coming back after an outage does
-not arrive all at once. After every (re)connect the agent subscribes again and
-announces itself online, and the cloud re-sends its open commands and full
-desired document.
+loop drains the outbox in order whenever a connection is up. Telemetry is
+forgotten only when a commit receipt (`vehicles/{vin}/receipts`) names the seq it
+was sent under: a PUBACK only marks it sent, because nats-server acknowledges
+before the TELEMETRY stream has stored it. What no receipt names is sent again
+after a reconnect or after `receipt_timeout_s` (carcloud stores a (vin, seq) once).
+Other messages (status, results, reported twin) are forgotten at their PUBACK:
+they are state the car sends again anyway, and the cloud keeps no seq for them.
+Connection attempts back off exponentially with full jitter, so a fleet coming
+back after an outage does not arrive all at once. After every (re)connect the
+agent subscribes again and announces itself online, and the cloud re-sends its
+open commands and full desired document.
 
 Each of these loops (sampling, connection, drain, health) runs under a Supervisor:
 one that raises is logged, counted in the agent's health and started again after
@@ -47,6 +52,8 @@ from carcloud.agent.handlers import HandledSource
 from carcloud.agent.sources import SignalSource
 from carcloud.agent.sources.simulator import SimulatorSource
 from carcloud.agent.supervise import Supervisor
+from carcloud.errors import ValidationError
+from carcloud.ingest.receipts import SeqRange, decode_receipt
 from carcloud.messaging import topics
 from carcloud.messaging.mqtt import MqttClient, MqttError, Will
 from carcloud.sim.carside import CarSide, apply_desired
@@ -154,6 +161,12 @@ def batch_payload(group: list[Outgoing], seq: int) -> bytes:
     return orjson.dumps({"seq": seq, "samples": samples})
 
 
+def message_seq(payload: bytes) -> int:
+    """The seq of one telemetry message of the outbox (gzip-compressed or not)."""
+    body = orjson.loads(gzip.decompress(payload) if payload[:2] == b"\x1f\x8b" else payload)
+    return int(body["seq"])
+
+
 def make_source(config: AgentConfig, resume_epoch_s: float | None = None) -> SignalSource:
     """The signal source the configuration names."""
     source = config.source
@@ -205,7 +218,14 @@ class Agent:
         self.connects = 0
         self._acked_ids: list[int] = []
         self.telemetry_topic = topics.mqtt_topic(config.vin, topics.TELEMETRY)
+        self.receipts_topic = topics.mqtt_topic(config.vin, topics.RECEIPTS)
         self._in_flight: set[int] = set()
+        # Telemetry acknowledged (PUBACK) but not yet marked sent on disk: (seq, ids).
+        self._acked_telemetry: list[tuple[int, list[int]]] = []
+        # Telemetry on the wire, by the seq it was sent under: a receipt may beat the PUBACK.
+        self._sent_seqs: dict[int, list[int]] = {}
+        self.receipted = 0
+        self.resent = 0
         self.loops = Supervisor(log)
 
     def __repr__(self) -> str:
@@ -351,6 +371,9 @@ class Agent:
                 for topic in self.side.subscriptions():
                     if await client.subscribe(topic, qos=1) == 0x80:
                         raise MqttError(f"subscription to {topic} refused")
+                # QoS 0: receipts come from a plain NATS publish; a lost one costs a resend.
+                if self.config.receipts and await client.subscribe(self.receipts_topic, 0) == 0x80:
+                    raise MqttError(f"subscription to {self.receipts_topic} refused")
             except (MqttError, TimeoutError) as exc:
                 await client.abort()
                 wait = delay(attempt)
@@ -376,9 +399,11 @@ class Agent:
                 await client.closed.wait()
             except MqttError:
                 pass  # lost as soon as it came up: the same as any lost connection
-            except Exception:
-                # Unexpected: drop this connection, so that the loop, restarted by its
-                # supervisor, begins with a fresh one rather than beside a live one.
+            except BaseException:
+                # Unexpected, or the agent stopping (cancelled): drop this connection and
+                # stop its drain here, so that the loop, restarted by its supervisor, begins
+                # with a fresh one rather than beside a live one, and no drain outlives the
+                # outbox it writes to (it marks what was sent as it stops).
                 await self._lose(client, drain)
                 raise
             await self._lose(client, drain)
@@ -397,12 +422,25 @@ class Agent:
         self.client = None
 
     async def _drain(self, client: MqttClient) -> None:
-        """Send the outbox in order; forget each message once the server acknowledged it."""
+        """Send the outbox in order; forget each message once the cloud has it.
+
+        Everything sent before this connection and not named by a receipt goes again
+        first: its receipt may have been lost with the link, or the cloud lost the
+        message itself in a crash after acknowledging it.
+        """
         self._in_flight.clear()
+        self._sent_seqs.clear()
+        if self.config.receipts:
+            self.resent += self.outbox.requeue()
+        loop = asyncio.get_running_loop()
+        next_timeout_check = loop.time() + 1.0
         window = asyncio.Semaphore(DRAIN_WINDOW)
         try:
             while client.connected:
                 self._forget_acknowledged()
+                if self.config.receipts and loop.time() >= next_timeout_check:
+                    next_timeout_check = loop.time() + 1.0
+                    self._requeue_overdue()
                 self._queued.clear()
                 batch = [
                     m for m in self.outbox.peek(DRAIN_WINDOW * 2) if m.id not in self._in_flight
@@ -414,8 +452,12 @@ class Agent:
                 for group in group_backlog(batch, self.telemetry_topic):
                     await window.acquire()
                     topic, payload = group[0].topic, group[0].payload
+                    seq: int | None = None
                     if len(group) > 1:
-                        payload = compress(batch_payload(group, self.outbox.next_sequence()))
+                        seq = self.outbox.next_sequence()
+                        payload = compress(batch_payload(group, seq))
+                    elif topic == self.telemetry_topic:
+                        seq = message_seq(payload)
                     try:
                         done = client.publish_nowait(topic, payload)
                     except MqttError:
@@ -423,30 +465,69 @@ class Agent:
                         return
                     ids = [message.id for message in group]
                     self._in_flight.update(ids)
-                    done.add_done_callback(self._acked(ids, window))
+                    if seq is not None and self.config.receipts:
+                        self._sent_seqs[seq] = ids
+                    done.add_done_callback(self._acked(ids, window, seq))
         finally:
             self._forget_acknowledged()
+
+    def _requeue_overdue(self) -> None:
+        """Send again what waited longer than the receipt timeout for its receipt."""
+        oldest = self.outbox.oldest_unreceipted()
+        if oldest is None:
+            return
+        cutoff = time.time() - self.config.receipt_timeout_s
+        if oldest < cutoff:
+            requeued = self.outbox.requeue(cutoff)
+            self.resent += requeued
+            log.info("agent: no receipt for %d messages; sending them again", requeued)
+            self._queued.set()
 
     def _forget_acknowledged(self) -> None:
         # One transaction for many: a disk sync per message would cap the drain rate.
         ids, self._acked_ids = self._acked_ids, []
         self.outbox.acknowledge(ids)
         self._in_flight.difference_update(ids)
+        telemetry, self._acked_telemetry = self._acked_telemetry, []
+        self.outbox.mark_sent(telemetry)
+        for seq, sent_ids in telemetry:
+            self._in_flight.difference_update(sent_ids)
+            self._sent_seqs.pop(seq, None)
 
     def _acked(
-        self, message_ids: list[int], window: asyncio.Semaphore
+        self, message_ids: list[int], window: asyncio.Semaphore, seq: int | None
     ) -> Callable[[asyncio.Future[list[int] | None]], None]:
         def done(future: asyncio.Future[list[int] | None]) -> None:
             window.release()
             if future.cancelled():
                 # Lost with the connection: sent again after the next connect.
                 self._in_flight.difference_update(message_ids)
+                if seq is not None:
+                    self._sent_seqs.pop(seq, None)
                 return
-            self._acked_ids.extend(message_ids)
             self.sent += len(message_ids)
+            if seq is not None and self.config.receipts:
+                self._acked_telemetry.append((seq, message_ids))
+            else:
+                self._acked_ids.extend(message_ids)
 
         return done
 
+    def on_receipt(self, ranges: list[SeqRange]) -> None:
+        """Forget the telemetry sent under the seqs a commit receipt names."""
+        self.receipted += self.outbox.receipted(ranges)
+        for seq in [seq for seq in self._sent_seqs if any(a <= seq <= b for a, b in ranges)]:
+            # Its PUBACK is still to come: delete the messages now, the PUBACK finds none.
+            ids = self._sent_seqs.pop(seq)
+            self.outbox.acknowledge(ids)
+            self.receipted += len(ids)
+
     def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == self.receipts_topic:
+            try:
+                self.on_receipt(decode_receipt(payload))
+            except ValidationError as exc:
+                log.warning("agent: ignoring a malformed receipt: %s", exc)
+            return
         # Results and reported properties go through the outbox too: they survive a drop.
         self.side.on_message(topic, payload, lambda t, p: self.keep(t, p, PRIORITY_CONTROL))

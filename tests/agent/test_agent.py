@@ -24,13 +24,15 @@ from tests.platform import Platform
 ODOMETER = "Vehicle.TraveledDistance"
 
 
-def write_config(path: Path, vin: str, secret: str, port: int, speedup: float = 60.0) -> Path:
+def write_config(
+    path: Path, vin: str, secret: str, port: int, speedup: float = 60.0, interval_s: float = 0.1
+) -> Path:
     path.write_text(
         f'vin = "{vin}"\nsecret = "{secret}"\n'
-        f"[cloud]\nport = {port}\n"
+        f"[cloud]\nport = {port}\nreceipt_timeout_s = 5.0\n"
         "[reconnect]\nmin_s = 0.2\nmax_s = 1.0\n"
         '[source]\nkind = "simulator"\nbrand = "volta"\n'
-        f"interval_s = 0.1\nspeedup = {speedup}\n"
+        f"interval_s = {interval_s}\nspeedup = {speedup}\n"
     )
     return path
 
@@ -106,6 +108,63 @@ def test_offline_an_hour_then_kill_9_then_everything_arrives_once_in_order(tmp_p
         steps = steps_of(points)
         assert steps == {60_000_000}, f"a gap or a repeat in the history: {sorted(steps)[:5]}"
         assert times[-1] - times[0] >= 3600 * 1_000_000  # more than an hour of driving
+        with platform.api() as api:
+            assert api.get("/dead-letters", vin=creds.vin) == []
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+        platform.stop()
+
+
+@pytest.mark.slow
+def test_every_sample_arrives_once_across_three_kill_9_of_the_platform(tmp_path: Path) -> None:
+    """The platform dies (kill -9, nats-server too) three times while the agent sends.
+
+    Samples acknowledged (PUBACK) but lost in a crash stay in the agent's outbox
+    until a commit receipt names them, and go again after the reconnect.
+    """
+    from tests.ingest.test_receipts import kill_hard
+
+    platform = start_platform(tmp_path / "data")
+    creds = platform.register()
+    # 50 samples a second, each a simulated minute: messages are always on the way.
+    config = write_config(
+        tmp_path / "agent.toml",
+        creds.vin,
+        creds.password,
+        platform.mqtt_port,
+        speedup=3000.0,
+        interval_s=0.02,
+    )
+    agent = start_agent(config)
+    try:
+        for crash in range(3):
+            seen = len(history(platform, creds.vin))
+            platform.wait_for(
+                lambda: len(history(platform, creds.vin)) > seen + 100,  # noqa: B023 - read at once
+                timeout=60,
+                what=f"data before crash {crash + 1}",
+            )
+            kill_hard(platform)
+            platform.start(timeout=60)
+
+        def gapless() -> list[dict[str, object]]:
+            points = history(platform, creds.vin)
+            times = [parse_rfc3339_us(str(p["ts"])) for p in points]
+            steps = {b - a for a, b in zip(times, times[1:], strict=False)}
+            return points if len(points) >= 400 and steps == {60_000_000} else []
+
+        # Every sample once, a simulated minute apart: no gap where a crash was.
+        with contextlib.suppress(AssertionError):
+            platform.wait_for(gapless, timeout=60, what="every sample, with no gap")
+        points = history(platform, creds.vin)
+        times = [parse_rfc3339_us(str(p["ts"])) for p in points]
+        gaps = [(a, b) for a, b in zip(times, times[1:], strict=False) if b - a != 60_000_000]
+        assert not gaps, f"{len(gaps)} gaps or repeats in {len(points)} samples: {gaps[:3]}"
+        assert len(points) >= 400
+        agent.send_signal(signal.SIGINT)
+        assert agent.wait(20) == 0
         with platform.api() as api:
             assert api.get("/dead-letters", vin=creds.vin) == []
     finally:

@@ -228,3 +228,56 @@ def test_a_power_loss_while_keeping_a_sample_resumes_the_clock_without_a_gap(
     ]
     again.outbox.close()
     assert [b - a for a, b in zip(times, times[1:], strict=False)] == [60_000_000] * 4
+
+
+def test_telemetry_waits_for_its_receipt_not_its_puback(tmp_path: Path) -> None:
+    clock = Clock()
+    box = Outbox(tmp_path / "outbox.db", clock=clock)
+    for n in range(6):
+        box.put("vehicles/V/telemetry", f"m{n}".encode())
+    sent = box.peek(6)
+    # m0 and m1 went alone under their own seqs; m2..m5 as one batch under seq 40.
+    box.mark_sent([(1, [sent[0].id]), (2, [sent[1].id]), (40, [m.id for m in sent[2:]])])
+    assert box.peek(10) == []  # sent: out of the drain, still kept
+    assert box.stats().depth == 6
+    assert box.oldest_unreceipted() == clock.now
+    assert box.receipted([(2, 2), (40, 41)]) == 5
+    assert box.stats().depth == 1
+    assert box.receipted([(7, 9)]) == 0
+    clock.now += 30
+    assert box.requeue(sent_before=clock.now - 60) == 0  # not overdue yet
+    assert box.requeue(sent_before=clock.now - 10) == 1  # overdue: drained again
+    assert [m.payload for m in box.peek(10)] == [b"m0"]
+    assert box.oldest_unreceipted() is None
+    # A late receipt of the seq it was sent under still counts.
+    assert box.receipted([(1, 1)]) == 1
+    assert box.stats().depth == 0 and box.stats().bytes == 0
+
+
+def test_everything_unreceipted_goes_again_after_a_reconnect(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.db")
+    box.put("vehicles/V/telemetry", b"m0")
+    box.put("vehicles/V/telemetry", b"m1")
+    box.mark_sent([(1, [m.id for m in box.peek(2)])])
+    box.close()
+    box = Outbox(tmp_path / "outbox.db")  # a restart keeps what is sent but unreceipted
+    assert box.peek(2) == []
+    assert box.requeue() == 2
+    assert [m.payload for m in box.peek(2)] == [b"m0", b"m1"]
+
+
+def test_an_outbox_from_before_receipts_gains_its_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "outbox.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, priority INTEGER NOT "
+            "NULL, created_at REAL NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL)"
+        )
+        conn.execute("INSERT INTO outbox VALUES (1, 0, 1.0, 't', x'6d30')")
+    conn.close()
+    box = Outbox(path, max_age_s=10**12)
+    assert [m.payload for m in box.peek(1)] == [b"m0"]
+    box.mark_sent([(5, [1])])
+    assert box.receipted([(5, 5)]) == 1
