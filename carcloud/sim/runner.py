@@ -6,8 +6,14 @@ Every vehicle publishes the canonical telemetry message (docs/protocol.md) at
 messages whatever the machine's speed. Some vehicles lose connectivity for a
 while (tunnels, garages): they drop the connection without DISCONNECT (the
 server publishes their will), keep recording, and on reconnect first resend
-what was not acknowledged (same seq: the platform stores it once), then their
-backlog in order, in batch messages, then live data.
+what no commit receipt has named (same seq: the platform stores it once), then
+their backlog in order, in batch messages, then live data.
+
+Like the edge agent, a simulated car keeps each telemetry message until a commit
+receipt (`vehicles/{vin}/receipts`) names its seq, not until its PUBACK (which
+nats-server sends before it has stored the message), and sends again what waited
+longer than the receipt timeout. Kept cheap for thousands of cars: one dict per
+car in send order, so a tick looks at its oldest entry only.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from carcloud.errors import ValidationError
+from carcloud.ingest.receipts import SeqRange, decode_receipt
 from carcloud.messaging import topics
 from carcloud.messaging.mqtt import ConnectRefused, MqttClient, MqttError, Will
 from carcloud.sim.carside import CarSide
@@ -33,6 +41,7 @@ log = logging.getLogger(__name__)
 
 BACKLOG_BATCH = 60
 MAX_BACKLOG = 86_400
+RECEIPT_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -49,6 +58,8 @@ class FleetStats:
     errors: int = 0
     refused: int = 0
     buffered: int = 0
+    receipted: int = 0
+    resent: int = 0
     last_error: str | None = None
 
     @property
@@ -74,6 +85,8 @@ class FleetStats:
             "ticks": self.ticks,
             "errors": self.errors,
             "buffered": self.buffered,
+            "receipted": self.receipted,
+            "resent": self.resent,
         }
 
 
@@ -96,7 +109,8 @@ class SimulatedCar:
     seq: int = 0
     client: MqttClient | None = None
     backlog: deque[tuple[str, dict[str, object]]] = field(default_factory=deque)
-    unacked: dict[int, bytes] = field(default_factory=dict)
+    # Sent telemetry no receipt has named yet, seq → (payload, when sent), oldest first.
+    unreceipted: dict[int, tuple[bytes, float]] = field(default_factory=dict)
     offline_until_s: float = 0.0
     reconnect_at: float = 0.0
     failures: int = 0
@@ -129,6 +143,7 @@ class FleetRunner:
         speedup: float = 1.0,
         connectivity: Connectivity | None = None,
         on_message: Callable[[str, bytes], None] | None = None,
+        receipt_timeout_s: float | None = RECEIPT_TIMEOUT_S,
     ) -> None:
         self.cars = cars
         self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
@@ -137,6 +152,8 @@ class FleetRunner:
         self.connectivity = connectivity or Connectivity()
         self.stats = FleetStats(vehicles=len(cars))
         self.on_message = on_message
+        # None: a platform without receipts; telemetry is then forgotten at its PUBACK.
+        self.receipt_timeout_s = receipt_timeout_s
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
@@ -186,7 +203,12 @@ class FleetRunner:
         side = car.side
         assert side is not None
 
+        receipts_topic = topics.mqtt_topic(car.vin, topics.RECEIPTS)
+
         def on_message(topic: str, payload: bytes) -> None:
+            if topic == receipts_topic:
+                self._on_receipt(car, payload)
+                return
             side.on_message(topic, payload, lambda t, p: self._publish_control(car, t, p))
             if self.on_message is not None:
                 self.on_message(topic, payload)
@@ -221,6 +243,10 @@ class FleetRunner:
                 if await client.subscribe(topic, qos=1) == 0x80:
                     # It still sends telemetry, but would miss commands: say so.
                     self._error(f"{car.vin}: subscription to {topic} refused by the server")
+            # QoS 0: a plain NATS publish of the cloud; a lost receipt costs a resend.
+            receipts = self.receipt_timeout_s is not None
+            if receipts and await client.subscribe(receipts_topic, qos=0) == 0x80:
+                self._error(f"{car.vin}: subscription to {receipts_topic} refused")
         except (MqttError, TimeoutError) as exc:
             self._error(f"{car.vin}: subscribe failed: {exc}")
         while car.outbox:
@@ -239,16 +265,31 @@ class FleetRunner:
     def _track(
         self, car: SimulatedCar, done: asyncio.Future[list[int] | None], seq: int = 0
     ) -> None:
+        forget = self.receipt_timeout_s is None
+
         def acked(future: asyncio.Future[list[int] | None]) -> None:
             if not future.cancelled() and future.exception() is None:
                 self.stats.acked += 1
-                car.unacked.pop(seq, None)
+                if forget:
+                    car.unreceipted.pop(seq, None)
 
         done.add_done_callback(acked)
 
+    def _on_receipt(self, car: SimulatedCar, payload: bytes) -> None:
+        try:
+            ranges = decode_receipt(payload)
+        except ValidationError as exc:
+            self._error(f"{car.vin}: malformed receipt: {exc}")
+            return
+        self.stats.receipted += forget_receipted(car.unreceipted, ranges)
+
     def _send(self, car: SimulatedCar, seq: int, payload: bytes) -> None:
         assert car.client is not None
-        car.unacked[seq] = payload
+        car.unreceipted.pop(seq, None)  # a resend moves to the end: the dict stays by send time
+        car.unreceipted[seq] = (payload, time.monotonic())
+        if len(car.unreceipted) > MAX_BACKLOG:
+            del car.unreceipted[next(iter(car.unreceipted))]
+            car.dropped += 1
         self.stats.sent += 1
         try:
             done = car.client.publish_nowait(topics.mqtt_topic(car.vin, topics.TELEMETRY), payload)
@@ -272,16 +313,21 @@ class FleetRunner:
         self._track(car, done)
 
     def _flush(self, car: SimulatedCar) -> None:
-        """After a reconnect: unacknowledged messages first, then the backlog, in order."""
-        for seq in sorted(car.unacked):
-            payload = car.unacked.pop(seq)
-            self._send(car, seq, payload)
+        """After a reconnect: what no receipt named first, then the backlog, in order."""
+        self._resend(car)
         while car.backlog:
             chunk = [car.backlog.popleft() for _ in range(min(BACKLOG_BATCH, len(car.backlog)))]
             self.stats.buffered -= len(chunk)
             seq = car.next_seq()
             body = {"seq": seq, "samples": [{"ts": ts, "signals": s} for ts, s in chunk]}
             self._send(car, seq, orjson.dumps(body))
+
+    def _resend(self, car: SimulatedCar) -> None:
+        """Send again, in seq order, every message no receipt has named."""
+        waiting = sorted(car.unreceipted.items())
+        self.stats.resent += len(waiting)
+        for seq, (payload, _) in waiting:
+            self._send(car, seq, payload)
 
     def _tick(self, car: SimulatedCar, dt_sim: float, late: bool) -> None:
         self.stats.ticks += 1
@@ -292,6 +338,11 @@ class FleetRunner:
         self._maybe_lose_network(car, dt_sim)
         client = car.client
         if client is not None and client.connected:
+            timeout = self.receipt_timeout_s
+            if timeout is not None and car.unreceipted:
+                _, sent_at = next(iter(car.unreceipted.values()))
+                if time.monotonic() - sent_at > timeout:
+                    self._resend(car)
             seq = car.next_seq()
             self._send(car, seq, orjson.dumps({"seq": seq, "ts": ts, "signals": signals}))
             return
@@ -327,10 +378,12 @@ class FleetRunner:
         self._spawn(client.abort())
 
     async def _close_all(self) -> None:
-        # Let in-flight publishes finish so that PUBACKs are counted, then say goodbye.
+        # Let in-flight publishes finish so that PUBACKs (and receipts) are counted, then
+        # say goodbye. Polling what the callbacks keep, bounded by the deadline.
         deadline = time.perf_counter() + 5.0
-        # Polling a counter the PUBACK callbacks keep, bounded by the deadline.
-        while self.stats.pending > 0 and time.perf_counter() < deadline:  # noqa: ASYNC110
+        while time.perf_counter() < deadline and (  # noqa: ASYNC110
+            self.stats.pending > 0 or self._awaiting_receipts()
+        ):
             await asyncio.sleep(0.05)
         for car in self.cars:
             if car.client is not None:
@@ -340,6 +393,11 @@ class FleetRunner:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def _awaiting_receipts(self) -> bool:
+        if self.receipt_timeout_s is None:
+            return False
+        return any(car.unreceipted for car in self.cars if car.client is not None)
+
     async def go_offline(self, car: SimulatedCar, sim_seconds: float) -> None:
         """Cut one car off for `sim_seconds` of simulated time (used by tests and demos)."""
         car.offline_until_s = car.vehicle.sim_time + sim_seconds
@@ -348,6 +406,19 @@ class FleetRunner:
             self.stats.connected -= 1
             client, car.client = car.client, None
             await client.abort()
+
+
+def forget_receipted(unreceipted: dict[int, tuple[bytes, float]], ranges: list[SeqRange]) -> int:
+    """Drop what a receipt names from a car's unreceipted messages; how many were dropped."""
+    before = len(unreceipted)
+    for first, last in ranges:
+        if last - first < len(unreceipted):
+            for seq in range(first, last + 1):
+                unreceipted.pop(seq, None)
+        else:  # a wide range: walk the few waiting messages instead
+            for seq in [seq for seq in unreceipted if first <= seq <= last]:
+                del unreceipted[seq]
+    return before - len(unreceipted)
 
 
 def next_sample(vehicle: SimVehicle, dt_sim: float) -> tuple[str, dict[str, object]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from carcloud.sim.fleet import build_fleet
-from carcloud.sim.runner import FleetRunner, next_sample
+from carcloud.sim.runner import FleetRunner, forget_receipted, next_sample
 from carcloud.sim.session import SimulationOptions, cars_for, prepare
 from carcloud.timeutil import parse_rfc3339_us
 from tests.platform import Platform
@@ -62,6 +62,9 @@ def test_a_car_that_loses_the_network_delivers_its_gap_in_order(
 
     asyncio.run(drive())
     assert runner.stats.errors == 0, runner.stats.last_error
+    # Every telemetry message was named by a commit receipt before the cars left.
+    assert [car.unreceipted for car in cars] == [{}, {}, {}]
+    assert runner.stats.receipted > 0
     ticks = runner.stats.ticks // len(cars)
     with platform.api() as api:
         for car in cars:
@@ -82,3 +85,11 @@ def test_a_car_that_loses_the_network_delivers_its_gap_in_order(
             assert odometer == sorted(odometer)
         # The gap went out as a few batch messages; the others sent one message per sample.
         assert tunnel.seq < ticks == cars[1].seq
+
+
+def test_a_receipt_forgets_exactly_the_seqs_it_names() -> None:
+    waiting = {seq: (b"", 0.0) for seq in (3, 4, 5, 9, 12)}
+    assert forget_receipted(waiting, [(1, 4), (9, 9)]) == 3
+    assert list(waiting) == [5, 12]
+    assert forget_receipted(waiting, [(0, 2**53 - 1)]) == 2  # a wide range walks the dict
+    assert waiting == {}
