@@ -5,12 +5,23 @@ microseconds of Python per message; a fleet simulator needs thousands of
 clients on one core. This client speaks exactly what a car needs: CONNECT with
 a will, PUBLISH QoS 0/1 with PUBACK tracking, SUBSCRIBE, incoming PUBLISH with
 PUBACK, PINGREQ keepalive and DISCONNECT.
+
+A link can die without either side hearing of it: a cellular hand-over or a NAT
+that forgets its mapping drops every packet but closes nothing, and TCP gives up
+only after about 15 minutes of retransmissions, while QoS 1 messages wait for
+PUBACKs that never come. So the client pings every keepalive/2 and treats
+silence as death: when nothing at all has arrived from the server for 1.5 ×
+keepalive (PINGRESP, PUBACK, PUBLISH, anything), it aborts the socket, fails
+what waits for an acknowledgement, and sets `closed`, so the caller's reconnect
+loop starts over. 1.5 × keepalive is also how long the server waits for us
+(MQTT 3.1.1, 3.1.2.10), so both ends give up on a dead link at about the same time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 import struct
 from collections.abc import Awaitable, Callable
@@ -23,6 +34,12 @@ CONNACK_REASONS = {
     4: "bad user name or password",
     5: "not authorized",
 }
+
+log = logging.getLogger(__name__)
+
+SILENCE_FACTOR = 1.5  # keepalives without a packet from the server after which the link is dead
+MAX_KEEPALIVE_S = 65535  # the CONNECT field is two bytes
+DISCONNECT_FLUSH_S = 5.0  # how long DISCONNECT may wait for room in the socket
 
 MessageHandler = Callable[[str, bytes], Awaitable[None] | None]
 
@@ -64,7 +81,12 @@ class Will:
 
 
 class MqttClient:
-    """One MQTT connection. Use `async with` or connect()/disconnect()."""
+    """One MQTT connection. Use `async with` or connect()/disconnect().
+
+    `keepalive_s` (whole seconds, 0 = off) sets both the ping interval (half of it)
+    and the silence deadline (1.5 × it) after which the link is dropped; `closed`
+    is set then and `close_reason` says why.
+    """
 
     def __init__(
         self,
@@ -80,12 +102,16 @@ class MqttClient:
         on_message: MessageHandler | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        if not 0 <= keepalive_s <= MAX_KEEPALIVE_S or int(keepalive_s) != keepalive_s:
+            raise ValueError(f"keepalive_s must be whole seconds in 0..{MAX_KEEPALIVE_S}")
         self.ssl_context = ssl_context
         self.host, self.port, self.client_id = host, port, client_id
         self.username, self.password = username, password
         self.will, self.keepalive_s, self.clean_session = will, keepalive_s, clean_session
         self.on_message = on_message
         self.session_present = False
+        self.close_reason: str | None = None
+        self._last_heard = 0.0  # loop time of the last packet from the server
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -105,6 +131,11 @@ class MqttClient:
     def unacked(self) -> int:
         return len(self._acks)
 
+    @property
+    def silence_deadline_s(self) -> float | None:
+        """How long the server may say nothing before the link counts as dead (None: never)."""
+        return self.keepalive_s * SILENCE_FACTOR if self.keepalive_s else None
+
     async def __aenter__(self) -> MqttClient:
         await self.connect()
         return self
@@ -113,7 +144,13 @@ class MqttClient:
         await self.disconnect()
 
     async def connect(self, timeout_s: float = 10.0) -> None:
-        """Open the connection; ConnectRefused on a CONNACK refusal."""
+        """Open the connection; ConnectRefused on a CONNACK refusal.
+
+        The CONNACK is awaited no longer than the silence deadline either: a link that
+        went dark during the handshake is as dead as one that goes dark later.
+        """
+        deadline = self.silence_deadline_s
+        connack_timeout_s = timeout_s if deadline is None else min(timeout_s, deadline)
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self.host, self.port, ssl=self.ssl_context), timeout_s
@@ -135,14 +172,16 @@ class MqttClient:
         body = _string("MQTT") + bytes([4, flags]) + struct.pack("!H", self.keepalive_s) + payload
         writer.write(b"\x10" + _varint(len(body)) + body)
         try:
-            head = await asyncio.wait_for(reader.readexactly(4), timeout_s)
+            head = await asyncio.wait_for(reader.readexactly(4), connack_timeout_s)
         except (asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
-            self._close_transport()
+            self._close_transport(abort=True)
             raise MqttError(f"no CONNACK from {self.host}:{self.port}") from exc
         if head[0] != 0x20 or head[3] != 0:
             self._close_transport()
             raise ConnectRefused(head[3])
         self.session_present = bool(head[2] & 1)
+        self.close_reason = None
+        self._last_heard = asyncio.get_running_loop().time()
         self.closed.clear()
         self._tasks = [
             asyncio.create_task(self._read_loop(), name=f"mqtt-read-{self.client_id}"),
@@ -166,7 +205,10 @@ class MqttClient:
         """Send a PUBLISH; the future completes on PUBACK (at once for QoS 0)."""
         done = self.publish_nowait(topic, payload, qos, retain)
         if self._writer is not None and self._writer.transport.get_write_buffer_size() > 1 << 20:
-            await self._writer.drain()
+            try:
+                await self._writer.drain()
+            except ConnectionError as exc:  # dropped while waiting for room
+                raise MqttError(f"{self.client_id}: connection lost: {exc}") from exc
         return done
 
     def publish_nowait(
@@ -187,21 +229,36 @@ class MqttClient:
         return done
 
     async def subscribe(self, topic: str, qos: int = 1, timeout_s: float = 10.0) -> int:
-        """Subscribe and wait for SUBACK; returns the granted QoS or 0x80 (refused)."""
+        """Subscribe and wait for SUBACK; returns the granted QoS or 0x80 (refused).
+
+        TimeoutError without a SUBACK in time, MqttError if the link drops first (not
+        the CancelledError of the abandoned future, which would read as our own
+        task being cancelled).
+        """
         packet_id = self._packet_id()
         done: asyncio.Future[list[int] | None] = asyncio.get_running_loop().create_future()
         self._acks[packet_id] = done
         body = struct.pack("!H", packet_id) + _string(topic) + bytes([qos])
         self._send(b"\x82" + _varint(len(body)) + body)
-        granted = await asyncio.wait_for(done, timeout_s)
+        await asyncio.wait({done}, timeout=timeout_s)
+        if not done.done():
+            self._acks.pop(packet_id, None)
+            raise TimeoutError(f"{self.client_id}: no SUBACK for {topic} in {timeout_s} s")
+        if done.cancelled():
+            raise MqttError(f"{self.client_id}: lost before SUBACK ({self.close_reason})")
+        granted = done.result()
         return granted[0] if granted else 0x80
 
     async def _read_loop(self) -> None:
         assert self._reader is not None
         reader = self._reader
+        loop = asyncio.get_running_loop()
+        reason = "closed by the server"
         try:
             while True:
                 first = await reader.readexactly(1)
+                # The first byte is enough: a large packet still arriving is life too.
+                self._last_heard = loop.time()
                 length, shift = 0, 0
                 while True:
                     byte = (await reader.readexactly(1))[0]
@@ -211,10 +268,11 @@ class MqttClient:
                         break
                 body = await reader.readexactly(length) if length else b""
                 await self._dispatch(first[0], body)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
+        except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
+            if not isinstance(exc, asyncio.IncompleteReadError):
+                reason = f"connection error: {exc!r}"
         finally:
-            self._lost()
+            self._lost(reason)
 
     async def _dispatch(self, header: int, body: bytes) -> None:
         kind = header & 0xF0
@@ -244,14 +302,44 @@ class MqttClient:
                 self._send(b"\x40\x02" + packet_id)
 
     async def _keepalive(self) -> None:
+        """Ping every keepalive/2; drop the link once the server was silent too long.
+
+        One task per connection sleeps until whichever comes first, the next ping or
+        the deadline, so thousands of idle simulated cars cost one timer each.
+        """
+        deadline = self.silence_deadline_s
+        if deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        interval = self.keepalive_s / 2
+        next_ping = loop.time() + interval
         with contextlib.suppress(MqttError):
             while True:
-                await asyncio.sleep(self.keepalive_s / 2)
-                self._send(b"\xc0\x00")
+                now = loop.time()
+                silent_s = now - self._last_heard
+                if silent_s >= deadline:
+                    reason = (
+                        f"no packet from the server for {silent_s:.1f} s "
+                        f"(keepalive {self.keepalive_s} s): the link is dead"
+                    )
+                    log.debug("%s: %s", self.client_id, reason)
+                    self._lost(reason, abort=True)
+                    return
+                if now >= next_ping:
+                    self._send(b"\xc0\x00")  # PINGREQ
+                    next_ping = now + interval
+                await asyncio.sleep(min(next_ping, self._last_heard + deadline) - now)
 
-    def _lost(self) -> None:
+    def _lost(self, reason: str, *, abort: bool = False) -> None:
+        """Mark the link down once: fail what waits on it, stop its tasks, close the socket.
+
+        `abort` discards unsent bytes instead of flushing them: on a dead link a
+        flush never ends, and the socket (and every drain() on it) would hang until
+        TCP gives up.
+        """
         if self.closed.is_set():
             return
+        self.close_reason = reason
         self.closed.set()
         for future in self._acks.values():
             # Cancelled, not failed: nobody has to collect the error of a lost message.
@@ -260,29 +348,35 @@ class MqttClient:
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
-        self._close_transport()
+        self._close_transport(abort=abort)
 
-    def _close_transport(self) -> None:
+    def _close_transport(self, *, abort: bool = False) -> None:
         if self._writer is not None:
-            self._writer.close()
+            if abort:
+                self._writer.transport.abort()
+            else:
+                self._writer.close()
             self._writer = None
 
     async def disconnect(self) -> None:
-        """Say DISCONNECT (no will) and close."""
+        """Say DISCONNECT (no will) and close; abort if the link cannot take it in time."""
+        flushed = False
         if self.connected and self._writer is not None:
-            with contextlib.suppress(ConnectionError, OSError):
+            with contextlib.suppress(ConnectionError, OSError, TimeoutError):
                 self._writer.write(b"\xe0\x00")
-                await self._writer.drain()
-        await self._shutdown()
+                # A dead link never drains: saying goodbye must not hang the caller.
+                await asyncio.wait_for(self._writer.drain(), DISCONNECT_FLUSH_S)
+                flushed = True
+        await self._shutdown("disconnected", abort=not flushed)
 
     async def abort(self) -> None:
         """Drop the connection without DISCONNECT, as a car in a tunnel does (the will fires)."""
         if self._writer is not None:
             self._writer.transport.abort()
-        await self._shutdown()
+        await self._shutdown("aborted", abort=True)
 
-    async def _shutdown(self) -> None:
-        self._lost()
+    async def _shutdown(self, reason: str, *, abort: bool = False) -> None:
+        self._lost(reason, abort=abort)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
