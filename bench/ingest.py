@@ -1,7 +1,7 @@
 """Ingest benchmark: MQTT QoS 1 telemetry of 20 signals per message, end to end.
 
     python bench/ingest.py [--vehicles 50] [--messages 40000] [--workers 1]
-                           [--rate 2000] [--latency-seconds 20]
+                           [--rate 2000] [--latency-seconds 20] [--receipts on|off|both]
 
 Runs a real `carcloud up` (nats-server + SQLite) on free ports with its ingest
 workers as separate processes, and K MQTT connections publishing QoS 1. Prints:
@@ -12,6 +12,10 @@ workers as separate processes, and K MQTT connections publishing QoS 1. Prints:
   end-to-end publish and ingest at once: first publish until the last message is
              committed and queryable
   latency    publish-to-queryable p50/p99 at a fixed offered load (default 2,000 msg/s)
+
+--receipts both runs the end-to-end phase without and with commit receipts
+(`receipt_interval_ms` 0 and 1000 for the ingest workers, cars subscribed to their
+receipts), alternating `--rounds` times, and prints both rates and their ratio.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import signal
 import sqlite3
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -62,12 +67,18 @@ class LoadPublisher:
 
     def __init__(self, host: str, port: int, vin: str, password: str, window: int = 200) -> None:
         self.vin = vin
-        self.client = MqttClient(host, port, vin, vin, password)
+        self.client = MqttClient(host, port, vin, vin, password, on_message=self._on_message)
         self.window = asyncio.Semaphore(window)
         self.topic = f"vehicles/{vin}/telemetry"
+        self.receipts = 0
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        self.receipts += 1
 
     async def connect(self) -> None:
         await self.client.connect()
+        # As a car does: receipts arrive whenever the ingest workers send them.
+        await self.client.subscribe(f"vehicles/{self.vin}/receipts", qos=0)
 
     async def publish(self, payload: bytes) -> None:
         await self.window.acquire()
@@ -85,6 +96,50 @@ def payload(seq: int) -> bytes:
 
 
 SIGNALS_JSON = json.dumps(SIGNALS, separators=(",", ":")).encode()
+
+
+def spawn_ingest(
+    platform: PlatformProcess, count: int, receipts: bool
+) -> list[subprocess.Popen[bytes]]:
+    """Ingest worker processes, with commit receipts or without."""
+    env = {**os.environ, "CARCLOUD_RECEIPT_INTERVAL_MS": "1000" if receipts else "0"}
+    command = [sys.executable, "-m", "carcloud.cli", "worker", "ingest"]
+    return [
+        subprocess.Popen(
+            [*command, "--data-dir", str(platform.data_dir)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes so far (Linux /proc): robust to a busy machine."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def nats_server_pid(platform: PlatformProcess) -> list[int]:
+    """The embedded nats-server: the child of `carcloud up`."""
+    assert platform.process is not None
+    pid = platform.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in children.read_text().split()] if children.exists() else []
+
+
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    for worker in workers:
+        worker.send_signal(signal.SIGINT)
+    for worker in workers:
+        worker.wait(30)
 
 
 def register(platform: PlatformProcess, count: int) -> list[tuple[str, str]]:
@@ -216,8 +271,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         print(f"baseline   raw JetStream QoS 1 store: {baseline:9.0f} msg/s ({total} messages)")
 
         # drain: ingest alone commits the stored backlog.
+        modes = {"on": [True], "off": [False], "both": [False, True] * args.rounds}[args.receipts]
         start = time.perf_counter()
-        workers = [platform.spawn_worker("ingest") for _ in range(args.workers)]
+        workers = spawn_ingest(platform, args.workers, modes[0])
         done = await asyncio.to_thread(wait_until, lambda: stored_messages(db), total, 600, 0.1)
         drain = total / (done - start)
         results["drain_msgs_per_s"] = round(drain)
@@ -226,20 +282,68 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             f"({drain * len(SIGNALS):.0f} signal values/s, includes worker start-up)"
         )
 
-        # (a) end to end: publish and ingest at the same time.
-        start = await blast(publishers, per_vehicle + 1, per_vehicle)
-        done = await asyncio.to_thread(wait_until, lambda: stored_messages(db), 2 * total, 600)
-        e2e = total / (done - start)
+        # (a) end to end: publish and ingest at the same time, per receipts mode.
+        rates: dict[bool, list[float]] = {False: [], True: []}
+        cpu: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        committed = total
+        first_seq = per_vehicle + 1
+        current = modes[0]
+        for receipts in modes:
+            if receipts != current:
+                stop_workers(workers)
+                workers = spawn_ingest(platform, args.workers, receipts)
+                current = receipts
+                await asyncio.sleep(2.0)  # worker start-up stays out of the measurement
+            before = sum(publisher.receipts for publisher in publishers)
+            worker_pids = [worker.pid for worker in workers]
+            cpu_before = (cpu_seconds(worker_pids), cpu_seconds(nats_server_pid(platform)))
+            start = await blast(publishers, first_seq, per_vehicle)
+            committed += total
+            first_seq += per_vehicle
+            done = await asyncio.to_thread(wait_until, lambda: stored_messages(db), committed, 600)
+            e2e = total / (done - start)
+            rates[receipts].append(e2e)
+            await asyncio.sleep(1.5)  # the last receipts arrive
+            worker_ms = (cpu_seconds(worker_pids) - cpu_before[0]) * 1e6 / total
+            server_ms = (cpu_seconds(nats_server_pid(platform)) - cpu_before[1]) * 1e6 / total
+            cpu[receipts].append((worker_ms, server_ms))
+            got = sum(publisher.receipts for publisher in publishers) - before
+            label = "with receipts   " if receipts else "without receipts"
+            print(
+                f"end-to-end {label} publish → committed: {e2e:9.0f} msg/s "
+                f"({e2e * len(SIGNALS):.0f} signal values/s), {e2e / baseline:.2f} × baseline, "
+                f"{got} receipts received; CPU per message: worker {worker_ms:.1f} µs, "
+                f"nats-server {server_ms:.1f} µs"
+            )
+        measured = rates[True] or rates[False]
+        e2e = statistics.median(measured)
         results["end_to_end_msgs_per_s"] = round(e2e)
         results["end_to_end_signal_values_per_s"] = round(e2e * len(SIGNALS))
         results["end_to_end_vs_baseline"] = round(e2e / baseline, 3)
-        print(
-            f"end-to-end publish → committed:       {e2e:9.0f} msg/s "
-            f"({e2e * len(SIGNALS):.0f} signal values/s), {e2e / baseline:.2f} × baseline"
-        )
+        if rates[True] and rates[False]:
+            on, off = statistics.median(rates[True]), statistics.median(rates[False])
+            results["end_to_end_receipts_msgs_per_s"] = [round(rate) for rate in rates[True]]
+            results["end_to_end_no_receipts_msgs_per_s"] = [round(rate) for rate in rates[False]]
+            results["receipts_cost"] = round(1 - on / off, 3)
+            print(
+                f"receipts   median {on:.0f} msg/s with, {off:.0f} msg/s without: "
+                f"{on / off:.3f} × ({100 * (1 - on / off):+.1f} % cost)"
+            )
+            for index, name in enumerate(("worker", "nats_server")):
+                with_cpu = statistics.median(sample[index] for sample in cpu[True])
+                without_cpu = statistics.median(sample[index] for sample in cpu[False])
+                results[f"{name}_cpu_us_per_msg"] = {
+                    "with": round(with_cpu, 1),
+                    "without": round(without_cpu, 1),
+                }
+                print(
+                    f"receipts   {name} CPU per message: median {with_cpu:.1f} µs with, "
+                    f"{without_cpu:.1f} µs without ({100 * (with_cpu / without_cpu - 1):+.1f} %)"
+                )
+        per_vehicle_used = first_seq - 1
 
         # (c) latency at a fixed offered load.
-        first = 2 * per_vehicle + 1
+        first = per_vehicle_used + 1
         vins = [vin for vin, _ in creds]
         expected = {
             (vins[i % len(vins)], first + i // len(vins)): 0.0
@@ -267,10 +371,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         for publisher in publishers:
             await publisher.close()
     finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGINT)
-        for worker in workers:
-            worker.wait(30)
+        stop_workers(workers)
         platform.stop()
     return results
 
@@ -291,6 +392,15 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--latency-seconds", type=float, default=20, help="length of the latency phase"
+    )
+    parser.add_argument(
+        "--receipts",
+        choices=("on", "off", "both"),
+        default="on",
+        help="commit receipts in the end-to-end phase: on, off, or both compared",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --receipts both: off/on pairs to run"
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     arguments = parser.parse_args()
