@@ -15,6 +15,7 @@ from carcloud.catalog import SignalCatalog
 from carcloud.commands.events import CommandWatch
 from carcloud.commands.service import CommandService
 from carcloud.events.service import EventService
+from carcloud.registry.secrets import SecretHasher
 from carcloud.registry.service import ConnectionControl, RegistryService
 from carcloud.storage import Stores
 from carcloud.twins.service import TwinService
@@ -43,13 +44,21 @@ def build_services(
     connections: ConnectionControl | None = None,
     watch: CommandWatch | None = None,
     mqtt_url: str = "mqtt://127.0.0.1:1883",
+    *,
+    vehicle_pepper: str,
 ) -> Services:
-    """Every slice's service, wired to each other only through their services."""
+    """Every slice's service, wired to each other only through their services.
+
+    `vehicle_pepper` (from the platform secrets) keys the vehicle secret hashes; every
+    process of one platform must have the same.
+    """
     twins = TwinService(stores.twins, nats, stores.events)
     return Services(
         stores=stores,
         catalog=catalog,
-        registry=RegistryService(stores.registry, connections, twins),
+        registry=RegistryService(
+            stores.registry, connections, twins, hasher=SecretHasher(vehicle_pepper)
+        ),
         commands=CommandService(stores.commands, nats, watch),
         twins=twins,
         campaigns=CampaignService(twins, stores.events),

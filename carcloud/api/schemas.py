@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from carcloud.ingest.models import DeadLetter, LatestValue
-from carcloud.registry.models import Brand, Vehicle
+from carcloud.registry.models import SLUG_RE, TAG_RE, Brand, Vehicle
 from carcloud.timeutil import format_us
 from carcloud.vin import Vin
-
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:=-]{0,63}$")
 
 Tag = Annotated[str, Field(pattern=TAG_RE.pattern, examples=["fleet:berlin"])]
 
@@ -101,6 +97,40 @@ class VehicleCredentialsOut(BaseModel):
             mqtt_password=secret,
             mqtt_client_id=vehicle.vin,
         )
+
+
+class VehicleBatchRow(Strict):
+    """One row of a batch: checked row by row by the service, so one bad row fails alone."""
+
+    vin: str = Field(examples=["WVWZZZ1JZXW000001"])
+    brand: str
+    model: str
+    model_year: int | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class VehicleBatchIn(Strict):
+    vehicles: list[VehicleBatchRow] = Field(min_length=1, max_length=1000)
+
+
+class VehicleBatchResult(BaseModel):
+    """One row's outcome; the password (username and client id: the VIN) is shown once."""
+
+    row: int = Field(description="0-based position in the request")
+    vin: str
+    registered: bool
+    mqtt_password: str | None = None
+    error: str | None = Field(
+        default=None,
+        description="invalid_vin, invalid, unknown_brand, duplicate or already_registered",
+    )
+    message: str | None = None
+
+
+class VehicleBatchOut(BaseModel):
+    registered: int
+    failed: int
+    results: list[VehicleBatchResult]
 
 
 class VehicleList(BaseModel):

@@ -7,9 +7,17 @@ user JWT that places a vehicle in its vehicle account (see
 `vehicles.{vin}` and `vehicles.{vin}.>` only, and only for MQTT connections;
 anything else gets an error, which MQTT clients see as CONNACK "not authorized".
 
-Checking a secret costs a slow scrypt hash, so a successful check is remembered
-(keyed by the stored hash, so a rotate or revoke invalidates it at once): a
-reconnect storm of known cars then costs no scrypt at all.
+A reconnect storm after a restart is every car at once, so each request is
+answered in its own task and the check itself is cheap: a keyed hash
+(`RegistryService.check_secret`, microseconds). A flood of wrong passwords must
+not delay the good ones, so:
+
+- the same wrong secret for the same stored hash is refused from a short
+  negative cache, without a database read or a hash;
+- hashes of the older scrypt form (tens of ms each, until the car's next good
+  connect upgrades them) are checked a few at a time, and when too many wait,
+  more are refused at once ("busy", the car retries) rather than queued in front
+  of every other car.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +39,6 @@ from carcloud.auth import nkeyjwt
 from carcloud.errors import AuthError
 from carcloud.messaging import topics
 from carcloud.messaging.accounts import VEHICLE_ACCOUNTS, shard_account, vehicle_account
-from carcloud.registry.secrets import verify_secret
 from carcloud.registry.service import RegistryService
 from carcloud.vin import is_valid_vin
 
@@ -38,6 +46,13 @@ log = logging.getLogger(__name__)
 
 AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"
 MAX_CONCURRENT_CHECKS = 64
+# Legacy scrypt checks: this many at once (each takes a core for tens of ms), and
+# at most this many waiting; beyond that a car with a legacy hash is told "busy".
+SLOW_CHECKS = 2
+SLOW_CHECKS_WAITING = 16
+# A refused (VIN, stored hash, secret) is refused again without a check this long.
+NEGATIVE_TTL_S = 30.0
+NEGATIVE_ENTRIES = 50_000
 _RESPONSE_TTL_S = 10
 
 
@@ -88,6 +103,11 @@ def dispatch_permissions() -> dict[str, Any]:
     }
 
 
+def _refusal_key(vin: str, password: str) -> bytes:
+    """What a refusal is remembered by: never the password itself."""
+    return hashlib.sha256(f"{vin}\n{password}".encode()).digest()
+
+
 class AuthCallout:
     """Answers NATS authorization requests for vehicles."""
 
@@ -102,8 +122,10 @@ class AuthCallout:
         self.dispatch_password = dispatch_password
         self.registry = registry
         self.issuer_seed = issuer_seed
-        self._verified: dict[str, tuple[str, bytes]] = {}
+        self._refused: OrderedDict[bytes, float] = OrderedDict()
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
+        self._slow = asyncio.Semaphore(SLOW_CHECKS)
+        self._slow_waiting = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscription: Subscription | None = None
         self.allowed = 0
@@ -131,7 +153,8 @@ class AuthCallout:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _on_request(self, msg: Msg) -> None:
-        # Checks run concurrently: one slow scrypt must not hold up every other car.
+        # Checks run concurrently: one slow check or database read must not hold up
+        # every other car.
         task = asyncio.create_task(self._answer(msg))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -172,14 +195,44 @@ class AuthCallout:
         if client.get("mqtt_id") != vin:
             # Otherwise one car could take over another car's persistent session.
             return Decision(vin, False, "the MQTT client id must be the VIN")
+        refusal = _refusal_key(vin, password)
+        if self._recently_refused(refusal):
+            return Decision(vin, False, "wrong secret (repeated)")
         credentials = await self.registry.credentials(vin)
         if credentials is None:
             return Decision(vin, False, "unknown VIN")
         if credentials.revoked:
             return Decision(vin, False, "credentials revoked")
-        if not await self._secret_matches(vin, password, credentials.secret_hash):
+        if self.registry.secret_check_is_slow(credentials):
+            if self._slow_waiting >= SLOW_CHECKS_WAITING:
+                return Decision(vin, False, "busy: too many checks of old-format secrets")
+            self._slow_waiting += 1
+            try:
+                async with self._slow:
+                    ok = await self.registry.check_secret(credentials, password)
+            finally:
+                self._slow_waiting -= 1
+        else:
+            ok = await self.registry.check_secret(credentials, password)
+        if not ok:
+            self._remember_refusal(refusal)
             return Decision(vin, False, "wrong secret")
         return Decision(vin, True, account=vehicle_account(vin))
+
+    def _recently_refused(self, key: bytes) -> bool:
+        until = self._refused.get(key)
+        if until is None:
+            return False
+        if until < time.monotonic():
+            del self._refused[key]
+            return False
+        return True
+
+    def _remember_refusal(self, key: bytes) -> None:
+        self._refused[key] = time.monotonic() + NEGATIVE_TTL_S
+        self._refused.move_to_end(key)
+        while len(self._refused) > NEGATIVE_ENTRIES:
+            self._refused.popitem(last=False)
 
     def _decide_dispatch(self, client: dict[str, Any], password: str) -> Decision:
         shard = dispatch_shard(str(client.get("mqtt_id") or ""))
@@ -192,16 +245,6 @@ class AuthCallout:
         if not ok or shard is None:
             return Decision(DISPATCH_USER, False, "wrong credentials for the dispatch identity")
         return Decision(DISPATCH_USER, True, account=shard_account(shard))
-
-    async def _secret_matches(self, vin: str, password: str, stored_hash: str) -> bool:
-        fingerprint = hashlib.sha256(password.encode()).digest()
-        remembered = self._verified.get(vin)
-        if remembered is not None and remembered[0] == stored_hash:
-            return hmac.compare_digest(remembered[1], fingerprint)
-        if not await asyncio.to_thread(verify_secret, password, stored_hash):
-            return False
-        self._verified[vin] = (stored_hash, fingerprint)
-        return True
 
     def response(self, request: dict[str, Any], decision: Decision) -> str:
         """The signed authorization response for a decision."""

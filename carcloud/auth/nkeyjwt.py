@@ -9,6 +9,7 @@ with header {"typ": "JWT", "alg": "ed25519-nkey"}; the signer's public nkey is t
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -38,8 +39,9 @@ def new_account_seed() -> str:
     return seed.decode()
 
 
+@functools.lru_cache(maxsize=8)
 def keypair(seed: str) -> Any:
-    """The nkeys key pair of a seed."""
+    """The nkeys key pair of a seed (cached: the callout signs two JWTs per connect)."""
     return nkeys.from_seed(bytearray(seed.encode()))
 
 

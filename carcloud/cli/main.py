@@ -25,6 +25,7 @@ from carcloud.cli.registry_commands import (
     cmd_brands_add,
     cmd_brands_list,
     cmd_vehicles_add,
+    cmd_vehicles_import,
     cmd_vehicles_list,
     cmd_vehicles_revoke,
     cmd_vehicles_rotate,
@@ -112,6 +113,30 @@ def build_parser() -> argparse.ArgumentParser:
     v_add.add_argument("--tag", action="append", help="a tag (repeat for several)")
     _add_client(v_add)
     v_add.set_defaults(func=cmd_vehicles_add)
+    v_import = v_sub.add_parser(
+        "import",
+        help="register many vehicles from a CSV file",
+        description="Register the vehicles of a CSV file with the header "
+        "vin,brand,model,year,tags (year and tags may be empty or left out; tags "
+        "separated by ';'), in batches through the API. Bad rows are reported with "
+        "their line and the others registered; the exit status is 1 if any row failed. "
+        "The MQTT secrets are written once to --secrets-out (a new file, mode 0600).",
+    )
+    v_import.add_argument("file", type=Path, help="the CSV file")
+    v_import.add_argument(
+        "--secrets-out",
+        type=Path,
+        required=True,
+        help="new file for the vehicles' MQTT secrets (CSV, mode 0600; never overwritten)",
+    )
+    v_import.add_argument(
+        "--batch-size",
+        type=int,
+        default=1000,
+        help="vehicles per API request, at most 1000 (default %(default)s)",
+    )
+    _add_client(v_import)
+    v_import.set_defaults(func=cmd_vehicles_import)
     v_list = v_sub.add_parser(
         "list", help="list vehicles", description="List vehicles with online status."
     )

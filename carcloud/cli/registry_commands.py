@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
+from rich.progress import Progress
 from rich.table import Table
 
 from carcloud.cli.common import (
@@ -13,6 +15,13 @@ from carcloud.cli.common import (
     _print_records,
     api_client,
     console,
+    err_console,
+)
+from carcloud.registry.importer import (
+    ImportReport,
+    import_vehicles,
+    private_new_file,
+    read_vehicle_csv,
 )
 
 
@@ -105,3 +114,44 @@ def cmd_vehicles_revoke(args: argparse.Namespace) -> int:
         vehicle = client.post(f"/vehicles/{args.vin}/revoke")
     _print_records(args, vehicle, VEHICLE_COLUMNS, "vehicle revoked")
     return 0
+
+
+# At most this many row errors in the table; --json lists every one.
+SHOWN_ERRORS = 50
+
+
+def cmd_vehicles_import(args: argparse.Namespace) -> int:
+    rows, file_errors = read_vehicle_csv(args.file)
+    with (
+        api_client(args) as client,
+        private_new_file(args.secrets_out) as secrets_out,
+        Progress(console=err_console, transient=True) as progress,
+    ):
+        task = progress.add_task("registering vehicles", total=len(rows))
+        report = import_vehicles(
+            client, rows, secrets_out, lambda n: progress.advance(task, n), args.batch_size
+        )
+    report.rows += len(file_errors)
+    report.errors = sorted([*file_errors, *report.errors], key=lambda e: e.line)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_import(report, args.secrets_out)
+    return 1 if report.errors else 0
+
+
+def _print_import(report: ImportReport, secrets_out: Path) -> None:
+    console.print(
+        f"{report.registered} of {report.rows} vehicles registered; "
+        f"secrets (shown nowhere else) in {secrets_out}"
+    )
+    if not report.errors:
+        return
+    table = Table(title=f"{len(report.errors)} rows not registered")
+    for column in ("line", "vin", "error", "message"):
+        table.add_column(column)
+    for error in report.errors[:SHOWN_ERRORS]:
+        table.add_row(str(error.line), error.vin, error.error, error.message)
+    console.print(table)
+    if len(report.errors) > SHOWN_ERRORS:
+        console.print(f"… and {len(report.errors) - SHOWN_ERRORS} more (--json lists all)")

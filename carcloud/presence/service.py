@@ -30,6 +30,8 @@ from carcloud.vin import is_valid_vin
 log = logging.getLogger(__name__)
 
 CONNECT_SUBJECT = "$SYS.ACCOUNT.*.CONNECT"
+# Presence records written side by side (they share group-committed transactions).
+MAX_CONCURRENT_RECORDS = 256
 DISCONNECT_SUBJECT = "$SYS.ACCOUNT.*.DISCONNECT"
 
 
@@ -50,7 +52,19 @@ def vehicle_connection(msg: Msg) -> tuple[str, bool, dict[str, Any]] | None:
 
 
 def _event_time(event: dict[str, Any], client: dict[str, Any], online: bool) -> int:
-    raw = client.get("start" if online else "stop") or event.get("timestamp")
+    """When a connect or disconnect happened, as the store compares them.
+
+    A connect counts from when the server announced it (`timestamp`, after the auth
+    callout said yes), not from the TCP accept (`client.start`): in a reconnect
+    storm a car can be accepted over TCP before the reconciliation's snapshot time
+    and authorized only after its CONNZ, and with the accept time its connect lost
+    to the snapshot and the car stayed offline in the API (measured: 90 of 10,000).
+    """
+    raw = (
+        event.get("timestamp") or client.get("start")
+        if online
+        else client.get("stop") or event.get("timestamp")
+    )
     if not isinstance(raw, str):
         return now_us()
     # Go prints nanoseconds; Python's fromisoformat takes at most microseconds.
@@ -76,6 +90,8 @@ class PresenceTracker:
     def __init__(self, sys_nc: NatsClient, registry: RegistryService) -> None:
         self.nc = sys_nc
         self.registry = registry
+        self._limit = asyncio.Semaphore(MAX_CONCURRENT_RECORDS)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow connect and disconnect events until `stop` is set."""
@@ -95,8 +111,25 @@ class PresenceTracker:
         finally:
             for sub in subs:
                 await sub.unsubscribe()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _on_event(self, msg: Msg) -> None:
+        # Each event is recorded in its own task: one at a time, every record waited
+        # for its own commit, and after a restart the API showed the last of 10,000
+        # cars online 8 s after the server had accepted it. Side by side, the writes
+        # share transactions; their order does not matter, the store compares times.
+        await self._limit.acquire()  # the subscription's reader waits when too many run
+        task = asyncio.create_task(self._record(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._limit.release()
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("presence: could not record an event: %s", task.exception())
+
+    async def _record(self, msg: Msg) -> None:
         found = vehicle_connection(msg)
         if found is None:
             return

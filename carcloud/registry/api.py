@@ -11,6 +11,9 @@ from carcloud.api.schemas import (
     ApiKeyOut,
     BrandIn,
     BrandOut,
+    VehicleBatchIn,
+    VehicleBatchOut,
+    VehicleBatchResult,
     VehicleCredentialsOut,
     VehicleIn,
     VehicleList,
@@ -18,6 +21,7 @@ from carcloud.api.schemas import (
     VehiclePatch,
 )
 from carcloud.api.security import CurrentPrincipal, CurrentServices
+from carcloud.registry.models import VehicleRegistration
 from carcloud.timeutil import format_us
 from carcloud.vin import Vin
 
@@ -77,6 +81,36 @@ async def create_vehicle(
         body.vin, body.brand, body.model, body.model_year, body.tags
     )
     return VehicleCredentialsOut.of(vehicle, secret)
+
+
+@router.post("/vehicles/batch", tags=["vehicles"])
+async def create_vehicles(
+    body: VehicleBatchIn, who: CurrentPrincipal, svc: CurrentServices
+) -> VehicleBatchOut:
+    """Register up to 1,000 vehicles in one transaction; a result per row, in order.
+
+    Bad rows (invalid VIN or field, unknown brand, a VIN twice in the request or
+    already registered) are reported and the others are registered. A brand key
+    registers only its own brand's vehicles. Passwords are shown only this once.
+    """
+    rows = [
+        VehicleRegistration(r.vin, r.brand, r.model, r.model_year, tuple(r.tags))
+        for r in body.vehicles
+    ]
+    results = await svc.registry.register_vehicles(rows, who.brand)
+    out = [
+        VehicleBatchResult(
+            row=r.index,
+            vin=r.vin,
+            registered=r.vehicle is not None,
+            mqtt_password=r.secret,
+            error=r.error,
+            message=r.message,
+        )
+        for r in results
+    ]
+    registered = sum(1 for r in out if r.registered)
+    return VehicleBatchOut(registered=registered, failed=len(out) - registered, results=out)
 
 
 @router.get("/vehicles/{vin}", tags=["vehicles"])

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# The forms the API and the batch import accept, kept here so both check the same.
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:=-]{0,63}$")
+MAX_TAGS = 50
+MODEL_YEARS = (1980, 2100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +40,18 @@ class Vehicle:
 
 
 @dataclass(frozen=True, slots=True)
+class NewVehicle:
+    """One vehicle of a batch registration, checked and hashed, ready to store."""
+
+    vin: str
+    brand: str
+    model: str
+    model_year: int | None
+    tags: tuple[str, ...]
+    secret_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class VehicleCredentials:
     """What the auth callout needs to check a connecting vehicle."""
 
@@ -52,3 +71,30 @@ class ApiKeyRecord:
     key_hash: str
     created_at: int
     revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleRegistration:
+    """One row of a batch registration as the caller gave it (checked by the service)."""
+
+    vin: str
+    brand: str
+    model: str
+    model_year: int | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationResult:
+    """What became of one row of a batch: the vehicle and its secret, or why not.
+
+    `error` is one of `invalid_vin`, `invalid`, `unknown_brand`, `duplicate` (twice
+    in the batch), `already_registered`; `message` says what exactly.
+    """
+
+    index: int
+    vin: str
+    vehicle: Vehicle | None = None
+    secret: str | None = None
+    error: str | None = None
+    message: str | None = None

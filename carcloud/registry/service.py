@@ -3,7 +3,9 @@
 Every change is written with its event (`vehicle.registered`, `vehicle.revoked`,
 `vehicle.online`, …). A vehicle that is revoked, rotated or deleted loses its
 live connection; one that is registered or changed gets the fleet
-configurations that now match it.
+configurations that now match it. Vehicle secrets are stored as keyed hashes
+(`carcloud.registry.secrets.SecretHasher`); a hash of the older scrypt form is
+replaced by the keyed form when its car next connects successfully.
 """
 
 from __future__ import annotations
@@ -13,18 +15,42 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from carcloud.errors import (
+    CarcloudError,
+    ConflictError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
 from carcloud.events.models import NewEvent
-from carcloud.registry.models import ApiKeyRecord, Brand, Vehicle, VehicleCredentials
+from carcloud.registry.models import (
+    MAX_TAGS,
+    MODEL_YEARS,
+    SLUG_RE,
+    TAG_RE,
+    ApiKeyRecord,
+    Brand,
+    NewVehicle,
+    RegistrationResult,
+    Vehicle,
+    VehicleCredentials,
+    VehicleRegistration,
+)
 from carcloud.registry.secrets import (
     NewApiKey,
-    hash_secret,
+    SecretHasher,
     new_api_key,
     new_vehicle_secret,
+    verify_scrypt,
 )
 from carcloud.registry.store import EmitVehicle, RegistryStore
 from carcloud.timeutil import format_us
+from carcloud.vin import describe_invalid_vin, is_valid_vin
 
 log = logging.getLogger(__name__)
+
+# Rows per batch registration: one transaction, and one answer a client can hold.
+MAX_BATCH = 1000
 
 
 def vehicle_json(vehicle: Vehicle) -> dict[str, object]:
@@ -67,6 +93,10 @@ class VehicleChanges(Protocol):
         """Recompute what the vehicle should get."""
         ...
 
+    async def refresh_vehicles(self, vins: Sequence[str]) -> None:
+        """The same for many vehicles at once (a batch registration)."""
+        ...
+
 
 class RegistryService:
     """Brands, vehicles, presence and API keys."""
@@ -76,10 +106,14 @@ class RegistryService:
         store: RegistryStore,
         connections: ConnectionControl | None = None,
         vehicle_changes: VehicleChanges | None = None,
+        *,
+        hasher: SecretHasher,
     ) -> None:
         self.store = store
         self.connections = connections
         self.vehicle_changes = vehicle_changes
+        self.hasher = hasher
+        self._warned_foreign_key = False
 
     # ---- brands ------------------------------------------------------------------------
 
@@ -105,7 +139,7 @@ class RegistryService:
     ) -> tuple[Vehicle, str]:
         """Register a vehicle; returns it with its MQTT secret (shown only this once)."""
         secret = new_vehicle_secret()
-        secret_hash = await asyncio.to_thread(hash_secret, secret)  # slow on purpose: off the loop
+        secret_hash = self.hasher.hash(vin, secret)
         vehicle = await self.store.create_vehicle(
             vin, brand, model, model_year, tags, secret_hash,
             emit=vehicle_event("vehicle.registered"),
@@ -113,6 +147,51 @@ class RegistryService:
         log.info("vehicle %s registered for brand %s", vehicle.vin, vehicle.brand)
         await self._changed(vehicle.vin)
         return vehicle, secret
+
+    async def register_vehicles(
+        self, rows: Sequence[VehicleRegistration], brand_scope: str | None
+    ) -> list[RegistrationResult]:
+        """Register up to MAX_BATCH vehicles in one transaction; one result per row, in order.
+
+        A bad row (invalid VIN or field, a brand the caller cannot see, a VIN twice
+        in the batch or already registered) is reported and the others are stored,
+        each with its `vehicle.registered` event. A brand-scoped caller
+        (`brand_scope`) can register only its own brand's vehicles.
+        """
+        if len(rows) > MAX_BATCH:
+            raise ValidationError(f"a batch holds at most {MAX_BATCH} vehicles, got {len(rows)}")
+        results: list[RegistrationResult | None] = [None] * len(rows)
+        pending: list[tuple[int, NewVehicle, str]] = []
+        first_row: dict[str, int] = {}
+        for index, row in enumerate(rows):
+            problem = _check_row(row, brand_scope)
+            if problem is None and row.vin in first_row:
+                problem = ("duplicate", f"VIN {row.vin} is also at row {first_row[row.vin]}")
+            if problem is not None:
+                results[index] = RegistrationResult(index, row.vin, error=problem[0],
+                                                    message=problem[1])  # fmt: skip
+                continue
+            first_row[row.vin] = index
+            secret = new_vehicle_secret()
+            tags = tuple(dict.fromkeys(row.tags))
+            secret_hash = self.hasher.hash(row.vin, secret)
+            new = NewVehicle(row.vin, row.brand, row.model, row.model_year, tags, secret_hash)
+            pending.append((index, new, secret))
+        stored = await self.store.create_vehicles(
+            [new for _, new, _ in pending], emit=vehicle_event("vehicle.registered")
+        )
+        registered: list[str] = []
+        for (index, new, secret), outcome in zip(pending, stored, strict=True):
+            if isinstance(outcome, Vehicle):
+                results[index] = RegistrationResult(index, new.vin, outcome, secret)
+                registered.append(new.vin)
+            else:
+                results[index] = RegistrationResult(index, new.vin, error=_error_code(outcome),
+                                                    message=str(outcome))  # fmt: skip
+        log.info("batch: %d of %d vehicle(s) registered", len(registered), len(rows))
+        if registered and self.vehicle_changes is not None:
+            await self.vehicle_changes.refresh_vehicles(registered)
+        return [result for result in results if result is not None]
 
     async def _changed(self, vin: str) -> None:
         if self.vehicle_changes is not None:
@@ -161,7 +240,7 @@ class RegistryService:
     async def rotate_secret(self, vin: str, brand: str | None) -> tuple[Vehicle, str]:
         """A new MQTT secret; the old one stops working at the next connect."""
         secret = new_vehicle_secret()
-        secret_hash = await asyncio.to_thread(hash_secret, secret)
+        secret_hash = self.hasher.hash(vin, secret)
         vehicle = await self.store.set_vehicle_secret(
             vin, brand, secret_hash, emit=vehicle_event("vehicle.secret_rotated")
         )
@@ -183,6 +262,39 @@ class RegistryService:
     async def credentials(self, vin: str) -> VehicleCredentials | None:
         """What the auth callout checks a connecting car against."""
         return await self.store.get_credentials(vin)
+
+    def secret_check_is_slow(self, credentials: VehicleCredentials) -> bool:
+        """True while the vehicle's hash is of the older scrypt form (tens of ms to check)."""
+        return self.hasher.is_legacy(credentials.secret_hash)
+
+    async def check_secret(self, credentials: VehicleCredentials, secret: str) -> bool:
+        """Whether `secret` is the vehicle's; a matching scrypt hash is upgraded to the keyed form.
+
+        The keyed check runs inline (microseconds); scrypt runs in a thread. The
+        upgrade is a compare-and-set, so a rotation that happened meanwhile wins; if
+        it fails, the car is let in all the same and upgraded at a later connect.
+        """
+        vin, stored = credentials.vin, credentials.secret_hash
+        if self.hasher.is_current(stored):
+            return self.hasher.verify(vin, secret, stored)
+        if self.hasher.is_legacy(stored):
+            if not await asyncio.to_thread(verify_scrypt, secret, stored):
+                return False
+            try:
+                if await self.store.upgrade_secret_hash(vin, stored, self.hasher.hash(vin, secret)):
+                    log.debug("vehicle %s: secret hash upgraded to the keyed form", vin)
+            except StorageError as exc:
+                log.warning("vehicle %s: could not upgrade its secret hash: %s", vin, exc)
+            return True
+        if self.hasher.foreign_key(stored) and not self._warned_foreign_key:
+            self._warned_foreign_key = True
+            log.warning(
+                "vehicle %s has a secret hash made with another vehicle_pepper than this "
+                "process's (key %s): copy the platform's current secrets.json here",
+                vin,
+                self.hasher.key_id,
+            )
+        return False
 
     # ---- presence ----------------------------------------------------------------------
 
@@ -215,3 +327,34 @@ class RegistryService:
     async def find_api_key(self, key_id: str) -> ApiKeyRecord | None:
         """A key by its public id."""
         return await self.store.get_api_key(key_id)
+
+
+def _check_row(row: VehicleRegistration, brand_scope: str | None) -> tuple[str, str] | None:
+    """(error code, message) for a row that cannot be registered, else None."""
+    if not is_valid_vin(row.vin):
+        return "invalid_vin", describe_invalid_vin(row.vin)
+    if brand_scope is not None and row.brand != brand_scope:
+        return "unknown_brand", f"brand {row.brand!r} not found"  # as for one vehicle: no leak
+    if not SLUG_RE.fullmatch(row.brand):
+        return "unknown_brand", f"brand {row.brand!r} not found"
+    if not row.model or len(row.model) > 100:
+        return "invalid", "model must be 1 to 100 characters"
+    low, high = MODEL_YEARS
+    if row.model_year is not None and not low <= row.model_year <= high:
+        return "invalid", f"model year {row.model_year} is not between {low} and {high}"
+    if len(row.tags) > MAX_TAGS:
+        return "invalid", f"{len(row.tags)} tags; at most {MAX_TAGS}"
+    for tag in row.tags:
+        if not TAG_RE.fullmatch(tag):
+            return "invalid", f"tag {tag!r} is not a tag (letters, digits and _.:=- only)"
+    return None
+
+
+def _error_code(error: CarcloudError) -> str:
+    """The batch error code of a store error."""
+    if isinstance(error, NotFoundError):
+        return "unknown_brand"
+    if isinstance(error, ConflictError):
+        # Repeats within the batch were caught before the store, so this is the registry.
+        return "already_registered"
+    return "invalid"

@@ -5,8 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from carcloud.errors import CarcloudError
 from carcloud.events.models import NewEvent
-from carcloud.registry.models import ApiKeyRecord, Brand, Vehicle, VehicleCredentials
+from carcloud.registry.models import (
+    ApiKeyRecord,
+    Brand,
+    NewVehicle,
+    Vehicle,
+    VehicleCredentials,
+)
 
 # Given the changed record, the events to write in the same transaction.
 EmitVehicle = Callable[[Vehicle], Sequence[NewEvent]]
@@ -38,6 +45,17 @@ class RegistryStore(Protocol):
         emit: EmitVehicle | None = None,
     ) -> Vehicle:
         """Register a vehicle; ConflictError if the VIN exists, NotFoundError for the brand."""
+        ...
+
+    async def create_vehicles(
+        self, vehicles: Sequence[NewVehicle], emit: EmitVehicle | None = None
+    ) -> list[Vehicle | CarcloudError]:
+        """Register many vehicles in one transaction, each with its events.
+
+        One entry per input, in order: the stored vehicle, or the error that kept
+        that row out (ConflictError for a VIN already registered or repeated in the
+        batch, NotFoundError for an unknown brand); the other rows are stored.
+        """
         ...
 
     async def get_vehicle(self, vin: str, brand: str | None = None) -> Vehicle:
@@ -81,6 +99,14 @@ class RegistryStore(Protocol):
         self, vin: str, brand: str | None, secret_hash: str, emit: EmitVehicle | None = None
     ) -> Vehicle:
         """Replace the vehicle's secret hash and lift any revocation."""
+        ...
+
+    async def upgrade_secret_hash(self, vin: str, old_hash: str, new_hash: str) -> bool:
+        """Replace the secret hash by another form of the same secret, if it is still `old_hash`.
+
+        False when the hash changed meanwhile (a rotation wins). No event: the
+        vehicle's credentials stay the same, only their stored form changes.
+        """
         ...
 
     async def revoke_vehicle(

@@ -4,7 +4,8 @@ DATA_DIR/
   carcloud.db        SQLite (embedded default)
   nats/              JetStream store
   nats.conf          generated server config (service passwords bcrypt-hashed)
-  secrets.json       0600: service passwords and the auth-callout issuer seed
+  secrets.json       0600: service passwords, the auth-callout issuer seed and the
+                     vehicle secret pepper (the key of vehicle secret hashes)
   operator.key       0600: the operator API key, printed on first start
   runtime.json       where the running platform listens (for the CLI and workers)
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from carcloud.auth.nkeyjwt import new_account_seed
 from carcloud.errors import ConfigError
+from carcloud.registry.secrets import new_pepper
 
 # NATS users of the platform's services, and "dispatch": the cloud's own MQTT identity.
 SERVICE_USERS = ("svc", "sys", "auth", "dispatch")
@@ -31,9 +33,14 @@ class PlatformSecrets:
 
     passwords: dict[str, str]
     issuer_seed: str
+    # Key of the vehicle secret hashes: kept here, not in the database (docs/security.md).
+    vehicle_pepper: str
 
     def __repr__(self) -> str:
-        return f"PlatformSecrets(users={sorted(self.passwords)}, issuer_seed=<hidden>)"
+        return (
+            f"PlatformSecrets(users={sorted(self.passwords)}, issuer_seed=<hidden>, "
+            "vehicle_pepper=<hidden>)"
+        )
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -44,8 +51,8 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _read_secrets(path: Path) -> tuple[dict[str, str], str]:
-    """(passwords, issuer seed) of a secrets file; ConfigError says what is wrong with it.
+def _read_secrets(path: Path) -> tuple[dict[str, str], str, str | None]:
+    """(passwords, issuer seed, pepper) of a secrets file; ConfigError says what is wrong.
 
     The messages never quote the file's content: it is all secrets.
     """
@@ -60,16 +67,18 @@ def _read_secrets(path: Path) -> tuple[dict[str, str], str]:
         raise ConfigError(f"secrets file {path} is not JSON{where}") from None
     passwords = data.get("passwords") if isinstance(data, dict) else None
     issuer_seed = data.get("issuer_seed") if isinstance(data, dict) else None
+    pepper = data.get("vehicle_pepper") if isinstance(data, dict) else None
     if (
         not isinstance(passwords, dict)
         or not all(isinstance(k, str) and isinstance(v, str) for k, v in passwords.items())
         or not isinstance(issuer_seed, str)
+        or not isinstance(pepper, str | None)
     ):
         raise ConfigError(
             f"secrets file {path} is not a carcloud secrets file: it needs "
             '{"passwords": {USER: PASSWORD, ...}, "issuer_seed": SEED}'
         )
-    return dict(passwords), issuer_seed
+    return dict(passwords), issuer_seed, pepper
 
 
 def load_platform_secrets(path: Path) -> PlatformSecrets:
@@ -78,14 +87,19 @@ def load_platform_secrets(path: Path) -> PlatformSecrets:
     For a worker on another host (--secrets-file, CARCLOUD_SECRETS_FILE): the file is
     only read, never completed, since new passwords would not match the platform's.
     """
-    passwords, issuer_seed = _read_secrets(path)
+    passwords, issuer_seed, pepper = _read_secrets(path)
     missing = [user for user in SERVICE_USERS if user not in passwords]
     if missing:
         raise ConfigError(
             f"secrets file {path} has no password for {', '.join(missing)}; "
             "copy the platform's current DATA_DIR/secrets.json"
         )
-    return PlatformSecrets(passwords, issuer_seed)
+    if pepper is None:  # a copy from before vehicle secrets were keyed
+        raise ConfigError(
+            f"secrets file {path} has no vehicle_pepper; "
+            "copy the platform's current DATA_DIR/secrets.json"
+        )
+    return PlatformSecrets(passwords, issuer_seed, pepper)
 
 
 class DataDir:
@@ -120,20 +134,27 @@ class DataDir:
     def platform_secrets(self, create: bool = True) -> PlatformSecrets:
         """The service credentials, generated on first use."""
         passwords: dict[str, str] = {}
-        issuer_seed = None
+        issuer_seed = pepper = None
         if self.secrets_file.exists():
-            passwords, issuer_seed = _read_secrets(self.secrets_file)
-            if set(SERVICE_USERS) <= set(passwords):
-                return PlatformSecrets(passwords, issuer_seed)
+            passwords, issuer_seed, pepper = _read_secrets(self.secrets_file)
+            if set(SERVICE_USERS) <= set(passwords) and pepper is not None:
+                return PlatformSecrets(passwords, issuer_seed, pepper)
         elif not create:
             raise ConfigError(f"{self.path} has no secrets.json; run `carcloud up` there first")
-        # First start, or a data dir from a version with fewer service users.
+        # First start, or a data dir from a version with fewer service users or no pepper.
         for user in SERVICE_USERS:
             passwords.setdefault(user, secrets.token_urlsafe(24))
-        made = PlatformSecrets(passwords, issuer_seed or new_account_seed())
+        made = PlatformSecrets(passwords, issuer_seed or new_account_seed(), pepper or new_pepper())
         _write_private(
             self.secrets_file,
-            json.dumps({"passwords": made.passwords, "issuer_seed": made.issuer_seed}, indent=2),
+            json.dumps(
+                {
+                    "passwords": made.passwords,
+                    "issuer_seed": made.issuer_seed,
+                    "vehicle_pepper": made.vehicle_pepper,
+                },
+                indent=2,
+            ),
         )
         return made
 

@@ -247,6 +247,7 @@ async def run_roles(
             connections=ServerConnections(connections["sys"]) if "sys" in connections else None,
             watch=watch,
             mqtt_url=settings.mqtt_url,
+            vehicle_pepper=platform.vehicle_pepper,
         )
         context = RoleContext(
             settings,

@@ -168,6 +168,13 @@ class TwinService:
             await self.store.refresh_desired(effective_desired, vins=[vin], emit=desired_event)
         )
 
+    async def refresh_vehicles(self, vins: Sequence[str]) -> None:
+        """Many vehicles were registered: one pass over the configurations for all of them."""
+        if vins:
+            await self._deliver(
+                await self.store.refresh_desired(effective_desired, vins=vins, emit=desired_event)
+            )
+
     async def unsynced(self) -> list[Twin]:
         """Twins whose car has not applied the current desired version."""
         return await self.store.unsynced_twins()

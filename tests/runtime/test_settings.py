@@ -192,7 +192,15 @@ def test_repr_masks_passwords_and_shows_the_rest() -> None:
 
 def _secrets(path: Path, users: tuple[str, ...] = SERVICE_USERS) -> Path:
     passwords = {user: f"pw-{user}-do-not-print" for user in users}
-    path.write_text(json.dumps({"passwords": passwords, "issuer_seed": "SEED-do-not-print"}))
+    path.write_text(
+        json.dumps(
+            {
+                "passwords": passwords,
+                "issuer_seed": "SEED-do-not-print",
+                "vehicle_pepper": "PEPPER-do-not-print-0123456789",
+            }
+        )
+    )
     return path
 
 
@@ -209,6 +217,11 @@ def test_a_secrets_file_loads(tmp_path: Path) -> None:
         ("{not json", "is not JSON"),
         ('{"passwords": ["svc"], "issuer_seed": "x"}', "not a carcloud secrets file"),
         ('{"passwords": {"svc": "pw-do-not-print"}, "issuer_seed": "x"}', "no password for sys"),
+        (
+            '{"passwords": {"svc": "a-do-not-print", "sys": "b", "auth": "c", "dispatch": "d"}, '
+            '"issuer_seed": "x"}',
+            "no vehicle_pepper",
+        ),
     ],
 )
 def test_a_bad_secrets_file_is_a_config_error(

@@ -8,7 +8,7 @@ import pytest
 
 from carcloud.errors import ConflictError, NotFoundError
 from carcloud.events.models import NewEvent
-from carcloud.registry.models import Vehicle
+from carcloud.registry.models import NewVehicle, Vehicle
 from carcloud.storage import Stores
 from tests.storage.conftest import SECOND, VIN
 
@@ -315,6 +315,84 @@ async def test_an_emit_that_fails_undoes_the_change(stores: Stores) -> None:
         await registry.delete_vehicle(VIN, None, emit=broken)
     assert (await registry.get_vehicle(VIN)).vin == VIN
     assert await stores.events.list_events(0, None) == []
+
+
+# ---- many vehicles in one transaction ---------------------------------------------------
+
+
+def new_vehicle(vin: str, brand: str = "volta", tags: tuple[str, ...] = ()) -> NewVehicle:
+    return NewVehicle(vin, brand, "E1", 2025, tags, f"hash-{vin}")
+
+
+async def test_create_vehicles_stores_good_rows_and_reports_bad_ones(stores: Stores) -> None:
+    registry = stores.registry
+    seen, emit = recorder("vehicle.registered")
+    batch = [
+        new_vehicle(OTHER, tags=("fleet:b", "lease")),
+        new_vehicle(VIN),  # registered by the fixture
+        new_vehicle("WVWZZZ1JZXW000010", brand="nobrand"),
+        new_vehicle("WVWZZZ1JZXW000011"),
+        new_vehicle(OTHER),  # twice in the batch
+    ]
+    outcome = await registry.create_vehicles(batch, emit=emit)
+
+    assert len(outcome) == len(batch)
+    first, already, unknown_brand, fourth, repeated = outcome
+    assert isinstance(first, Vehicle) and first.vin == OTHER
+    assert first.tags == ("fleet:b", "lease") and first.brand == "volta"
+    assert first.model_year == 2025 and first.online is False
+    assert isinstance(already, ConflictError) and "already registered" in str(already)
+    assert isinstance(unknown_brand, NotFoundError) and "nobrand" in str(unknown_brand)
+    assert isinstance(fourth, Vehicle) and fourth.vin == "WVWZZZ1JZXW000011"
+    assert isinstance(repeated, ConflictError) and "twice" in str(repeated)
+    assert seen == [first, fourth]
+
+    credentials = await registry.get_credentials(OTHER)
+    assert credentials is not None and credentials.secret_hash == f"hash-{OTHER}"
+    assert await registry.get_credentials("WVWZZZ1JZXW000010") is None
+    assert await registry.get_vehicle(OTHER) == first
+    assert await registry.count_vehicles("volta") == (3, 0)
+    stored = await stores.events.list_events(0, None)
+    assert [(e.type, e.brand, e.vin) for e in stored] == [
+        ("vehicle.registered", "volta", OTHER),
+        ("vehicle.registered", "volta", "WVWZZZ1JZXW000011"),
+    ]
+
+
+async def test_create_vehicles_of_a_thousand_in_one_call(empty_stores: Stores) -> None:
+    registry = empty_stores.registry
+    await registry.create_brand("volta", "Volta")
+    vins = [f"WVWZZZ1JZXW{index:06d}" for index in range(1000)]
+    outcome = await registry.create_vehicles([new_vehicle(vin) for vin in vins])
+    assert [v.vin for v in outcome if isinstance(v, Vehicle)] == vins
+    assert await registry.count_vehicles() == (1000, 0)
+    assert await registry.create_vehicles([]) == []
+
+
+async def test_create_vehicles_undoes_everything_when_an_emit_fails(stores: Stores) -> None:
+    def broken(vehicle: Vehicle) -> Sequence[NewEvent]:
+        raise RuntimeError("emit failed")
+
+    with pytest.raises(RuntimeError):
+        await stores.registry.create_vehicles(
+            [new_vehicle(OTHER), new_vehicle("WVWZZZ1JZXW000011")], emit=broken
+        )
+    assert await stores.registry.count_vehicles() == (1, 0)
+    assert await stores.events.list_events(0, None) == []
+
+
+async def test_upgrade_secret_hash_only_replaces_the_hash_it_was_given(stores: Stores) -> None:
+    registry = stores.registry
+    assert await registry.upgrade_secret_hash(VIN, "scrypt$h", "hmac$new")
+    credentials = await registry.get_credentials(VIN)
+    assert credentials is not None and credentials.secret_hash == "hmac$new"
+    # A rotation in between wins: the upgrade of the old hash changes nothing.
+    await registry.set_vehicle_secret(VIN, None, "rotated")
+    assert not await registry.upgrade_secret_hash(VIN, "hmac$new", "hmac$late")
+    credentials = await registry.get_credentials(VIN)
+    assert credentials is not None and credentials.secret_hash == "rotated"
+    assert not await registry.upgrade_secret_hash(UNKNOWN, "rotated", "x")
+    assert await stores.events.list_events(0, None) == []  # not a change anyone follows
 
 
 # ---- presence ---------------------------------------------------------------------------

@@ -6,9 +6,15 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from carcloud.errors import ConflictError, NotFoundError
+from carcloud.errors import CarcloudError, ConflictError, NotFoundError
 from carcloud.events.models import NewEvent
-from carcloud.registry.models import ApiKeyRecord, Brand, Vehicle, VehicleCredentials
+from carcloud.registry.models import (
+    ApiKeyRecord,
+    Brand,
+    NewVehicle,
+    Vehicle,
+    VehicleCredentials,
+)
 from carcloud.registry.store import EmitVehicle
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import append_events
@@ -24,6 +30,38 @@ _KEY_SQL = (
     "SELECT k.id, k.name, b.slug, k.key_hash, k.created_at, k.revoked_at "
     "FROM api_keys k LEFT JOIN brands b ON b.id = k.brand_id"
 )
+
+
+def _brand_id(conn: sqlite3.Connection, slug: str) -> list[int]:
+    """The id of a brand as a list of none or one (for a comprehension)."""
+    row = conn.execute("SELECT id FROM brands WHERE slug = ?", (slug,)).fetchone()
+    return [] if row is None else [int(row[0])]
+
+
+def _registered(conn: sqlite3.Connection, vins: Sequence[str]) -> set[str]:
+    """Which of `vins` are registered already (looked up in chunks)."""
+    found: set[str] = set()
+    for start in range(0, len(vins), 500):
+        chunk = list(vins[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            row[0]
+            for row in conn.execute(f"SELECT vin FROM vehicles WHERE vin IN ({marks})", chunk)
+        )
+    return found
+
+
+def _vehicles_by_vin(conn: sqlite3.Connection, vins: Sequence[str]) -> dict[str, Vehicle]:
+    """Vehicles with their tags by VIN, read in chunks."""
+    found: dict[str, Vehicle] = {}
+    for start in range(0, len(vins), 500):
+        chunk = list(vins[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            f"SELECT {VEHICLE_COLUMNS} {VEHICLE_FROM} WHERE v.vin IN ({marks})", chunk
+        )
+        found.update((vehicle.vin, vehicle) for vehicle in vehicle_rows(conn, rows))
+    return found
 
 
 class SqliteRegistryStore:
@@ -103,6 +141,50 @@ class SqliteRegistryStore:
             vehicle = fetch_vehicle(conn, vin, None)
             self._emit(conn, emit, vehicle)
             return vehicle
+
+        return await self.engine.write(insert)
+
+    async def create_vehicles(
+        self, vehicles: Sequence[NewVehicle], emit: EmitVehicle | None = None
+    ) -> list[Vehicle | CarcloudError]:
+        def insert(conn: sqlite3.Connection) -> list[Vehicle | CarcloudError]:
+            outcome: list[Vehicle | CarcloudError | None] = [None] * len(vehicles)
+            brand_ids = {
+                slug: brand_id
+                for slug in {new.brand for new in vehicles}
+                for brand_id in _brand_id(conn, slug)
+            }
+            registered = _registered(conn, [new.vin for new in vehicles])
+            created_at = now_us()
+            inserted: dict[str, int] = {}  # VIN -> index in `vehicles`
+            for index, new in enumerate(vehicles):
+                if new.vin in registered:
+                    outcome[index] = ConflictError(f"vehicle {new.vin} is already registered")
+                elif new.vin in inserted:
+                    outcome[index] = ConflictError(
+                        f"vehicle {new.vin} appears twice in the batch "
+                        f"(first at row {inserted[new.vin] + 1})"
+                    )
+                elif new.brand not in brand_ids:
+                    outcome[index] = NotFoundError(f"brand {new.brand!r} not found")
+                else:
+                    cur = conn.execute(
+                        "INSERT INTO vehicles "
+                        "(vin, brand_id, model, model_year, secret_hash, created_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (new.vin, brand_ids[new.brand], new.model, new.model_year,
+                         new.secret_hash, created_at),
+                    )  # fmt: skip
+                    conn.executemany(
+                        "INSERT OR IGNORE INTO vehicle_tags (vehicle_id, tag) VALUES (?, ?)",
+                        [(cur.lastrowid, tag) for tag in new.tags],
+                    )
+                    inserted[new.vin] = index
+            stored = _vehicles_by_vin(conn, list(inserted))
+            for vin, index in inserted.items():
+                outcome[index] = stored[vin]
+                self._emit(conn, emit, stored[vin])
+            return [entry for entry in outcome if entry is not None]
 
         return await self.engine.write(insert)
 
@@ -202,6 +284,16 @@ class SqliteRegistryStore:
             updated = fetch_vehicle(conn, vin, None)
             self._emit(conn, emit, updated)
             return updated
+
+        return await self.engine.write(update)
+
+    async def upgrade_secret_hash(self, vin: str, old_hash: str, new_hash: str) -> bool:
+        def update(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE vehicles SET secret_hash = ? WHERE vin = ? AND secret_hash = ?",
+                (new_hash, vin, old_hash),
+            )
+            return cur.rowcount > 0
 
         return await self.engine.write(update)
 
