@@ -7,6 +7,7 @@ message that says so; it is never skipped.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -19,17 +20,21 @@ ADMIN_URL = os.environ.get(
 )
 
 
-@asynccontextmanager
-async def postgres_database() -> AsyncIterator[str]:
-    """Create an empty database, yield its URL, drop it afterwards."""
-    name = f"carcloud_test_{uuid.uuid4().hex[:12]}"
+async def _admin() -> asyncpg.Connection:
     try:
-        admin = await asyncpg.connect(ADMIN_URL)
+        return await asyncpg.connect(ADMIN_URL)
     except (OSError, asyncpg.PostgresError) as exc:
         raise AssertionError(
             f"PostgreSQL is needed for this test and is not reachable at {ADMIN_URL} "
             f"(set CARCLOUD_TEST_POSTGRES): {exc}"
         ) from exc
+
+
+@asynccontextmanager
+async def postgres_database() -> AsyncIterator[str]:
+    """Create an empty database, yield its URL, drop it afterwards."""
+    name = f"carcloud_test_{uuid.uuid4().hex[:12]}"
+    admin = await _admin()
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         base = ADMIN_URL.rsplit("/", 1)[0]
@@ -37,3 +42,32 @@ async def postgres_database() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def create_database() -> str:
+    """A new empty database (for a fixture that outlives one event loop); its URL."""
+    name = f"carcloud_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        admin = await _admin()
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(url: str) -> None:
+    """Drop a database made by `create_database`."""
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        admin = await _admin()
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(drop())

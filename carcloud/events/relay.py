@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import nats.errors
 import orjson
@@ -53,6 +54,7 @@ class EventRelay:
         self.published = 0
         self._wake = asyncio.Event()
         self._to_mark: list[int] = []
+        self._confirming: set[asyncio.Future[None]] = set()
         self._marked_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -89,7 +91,7 @@ class EventRelay:
                     failing = True
             if stop.is_set():
                 with contextlib.suppress(CarcloudError):
-                    await self._mark(force=True)
+                    await self._settle()
                 return
             now = asyncio.get_running_loop().time()
             if now - last_prune > PRUNE_EVERY_S:
@@ -113,23 +115,25 @@ class EventRelay:
             sweep_before = now_us() - int(self.sweep_s * 1e6) if not stop.is_set() else None
 
     async def _relay_own(self, js: JetStreamContext) -> None:
-        """The events this process committed: published at once, no other process's."""
-        own = self.store.take_committed_ids()
+        """The events this process committed: published at once, straight from memory."""
+        own = self.store.take_committed()
         for start in range(0, len(own), BATCH):
-            await self._publish(
-                js, await self.store.unrelayed(BATCH, ids=own[start : start + BATCH])
-            )
+            await self._publish(js, own[start : start + BATCH])
 
     async def _sweep(self, js: JetStreamContext, before: int | None) -> None:
         """Unrelayed events committed before `before` (every one when None)."""
-        await self._mark(force=True)  # what we published is not taken again
+        await self._settle()  # what we published is not taken again
         while True:
             events = await self.store.unrelayed(BATCH, before=before)
             await self._publish(js, events)
+            await self._settle()
             if len(events) < BATCH:
                 return
 
     async def _publish(self, js: JetStreamContext, events: list[DomainEvent]) -> None:
+        """Hand events to the stream; their acknowledgements are awaited beside the next
+        pass, so a slow acknowledgement never holds back the next events (subscribers
+        get each event when it is published, not when the stream acknowledges it)."""
         if not events:
             return
         futures = [
@@ -138,10 +142,26 @@ class EventRelay:
             )
             for event in events
         ]
-        acks = await asyncio.wait_for(asyncio.gather(*futures), 10.0)
+        confirm = asyncio.ensure_future(self._confirm(events, futures))
+        self._confirming.add(confirm)
+        confirm.add_done_callback(self._confirming.discard)
+
+    async def _confirm(self, events: list[DomainEvent], futures: list[asyncio.Future[Any]]) -> None:
+        """Once the stream has every event of a batch, it may be recorded as relayed."""
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*futures), 10.0)
+        except (nats.errors.Error, TimeoutError) as exc:
+            # Not recorded: the sweep publishes them again, and the stream keeps one.
+            log.warning("events: %d event(s) not acknowledged by the stream: %s", len(events), exc)
+            return
         self.published += sum(1 for ack in acks if not ack.duplicate)
         self._to_mark += [event.id for event in events]
-        await self._mark(force=False)
+
+    async def _settle(self) -> None:
+        """Wait for every acknowledgement under way, and record what was relayed."""
+        if self._confirming:
+            await asyncio.gather(*self._confirming, return_exceptions=True)
+        await self._mark(force=True)
 
     async def _mark(self, force: bool) -> None:
         """Record published events as relayed, a few times a second rather than per pass.

@@ -36,8 +36,8 @@ class EventStore(Protocol):
         """Events not yet published, oldest first; only these ids, or only older ones."""
         ...
 
-    def take_committed_ids(self) -> list[int]:
-        """Ids of events that this process's transactions committed since the last call."""
+    def take_committed(self) -> list[DomainEvent]:
+        """Events that this process's transactions committed since the last call."""
         ...
 
     async def mark_relayed(self, ids: Sequence[int], at: int) -> None:

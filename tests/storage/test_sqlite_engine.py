@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from carcloud.errors import ConflictError, StorageError
+from carcloud.events.models import NewEvent
 from carcloud.ingest.models import Sample, TelemetryMessage
 from carcloud.storage import Stores
 from carcloud.storage.sqlite import SqliteEngine, sqlite_stores
+from carcloud.storage.sqlite.events import append_events
 from tests.storage.conftest import SECOND, VIN
 
 
@@ -105,3 +107,21 @@ async def test_a_write_that_fails_leaves_the_writer_working(storage: Stores) -> 
     assert "half" not in {brand.slug for brand in await storage.registry.list_brands()}
     await storage.registry.create_brand("after", "After")
     assert "after" in {brand.slug for brand in await storage.registry.list_brands()}
+
+
+async def test_events_of_a_write_that_fails_never_reach_the_relay(storage: Stores) -> None:
+    """Writes share a transaction: the events staged by one that rolls back are dropped."""
+
+    def broken(conn: sqlite3.Connection) -> None:
+        append_events(engine(storage), conn, [NewEvent("brand.created", brand="ghost")])
+        raise RuntimeError("bug after staging an event")
+
+    storage.events.take_committed()
+    outcomes = await asyncio.gather(
+        engine(storage).write(broken),
+        storage.events.append([NewEvent("brand.created", brand="real")]),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], RuntimeError)
+    assert [event.brand for event in storage.events.take_committed()] == ["real"]
+    assert [e.brand for e in await storage.events.list_events(0, None)] == ["real"]

@@ -17,6 +17,7 @@ from typing import Any, TypeAlias, TypeVar
 import asyncpg
 
 from carcloud.errors import CarcloudError, StorageError
+from carcloud.events.models import DomainEvent
 from carcloud.timeutil import now_us
 
 T = TypeVar("T")
@@ -52,7 +53,7 @@ class Tx:
     """One write transaction: its connection, and the ids of the events it wrote."""
 
     conn: Conn
-    event_ids: list[int] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
     locked_events: bool = False
 
 
@@ -64,7 +65,7 @@ class PostgresEngine:
         self.min_size, self.max_size = min_size, max_size
         self._pool: asyncpg.Pool | None = None
         self._commit_listeners: list[Callable[[], None]] = []
-        self._committed_event_ids: list[int] = []
+        self._committed_events: list[DomainEvent] = []
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -138,9 +139,9 @@ class PostgresEngine:
             raise
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"PostgreSQL write failed: {exc}") from exc
-        if tx.event_ids:
+        if tx.events:
             with self._lock:
-                self._committed_event_ids += tx.event_ids
+                self._committed_events += tx.events
             for listener in self._commit_listeners:
                 listener()
         return result
@@ -149,11 +150,11 @@ class PostgresEngine:
         """Call `listener` after a transaction that wrote events commits."""
         self._commit_listeners.append(listener)
 
-    def take_committed_event_ids(self) -> list[int]:
-        """Ids of events this process committed since the last call."""
+    def take_committed_events(self) -> list[DomainEvent]:
+        """Events this process committed since the last call, in id order."""
         with self._lock:
-            ids, self._committed_event_ids = self._committed_event_ids, []
-        return ids
+            events, self._committed_events = self._committed_events, []
+        return events
 
 
 class Params:

@@ -45,7 +45,7 @@ async def append_events(tx: Tx, events: Sequence[NewEvent]) -> list[DomainEvent]
             orjson.dumps(event.data).decode(),
         )
         stored.append(DomainEvent(int(event_id), event.type, brand, event.vin, at, event.data))
-        tx.event_ids.append(int(event_id))
+    tx.events += stored
     return stored
 
 
@@ -116,8 +116,8 @@ class PostgresEventStore:
 
         return await self.engine.read(query)
 
-    def take_committed_ids(self) -> list[int]:
-        return self.engine.take_committed_event_ids()
+    def take_committed(self) -> list[DomainEvent]:
+        return self.engine.take_committed_events()
 
     async def mark_relayed(self, ids: Sequence[int], at: int) -> None:
         async def update(tx: Tx) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from carcloud.errors import NotFoundError, StorageError
+from carcloud.events.models import DomainEvent
 from carcloud.storage.sqlite.writer import SqliteWriter
 from carcloud.timeutil import now_us
 
@@ -51,7 +52,11 @@ class SqliteEngine:
         self.path = Path(path)
         self.synchronous = synchronous
         self._writer = SqliteWriter(
-            self._connect, self._ids_stale, self.path, after_commit=self._committed
+            self._connect,
+            self._rolled_back,
+            self.path,
+            after_commit=self._committed,
+            before_write=self._write_started,
         )
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-read")
         self._local = threading.local()
@@ -60,11 +65,11 @@ class SqliteEngine:
         # Caches owned by the writer thread: VIN -> (vehicle id, brand id); brand id -> slug.
         self.vehicle_ids: dict[str, tuple[int, int]] = {}
         self.brand_slugs: dict[int, str] = {}
-        # Ids of events appended by this process's writes (writer thread), and of those
-        # whose transaction committed (taken by the relay; ids of a write that was
-        # rolled back match no row, which is harmless).
-        self.staged_event_ids: list[int] = []
-        self._committed_event_ids: list[int] = []
+        # Events appended by this process's writes in the open transaction (writer
+        # thread), and those whose transaction committed (taken by the relay).
+        self.staged_events: list[DomainEvent] = []
+        self._write_mark = 0
+        self._committed_events: list[DomainEvent] = []
         self._commit_listeners: list[Callable[[], None]] = []
         self._after_migrate: list[Migration] = []
 
@@ -103,9 +108,14 @@ class SqliteEngine:
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite read failed on {self.path}: {exc}") from exc
 
-    def _ids_stale(self) -> None:
-        # A rollback may have removed rows whose ids are cached.
+    def _write_started(self) -> None:
+        self._write_mark = len(self.staged_events)
+
+    def _rolled_back(self, whole_transaction: bool) -> None:
+        # A rollback may have removed rows whose ids are cached, and the events staged
+        # by the writes it undid were never written.
         self.vehicle_ids.clear()
+        del self.staged_events[0 if whole_transaction else self._write_mark :]
 
     # ---- events ------------------------------------------------------------------------
 
@@ -114,18 +124,18 @@ class SqliteEngine:
         self._commit_listeners.append(listener)
 
     def _committed(self) -> None:
-        if self.staged_event_ids:
+        if self.staged_events:
             with self._lock:
-                self._committed_event_ids += self.staged_event_ids
-            self.staged_event_ids = []
+                self._committed_events += self.staged_events
+            self.staged_events = []
             for listener in self._commit_listeners:
                 listener()
 
-    def take_committed_event_ids(self) -> list[int]:
-        """Ids of events this process committed since the last call."""
+    def take_committed_events(self) -> list[DomainEvent]:
+        """Events this process committed since the last call, in id order."""
         with self._lock:
-            ids, self._committed_event_ids = self._committed_event_ids, []
-        return ids
+            events, self._committed_events = self._committed_events, []
+        return events
 
     # ---- shared look-ups (writer thread or reader) --------------------------------------
 

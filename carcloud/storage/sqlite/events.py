@@ -37,7 +37,7 @@ def append_events(
         )
         stored.append(DomainEvent(int(cur.lastrowid or 0), event.type, brand, event.vin, at,
                                   event.data))  # fmt: skip
-    engine.staged_event_ids += [event.id for event in stored]
+    engine.staged_events += stored
     return stored
 
 
@@ -115,8 +115,8 @@ class SqliteEventStore:
 
         return await self.engine.read(query)
 
-    def take_committed_ids(self) -> list[int]:
-        return self.engine.take_committed_event_ids()
+    def take_committed(self) -> list[DomainEvent]:
+        return self.engine.take_committed_events()
 
     async def mark_relayed(self, ids: Sequence[int], at: int) -> None:
         def update(conn: sqlite3.Connection) -> None:

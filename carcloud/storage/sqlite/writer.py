@@ -42,13 +42,15 @@ class SqliteWriter:
     def __init__(
         self,
         connect: Callable[[], sqlite3.Connection],
-        on_rollback: Callable[[], None],
+        on_rollback: Callable[[bool], None],
         path: object,
         after_commit: Callable[[], None] | None = None,
+        before_write: Callable[[], None] | None = None,
     ) -> None:
         self._connect = connect
         self._on_rollback = on_rollback
         self._after_commit = after_commit
+        self._before_write = before_write
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-write")
         self._lock = threading.Lock()
@@ -99,6 +101,8 @@ class SqliteWriter:
             conn.execute("BEGIN IMMEDIATE")
             for waiting in group:
                 conn.execute("SAVEPOINT one_write")
+                if self._before_write is not None:
+                    self._before_write()
                 try:
                     outcomes.append((True, waiting.fn(conn)))
                 except Exception as exc:
@@ -118,8 +122,8 @@ class SqliteWriter:
 
     def _rollback(self, conn: sqlite3.Connection, statement: str) -> None:
         conn.execute(statement)
-        # Cached ids may name rows the rollback removed.
-        self._on_rollback()
+        # Cached ids may name rows the rollback removed; staged events were not written.
+        self._on_rollback(statement == "ROLLBACK")
 
     def _error(self, exc: Exception) -> Exception:
         if isinstance(exc, sqlite3.Error):
