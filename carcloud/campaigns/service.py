@@ -155,7 +155,7 @@ class CampaignService:
             {"campaigns": {name: definition.to_document()}},
             id_prefix="cmp",
         )
-        await self._changed(_target_brand(saved), name, "created")
+        await self._changed(saved.brand, name, "created")
         return await self.get(brand, name)
 
     async def set_active(self, brand: str | None, name: str, active: bool) -> Campaign:
@@ -175,16 +175,11 @@ class CampaignService:
             {"campaigns": {name: document}},
             configuration_id=current.id,
         )
-        await self._changed(_target_brand(current), name, "resumed" if active else "paused")
+        await self._changed(current.brand, name, "resumed" if active else "paused")
         return await self.get(brand, name)
 
     async def delete(self, brand: str | None, name: str) -> None:
         """Remove a campaign from every agent."""
         current = await self._configuration(brand, name)
         await self.twins.delete_configuration(current.id, brand)
-        await self._changed(_target_brand(current), name, "deleted")
-
-
-def _target_brand(configuration: Configuration) -> str | None:
-    brand = configuration.target.get("brand")
-    return brand if isinstance(brand, str) else None
+        await self._changed(current.brand, name, "deleted")

@@ -61,11 +61,6 @@ def configuration_json(configuration: Configuration) -> dict[str, Any]:
     }
 
 
-def _brand_of(configuration: Configuration) -> str | None:
-    brand = configuration.target.get("brand")
-    return brand if isinstance(brand, str) else None
-
-
 @dataclass(frozen=True, slots=True)
 class ConfigurationStatus:
     """How far a configuration has got in the fleet it targets."""
@@ -189,7 +184,7 @@ class TwinService:
         if self.events is not None:
             data = {"id": configuration.id, "name": configuration.name, "vehicles": len(changed)}
             await self.events.append(
-                [NewEvent("configuration.applied", brand=_brand_of(configuration), data=data)]
+                [NewEvent("configuration.applied", brand=configuration.brand, data=data)]
             )
         await self._deliver(changed)
 
@@ -235,7 +230,7 @@ class TwinService:
         saved = await self.store.save_configuration(
             configuration,
             emit=lambda c: (
-                NewEvent("configuration.saved", brand=_brand_of(c), data=configuration_json(c)),
+                NewEvent("configuration.saved", brand=c.brand, data=configuration_json(c)),
             ),
         )
         await self._apply(saved, saved.target, *([previous.target] if previous else []))
@@ -247,7 +242,7 @@ class TwinService:
         deleted = await self.store.delete_configuration(
             configuration_id,
             emit=lambda c: (
-                NewEvent("configuration.deleted", brand=_brand_of(c), data=configuration_json(c)),
+                NewEvent("configuration.deleted", brand=c.brand, data=configuration_json(c)),
             ),
         )
         await self._apply(deleted, deleted.target)

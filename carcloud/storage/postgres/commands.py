@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from carcloud.commands.models import (
-    FINAL_STATUSES,
     OPEN_STATUSES,
     CommandRecord,
     CommandTransition,
 )
 from carcloud.commands.store import EmitCommand, Plan
 from carcloud.errors import NotFoundError
-from carcloud.storage.postgres.engine import Conn, PostgresEngine, Row, Tx
+from carcloud.storage.postgres.engine import Conn, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
 from carcloud.storage.postgres.vehicles import visible_vehicle_id
+from carcloud.storage.rows import COMMAND_COLUMNS, COMMAND_FROM, command_of, dumps, step_times
 from carcloud.timeutil import now_us
 
-_COMMAND_COLUMNS = (
-    "c.id, v.vin, c.kind, c.params, c.status, c.reason, c.idempotency_key, c.created_at, "
-    "c.expires_at, c.delivered_at, c.completed_at"
-)
-_COMMAND_FROM = "FROM commands c JOIN vehicles v ON v.id = c.vehicle_id"
 _OPEN = list(OPEN_STATUSES)
-
-
-def _command(row: Row, transitions: tuple[CommandTransition, ...] = ()) -> CommandRecord:
-    return CommandRecord(
-        id=row[0],
-        vin=row[1],
-        kind=row[2],
-        params=json.loads(row[3]),
-        status=row[4],
-        reason=row[5],
-        idempotency_key=row[6],
-        created_at=row[7],
-        expires_at=row[8],
-        delivered_at=row[9],
-        completed_at=row[10],
-        transitions=transitions,
-    )
 
 
 async def _transitions(conn: Conn, command_id: str) -> tuple[CommandTransition, ...]:
@@ -53,18 +30,17 @@ async def _transitions(conn: Conn, command_id: str) -> tuple[CommandTransition, 
 
 async def _load(conn: Conn, command_id: str) -> CommandRecord:
     row = await conn.fetchrow(
-        f"SELECT {_COMMAND_COLUMNS} {_COMMAND_FROM} WHERE c.id = $1", command_id
+        f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.id = $1", command_id
     )
     if row is None:
         raise NotFoundError(f"command {command_id} not found")
-    return _command(row, await _transitions(conn, command_id))
+    return command_of(row, await _transitions(conn, command_id))
 
 
 async def _apply(tx: Tx, command_id: str, steps: Sequence[CommandTransition]) -> None:
     """Record transitions and keep the command row's status and times in step."""
     last = steps[-1]
-    delivered = next((s.at for s in steps if s.status == "delivered"), None)
-    completed = next((s.at for s in steps if s.status in FINAL_STATUSES), None)
+    delivered, completed = step_times(steps)
     await tx.conn.execute(
         "UPDATE commands SET status = $2, reason = $3, "
         "delivered_at = COALESCE(delivered_at, $4), "
@@ -115,7 +91,7 @@ class PostgresCommandStore:
                 command_id,
                 vehicle_id,
                 kind,
-                json.dumps(params, separators=(",", ":"), sort_keys=True),
+                dumps(params),
                 idempotency_key,
                 created,
                 expires_at,
@@ -163,14 +139,14 @@ class PostgresCommandStore:
         async def query(conn: Conn) -> list[CommandRecord]:
             vehicle_id = await visible_vehicle_id(conn, vin, brand)
             rows = await conn.fetch(
-                f"SELECT {_COMMAND_COLUMNS} {_COMMAND_FROM} WHERE c.vehicle_id = $1 "
+                f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.vehicle_id = $1 "
                 "AND ($2::text IS NULL OR c.status = $2) ORDER BY c.created_at DESC, c.seq DESC "
                 "LIMIT $3",
                 vehicle_id,
                 status,
                 limit,
             )
-            return [_command(row, await _transitions(conn, row[0])) for row in rows]
+            return [command_of(row, await _transitions(conn, row[0])) for row in rows]
 
         return await self.engine.read(query)
 
@@ -203,14 +179,14 @@ class PostgresCommandStore:
     async def open_commands(self, vin: str | None = None) -> list[CommandRecord]:
         async def query(conn: Conn) -> list[CommandRecord]:
             rows = await conn.fetch(
-                f"SELECT {_COMMAND_COLUMNS} {_COMMAND_FROM} WHERE c.status = ANY($1::text[]) "
+                f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.status = ANY($1::text[]) "
                 "AND c.expires_at > $2 AND ($3::text IS NULL OR v.vin = $3) "
                 "ORDER BY c.created_at, c.seq",
                 _OPEN,
                 now_us(),
                 vin,
             )
-            return [_command(row) for row in rows]
+            return [command_of(row) for row in rows]
 
         return await self.engine.read(query)
 

@@ -7,16 +7,12 @@ from collections.abc import Callable, Sequence
 import orjson
 
 from carcloud.events.models import DomainEvent, NewEvent
-from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Row, Tx
+from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
+from carcloud.storage.rows import EVENT_COLUMNS, event_of, like_literal
 from carcloud.timeutil import now_us
 
-_COLUMNS = "id, type, brand, vin, at, data"
 # Taken by every transaction that writes events, held to its commit: ids in commit order.
 EVENTS_LOCK = 7_431_002
-
-
-def _event(row: Row) -> DomainEvent:
-    return DomainEvent(row[0], row[1], row[2], row[3], row[4], orjson.loads(row[5]))
 
 
 async def append_events(tx: Tx, events: Sequence[NewEvent]) -> list[DomainEvent]:
@@ -49,10 +45,6 @@ async def append_events(tx: Tx, events: Sequence[NewEvent]) -> list[DomainEvent]
     return stored
 
 
-def _literal(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class PostgresEventStore:
     """EventStore over the shared PostgreSQL engine."""
 
@@ -80,16 +72,16 @@ class PostgresEventStore:
             clauses = []
             for name in types:
                 prefix = name.removesuffix(".*")
-                exact, group = params.add(prefix), params.add(_literal(prefix) + ".%")
-                clauses.append(f"(type = {exact} OR type LIKE {group})")
+                exact, group = params.add(prefix), params.add(like_literal(prefix) + ".%")
+                clauses.append(f"(type = {exact} OR type LIKE {group} ESCAPE '\\')")
             where.append("(" + " OR ".join(clauses) + ")")
         sql = (
-            f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} "
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} "
             f"ORDER BY id LIMIT {params.add(limit)}"
         )
 
         async def query(conn: Conn) -> list[DomainEvent]:
-            return [_event(row) for row in await conn.fetch(sql, *params.values)]
+            return [event_of(row) for row in await conn.fetch(sql, *params.values)]
 
         return await self.engine.read(query)
 
@@ -109,10 +101,11 @@ class PostgresEventStore:
             where += f" AND id = ANY({params.add(list(ids))}::bigint[])"
         if before is not None:
             where += f" AND at < {params.add(before)}"
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT {params.add(limit)}"
+        limit_param = params.add(limit)
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT {limit_param}"
 
         async def query(conn: Conn) -> list[DomainEvent]:
-            return [_event(row) for row in await conn.fetch(sql, *params.values)]
+            return [event_of(row) for row in await conn.fetch(sql, *params.values)]
 
         return await self.engine.read(query)
 

@@ -3,7 +3,6 @@ fleet configurations, and targeting in SQL."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,7 +10,7 @@ import asyncpg
 
 from carcloud.errors import ConflictError, NotFoundError, PreconditionFailed
 from carcloud.registry.models import Vehicle
-from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Row, Tx
+from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
 from carcloud.storage.postgres.vehicles import (
     VEHICLE_COLUMNS,
@@ -20,82 +19,52 @@ from carcloud.storage.postgres.vehicles import (
     target_where,
     vehicle_of,
 )
+from carcloud.storage.rows import (
+    CONFIGURATION_SQL,
+    TWIN_COLUMNS,
+    TWIN_FROM,
+    configuration_of,
+    dumps,
+    twin_of,
+)
 from carcloud.timeutil import now_us
-from carcloud.twins.models import Configuration, Twin
+from carcloud.twins.models import Configuration, Twin, next_desired_version
 from carcloud.twins.store import EmitConfiguration, EmitTwin, Resolve, UpdateReported
-
-_TWIN_COLUMNS = (
-    "v.vin, d.version, d.own, d.effective, d.updated_at, r.document, r.desired_version, "
-    "r.updated_at"
-)
-_TWIN_FROM = (
-    "FROM vehicles v JOIN brands b ON b.id = v.brand_id "
-    "LEFT JOIN twin_desired d ON d.vehicle_id = v.id "
-    "LEFT JOIN twin_reported r ON r.vehicle_id = v.id"
-)
-_CONFIGURATION_SQL = (
-    "SELECT id, name, target, priority, desired, created_at, updated_at FROM configurations"
-)
-
-
-def _dumps(document: object) -> str:
-    return json.dumps(document, separators=(",", ":"), sort_keys=True)
-
-
-def _twin(row: Row) -> Twin:
-    return Twin(
-        vin=row[0],
-        desired_version=row[1] or 0,
-        desired_own=json.loads(row[2]) if row[2] else {},
-        desired=json.loads(row[3]) if row[3] else {},
-        desired_updated_at=row[4],
-        reported=json.loads(row[5]) if row[5] else {},
-        reported_desired_version=row[6],
-        reported_updated_at=row[7],
-    )
 
 
 async def _twins(conn: Conn, where: str, args: Sequence[Any]) -> list[Twin]:
     rows = await conn.fetch(
-        f"SELECT {_TWIN_COLUMNS} {_TWIN_FROM} WHERE {where} ORDER BY v.vin", *args
+        f"SELECT {TWIN_COLUMNS} {TWIN_FROM} WHERE {where} ORDER BY v.vin", *args
     )
-    return [_twin(row) for row in rows]
+    return [twin_of(row) for row in rows]
 
 
 async def _configurations(
     conn: Conn, where: str = "", args: Sequence[Any] = ()
 ) -> list[Configuration]:
-    rows = await conn.fetch(f"{_CONFIGURATION_SQL} {where} ORDER BY priority, name", *args)
-    return [
-        Configuration(r[0], r[1], json.loads(r[2]), r[3], json.loads(r[4]), r[5], r[6])
-        for r in rows
-    ]
+    rows = await conn.fetch(f"{CONFIGURATION_SQL} {where} ORDER BY priority, name", *args)
+    return [configuration_of(row) for row in rows]
 
 
 async def _store_effective(
     tx: Tx, vehicle_id: int, current: Twin, own: dict[str, Any], effective: dict[str, Any]
 ) -> bool:
-    """Write own and effective; a new version when effective changed. True if it did."""
-    own_text, effective_text = _dumps(own), _dumps(effective)
-    existed = current.desired_updated_at is not None
-    old_effective = _dumps(current.desired)
-    if existed and _dumps(current.desired_own) == own_text and old_effective == effective_text:
+    """Write own and effective, under a new version when effective changed; True if so."""
+    version = next_desired_version(current, own, effective)
+    if version is None:
         return False
-    if not existed and not own and not effective:
-        return False
-    changed = not existed or old_effective != effective_text
     await tx.conn.execute(
         "INSERT INTO twin_desired (vehicle_id, version, own, effective, updated_at) "
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (vehicle_id) DO UPDATE SET "
         "version = excluded.version, own = excluded.own, effective = excluded.effective, "
         "updated_at = excluded.updated_at",
         vehicle_id,
-        current.desired_version + (1 if changed else 0),
-        own_text,
-        effective_text,
+        version,
+        dumps(own),
+        dumps(effective),
         now_us(),
     )
-    return changed
+    return version != current.desired_version
 
 
 class PostgresTwinStore:
@@ -160,7 +129,7 @@ class PostgresTwinStore:
                 "desired_version = "
                 "COALESCE(excluded.desired_version, twin_reported.desired_version)",
                 vehicle_id,
-                _dumps(update(current)),
+                dumps(update(current)),
                 desired_version,
                 at,
             )
@@ -187,9 +156,9 @@ class PostgresTwinStore:
                         "desired = excluded.desired, updated_at = excluded.updated_at",
                         configuration.id,
                         configuration.name,
-                        _dumps(configuration.target),
+                        dumps(configuration.target),
                         configuration.priority,
-                        _dumps(configuration.desired),
+                        dumps(configuration.desired),
                         configuration.created_at,
                         configuration.updated_at,
                     )

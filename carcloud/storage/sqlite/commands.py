@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from carcloud.commands.models import (
-    FINAL_STATUSES,
     OPEN_STATUSES,
     CommandRecord,
     CommandTransition,
 )
 from carcloud.commands.store import EmitCommand, Plan
 from carcloud.errors import NotFoundError
+from carcloud.storage.rows import COMMAND_COLUMNS, COMMAND_FROM, command_of, dumps, step_times
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import append_events
 from carcloud.storage.sqlite.vehicles import visible_vehicle_id
 from carcloud.timeutil import now_us
 
-_COMMAND_COLUMNS = (
-    "c.id, v.vin, c.kind, c.params, c.status, c.reason, c.idempotency_key, c.created_at, "
-    "c.expires_at, c.delivered_at, c.completed_at"
-)
-_COMMAND_FROM = "FROM commands c JOIN vehicles v ON v.id = c.vehicle_id"
 _OPEN = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
-
-
-def _command(row: Sequence[Any], transitions: tuple[CommandTransition, ...] = ()) -> CommandRecord:
-    return CommandRecord(
-        id=row[0],
-        vin=row[1],
-        kind=row[2],
-        params=json.loads(row[3]),
-        status=row[4],
-        reason=row[5],
-        idempotency_key=row[6],
-        created_at=row[7],
-        expires_at=row[8],
-        delivered_at=row[9],
-        completed_at=row[10],
-        transitions=transitions,
-    )
 
 
 def _transitions(conn: sqlite3.Connection, command_id: str) -> tuple[CommandTransition, ...]:
@@ -56,11 +33,11 @@ def _transitions(conn: sqlite3.Connection, command_id: str) -> tuple[CommandTran
 
 def _load(conn: sqlite3.Connection, command_id: str) -> CommandRecord:
     row = conn.execute(
-        f"SELECT {_COMMAND_COLUMNS} {_COMMAND_FROM} WHERE c.id = ?", (command_id,)
+        f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.id = ?", (command_id,)
     ).fetchone()
     if row is None:
         raise NotFoundError(f"command {command_id} not found")
-    return _command(row, _transitions(conn, command_id))
+    return command_of(row, _transitions(conn, command_id))
 
 
 class SqliteCommandStore:
@@ -101,7 +78,7 @@ class SqliteCommandStore:
                     command_id,
                     vehicle_id,
                     kind,
-                    json.dumps(params, separators=(",", ":"), sort_keys=True),
+                    dumps(params),
                     idempotency_key,
                     created,
                     expires_at,
@@ -146,7 +123,7 @@ class SqliteCommandStore:
         self, vin: str, brand: str | None, status: str | None, limit: int
     ) -> list[CommandRecord]:
         def query(conn: sqlite3.Connection) -> list[CommandRecord]:
-            sql = f"SELECT {_COMMAND_COLUMNS} {_COMMAND_FROM} WHERE c.vehicle_id = ?"
+            sql = f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.vehicle_id = ?"
             params: list[Any] = [visible_vehicle_id(conn, vin, brand)]
             if status is not None:
                 sql += " AND c.status = ?"
@@ -154,7 +131,7 @@ class SqliteCommandStore:
             sql += " ORDER BY c.created_at DESC LIMIT ?"
             params.append(limit)
             return [
-                _command(row, _transitions(conn, row[0]))
+                command_of(row, _transitions(conn, row[0]))
                 for row in conn.execute(sql, params).fetchall()
             ]
 
@@ -165,16 +142,12 @@ class SqliteCommandStore:
     ) -> None:
         """Record transitions and keep the command row's status and times in step."""
         last = steps[-1]
-        sets = ["status = ?", "reason = ?"]
-        values: list[object] = [last.status, last.reason]
-        for step in steps:
-            if step.status == "delivered":
-                sets.append("delivered_at = COALESCE(delivered_at, ?)")
-                values.append(step.at)
-            if step.status in FINAL_STATUSES:
-                sets.append("completed_at = ?")
-                values.append(step.at)
-        conn.execute(f"UPDATE commands SET {', '.join(sets)} WHERE id = ?", (*values, command_id))
+        delivered, completed = step_times(steps)
+        conn.execute(
+            "UPDATE commands SET status = ?, reason = ?, delivered_at = COALESCE(delivered_at, ?), "
+            "completed_at = COALESCE(?, completed_at) WHERE id = ?",
+            (last.status, last.reason, delivered, completed, command_id),
+        )
         conn.executemany(
             "INSERT INTO command_transitions (command_id, status, at, reason) VALUES (?, ?, ?, ?)",
             [(command_id, step.status, step.at, step.reason) for step in steps],
@@ -208,7 +181,7 @@ class SqliteCommandStore:
     async def open_commands(self, vin: str | None = None) -> list[CommandRecord]:
         def query(conn: sqlite3.Connection) -> list[CommandRecord]:
             sql = (
-                f"SELECT {_COMMAND_COLUMNS} {_COMMAND_FROM} "
+                f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} "
                 f"WHERE c.status IN ({_OPEN}) AND c.expires_at > ?"
             )
             params: list[Any] = [now_us()]
@@ -216,7 +189,7 @@ class SqliteCommandStore:
                 sql += " AND v.vin = ?"
                 params.append(vin)
             sql += " ORDER BY c.created_at, c.rowid"
-            return [_command(row) for row in conn.execute(sql, params).fetchall()]
+            return [command_of(row) for row in conn.execute(sql, params).fetchall()]
 
         return await self.engine.read(query)
 

@@ -9,14 +9,9 @@ from typing import Any
 import orjson
 
 from carcloud.events.models import DomainEvent, NewEvent
+from carcloud.storage.rows import EVENT_COLUMNS, event_of, like_literal
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.timeutil import now_us
-
-_COLUMNS = "id, type, brand, vin, at, data"
-
-
-def _event(row: Sequence[Any]) -> DomainEvent:
-    return DomainEvent(row[0], row[1], row[2], row[3], row[4], orjson.loads(row[5]))
 
 
 def append_events(
@@ -48,8 +43,7 @@ def type_filter(types: Sequence[str]) -> tuple[str, list[Any]]:
     for name in types:
         prefix = name.removesuffix(".*")
         clauses.append("(type = ? OR type LIKE ? ESCAPE '\\')")
-        literal = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params += [prefix, literal + ".%"]
+        params += [prefix, like_literal(prefix) + ".%"]
     return "(" + " OR ".join(clauses) + ")", params
 
 
@@ -82,11 +76,11 @@ class SqliteEventStore:
             clause, values = type_filter(types)
             where.append(clause)
             params += values
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
         params.append(limit)
 
         def query(conn: sqlite3.Connection) -> list[DomainEvent]:
-            return [_event(row) for row in conn.execute(sql, params)]
+            return [event_of(row) for row in conn.execute(sql, params)]
 
         return await self.engine.read(query)
 
@@ -108,10 +102,10 @@ class SqliteEventStore:
                 where += " AND at < ?"
                 params.append(before)
             rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT ?",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE {where} ORDER BY id LIMIT ?",
                 (*params, limit),
             )
-            return [_event(row) for row in rows]
+            return [event_of(row) for row in rows]
 
         return await self.engine.read(query)
 

@@ -3,13 +3,20 @@ fleet configurations, and targeting in SQL."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from carcloud.errors import ConflictError, NotFoundError, PreconditionFailed
 from carcloud.registry.models import Vehicle
+from carcloud.storage.rows import (
+    CONFIGURATION_SQL,
+    TWIN_COLUMNS,
+    TWIN_FROM,
+    configuration_of,
+    dumps,
+    twin_of,
+)
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import append_events
 from carcloud.storage.sqlite.vehicles import (
@@ -20,53 +27,20 @@ from carcloud.storage.sqlite.vehicles import (
     vehicle_rows,
 )
 from carcloud.timeutil import now_us
-from carcloud.twins.models import Configuration, Twin
+from carcloud.twins.models import Configuration, Twin, next_desired_version
 from carcloud.twins.store import EmitConfiguration, EmitTwin, Resolve, UpdateReported
-
-_TWIN_COLUMNS = (
-    "v.vin, d.version, d.own, d.effective, d.updated_at, r.document, r.desired_version, "
-    "r.updated_at"
-)
-_TWIN_FROM = (
-    "FROM vehicles v JOIN brands b ON b.id = v.brand_id "
-    "LEFT JOIN twin_desired d ON d.vehicle_id = v.id "
-    "LEFT JOIN twin_reported r ON r.vehicle_id = v.id"
-)
-_CONFIGURATION_SQL = (
-    "SELECT id, name, target, priority, desired, created_at, updated_at FROM configurations"
-)
-
-
-def _dumps(document: object) -> str:
-    return json.dumps(document, separators=(",", ":"), sort_keys=True)
-
-
-def _twin(row: Sequence[Any]) -> Twin:
-    return Twin(
-        vin=row[0],
-        desired_version=row[1] or 0,
-        desired_own=json.loads(row[2]) if row[2] else {},
-        desired=json.loads(row[3]) if row[3] else {},
-        desired_updated_at=row[4],
-        reported=json.loads(row[5]) if row[5] else {},
-        reported_desired_version=row[6],
-        reported_updated_at=row[7],
-    )
 
 
 def _twins(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[Twin]:
-    rows = conn.execute(f"SELECT {_TWIN_COLUMNS} {_TWIN_FROM} WHERE {where} ORDER BY v.vin", params)
-    return [_twin(row) for row in rows]
+    rows = conn.execute(f"SELECT {TWIN_COLUMNS} {TWIN_FROM} WHERE {where} ORDER BY v.vin", params)
+    return [twin_of(row) for row in rows]
 
 
 def _configurations(conn: sqlite3.Connection, where: str = "", params: Sequence[Any] = ()) -> list[
     Configuration
 ]:  # fmt: skip
-    rows = conn.execute(f"{_CONFIGURATION_SQL} {where} ORDER BY priority, name", params)
-    return [
-        Configuration(r[0], r[1], json.loads(r[2]), r[3], json.loads(r[4]), r[5], r[6])
-        for r in rows
-    ]
+    rows = conn.execute(f"{CONFIGURATION_SQL} {where} ORDER BY priority, name", params)
+    return [configuration_of(row) for row in rows]
 
 
 class SqliteTwinStore:
@@ -87,24 +61,18 @@ class SqliteTwinStore:
         own: dict[str, Any],
         effective: dict[str, Any],
     ) -> bool:
-        """Write own and effective; a new version when effective changed. True if it did."""
-        own_text, effective_text = _dumps(own), _dumps(effective)
-        existed = current.desired_updated_at is not None
-        old_effective = _dumps(current.desired)
-        if existed and _dumps(current.desired_own) == own_text and old_effective == effective_text:
+        """Write own and effective, under a new version when effective changed; True if so."""
+        version = next_desired_version(current, own, effective)
+        if version is None:
             return False
-        if not existed and not own and not effective:
-            return False
-        changed = not existed or old_effective != effective_text
-        version = current.desired_version + (1 if changed else 0)
         conn.execute(
             "INSERT INTO twin_desired (vehicle_id, version, own, effective, updated_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (vehicle_id) DO UPDATE SET "
             "version = excluded.version, own = excluded.own, effective = excluded.effective, "
             "updated_at = excluded.updated_at",
-            (vehicle_id, version, own_text, effective_text, now_us()),
+            (vehicle_id, version, dumps(own), dumps(effective), now_us()),
         )
-        return changed
+        return version != current.desired_version
 
     async def get_twin(self, vin: str, brand: str | None) -> Twin:
         def query(conn: sqlite3.Connection) -> Twin:
@@ -158,7 +126,7 @@ class SqliteTwinStore:
                 "document = excluded.document, updated_at = excluded.updated_at, "
                 "desired_version = "
                 "COALESCE(excluded.desired_version, twin_reported.desired_version)",
-                (ids[0], _dumps(update(current)), desired_version, at),
+                (ids[0], dumps(update(current)), desired_version, at),
             )
             twin = _twins(conn, "v.id = ?", (ids[0],))[0]
             self._emit_twin(conn, emit, twin)
@@ -182,9 +150,9 @@ class SqliteTwinStore:
                     (
                         configuration.id,
                         configuration.name,
-                        _dumps(configuration.target),
+                        dumps(configuration.target),
                         configuration.priority,
-                        _dumps(configuration.desired),
+                        dumps(configuration.desired),
                         configuration.created_at,
                         configuration.updated_at,
                     ),

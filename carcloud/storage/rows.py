@@ -1,0 +1,101 @@
+"""What both backends share: the columns they read, and turning rows into records.
+
+The SQLite and PostgreSQL schemas keep the same columns for commands, twins,
+configurations and events, so each record is decoded once, here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import orjson
+
+from carcloud.commands.models import FINAL_STATUSES, CommandRecord, CommandTransition
+from carcloud.events.models import DomainEvent
+from carcloud.twins.models import Configuration, Twin, canonical
+
+
+class Row(Protocol):
+    """A result row of either driver, read by position."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
+COMMAND_COLUMNS = (
+    "c.id, v.vin, c.kind, c.params, c.status, c.reason, c.idempotency_key, c.created_at, "
+    "c.expires_at, c.delivered_at, c.completed_at"
+)
+COMMAND_FROM = "FROM commands c JOIN vehicles v ON v.id = c.vehicle_id"
+TWIN_COLUMNS = (
+    "v.vin, d.version, d.own, d.effective, d.updated_at, r.document, r.desired_version, "
+    "r.updated_at"
+)
+TWIN_FROM = (
+    "FROM vehicles v JOIN brands b ON b.id = v.brand_id "
+    "LEFT JOIN twin_desired d ON d.vehicle_id = v.id "
+    "LEFT JOIN twin_reported r ON r.vehicle_id = v.id"
+)
+CONFIGURATION_SQL = (
+    "SELECT id, name, target, priority, desired, created_at, updated_at FROM configurations"
+)
+EVENT_COLUMNS = "id, type, brand, vin, at, data"
+
+dumps = canonical
+
+
+def command_of(row: Row, transitions: tuple[CommandTransition, ...] = ()) -> CommandRecord:
+    """A command from a row of COMMAND_COLUMNS."""
+    return CommandRecord(
+        id=row[0],
+        vin=row[1],
+        kind=row[2],
+        params=json.loads(row[3]),
+        status=row[4],
+        reason=row[5],
+        idempotency_key=row[6],
+        created_at=row[7],
+        expires_at=row[8],
+        delivered_at=row[9],
+        completed_at=row[10],
+        transitions=transitions,
+    )
+
+
+def step_times(steps: Sequence[CommandTransition]) -> tuple[int | None, int | None]:
+    """(delivered_at, completed_at) that a command's new steps set, None where none does."""
+    delivered = next((step.at for step in steps if step.status == "delivered"), None)
+    completed = next((step.at for step in steps if step.status in FINAL_STATUSES), None)
+    return delivered, completed
+
+
+def twin_of(row: Row) -> Twin:
+    """A twin from a row of TWIN_COLUMNS (empty documents where nothing is stored)."""
+    return Twin(
+        vin=row[0],
+        desired_version=row[1] or 0,
+        desired_own=json.loads(row[2]) if row[2] else {},
+        desired=json.loads(row[3]) if row[3] else {},
+        desired_updated_at=row[4],
+        reported=json.loads(row[5]) if row[5] else {},
+        reported_desired_version=row[6],
+        reported_updated_at=row[7],
+    )
+
+
+def configuration_of(row: Row) -> Configuration:
+    """A configuration from a row of CONFIGURATION_SQL."""
+    return Configuration(
+        row[0], row[1], json.loads(row[2]), row[3], json.loads(row[4]), row[5], row[6]
+    )
+
+
+def event_of(row: Row) -> DomainEvent:
+    """An event from a row of EVENT_COLUMNS."""
+    return DomainEvent(row[0], row[1], row[2], row[3], row[4], orjson.loads(row[5]))
+
+
+def like_literal(text: str) -> str:
+    """`text` for a LIKE pattern with ESCAPE '\\': its % and _ match only themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
