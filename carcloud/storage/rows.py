@@ -13,7 +13,9 @@ from typing import Any, Protocol
 import orjson
 
 from carcloud.commands.models import FINAL_STATUSES, CommandRecord, CommandTransition
+from carcloud.errors import CarcloudError, ConflictError, NotFoundError
 from carcloud.events.models import DomainEvent
+from carcloud.registry.models import NewVehicle, Vehicle
 from carcloud.twins.models import Configuration, Twin, canonical
 
 
@@ -99,3 +101,28 @@ def event_of(row: Row) -> DomainEvent:
 def like_literal(text: str) -> str:
     """`text` for a LIKE pattern with ESCAPE '\\': its % and _ match only themselves."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def sort_batch(
+    vehicles: Sequence[NewVehicle], registered: set[str], brands: set[str]
+) -> tuple[list[Vehicle | CarcloudError | None], dict[str, int]]:
+    """Which rows of a batch registration can be stored.
+
+    Returns one entry per row (an error for a row that cannot be stored, None for
+    one to store) and the VINs to store with their row index.
+    """
+    outcome: list[Vehicle | CarcloudError | None] = [None] * len(vehicles)
+    inserted: dict[str, int] = {}
+    for index, new in enumerate(vehicles):
+        if new.vin in registered:
+            outcome[index] = ConflictError(f"vehicle {new.vin} is already registered")
+        elif new.vin in inserted:
+            outcome[index] = ConflictError(
+                f"vehicle {new.vin} appears twice in the batch "
+                f"(first at row {inserted[new.vin] + 1})"
+            )
+        elif new.brand not in brands:
+            outcome[index] = NotFoundError(f"brand {new.brand!r} not found")
+        else:
+            inserted[new.vin] = index
+    return outcome, inserted

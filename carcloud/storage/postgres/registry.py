@@ -25,6 +25,7 @@ from carcloud.storage.postgres.vehicles import (
     fetch_vehicle,
     vehicle_of,
 )
+from carcloud.storage.rows import sort_batch
 from carcloud.timeutil import now_us
 
 _KEY_SQL = (
@@ -147,20 +148,7 @@ class PostgresRegistryStore:
                     [new.vin for new in vehicles],
                 )
             }
-            outcome: list[Vehicle | CarcloudError | None] = [None] * len(vehicles)
-            inserted: dict[str, int] = {}  # VIN -> index in `vehicles`
-            for index, new in enumerate(vehicles):
-                if new.vin in registered:
-                    outcome[index] = ConflictError(f"vehicle {new.vin} is already registered")
-                elif new.vin in inserted:
-                    outcome[index] = ConflictError(
-                        f"vehicle {new.vin} appears twice in the batch "
-                        f"(first at row {inserted[new.vin] + 1})"
-                    )
-                elif new.brand not in brand_ids:
-                    outcome[index] = NotFoundError(f"brand {new.brand!r} not found")
-                else:
-                    inserted[new.vin] = index
+            outcome, inserted = sort_batch(vehicles, registered, set(brand_ids))
             rows = [vehicles[index] for index in inserted.values()]
             if rows:
                 created_at = now_us()

@@ -16,6 +16,7 @@ from carcloud.registry.models import (
     VehicleCredentials,
 )
 from carcloud.registry.store import EmitVehicle
+from carcloud.storage.rows import sort_batch
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import append_events
 from carcloud.storage.sqlite.vehicles import (
@@ -148,7 +149,6 @@ class SqliteRegistryStore:
         self, vehicles: Sequence[NewVehicle], emit: EmitVehicle | None = None
     ) -> list[Vehicle | CarcloudError]:
         def insert(conn: sqlite3.Connection) -> list[Vehicle | CarcloudError]:
-            outcome: list[Vehicle | CarcloudError | None] = [None] * len(vehicles)
             brand_ids = {
                 slug: brand_id
                 for slug in {new.brand for new in vehicles}
@@ -156,30 +156,20 @@ class SqliteRegistryStore:
             }
             registered = _registered(conn, [new.vin for new in vehicles])
             created_at = now_us()
-            inserted: dict[str, int] = {}  # VIN -> index in `vehicles`
-            for index, new in enumerate(vehicles):
-                if new.vin in registered:
-                    outcome[index] = ConflictError(f"vehicle {new.vin} is already registered")
-                elif new.vin in inserted:
-                    outcome[index] = ConflictError(
-                        f"vehicle {new.vin} appears twice in the batch "
-                        f"(first at row {inserted[new.vin] + 1})"
-                    )
-                elif new.brand not in brand_ids:
-                    outcome[index] = NotFoundError(f"brand {new.brand!r} not found")
-                else:
-                    cur = conn.execute(
-                        "INSERT INTO vehicles "
-                        "(vin, brand_id, model, model_year, secret_hash, created_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (new.vin, brand_ids[new.brand], new.model, new.model_year,
-                         new.secret_hash, created_at),
-                    )  # fmt: skip
-                    conn.executemany(
-                        "INSERT OR IGNORE INTO vehicle_tags (vehicle_id, tag) VALUES (?, ?)",
-                        [(cur.lastrowid, tag) for tag in new.tags],
-                    )
-                    inserted[new.vin] = index
+            outcome, inserted = sort_batch(vehicles, registered, set(brand_ids))
+            for index in inserted.values():
+                new = vehicles[index]
+                cur = conn.execute(
+                    "INSERT INTO vehicles "
+                    "(vin, brand_id, model, model_year, secret_hash, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (new.vin, brand_ids[new.brand], new.model, new.model_year,
+                     new.secret_hash, created_at),
+                )  # fmt: skip
+                conn.executemany(
+                    "INSERT OR IGNORE INTO vehicle_tags (vehicle_id, tag) VALUES (?, ?)",
+                    [(cur.lastrowid, tag) for tag in new.tags],
+                )
             stored = _vehicles_by_vin(conn, list(inserted))
             for vin, index in inserted.items():
                 outcome[index] = stored[vin]
