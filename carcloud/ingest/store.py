@@ -13,6 +13,7 @@ from carcloud.ingest.models import (
     LatestState,
     TelemetryMessage,
 )
+from carcloud.ingest.retention import RetentionPlan, RetentionReport
 from carcloud.registry.models import Vehicle
 
 
@@ -68,6 +69,21 @@ class TelemetryStore(Protocol):
 
     async def count_samples(self, vin: str | None = None) -> int:
         """How many history rows (vehicle, time) are stored, for one vehicle or all."""
+        ...
+
+    async def prepare_history(self, days: Sequence[int]) -> int:
+        """Make room for the history of these days (day starts, UTC) ahead of time.
+
+        PostgreSQL creates the days' partitions (and moves rows of those days out of
+        the default partition); SQLite needs nothing. Returns how many were created.
+        """
+        ...
+
+    async def expire_history(self, plan: RetentionPlan) -> RetentionReport:
+        """Apply a retention plan: fold full-rate history before `plan.full_rate_from`
+        into per-minute aggregates (when `plan.downsample`), remove it, and remove
+        aggregates before `plan.downsampled_from`. Bucketed history keeps answering
+        from the aggregates."""
         ...
 
     async def list_dead_letters(

@@ -22,11 +22,13 @@ from carcloud.ingest.models import (
     SignalValue,
     TelemetryMessage,
 )
+from carcloud.ingest.retention import RetentionPlan, RetentionReport, join_buckets
 from carcloud.ingest.store import IngestPolicy
 from carcloud.registry.models import Vehicle
 from carcloud.storage.codec import signal_columns
 from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
+from carcloud.storage.postgres.history import PostgresHistory, minute_buckets
 from carcloud.storage.postgres.vehicles import VEHICLE_COLUMNS, VEHICLE_FROM, vehicle_of
 
 
@@ -50,6 +52,7 @@ class PostgresTelemetryStore:
         self.engine = engine
         self.catalog = catalog or default_catalog()
         self._kinds = {path: kind for path, (_, kind) in signal_columns(self.catalog).items()}
+        self.partitions = PostgresHistory(engine)
 
     async def write_telemetry(
         self,
@@ -241,39 +244,67 @@ class PostgresTelemetryStore:
             return []
         lower = start if start is not None else -(2**62)
         upper = end if end is not None else 2**62
-        where = (
-            "WHERE vehicle_id = (SELECT id FROM vehicles WHERE vin = $1) "
-            "AND ts >= $2 AND ts < $3 AND signals ? $4"
-        )
+        where = "WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 AND signals ? $4"
 
         async def query(conn: Conn) -> list[HistoryPoint]:
+            vehicle_id = await conn.fetchval("SELECT id FROM vehicles WHERE vin = $1", vin)
+            if vehicle_id is None:
+                return []
             if bucket_us is None:
                 rows = await conn.fetch(
                     f"SELECT ts, (signals -> $4)::text FROM telemetry {where} ORDER BY ts "
                     "LIMIT $5",
-                    vin, lower, upper, path, limit,
+                    vehicle_id, lower, upper, path, limit,
                 )  # fmt: skip
                 return [HistoryPoint(ts, _decode(kind, orjson.loads(raw))) for ts, raw in rows]
-            if kind in ("num", "int"):
+            numeric = kind in ("num", "int")
+            # Before the retention boundary only the downsampled history is left.
+            boundary = await self.partitions.boundary(conn)
+            older: list[HistoryPoint] = []
+            full_rate_lower = lower
+            if boundary is not None and lower < boundary:
+                rolled = await minute_buckets(
+                    conn, vehicle_id, path, numeric, lower, min(upper, boundary), bucket_us, limit
+                )
+                older = [
+                    HistoryPoint(
+                        bucket,
+                        float(value) if numeric else _decode(kind, orjson.loads(str(value))),
+                        count,
+                    )
+                    for bucket, value, count in rolled
+                ]
+                full_rate_lower = max(lower, boundary)
+            if full_rate_lower >= upper:
+                return older
+            if numeric:
                 rows = await conn.fetch(
                     f"SELECT (ts / $5) * $5 AS bucket, AVG((signals ->> $4)::float8), COUNT(*) "
                     f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT $6",
-                    vin, lower, upper, path, bucket_us, limit,
+                    vehicle_id, full_rate_lower, upper, path, bucket_us, limit,
                 )  # fmt: skip
-                return [HistoryPoint(bucket, float(avg), count) for bucket, avg, count in rows]
-            # Non-numeric values cannot be averaged: each bucket shows its last value.
-            rows = await conn.fetch(
-                f"SELECT (ts / $5) * $5 AS bucket, "
-                f"((array_agg(signals -> $4 ORDER BY ts DESC))[1])::text, COUNT(*) "
-                f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT $6",
-                vin, lower, upper, path, bucket_us, limit,
-            )  # fmt: skip
-            return [
-                HistoryPoint(bucket, _decode(kind, orjson.loads(raw)), count)
-                for bucket, raw, count in rows
-            ]
+                newer = [HistoryPoint(bucket, float(avg), count) for bucket, avg, count in rows]
+            else:
+                # Non-numeric values cannot be averaged: each bucket shows its last value.
+                rows = await conn.fetch(
+                    f"SELECT (ts / $5) * $5 AS bucket, "
+                    f"((array_agg(signals -> $4 ORDER BY ts DESC))[1])::text, COUNT(*) "
+                    f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT $6",
+                    vehicle_id, full_rate_lower, upper, path, bucket_us, limit,
+                )  # fmt: skip
+                newer = [
+                    HistoryPoint(bucket, _decode(kind, orjson.loads(raw)), count)
+                    for bucket, raw, count in rows
+                ]
+            return join_buckets(older, newer, numeric)[:limit]
 
         return await self.engine.read(query)
+
+    async def prepare_history(self, days: Sequence[int]) -> int:
+        return await self.partitions.prepare(days)
+
+    async def expire_history(self, plan: RetentionPlan) -> RetentionReport:
+        return await self.partitions.expire(plan)
 
     async def count_samples(self, vin: str | None = None) -> int:
         async def query(conn: Conn) -> int:

@@ -6,6 +6,7 @@ clustered by (vehicle, time), so a time range of one vehicle is one index range.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -19,11 +20,13 @@ from carcloud.ingest.models import (
     LatestValue,
     TelemetryMessage,
 )
+from carcloud.ingest.retention import RetentionPlan, RetentionReport, join_buckets
 from carcloud.ingest.store import IngestPolicy
 from carcloud.registry.models import Vehicle
 from carcloud.storage.codec import SQL_TYPE, decode, encode, signal_columns
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import append_events
+from carcloud.storage.sqlite.history import SqliteHistory, minute_buckets
 from carcloud.storage.sqlite.vehicles import VEHICLE_COLUMNS, VEHICLE_WIDTH, vehicle_rows
 
 
@@ -37,6 +40,7 @@ class SqliteTelemetryStore:
         self._columns: dict[str, tuple[str, str]] = {}
         self._sql_cache: dict[tuple[str, tuple[str, ...]], str] = {}
         engine.after_migrate(self._sync_signal_columns)
+        self.retention = SqliteHistory(engine, lambda: self._columns)
 
     # ---- telemetry ------------------------------------------------------------------
 
@@ -279,24 +283,52 @@ class SqliteTelemetryStore:
                     (*params, limit),
                 )
                 return [HistoryPoint(ts, decode(kind, raw)) for ts, raw in rows]
-            if kind in ("num", "int"):
+            numeric = kind in ("num", "int")
+            # Before the retention boundary only the downsampled history is left.
+            boundary = self.retention.boundary(conn)
+            older: list[HistoryPoint] = []
+            if boundary is not None and lower < boundary:
+                rolled = minute_buckets(
+                    conn, ids[0], path, numeric, lower, min(upper, boundary), bucket_us, limit
+                )
+                older = [
+                    HistoryPoint(
+                        bucket,
+                        float(value) if numeric else decode(kind, json.loads(str(value))),
+                        count,
+                    )
+                    for bucket, value, count in rolled
+                ]
+                lower = max(lower, boundary)
+                if lower >= upper:
+                    return older
+                params = (ids[0], lower, upper)
+            if numeric:
                 rows = conn.execute(
                     f"SELECT (ts / ?) * ? AS bucket, AVG({column}), COUNT(*) FROM telemetry "
                     f"{where} GROUP BY bucket ORDER BY bucket LIMIT ?",
                     (bucket_us, bucket_us, *params, limit),
                 )
-                return [HistoryPoint(bucket, float(avg), count) for bucket, avg, count in rows]
-            # Non-numeric values cannot be averaged: each bucket shows its last value.
-            rows = conn.execute(
-                f"SELECT (ts / ?) * ? AS bucket, MAX(ts), {column}, COUNT(*) "
-                f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT ?",
-                (bucket_us, bucket_us, *params, limit),
-            )
-            return [
-                HistoryPoint(bucket, decode(kind, raw), count) for bucket, _, raw, count in rows
-            ]
+                newer = [HistoryPoint(bucket, float(avg), count) for bucket, avg, count in rows]
+            else:
+                # Non-numeric values cannot be averaged: each bucket shows its last value.
+                rows = conn.execute(
+                    f"SELECT (ts / ?) * ? AS bucket, MAX(ts), {column}, COUNT(*) "
+                    f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT ?",
+                    (bucket_us, bucket_us, *params, limit),
+                )
+                newer = [
+                    HistoryPoint(bucket, decode(kind, raw), count) for bucket, _, raw, count in rows
+                ]
+            return join_buckets(older, newer, numeric)[:limit]
 
         return await self.engine.read(query)
+
+    async def prepare_history(self, days: Sequence[int]) -> int:
+        return 0  # one table, no partitions: nothing to prepare
+
+    async def expire_history(self, plan: RetentionPlan) -> RetentionReport:
+        return await self.retention.expire(plan)
 
     async def count_samples(self, vin: str | None = None) -> int:
         def query(conn: sqlite3.Connection) -> int:

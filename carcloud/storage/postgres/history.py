@@ -1,0 +1,231 @@
+"""History partitions and retention on PostgreSQL: the mechanics, not the rule.
+
+`telemetry` is range-partitioned by vehicle time, one partition per UTC day
+(`telemetry_pYYYYMMDD`) plus a default partition for days without one. Which days
+to prepare and which to drop is `carcloud.ingest.retention`'s decision; here a day
+is created (moving its rows out of the default partition first, so none is lost),
+folded into per-minute aggregates, and dropped as a whole table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from carcloud.ingest.retention import (
+    DAY_US,
+    MINUTE_US,
+    RetentionPlan,
+    RetentionReport,
+    day_start,
+    expired_days,
+)
+from carcloud.storage.postgres.engine import Conn, PostgresEngine, Tx
+from carcloud.timeutil import now_us
+
+# Serialises partition changes and retention passes of several processes.
+HISTORY_LOCK = 7_431_002
+PREFIX = "telemetry_p"
+
+
+def partition_name(day: int) -> str:
+    """The partition of the day starting at `day`: telemetry_pYYYYMMDD."""
+    return PREFIX + datetime.fromtimestamp(day / 1_000_000, UTC).strftime("%Y%m%d")
+
+
+def partition_day(name: str) -> int:
+    """The day start of a partition named by `partition_name`."""
+    day = datetime.strptime(name.removeprefix(PREFIX), "%Y%m%d").replace(tzinfo=UTC)
+    return int(day.timestamp()) * 1_000_000
+
+
+async def partition_days(conn: Conn) -> list[int]:
+    """The days that have a partition, oldest first."""
+    rows = await conn.fetch(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'telemetry'::regclass AND c.relname LIKE 'telemetry\\_p%'"
+    )
+    return sorted(partition_day(row[0]) for row in rows)
+
+
+# Per vehicle, signal and minute: the average of numeric values, how many, the last one.
+# Merging with an existing minute (late rows of a day already folded) weights by count.
+_DOWNSAMPLE = """
+INSERT INTO telemetry_minutes (vehicle_id, path, minute, average, count, last)
+SELECT t.vehicle_id, s.key, t.ts - t.ts % {minute},
+       AVG((s.value #>> '{{}}')::float8) FILTER (WHERE jsonb_typeof(s.value) = 'number'),
+       COUNT(*), (array_agg(s.value ORDER BY t.ts DESC))[1]
+FROM {source} t CROSS JOIN LATERAL jsonb_each(t.signals) s
+WHERE t.ts >= $1 AND t.ts < $2
+GROUP BY 1, 2, 3
+ON CONFLICT (vehicle_id, path, minute) DO UPDATE SET
+    average = CASE
+        WHEN excluded.average IS NULL THEN telemetry_minutes.average
+        WHEN telemetry_minutes.average IS NULL THEN excluded.average
+        ELSE (telemetry_minutes.average * telemetry_minutes.count
+              + excluded.average * excluded.count) / (telemetry_minutes.count + excluded.count)
+    END,
+    count = telemetry_minutes.count + excluded.count,
+    last = excluded.last
+"""
+
+
+def _count(status: str) -> int:
+    """The row count of an asyncpg command status such as 'INSERT 0 42'."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresHistory:
+    """Partitions, retention and the downsampled history of one database."""
+
+    def __init__(self, engine: PostgresEngine) -> None:
+        self.engine = engine
+        self.last_drop_s = 0.0  # how long the last partition drop took (benchmarks)
+
+    async def prepare(self, days: Sequence[int]) -> int:
+        """Create the partitions of `days` and of days found in the default partition."""
+
+        async def prepare(tx: Tx) -> int:
+            conn = tx.conn
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
+            existing = set(await partition_days(conn))
+            stray = await conn.fetch(
+                f"SELECT DISTINCT ts - ts % {DAY_US} FROM telemetry_default ORDER BY 1"
+            )
+            wanted = sorted({day_start(day) for day in days} | {row[0] for row in stray})
+            created = 0
+            for day in wanted:
+                if day in existing:
+                    continue
+                await _create_partition(conn, day)
+                created += 1
+            return created
+
+        return await self.engine.write(prepare)
+
+    async def expire(self, plan: RetentionPlan) -> RetentionReport:
+        """Fold and drop each expired day (one transaction per day), then old minutes."""
+        dropped = deleted = written = minutes_deleted = 0
+        if plan.full_rate_from is not None:
+            cutoff = plan.full_rate_from
+            days = await self.engine.read(partition_days)
+            for day in expired_days(days, cutoff):
+
+                async def drop(tx: Tx, day: int = day) -> int:
+                    return await self._drop_day(tx, day, plan.downsample)
+
+                written += await self.engine.write(drop)
+                dropped += 1
+
+            async def strays(tx: Tx) -> tuple[int, int]:
+                await tx.conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
+                folded = 0
+                if plan.downsample:
+                    folded = _count(
+                        await tx.conn.execute(
+                            _DOWNSAMPLE.format(minute=MINUTE_US, source="telemetry_default"),
+                            -(2**62),
+                            cutoff,
+                        )
+                    )
+                gone = _count(
+                    await tx.conn.execute("DELETE FROM telemetry_default WHERE ts < $1", cutoff)
+                )
+                await tx.conn.execute(
+                    "INSERT INTO telemetry_retention (id, full_rate_from, applied_at) "
+                    "VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET full_rate_from = "
+                    "GREATEST(telemetry_retention.full_rate_from, excluded.full_rate_from), "
+                    "applied_at = excluded.applied_at",
+                    cutoff,
+                    now_us(),
+                )
+                return folded, gone
+
+            folded, deleted = await self.engine.write(strays)
+            written += folded
+        if plan.downsampled_from is not None:
+            minutes_deleted = await self.engine.write(
+                lambda tx: _delete_minutes(tx, plan.downsampled_from or 0)
+            )
+        return RetentionReport(
+            plan.full_rate_from, dropped, deleted, written, minutes_deleted
+        )  # fmt: skip
+
+    async def _drop_day(self, tx: Tx, day: int, downsample: bool) -> int:
+        conn = tx.conn
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
+        name = partition_name(day)
+        if name not in {partition_name(d) for d in await partition_days(conn)}:
+            return 0  # another process dropped it first
+        written = 0
+        if downsample:
+            written = _count(
+                await conn.execute(
+                    _DOWNSAMPLE.format(minute=MINUTE_US, source=name), day, day + DAY_US
+                )
+            )
+        began = time.perf_counter()
+        await conn.execute(f"DROP TABLE {name}")
+        self.last_drop_s = time.perf_counter() - began
+        return written
+
+    async def boundary(self, conn: Conn) -> int | None:
+        """Where full-rate history starts (None: nothing was ever expired)."""
+        value = await conn.fetchval("SELECT full_rate_from FROM telemetry_retention")
+        return None if value is None else int(value)
+
+
+async def _create_partition(conn: Conn, day: int) -> None:
+    name = partition_name(day)
+    bounds = f"FROM ({day}) TO ({day + DAY_US})"
+    moved = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM telemetry_default WHERE ts >= $1 AND ts < $2)",
+        day,
+        day + DAY_US,
+    )
+    if not moved:
+        await conn.execute(f"CREATE TABLE {name} PARTITION OF telemetry FOR VALUES {bounds}")
+        return
+    # Rows of this day wait in the default partition: move them into the new table
+    # before it becomes the day's partition (attaching checks the default holds none).
+    await conn.execute(f"CREATE TABLE {name} (LIKE telemetry INCLUDING ALL)")
+    await conn.execute(
+        f"WITH moved AS (DELETE FROM telemetry_default WHERE ts >= $1 AND ts < $2 "
+        f"RETURNING *) INSERT INTO {name} SELECT * FROM moved",
+        day,
+        day + DAY_US,
+    )
+    await conn.execute(f"ALTER TABLE telemetry ATTACH PARTITION {name} FOR VALUES {bounds}")
+
+
+async def _delete_minutes(tx: Tx, before: int) -> int:
+    await tx.conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
+    return _count(await tx.conn.execute("DELETE FROM telemetry_minutes WHERE minute < $1", before))
+
+
+async def minute_buckets(
+    conn: Conn,
+    vehicle_id: int,
+    path: str,
+    numeric: bool,
+    lower: int,
+    upper: int,
+    bucket_us: int,
+    limit: int,
+) -> list[tuple[int, str | float, int]]:
+    """Buckets of the downsampled history in [lower, upper): (bucket, value, count).
+
+    Numeric: the count-weighted average (a float); otherwise the last value as JSON text.
+    """
+    if numeric:
+        value = "SUM(average * count) / SUM(count)"
+    else:
+        value = "((array_agg(last ORDER BY minute DESC))[1])::text"
+    rows = await conn.fetch(
+        f"SELECT (minute / $5) * $5 AS bucket, {value}, SUM(count) FROM telemetry_minutes "
+        "WHERE vehicle_id = $1 AND path = $2 AND minute >= $3 AND minute < $4 "
+        "GROUP BY bucket ORDER BY bucket LIMIT $6",
+        vehicle_id, path, lower, upper, bucket_us, limit,
+    )  # fmt: skip
+    return [(int(row[0]), row[1], int(row[2])) for row in rows if row[1] is not None]

@@ -1,0 +1,174 @@
+"""Retention on SQLite: the mechanics, not the rule (`carcloud.ingest.retention`).
+
+SQLite has no partitions: expired full-rate rows are folded into per-minute
+aggregates and deleted one vehicle-hour at a time, each chunk in its own short
+write transaction, so that ingest keeps committing between chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+from carcloud.ingest.retention import MINUTE_US, RetentionPlan, RetentionReport
+from carcloud.storage.codec import decode
+from carcloud.storage.sqlite.engine import SqliteEngine
+from carcloud.timeutil import now_us
+
+CHUNK_US = 3600 * 1_000_000  # one vehicle-hour of rows per write transaction
+
+# The minute row merged with an existing one (late rows of a minute already folded).
+_MERGE_MINUTE = (
+    "INSERT INTO telemetry_minutes (vehicle_id, path, minute, average, count, last) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vehicle_id, path, minute) DO UPDATE SET "
+    "average = CASE WHEN excluded.average IS NULL THEN telemetry_minutes.average "
+    "WHEN telemetry_minutes.average IS NULL THEN excluded.average "
+    "ELSE (telemetry_minutes.average * telemetry_minutes.count "
+    "+ excluded.average * excluded.count) / (telemetry_minutes.count + excluded.count) END, "
+    "count = telemetry_minutes.count + excluded.count, last = excluded.last"
+)
+
+
+class SqliteHistory:
+    """Retention and the downsampled history of one SQLite file."""
+
+    def __init__(
+        self, engine: SqliteEngine, columns: Callable[[], dict[str, tuple[str, str]]]
+    ) -> None:
+        self.engine = engine
+        self._columns = columns  # path -> (column, kind), known after the schema sync
+
+    async def expire(self, plan: RetentionPlan) -> RetentionReport:
+        """Fold and delete expired rows vehicle-hour by vehicle-hour, then old minutes."""
+        deleted = written = minutes_deleted = 0
+        if plan.full_rate_from is not None:
+            cutoff = plan.full_rate_from
+            vehicle_ids = await self.engine.read(
+                lambda conn: [row[0] for row in conn.execute("SELECT id FROM vehicles")]
+            )
+            for vehicle_id in vehicle_ids:
+
+                def fold(conn: sqlite3.Connection, vehicle_id: int = vehicle_id) -> tuple[int, int]:
+                    return self._fold_chunk(conn, vehicle_id, cutoff, plan)
+
+                while True:
+                    rows, minutes = await self.engine.write(fold)
+                    if rows == 0:
+                        break
+                    deleted += rows
+                    written += minutes
+
+            def mark(conn: sqlite3.Connection) -> None:
+                conn.execute(
+                    "INSERT INTO telemetry_retention (id, full_rate_from, applied_at) "
+                    "VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET full_rate_from = "
+                    "MAX(COALESCE(telemetry_retention.full_rate_from, 0), "
+                    "excluded.full_rate_from), applied_at = excluded.applied_at",
+                    (cutoff, now_us()),
+                )
+
+            await self.engine.write(mark)
+        if plan.downsampled_from is not None:
+            before = plan.downsampled_from
+            minutes_deleted = await self.engine.write(
+                lambda conn: (
+                    conn.execute(
+                        "DELETE FROM telemetry_minutes WHERE minute < ?", (before,)
+                    ).rowcount
+                )
+            )
+        return RetentionReport(cutoff if plan.full_rate_from else None, 0, deleted, written,
+                               minutes_deleted)  # fmt: skip
+
+    def _fold_chunk(
+        self, conn: sqlite3.Connection, vehicle_id: int, cutoff: int, plan: RetentionPlan
+    ) -> tuple[int, int]:
+        """Fold and delete the oldest expired hour of one vehicle: (rows, minutes written)."""
+        first = conn.execute(
+            "SELECT MIN(ts) FROM telemetry WHERE vehicle_id = ? AND ts < ?", (vehicle_id, cutoff)
+        ).fetchone()[0]
+        if first is None:
+            return 0, 0
+        end = min(first - first % MINUTE_US + CHUNK_US, cutoff)
+        minutes = 0
+        if plan.downsample:
+            columns = self._columns()
+            names = list(columns)
+            select = ", ".join(columns[path][0] for path in names)
+            # (path, minute) -> [sum of numeric values, count, last value]
+            folded: dict[tuple[str, int], list[float | int | str | None]] = {}
+            for row in conn.execute(
+                f"SELECT ts, {select} FROM telemetry WHERE vehicle_id = ? AND ts >= ? AND ts < ? "
+                "ORDER BY ts",
+                (vehicle_id, first, end),
+            ):
+                minute = row[0] - row[0] % MINUTE_US
+                for path, raw in zip(names, row[1:], strict=True):
+                    if raw is None:
+                        continue
+                    kind = columns[path][1]
+                    numeric = kind in ("num", "int")
+                    slot = folded.get((path, minute))
+                    if slot is None:
+                        slot = folded[(path, minute)] = [0.0 if numeric else None, 0, ""]
+                    if numeric:
+                        slot[0] = float(slot[0] or 0.0) + float(raw)
+                    slot[1] = int(slot[1] or 0) + 1
+                    slot[2] = json.dumps(decode(kind, raw))
+            conn.executemany(
+                _MERGE_MINUTE,
+                [
+                    (
+                        vehicle_id,
+                        path,
+                        minute,
+                        None if total is None else float(total) / int(count or 1),
+                        count,
+                        last,
+                    )
+                    for (path, minute), (total, count, last) in folded.items()
+                ],
+            )
+            minutes = len(folded)
+        gone = conn.execute(
+            "DELETE FROM telemetry WHERE vehicle_id = ? AND ts >= ? AND ts < ?",
+            (vehicle_id, first, end),
+        ).rowcount
+        return gone, minutes
+
+    def boundary(self, conn: sqlite3.Connection) -> int | None:
+        """Where full-rate history starts (None: nothing was ever expired)."""
+        row = conn.execute("SELECT full_rate_from FROM telemetry_retention").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+
+def minute_buckets(
+    conn: sqlite3.Connection,
+    vehicle_id: int,
+    path: str,
+    numeric: bool,
+    lower: int,
+    upper: int,
+    bucket_us: int,
+    limit: int,
+) -> list[tuple[int, float | str, int]]:
+    """Buckets of the downsampled history in [lower, upper): (bucket, value, count).
+
+    Numeric: the count-weighted average; otherwise the last value as JSON text.
+    """
+    where = "WHERE vehicle_id = ? AND path = ? AND minute >= ? AND minute < ?"
+    if numeric:
+        sql = (
+            "SELECT (minute / ?) * ? AS bucket, SUM(average * count) / SUM(count), SUM(count) "
+            f"FROM telemetry_minutes {where} GROUP BY bucket ORDER BY bucket LIMIT ?"
+        )
+    else:
+        # SQLite takes the bare column from the row that holds MAX(minute).
+        sql = (
+            "SELECT bucket, last, total FROM (SELECT (minute / ?) * ? AS bucket, MAX(minute), "
+            f"last, SUM(count) AS total FROM telemetry_minutes {where} GROUP BY bucket) "
+            "ORDER BY bucket LIMIT ?"
+        )
+    rows = conn.execute(sql, (bucket_us, bucket_us, vehicle_id, path, lower, upper, limit))
+    return [(int(bucket), value, int(count)) for bucket, value, count in rows]

@@ -1,0 +1,105 @@
+"""PostgreSQL history partitions: made ahead of time, never losing a row, and migrated into."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import asyncpg
+
+from carcloud.ingest.maintenance import maintain_history
+from carcloud.ingest.models import Sample, TelemetryMessage
+from carcloud.ingest.retention import DAY_US, DAYS_AHEAD, RetentionPolicy, day_start
+from carcloud.storage.postgres import postgres_stores
+from carcloud.storage.postgres.history import partition_name
+from tests.pg import postgres_database
+from tests.storage.conftest import SECOND, VIN
+
+NOW = 1_773_144_000 * SECOND  # 2026-03-10 12:00 UTC
+TODAY = day_start(NOW)
+
+
+def speed(seq: int, ts: int) -> TelemetryMessage:
+    return TelemetryMessage(VIN, seq, ts, ts, (Sample("Vehicle.Speed", ts, float(seq)),))
+
+
+async def partitions(url: str) -> dict[str, int]:
+    """Partition name -> rows in it."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT tableoid::regclass::text, COUNT(*) FROM telemetry GROUP BY 1"
+        )
+        names = await conn.fetch(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = 'telemetry'::regclass"
+        )
+    finally:
+        await conn.close()
+    counts = {row[0]: 0 for row in names}
+    counts.update({row[0]: row[1] for row in rows})
+    return counts
+
+
+async def test_days_are_partitioned_ahead_and_strays_moved_never_lost() -> None:
+    async with postgres_database() as url:
+        stores = postgres_stores(url)
+        await stores.open()
+        try:
+            await stores.registry.create_brand("volta", "Volta")
+            await stores.registry.create_vehicle(VIN, "volta", "E1", 2025, [], "scrypt$h")
+            telemetry = stores.telemetry
+            # A car's backlog from a month ago arrives before any partition exists.
+            backlog = TODAY - 30 * DAY_US
+            await telemetry.write_telemetry([speed(1, backlog), speed(2, backlog + SECOND)], [])
+            assert (await partitions(url))["telemetry_default"] == 2
+
+            report = await maintain_history(telemetry, RetentionPolicy(), NOW)
+
+            made = await partitions(url)
+            ahead = {
+                partition_name(TODAY + offset * DAY_US) for offset in range(-1, DAYS_AHEAD + 1)
+            }
+            assert ahead <= set(made)
+            assert made[partition_name(backlog)] == 2 and made["telemetry_default"] == 0
+            assert report.partitions_created == len(ahead) + 1
+            # Today's rows go to today's partition; nothing is lost on the way.
+            await telemetry.write_telemetry([speed(3, NOW)], [])
+            assert (await partitions(url))[partition_name(TODAY)] == 1
+            values = await telemetry.history(VIN, "Vehicle.Speed", None, None, 10)
+            assert [point.value for point in values] == [1.0, 2.0, 3.0]
+            again = await maintain_history(telemetry, RetentionPolicy(), NOW)
+            assert again.partitions_created == 0
+        finally:
+            await stores.close()
+
+
+async def test_an_existing_database_migrates_its_history_into_partitions() -> None:
+    async with postgres_database() as url:
+        # A database as the first release left it: schema 0001, history in one table.
+        conn = await asyncpg.connect(url)
+        try:
+            folder = resources.files("carcloud.storage.postgres.migrations")
+            await conn.execute((folder / "0001_initial.sql").read_text("utf-8"))
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                "applied_at BIGINT NOT NULL); "
+                "INSERT INTO schema_migrations VALUES (1, '0001_initial.sql', 0); "
+                "INSERT INTO brands (slug, name, created_at) VALUES ('volta', 'Volta', 0); "
+                f"INSERT INTO vehicles (vin, brand_id, model, secret_hash, created_at) "
+                f"VALUES ('{VIN}', 1, 'E1', 'x', 0); "
+                f"INSERT INTO telemetry VALUES (1, {NOW}, 7, {NOW}, "
+                """'{"Vehicle.Speed": 42.0}')"""
+            )
+        finally:
+            await conn.close()
+        stores = postgres_stores(url)
+        await stores.open()
+        try:
+            assert await stores.engine.schema_version() >= 2
+            assert (await partitions(url))["telemetry_default"] == 1
+            await maintain_history(stores.telemetry, RetentionPolicy(), NOW)
+            assert (await partitions(url))[partition_name(TODAY)] == 1
+            points = await stores.telemetry.history(VIN, "Vehicle.Speed", None, None, 10)
+            assert [(point.ts, point.value) for point in points] == [(NOW, 42.0)]
+        finally:
+            await stores.close()
