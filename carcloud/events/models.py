@@ -38,6 +38,12 @@ EVENT_TYPES: dict[str, str] = {
     "configuration.applied": "a configuration change reached the vehicles' desired documents",
     "campaign.changed": "a data-collection campaign was created, paused, resumed or deleted",
     "dead_letter.recorded": "input that could not be stored was kept with its reason",
+    "trip.completed": "a vehicle finished a trip (the whole trip)",
+    "trip.updated": "late data changed a completed trip (the trip as it is now)",
+    "trip.removed": "late data showed a completed trip was not one, or part of another",
+    "charging.session_completed": "a charging session ended: the cable was removed",
+    "charging.session_updated": "late data changed a completed charging session",
+    "charging.session_removed": "late data showed a completed session was part of another",
 }
 
 

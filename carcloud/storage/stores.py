@@ -14,6 +14,7 @@ from carcloud.commands.store import CommandStore
 from carcloud.events.store import EventStore
 from carcloud.ingest.store import TelemetryStore
 from carcloud.registry.store import RegistryStore
+from carcloud.telematics.store import TelematicsStore
 from carcloud.twins.store import TwinStore
 
 
@@ -43,6 +44,7 @@ class Stores:
     commands: CommandStore
     twins: TwinStore
     events: EventStore
+    telematics: TelematicsStore
 
     async def open(self) -> None:
         """Connect and migrate."""

@@ -7,6 +7,7 @@ from carcloud.storage.postgres.commands import PostgresCommandStore
 from carcloud.storage.postgres.engine import PostgresEngine
 from carcloud.storage.postgres.events import PostgresEventStore
 from carcloud.storage.postgres.registry import PostgresRegistryStore
+from carcloud.storage.postgres.telematics import PostgresTelematicsStore
 from carcloud.storage.postgres.telemetry import PostgresTelemetryStore
 from carcloud.storage.postgres.twins import PostgresTwinStore
 from carcloud.storage.stores import Stores
@@ -22,6 +23,7 @@ def postgres_stores(url: str, catalog: SignalCatalog | None = None) -> Stores:
         commands=PostgresCommandStore(engine),
         twins=PostgresTwinStore(engine),
         events=PostgresEventStore(engine),
+        telematics=PostgresTelematicsStore(engine, catalog),
     )
 
 

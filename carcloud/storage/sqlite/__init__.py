@@ -9,6 +9,7 @@ from carcloud.storage.sqlite.commands import SqliteCommandStore
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import SqliteEventStore
 from carcloud.storage.sqlite.registry import SqliteRegistryStore
+from carcloud.storage.sqlite.telematics import SqliteTelematicsStore
 from carcloud.storage.sqlite.telemetry import SqliteTelemetryStore
 from carcloud.storage.sqlite.twins import SqliteTwinStore
 from carcloud.storage.stores import Stores
@@ -26,6 +27,7 @@ def sqlite_stores(
         commands=SqliteCommandStore(engine),
         twins=SqliteTwinStore(engine),
         events=SqliteEventStore(engine),
+        telematics=SqliteTelematicsStore(engine, catalog),
     )
 
 

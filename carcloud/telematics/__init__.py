@@ -1,0 +1,1 @@
+"""Telematics derived from committed telemetry: trips, charging sessions, tariffs."""

@@ -1,0 +1,214 @@
+"""The telematics slice's rules: derive trips and sessions from committed history, price
+sessions, and answer reads.
+
+`derive(vin, since)` is called with the oldest vehicle time (`ts`) of newly committed
+data. It re-reads the history from the start of every trip or session that data can
+touch, detects again, and replaces what is stored from there on, with the events of
+what changed, in one transaction. Derivation is a function of the committed history
+only, never of arrival order, so a backlog that arrives late gives exactly the trips
+it would have given live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from carcloud.errors import ValidationError
+from carcloud.events.models import NewEvent
+from carcloud.telematics.charging import detect_sessions
+from carcloud.telematics.models import (
+    Changes,
+    ChargingSession,
+    DetectionSettings,
+    Trip,
+    session_document,
+    trip_document,
+)
+from carcloud.telematics.store import TelematicsStore
+from carcloud.telematics.tariffs import Tariff
+from carcloud.telematics.timeline import LATITUDE, LONGITUDE, PATHS, Position, build_timeline
+from carcloud.telematics.trips import detect_trips
+from carcloud.timeutil import now_us
+
+# How far back forward-fill looks for a signal's value before the derivation window.
+SEED_WINDOW_US = 24 * 3600 * 1_000_000
+MAX_ROUTE_POINTS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What one derivation changed."""
+
+    trips: Changes
+    sessions: Changes
+
+
+def trip_events(before: Trip | None, after: Trip | None) -> list[NewEvent]:
+    """Events of a trip change: completed, updated by late data, or removed by it."""
+    if after is not None and after.completed:
+        kind = "trip.updated" if before is not None and before.completed else "trip.completed"
+        return [NewEvent(kind, vin=after.vin, data=trip_document(after))]
+    if after is None and before is not None and before.completed:
+        return [NewEvent("trip.removed", vin=before.vin, data=trip_document(before))]
+    return []  # an open trip moving on is not an event
+
+
+def session_events(before: ChargingSession | None, after: ChargingSession | None) -> list[NewEvent]:
+    """Events of a charging-session change, like `trip_events`."""
+    if after is not None and after.completed:
+        done = before is not None and before.completed
+        kind = "charging.session_updated" if done else "charging.session_completed"
+        return [NewEvent(kind, vin=after.vin, data=session_document(after))]
+    if after is None and before is not None and before.completed:
+        return [NewEvent("charging.session_removed", vin=before.vin, data=session_document(before))]
+    return []
+
+
+def downsample(points: Sequence[tuple[int, Position]], limit: int) -> list[tuple[int, Position]]:
+    """At most `limit` points, evenly spread, first and last always kept."""
+    if len(points) <= limit:
+        return list(points)
+    step = (len(points) - 1) / (limit - 1)
+    return [points[round(index * step)] for index in range(limit)]
+
+
+class TelematicsService:
+    """Trips, charging sessions and tariffs."""
+
+    def __init__(
+        self,
+        store: TelematicsStore,
+        settings: DetectionSettings | None = None,
+        usable_kwh: Mapping[str, float] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or DetectionSettings()
+        # Usable battery capacity per model: the fallback when a car reports no power.
+        self.usable_kwh = dict(usable_kwh or {})
+        self._profiles: dict[str, tuple[str, str]] = {}
+
+    # ---- derivation ------------------------------------------------------------------------
+
+    async def derive(self, vin: str, since: int) -> Derived:
+        """Re-derive what committed data from vehicle time `since` on can have changed."""
+        profile = self._profiles.get(vin)
+        if profile is None:
+            found = await self.store.vehicle_profile(vin)
+            if found is None:
+                return Derived(Changes(), Changes())
+            profile = self._profiles[vin] = found
+        brand, model = profile
+        lookback = self.settings.lookback_us
+        touched_trips = await self.store.trips_since(vin, since - lookback)
+        touched_sessions = await self.store.sessions_since(vin, since - lookback)
+        starts = [t.start_ts for t in touched_trips] + [s.start_ts for s in touched_sessions]
+        first = min([since, *starts])
+        read_from = first - lookback
+        seed = await self.store.last_values(vin, PATHS, read_from, SEED_WINDOW_US)
+        moments = build_timeline(await self.store.history_rows(vin, PATHS, read_from), seed)
+        usable = self.usable_kwh.get(model)
+        horizon = since - lookback
+
+        trips = [
+            trip
+            for trip in detect_trips(vin, moments, self.settings, usable)
+            if trip.end_ts >= horizon or not trip.completed
+        ]
+        trip_from = min([since] + [t.start_ts for t in (*trips, *touched_trips)])
+        trip_changes = await self.store.replace_trips(vin, trip_from, trips, trip_events)
+
+        tariffs = await self.store.list_tariffs(brand)
+        sessions = [
+            session
+            for session in detect_sessions(vin, moments, self.settings, usable, tariffs)
+            if session.end_ts >= horizon or not session.completed
+        ]
+        session_from = min([since] + [s.start_ts for s in (*sessions, *touched_sessions)])
+        session_changes = await self.store.replace_sessions(
+            vin, session_from, sessions, session_events
+        )
+        return Derived(trip_changes, session_changes)
+
+    def forget(self, vin: str) -> None:
+        """Drop what is cached about a vehicle (its model changed, or it was deleted)."""
+        self._profiles.pop(vin, None)
+
+    # ---- reads -----------------------------------------------------------------------------
+
+    async def list_trips(
+        self, vin: str, brand: str | None, before: int | None = None, limit: int = 50
+    ) -> list[Trip]:
+        """A vehicle's trips, newest first."""
+        _check_limit(limit)
+        return await self.store.list_trips(vin, brand, before, limit)
+
+    async def get_trip(self, vin: str, brand: str | None, trip_id: str) -> Trip:
+        """One trip of a vehicle the caller may see."""
+        return await self.store.get_trip(vin, brand, trip_id)
+
+    async def route(
+        self, trip: Trip, max_points: int = MAX_ROUTE_POINTS
+    ) -> list[tuple[int, Position]]:
+        """The positions the car reported during a trip, downsampled to `max_points`."""
+        if not 2 <= max_points <= 10_000:
+            raise ValidationError(f"max_points must be 2 to 10000, not {max_points}")
+        rows = await self.store.history_rows(
+            trip.vin, (LATITUDE, LONGITUDE), trip.start_ts, trip.end_ts + 1
+        )
+        points = [
+            (ts, Position(float(values[LATITUDE]), float(values[LONGITUDE])))  # type: ignore[arg-type]
+            for ts, values in rows
+            if LATITUDE in values and LONGITUDE in values
+        ]
+        return downsample(points, max_points)
+
+    async def list_sessions(
+        self, vin: str, brand: str | None, before: int | None = None, limit: int = 50
+    ) -> list[ChargingSession]:
+        """A vehicle's charging sessions, newest first."""
+        _check_limit(limit)
+        return await self.store.list_sessions(vin, brand, before, limit)
+
+    # ---- tariffs ---------------------------------------------------------------------------
+
+    async def create_tariff(self, draft: Tariff) -> Tariff:
+        """Store a new tariff (the draft's id and times are replaced)."""
+        now = now_us()
+        tariff = _with(draft, id=f"trf_{secrets.token_hex(8)}", created_at=now, updated_at=now)
+        return await self.store.save_tariff(tariff)
+
+    async def replace_tariff(self, tariff_id: str, brand: str | None, draft: Tariff) -> Tariff:
+        """Replace a tariff the caller may see; it keeps its id, brand and creation time.
+
+        Sessions are priced when they are derived: a changed tariff prices sessions
+        derived from now on, not those already stored.
+        """
+        current = await self.store.get_tariff(tariff_id, brand)
+        tariff = _with(
+            draft,
+            id=current.id,
+            brand=current.brand,
+            created_at=current.created_at,
+            updated_at=now_us(),
+        )
+        return await self.store.save_tariff(tariff)
+
+    async def get_tariff(self, tariff_id: str, brand: str | None) -> Tariff:
+        """One tariff the caller may see."""
+        return await self.store.get_tariff(tariff_id, brand)
+
+    async def list_tariffs(self, brand: str | None) -> list[Tariff]:
+        """Tariffs of a brand, or every tariff for None."""
+        return await self.store.list_tariffs(brand)
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= 1000:
+        raise ValidationError(f"limit must be 1 to 1000, not {limit}")
+
+
+def _with(tariff: Tariff, **changes: object) -> Tariff:
+    return dataclasses.replace(tariff, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,140 @@
+"""A vehicle's committed history as a timeline of moments, in the car's own time.
+
+Detection reads a handful of VSS signals. A car sends a value when it has one
+(some brands only on change), so each moment carries the newest value of every
+signal at or before its time (forward fill), and says which positions it really
+reported, so that a trip's position count is honest.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from carcloud.ingest.models import SignalValue
+
+SPEED = "Vehicle.Speed"
+GEAR = "Vehicle.Powertrain.Transmission.CurrentGear"
+POWER_STATE = "Vehicle.LowVoltageSystemState"
+ODOMETER = "Vehicle.TraveledDistance"
+LATITUDE = "Vehicle.CurrentLocation.Latitude"
+LONGITUDE = "Vehicle.CurrentLocation.Longitude"
+BATTERY_POWER = "Vehicle.Powertrain.TractionBattery.CurrentPower"
+SOC = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"
+FUEL_LEVEL = "Vehicle.Powertrain.FuelSystem.RelativeLevel"
+OUTSIDE_TEMPERATURE = "Vehicle.Exterior.AirTemperature"
+_CHARGING = "Vehicle.Powertrain.TractionBattery.Charging."
+CABLE = _CHARGING + "ChargingPort.AnyPosition.IsChargingCableConnected"
+IS_CHARGING = _CHARGING + "IsCharging"
+DC_CURRENT = _CHARGING + "ChargeCurrent.DC"
+AC_CURRENT = _CHARGING + "ChargeCurrent.Phase1"
+
+# Every signal detection reads; one history query fetches them together.
+PATHS: tuple[str, ...] = (
+    SPEED,
+    GEAR,
+    POWER_STATE,
+    ODOMETER,
+    LATITUDE,
+    LONGITUDE,
+    BATTERY_POWER,
+    SOC,
+    FUEL_LEVEL,
+    OUTSIDE_TEMPERATURE,
+    CABLE,
+    IS_CHARGING,
+    DC_CURRENT,
+    AC_CURRENT,
+)
+
+# One row of committed history: the car's time and the values it reported then.
+HistoryRow = tuple[int, Mapping[str, SignalValue]]
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A WGS84 position in degrees."""
+
+    lat: float
+    lon: float
+
+    def __post_init__(self) -> None:
+        if not (-90.0 <= self.lat <= 90.0 and -180.0 <= self.lon <= 180.0):
+            raise ValueError(f"position ({self.lat}, {self.lon}) is outside WGS84 bounds")
+
+
+def distance_km(a: Position, b: Position) -> float:
+    """Great-circle distance (haversine)."""
+    lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
+    dlat, dlon = lat2 - lat1, math.radians(b.lon - a.lon)
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """The car at one time: each signal's newest value at or before `ts` (None: unknown)."""
+
+    ts: int
+    speed_kmh: float | None = None
+    gear: int | None = None
+    power_state: str | None = None
+    odometer_km: float | None = None
+    position: Position | None = None
+    reported_position: bool = False
+    battery_power_w: float | None = None
+    soc: float | None = None
+    fuel_level: float | None = None
+    outside_temp_c: float | None = None
+    cable: bool | None = None
+    charging: bool | None = None
+    dc_current_a: float | None = None
+    ac_current_a: float | None = None
+
+    @property
+    def powered_off(self) -> bool:
+        """The car reports its power state as OFF."""
+        return self.power_state == "OFF"
+
+
+def _number(value: SignalValue | None) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def build_timeline(
+    rows: Iterable[HistoryRow], seed: Mapping[str, SignalValue] | None = None
+) -> list[Moment]:
+    """Moments in time order from history rows (any order), forward-filled from `seed`."""
+    current: dict[str, SignalValue] = dict(seed or {})
+    moments: list[Moment] = []
+    for ts, values in sorted(rows, key=lambda row: row[0]):
+        current.update(values)
+        lat, lon = _number(current.get(LATITUDE)), _number(current.get(LONGITUDE))
+        gear = current.get(GEAR)
+        state = current.get(POWER_STATE)
+        cable, charging = current.get(CABLE), current.get(IS_CHARGING)
+        moments.append(
+            Moment(
+                ts=ts,
+                speed_kmh=_number(current.get(SPEED)),
+                gear=int(gear) if isinstance(gear, int) and not isinstance(gear, bool) else None,
+                power_state=state if isinstance(state, str) else None,
+                odometer_km=_number(current.get(ODOMETER)),
+                position=Position(lat, lon) if lat is not None and lon is not None else None,
+                reported_position=LATITUDE in values and LONGITUDE in values,
+                battery_power_w=_number(current.get(BATTERY_POWER)),
+                soc=_number(current.get(SOC)),
+                fuel_level=_number(current.get(FUEL_LEVEL)),
+                outside_temp_c=_number(current.get(OUTSIDE_TEMPERATURE)),
+                cable=cable if isinstance(cable, bool) else None,
+                charging=charging if isinstance(charging, bool) else None,
+                dc_current_a=_number(current.get(DC_CURRENT)),
+                ac_current_a=_number(current.get(AC_CURRENT)),
+            )
+        )
+    return moments

@@ -1,0 +1,165 @@
+"""Trip and charging detection as pure functions of a scripted car's reported history."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from carcloud.telematics.charging import detect_sessions
+from carcloud.telematics.models import SECOND, DetectionSettings
+from carcloud.telematics.tariffs import Tariff, TariffPeriod
+from carcloud.telematics.timeline import build_timeline
+from carcloud.telematics.trips import detect_trips
+from tests.telematics.drive import CHARGE, DAY, Leg, rows, run
+
+VIN = "WVWZZZ1JZXW000001"
+SETTINGS = DetectionSettings()
+
+
+def _real(script_trips: list) -> list:  # type: ignore[type-arg]
+    return [truth for truth in script_trips if truth.distance_km >= 0.1]
+
+
+def test_day_gives_exactly_the_driven_trips_within_bounds() -> None:
+    script = run(DAY)
+    trips = detect_trips(VIN, build_timeline(rows(script)), SETTINGS)
+    truth = _real(script.trips)
+    assert [t.status for t in trips] == ["completed"] * 2
+    assert len(trips) == len(truth) == 2
+    for trip, real in zip(trips, truth, strict=True):
+        assert abs(trip.start_ts - real.start_ts) <= 1 * SECOND
+        assert abs(trip.end_ts - real.end_ts) <= 2 * SECOND
+        assert trip.distance_source == "odometer"
+        assert trip.distance_km == pytest.approx(real.distance_km, rel=0.01)
+        assert trip.energy_source == "battery_power"
+        assert trip.energy_kwh == pytest.approx(real.energy_kwh, rel=0.03)
+        assert trip.positions >= 2
+        assert trip.outside_temp_c == 12.5
+        assert trip.start_soc is not None and trip.end_soc is not None
+        assert trip.start_soc > trip.end_soc
+    # The red light is inside drive 1: driving time excludes it, duration does not.
+    assert trips[0].duration_s - trips[0].driving_s == pytest.approx(60, abs=3)
+    assert trips[0].max_speed_kmh is not None and trips[0].max_speed_kmh > 70
+
+
+def test_gps_and_soc_fallbacks_when_the_car_reports_neither_odometer_nor_power() -> None:
+    script = run(DAY)
+    stripped = [
+        (
+            ts,
+            {
+                k: v
+                for k, v in values.items()
+                if not k.endswith(("TraveledDistance", "CurrentPower"))
+            },
+        )
+        for ts, values in rows(script)
+    ]
+    trips = detect_trips(VIN, build_timeline(stripped), SETTINGS, usable_kwh=60.0)
+    truth = _real(script.trips)
+    assert len(trips) == 2
+    for trip, real in zip(trips, truth, strict=True):
+        assert trip.distance_source == "gps"
+        assert trip.distance_km == pytest.approx(real.distance_km, rel=0.01)
+        assert trip.energy_source == "state_of_charge"
+        assert trip.energy_kwh == pytest.approx(real.energy_kwh, rel=0.03)
+
+
+def test_an_offline_gap_while_driving_does_not_split_the_trip() -> None:
+    script = run(DAY)
+    start = script.trips[1].start_ts + 120 * SECOND
+    live = [row for row in rows(script) if not start <= row[0] < start + 600 * SECOND]
+    trips = detect_trips(VIN, build_timeline(live), SETTINGS)
+    assert len(trips) == 2
+    assert (
+        trips[1].start_ts == detect_trips(VIN, build_timeline(rows(script)), SETTINGS)[1].start_ts
+    )
+    assert trips[1].distance_km == pytest.approx(_real(script.trips)[1].distance_km, rel=0.01)
+
+
+def test_arrival_order_does_not_matter() -> None:
+    data = rows(run(DAY))
+    shuffled = data[:]
+    random.Random(7).shuffle(shuffled)
+    assert detect_trips(VIN, build_timeline(shuffled), SETTINGS) == detect_trips(
+        VIN, build_timeline(data), SETTINGS
+    )
+
+
+def test_a_car_that_only_reports_gear_and_power_state() -> None:
+    script = run(DAY)
+    reduced = [
+        (ts, {k: v for k, v in values.items() if not k.endswith(".Speed")})
+        for ts, values in rows(script)
+    ]
+    trips = detect_trips(VIN, build_timeline(reduced), SETTINGS)
+    # Without speed the red light is a driving gear: still one trip each.
+    assert len(trips) == 2
+
+
+def test_data_ending_mid_drive_is_an_open_trip() -> None:
+    script = run(DAY)
+    cut = script.trips[1].start_ts + 300 * SECOND
+    trips = detect_trips(VIN, build_timeline([r for r in rows(script) if r[0] < cut]), SETTINGS)
+    assert [t.status for t in trips] == ["completed", "driving"]
+
+
+def test_a_pause_is_one_session_with_two_segments_and_energy_once() -> None:
+    script = run(CHARGE)
+    sessions = detect_sessions(VIN, build_timeline(rows(script)), SETTINGS)
+    assert len(sessions) == 1
+    session = sessions[0]
+    assert session.status == "completed"
+    assert len(session.segments) == 2
+    truth = script.charges[0]
+    assert session.energy_kwh == pytest.approx(truth.energy_kwh, rel=0.01)
+    assert sum(s.energy_kwh for s in session.segments) == pytest.approx(session.energy_kwh)
+    assert session.segments[0].duration_s == pytest.approx(1200, abs=2)
+    assert session.segments[1].duration_s == pytest.approx(900, abs=2)
+    assert session.charging_s == pytest.approx(2100, abs=3)
+    assert session.current_type == "AC"
+    assert session.max_power_kw is not None and 11.0 < session.max_power_kw < 11.7
+    assert session.start_soc is not None and session.end_soc is not None
+    assert session.end_soc > session.start_soc
+
+
+def test_time_of_use_tariff_splits_cost_at_the_boundary() -> None:
+    # Charging at a constant 10 kW from 21:50 to 22:10 UTC; off-peak from 22:00.
+    base = 1_780_005_000 * SECOND  # 2026-05-28T21:50:00Z, a Thursday
+    legs = [Leg("park", 10), Leg("charge", 1200, charge_kw=10.0), Leg("charge", 10, plugged=False)]
+    script = run(legs, start_ts=base - 10 * SECOND)
+    flat = [
+        (
+            ts,
+            {
+                **v,
+                "Vehicle.Powertrain.TractionBattery.CurrentPower": 10_000.0
+                if v["Vehicle.Powertrain.TractionBattery.Charging.IsCharging"]
+                else 0.0,
+            },
+        )
+        for ts, v in rows(script)
+    ]
+    tariff = Tariff(
+        id="trf_1",
+        brand="volta",
+        name="home",
+        currency="EUR",
+        timezone="UTC",
+        price_per_kwh=0.40,
+        price_per_session=1.00,
+        periods=(TariffPeriod(days=("thu",), start="22:00", end="06:00", price_per_kwh=0.10),),
+    )
+    sessions = detect_sessions(VIN, build_timeline(flat), SETTINGS, tariffs=[tariff])
+    assert len(sessions) == 1
+    # 10 kW for 10 min before 22:00 and 10 min after: 1.6667 kWh at 0.40 and at 0.10.
+    assert sessions[0].energy_kwh == pytest.approx(3.3333, abs=0.01)
+    assert sessions[0].cost == pytest.approx(1.00 + 1.6667 * 0.40 + 1.6667 * 0.10, abs=0.01)
+    assert sessions[0].currency == "EUR" and sessions[0].tariff_id == "trf_1"
+    assert tariff.prices_at(base + 9 * 60 * SECOND) == (0.40, 0.0)
+    assert tariff.prices_at(base + 11 * 60 * SECOND) == (0.10, 0.0)
+    # Friday 05:59 is still Thursday night's off-peak; 06:00 is not.
+    friday_0559 = base + (8 * 3600 + 9 * 60) * SECOND
+    assert tariff.prices_at(friday_0559) == (0.10, 0.0)
+    assert tariff.prices_at(friday_0559 + 60 * SECOND) == (0.40, 0.0)
