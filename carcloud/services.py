@@ -18,6 +18,7 @@ from carcloud.events.service import EventService
 from carcloud.registry.secrets import SecretHasher
 from carcloud.registry.service import ConnectionControl, RegistryService
 from carcloud.storage import Stores
+from carcloud.telematics.service import TelematicsService, known_capacities
 from carcloud.twins.service import TwinService
 
 
@@ -32,6 +33,7 @@ class Services:
     twins: TwinService
     campaigns: CampaignService
     events: EventService
+    telematics: TelematicsService
     nats: NatsClient | None = None
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     info: dict[str, str] = field(default_factory=dict)
@@ -63,6 +65,7 @@ def build_services(
         twins=twins,
         campaigns=CampaignService(twins, stores.events),
         events=EventService(stores.events),
+        telematics=TelematicsService(stores.telematics, usable_kwh=known_capacities()),
         nats=nats,
         mqtt_url=mqtt_url,
     )

@@ -29,6 +29,7 @@ from carcloud.errors import (
 from carcloud.events import api as events
 from carcloud.registry import api as registry
 from carcloud.services import Services
+from carcloud.telematics import api as telematics
 from carcloud.twins import api as twins
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,17 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(CarcloudError, _carcloud_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for module in (registry, telemetry, fleet, commands, twins, campaigns, events, system):
+    for module in (
+        registry,
+        telemetry,
+        fleet,
+        commands,
+        twins,
+        campaigns,
+        events,
+        telematics,
+        system,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

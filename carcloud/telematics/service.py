@@ -67,6 +67,22 @@ def session_events(before: ChargingSession | None, after: ChargingSession | None
     return []
 
 
+def known_capacities() -> dict[str, float]:
+    """Usable battery capacity (kWh) of the models carcloud knows: the demo fleet's.
+
+    Only the fallback for cars that report state of charge but no battery power;
+    a deployment with other models passes its own table to the service.
+    """
+    from carcloud.sim.fleet import BRANDS  # the simulator's model table, read once at start
+
+    return {
+        line.spec.model: line.spec.battery_kwh
+        for brand in BRANDS.values()
+        for line in brand.models
+        if line.spec.battery_kwh > 0
+    }
+
+
 def downsample(points: Sequence[tuple[int, Position]], limit: int) -> list[tuple[int, Position]]:
     """At most `limit` points, evenly spread, first and last always kept."""
     if len(points) <= limit:
