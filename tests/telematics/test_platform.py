@@ -4,6 +4,8 @@ MQTT, ingest commits, the derive role detects, the API answers."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -206,3 +208,26 @@ def test_tariff_input_errors_name_the_field(platform: Platform) -> None:
         )
         assert replaced["price_per_kwh"] == 0.25 and replaced["created_at"] == created["created_at"]
         assert api.get(f"/tariffs/{created['id']}")["price_per_kwh"] == 0.25
+
+
+def _carcloud(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "carcloud.cli", *args, "--data-dir", str(platform.data_dir)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_cli_shows_trips_and_charging_sessions(
+    platform: Platform, live: tuple[str, list[dict[str, Any]]]
+) -> None:
+    vin, trips = live
+    shown = _carcloud(platform, "trips", vin, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert [t["id"] for t in json.loads(shown.stdout)["trips"]] == [
+        t["id"] for t in reversed(trips)
+    ]
+    table = _carcloud(platform, "charging", vin)
+    assert table.returncode == 0, table.stderr
+    assert "charging sessions of" in table.stdout and "EUR" in table.stdout
+    missing = _carcloud(platform, "trips", "WVWZZZ1JZXW999999")
+    assert missing.returncode != 0 and "not found" in missing.stderr
