@@ -28,10 +28,10 @@ from pathlib import Path
 
 import orjson
 
-from carcloud.agent.buffer import Outbox
 from carcloud.runtime.launcher import PlatformProcess
 from carcloud.sim.fleet import build_fleet
 from carcloud.sim.runner import next_sample
+from carcloud_agent.buffer import Outbox
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -32,8 +32,8 @@ import httpx
 
 from carcloud.auth.callout import DISPATCH_USER, dispatch_client_id
 from carcloud.messaging.accounts import vehicle_shard
-from carcloud.messaging.mqtt import MqttClient
 from carcloud.runtime.launcher import PlatformProcess
+from carcloud_agent.mqtt import MqttClient
 
 
 def register(platform: PlatformProcess, count: int, path: Path) -> list[tuple[str, str]]:

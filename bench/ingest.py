@@ -34,8 +34,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from carcloud.messaging.mqtt import MqttClient
 from carcloud.runtime.launcher import PlatformProcess
+from carcloud_agent.mqtt import MqttClient
 
 SIGNALS = {
     "Vehicle.Speed": 87.5,

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from carcloud.messaging.mqtt import MqttClient
 from carcloud.messaging.natsserver import nats_server_binary
 from carcloud.runtime.launcher import free_port
+from carcloud_agent.mqtt import MqttClient
 
 WINDOW = 256
 PAYLOAD = b"x" * 200

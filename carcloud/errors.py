@@ -1,8 +1,9 @@
 """Errors carcloud raises, translated at the boundary from drivers and libraries.
 
-CarcloudError                 base of everything below
+CarcloudError                 base of everything below (carcloud_agent.errors)
 ├── ConfigError               bad settings, a port in use, a data dir we cannot use
 ├── ValidationError           bad input from a caller (a VIN, a brand slug, a query)
+│   └── ProtocolError         a car↔cloud message that breaks the protocol
 ├── NotFoundError             a record that does not exist or that the caller may not see
 ├── ConflictError             a record that already exists
 │   └── PreconditionFailed    an update based on a version that is no longer current
@@ -10,21 +11,28 @@ CarcloudError                 base of everything below
 │   └── ForbiddenError        right credentials, not allowed to do this
 ├── MessagingError            NATS is unreachable or refused an operation
 └── StorageError              the database failed
+
+The first four live in the agent's distribution (the car raises them too) and are
+the same classes here.
 """
 
 from __future__ import annotations
 
+from carcloud_agent.errors import CarcloudError, ConfigError, ProtocolError, ValidationError
 
-class CarcloudError(Exception):
-    """Base class for every error carcloud raises on purpose."""
-
-
-class ConfigError(CarcloudError):
-    """Settings that cannot work: a port in use, an unusable data dir."""
-
-
-class ValidationError(CarcloudError):
-    """Input from a caller that breaks a rule; the message says which rule."""
+__all__ = [
+    "AuthError",
+    "CarcloudError",
+    "ConfigError",
+    "ConflictError",
+    "ForbiddenError",
+    "MessagingError",
+    "NotFoundError",
+    "PreconditionFailed",
+    "ProtocolError",
+    "StorageError",
+    "ValidationError",
+]
 
 
 class NotFoundError(CarcloudError):

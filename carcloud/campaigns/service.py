@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from carcloud.campaigns.definitions import parse_campaign
 from carcloud.errors import ConflictError, NotFoundError, ValidationError
 from carcloud.events.models import NewEvent
 from carcloud.events.store import EventStore
 from carcloud.twins.models import Configuration, Twin
 from carcloud.twins.service import TwinService
+from carcloud_agent.campaigns import parse_campaign
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""The carcloud signal catalog: the VSS 5.1 signals cars report, and their value checks."""
+"""The signal catalog: shared with the car, defined in carcloud_agent.catalog."""
 
-from carcloud.catalog.catalog import (
+from carcloud_agent.catalog.catalog import (
     SignalCatalog,
     SignalSpec,
     SignalValue,

@@ -157,26 +157,7 @@ def _run_processes(options: Any) -> int:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from carcloud.agent.config import EXAMPLE, load_config
-    from carcloud.agent.runtime import Agent
+    """`carcloud agent`: the same as the `carcloud-agent` command of the agent's distribution."""
+    from carcloud_agent.cli import run_agent
 
-    if args.example:
-        print(EXAMPLE, end="")
-        return 0
-    if args.config is None:
-        raise ConfigError("carcloud agent needs --config FILE (see --example)")
-    config = load_config(args.config)
-
-    async def go() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        agent = Agent(config)
-        console.print(
-            f"carcloud agent for {config.vin} → {config.host}:{config.port} (Ctrl-C stops)"
-        )
-        await agent.run(stop)
-
-    run_async(go())
-    return 0
+    return run_agent(args.config, args.example)

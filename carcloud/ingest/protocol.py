@@ -5,26 +5,36 @@ A message is either one sample:
 or a batch of samples sharing one seq:
     {"seq": 43, "samples": [{"ts": "...", "signals": {...}}, ...]}
 
+The wire format (envelope, gzip, size limit, sample shape) is the protocol's
+(`carcloud_agent.protocol.telemetry`); this module adds what only the cloud checks,
+the signal catalog, and turns every problem into a dead letter:
 `decode_telemetry` never raises for bad input: it returns what can be stored and a
 dead letter that says what could not.
 """
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
-import orjson
-
 from carcloud.catalog import SignalCatalog, SignalValueError
-from carcloud.errors import ValidationError
 from carcloud.ingest.models import DeadLetter, SampleTuple, TelemetryMessage
-from carcloud.timeutil import parse_rfc3339_us
+from carcloud_agent.errors import ProtocolError
+from carcloud_agent.protocol.telemetry import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    MAX_SAMPLES_PER_MESSAGE,
+    MAX_SEQ,
+    TelemetryError,
+    decode_envelope,
+    decode_sample,
+)
 
-DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
-MAX_SAMPLES_PER_MESSAGE = 1000
-# 2**53: seq values beyond this lose precision in JSON numbers of most languages.
-MAX_SEQ = 2**53
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_SAMPLES_PER_MESSAGE",
+    "MAX_SEQ",
+    "Decoded",
+    "decode_telemetry",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +52,6 @@ class Decoded:
     batch: bool = False
 
 
-class _Rejected(Exception):
-    """The whole message is unusable, for the reason in the message."""
-
-
 def decode_telemetry(
     vin: str,
     subject: str,
@@ -59,38 +65,22 @@ def decode_telemetry(
     def letter(reason: str) -> DeadLetter:
         return DeadLetter(received_at, subject, vin, reason, payload)
 
-    seq: int | None = None
     try:
-        if len(payload) > max_bytes:
-            raise _Rejected(
-                f"message of {len(payload)} bytes exceeds the limit of {max_bytes} bytes"
-            )
-        body = _parse_json(_inflate(payload, max_bytes) if payload[:2] == GZIP_MAGIC else payload)
-        seq = _parse_seq(body)
-        claimed = body.get("vin")
-        if claimed is not None and claimed != vin:
-            raise _Rejected(f"VIN {claimed!r} in the payload does not match the topic's VIN {vin}")
-        raw_samples = _raw_samples(body)
-    except _Rejected as exc:
-        return Decoded(None, letter(str(exc)), seq)
+        envelope = decode_envelope(payload, max_bytes, vin)
+    except TelemetryError as exc:
+        return Decoded(None, letter(str(exc)), exc.seq)
+    seq, batch = envelope.seq, envelope.batch
 
     samples: list[SampleTuple] = []
     problems: list[str] = []
     first_ts: int | None = None
     validators = catalog.validators
-    for index, raw in enumerate(raw_samples):
-        where = f"samples[{index}]: " if "samples" in body else ""
-        if not isinstance(raw, dict):
-            problems.append(f"{where}a sample must be an object with ts and signals")
-            continue
+    for index, raw in enumerate(envelope.samples):
+        where = f"samples[{index}]: " if batch else ""
         try:
-            ts = parse_rfc3339_us(raw.get("ts"), "ts")
-        except ValidationError as exc:
+            ts, signals = decode_sample(raw)
+        except ProtocolError as exc:
             problems.append(f"{where}{exc}")
-            continue
-        signals = raw.get("signals")
-        if not isinstance(signals, dict) or not signals:
-            problems.append(f"{where}signals must be a non-empty object of VSS path to value")
             continue
         first_ts = ts if first_ts is None else min(first_ts, ts)
         try:
@@ -112,61 +102,9 @@ def decode_telemetry(
     message = None
     if samples and first_ts is not None:
         message = TelemetryMessage(vin, seq, first_ts, received_at, tuple(samples))
-    batch = "samples" in body
     if not problems:
         return Decoded(message, None, seq, batch)
     stored = f"{len(samples)} valid values stored; " if samples else "nothing stored; "
     shown = "; ".join(problems[:10])
     more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
     return Decoded(message, letter(f"{stored}rejected: {shown}{more}"), seq, batch)
-
-
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def _inflate(payload: bytes, max_bytes: int) -> bytes:
-    """A gzip-compressed message, unpacked no further than the size limit (no zip bombs)."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = inflater.decompress(payload, max_bytes + 1)
-    except zlib.error as exc:
-        raise _Rejected(f"malformed gzip: {exc}") from exc
-    if len(data) > max_bytes or inflater.unconsumed_tail:
-        raise _Rejected(f"message unpacks to more than the limit of {max_bytes} bytes")
-    if not inflater.eof:
-        raise _Rejected("malformed gzip: the compressed message is cut short")
-    return data
-
-
-def _parse_json(payload: bytes) -> dict[str, object]:
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise _Rejected(f"malformed JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise _Rejected(f"message must be a JSON object, got {type(body).__name__}")
-    return body
-
-
-def _parse_seq(body: dict[str, object]) -> int:
-    seq = body.get("seq")
-    if seq is None:
-        raise _Rejected("seq is missing: every message needs a per-vehicle increasing integer seq")
-    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < MAX_SEQ:
-        raise _Rejected(f"seq must be an integer from 0 to 2^53-1, got {seq!r}")
-    return seq
-
-
-def _raw_samples(body: dict[str, object]) -> list[object]:
-    if "samples" in body:
-        raw = body["samples"]
-        if not isinstance(raw, list) or not raw:
-            raise _Rejected("samples must be a non-empty array of {ts, signals}")
-        if len(raw) > MAX_SAMPLES_PER_MESSAGE:
-            raise _Rejected(
-                f"{len(raw)} samples in one message; at most {MAX_SAMPLES_PER_MESSAGE} are allowed"
-            )
-        return raw
-    if "signals" not in body:
-        raise _Rejected("message needs either ts and signals, or samples")
-    return [body]

@@ -26,82 +26,29 @@ vehicle account imports only its own `carcloud.receipts.VEHn.*`, mapped to
 the account of its car, and there only the car's own subtree, which only that car
 may subscribe to.
 
-This module has no NATS import at run time: the codec is shared with the agent and
-the simulator.
+The receipt's codec is part of the protocol the car shares:
+`carcloud_agent.protocol.receipts`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable
 
-import orjson
-
-from carcloud.errors import ValidationError
 from carcloud.messaging import topics
 from carcloud.messaging.accounts import vehicle_account
+from carcloud_agent.protocol.receipts import SeqRange, decode_receipt, encode_receipt, seq_ranges
 
-__all__ = [
-    "DEFAULT_EVERY_S",
-    "ReceiptSender",
-    "covered",
-    "decode_receipt",
-    "encode_receipt",
-    "receipt_route",
-    "seq_ranges",
-]
+# SeqRange and decode_receipt are the protocol's; named here too for older imports.
+
+__all__ = ["DEFAULT_EVERY_S", "ReceiptSender", "SeqRange", "decode_receipt", "receipt_route"]
 
 DEFAULT_EVERY_S = 1.0
-
-SeqRange = tuple[int, int]
 
 
 def receipt_route(vin: str) -> str:
     """The APP subject a receipt for `vin` is published on (mapped into the car's account)."""
     return f"{topics.RECEIPT_ROUTE}.{vehicle_account(vin)}.{vin}"
-
-
-def seq_ranges(seqs: Iterable[int]) -> list[SeqRange]:
-    """Sorted inclusive ranges covering exactly `seqs` (duplicates allowed)."""
-    ranges: list[list[int]] = []
-    for seq in sorted(set(seqs)):
-        if ranges and seq == ranges[-1][1] + 1:
-            ranges[-1][1] = seq
-        else:
-            ranges.append([seq, seq])
-    return [(first, last) for first, last in ranges]
-
-
-def encode_receipt(ranges: Sequence[SeqRange]) -> bytes:
-    """The receipt's JSON body."""
-    return orjson.dumps({"ranges": [[first, last] for first, last in ranges]})
-
-
-def decode_receipt(payload: bytes) -> list[SeqRange]:
-    """The ranges of a receipt; ValidationError for anything else (a car ignores it then)."""
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"receipt is not JSON: {exc}") from exc
-    raw = body.get("ranges") if isinstance(body, dict) else None
-    if not isinstance(raw, list):
-        raise ValidationError("receipt needs ranges: [[first, last], ...]")
-    ranges: list[SeqRange] = []
-    for pair in raw:
-        if (
-            not isinstance(pair, list)
-            or len(pair) != 2
-            or not all(type(seq) is int for seq in pair)
-            or pair[0] > pair[1]
-        ):
-            raise ValidationError(f"receipt range {pair!r} is not [first, last] with first <= last")
-        ranges.append((pair[0], pair[1]))
-    return ranges
-
-
-def covered(seq: int, ranges: Sequence[SeqRange]) -> bool:
-    """Whether a receipt's ranges name `seq`."""
-    return any(first <= seq <= last for first, last in ranges)
 
 
 Publish = Callable[[str, bytes], Awaitable[None]]

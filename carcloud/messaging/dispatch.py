@@ -16,26 +16,27 @@ from nats.aio.client import Client as NatsClient
 
 from carcloud.commands.models import CommandRecord
 from carcloud.messaging import topics
-from carcloud.timeutil import format_us
 from carcloud.twins.models import Twin
+from carcloud_agent.protocol.commands import Command, encode_command
+from carcloud_agent.protocol.twin import Desired, encode_desired
 
 
 def command_message(command: CommandRecord) -> bytes:
-    """What the car receives on vehicles/{vin}/commands/{id}."""
-    return json.dumps(
-        {
-            "id": command.id,
-            "kind": command.kind,
-            "params": command.params,
-            "issued_at": format_us(command.created_at),
-            "expires_at": format_us(command.expires_at),
-        }
-    ).encode()
+    """What the car receives on vehicles/{vin}/commands/{id} (protocol.commands)."""
+    return encode_command(
+        Command(
+            id=command.id,
+            kind=command.kind,
+            params=command.params,
+            issued_at=command.created_at,
+            expires_at=command.expires_at,
+        )
+    )
 
 
 def desired_message(twin: Twin) -> bytes:
     """What the car receives on vehicles/{vin}/twin/desired: always the full document."""
-    return json.dumps({"version": twin.desired_version, "desired": twin.desired}).encode()
+    return encode_desired(Desired(twin.desired_version, twin.desired))
 
 
 async def request_dispatch(nc: NatsClient, vin: str, command: CommandRecord | None = None) -> None:

@@ -1,49 +1,44 @@
-"""The MQTT topic scheme, one namespace per vehicle, and its NATS subjects.
-
-NATS maps MQTT's `/` to `.`, so `vehicles/{vin}/telemetry` is the NATS subject
-`vehicles.{vin}.telemetry`. VINs never contain dots, so a VIN is one token.
+"""The platform's NATS subjects: the vehicles' topic scheme (carcloud_agent.protocol.topics),
+the wildcards the platform's streams capture, and platform-internal subjects.
 """
 
 from __future__ import annotations
 
-from carcloud.errors import ValidationError
-from carcloud.vin import is_valid_vin
+from carcloud_agent.protocol.topics import (
+    COMMANDS,
+    EVENTS,
+    NOTIFICATIONS,
+    RECEIPTS,
+    ROOT,
+    STATUS,
+    TELEMETRY,
+    TWIN_DESIRED,
+    TWIN_REPORTED,
+    command_topic,
+    mqtt_topic,
+    nats_subject,
+    result_topic,
+    vehicle_subtree,
+    vin_from_subject,
+)
 
-ROOT = "vehicles"
-
-# Suffixes under vehicles/{vin}/ (MQTT form).
-TELEMETRY = "telemetry"
-EVENTS = "events"
-STATUS = "status"
-TWIN_REPORTED = "twin/reported"
-TWIN_DESIRED = "twin/desired"
-NOTIFICATIONS = "notifications"
-COMMANDS = "commands"
-RECEIPTS = "receipts"  # commit receipts, cloud → car (carcloud/ingest/receipts.py)
-
-
-def mqtt_topic(vin: str, suffix: str) -> str:
-    """The MQTT topic of one of a vehicle's channels, e.g. vehicles/VIN/telemetry."""
-    return f"{ROOT}/{vin}/{suffix}"
-
-
-def nats_subject(vin: str, suffix: str) -> str:
-    """The NATS subject of one of a vehicle's channels, e.g. vehicles.VIN.telemetry."""
-    return f"{ROOT}.{vin}.{suffix.replace('/', '.')}"
-
-
-def vehicle_subtree(vin: str) -> str:
-    """The NATS subject wildcard covering everything a vehicle may touch."""
-    return f"{ROOT}.{vin}.>"
-
-
-def vin_from_subject(subject: str) -> str:
-    """The VIN in a subject of the scheme; ValidationError if the subject is not one."""
-    parts = subject.split(".", 2)
-    if len(parts) < 3 or parts[0] != ROOT or not is_valid_vin(parts[1]):
-        raise ValidationError(f"subject {subject!r} is not vehicles.<VIN>.<channel>")
-    return parts[1]
-
+__all__ = [
+    "COMMANDS",
+    "EVENTS",
+    "NOTIFICATIONS",
+    "RECEIPTS",
+    "ROOT",
+    "STATUS",
+    "TELEMETRY",
+    "TWIN_DESIRED",
+    "TWIN_REPORTED",
+    "command_topic",
+    "mqtt_topic",
+    "nats_subject",
+    "result_topic",
+    "vehicle_subtree",
+    "vin_from_subject",
+]
 
 # Wildcards the platform's streams capture.
 ALL_TELEMETRY = f"{ROOT}.*.{TELEMETRY}"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from carcloud.agent.collector import Output
-from carcloud.agent.config import load_config
-from carcloud.agent.supervise import Supervisor
 from carcloud.timeutil import parse_rfc3339_us
+from carcloud_agent.collector import Output
+from carcloud_agent.config import load_config
+from carcloud_agent.supervise import Supervisor
 from tests.conftest import start_platform
 from tests.platform import Platform
 
@@ -178,8 +178,8 @@ def test_every_sample_arrives_once_across_three_kill_9_of_the_platform(tmp_path:
 def test_a_desired_change_made_while_the_agent_was_away_is_applied_after_reconnect(
     platform: Platform, tmp_path: Path
 ) -> None:
-    from carcloud.agent.config import AgentConfig
-    from carcloud.agent.runtime import Agent
+    from carcloud_agent.config import AgentConfig
+    from carcloud_agent.runtime import Agent
 
     creds = platform.register()
     config = AgentConfig(
@@ -307,9 +307,9 @@ async def test_cancelling_a_supervised_loop_goes_through_and_is_no_failure() -> 
 async def test_sampling_goes_on_after_the_collector_raises_memory_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from carcloud.agent.config import AgentConfig
-    from carcloud.agent.runtime import Agent
     from carcloud.runtime.launcher import free_port
+    from carcloud_agent.config import AgentConfig
+    from carcloud_agent.runtime import Agent
 
     # Nothing listens on the port: the car is offline and keeps its samples in the outbox.
     config = AgentConfig(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from carcloud.agent.buffer import PRIORITY_CONTROL, Outbox
+from carcloud_agent.buffer import PRIORITY_CONTROL, Outbox
 
 
 class Clock:
@@ -92,7 +92,7 @@ def test_everything_survives_a_reopen_with_counters(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from carcloud.agent.buffer import Outbox
+from carcloud_agent.buffer import Outbox
 box = Outbox(Path(sys.argv[1]))
 n = 0
 while True:
@@ -127,8 +127,8 @@ def test_a_backlog_travels_in_batches_that_keep_order_and_size() -> None:
 
     import orjson
 
-    from carcloud.agent.buffer import Outgoing
-    from carcloud.agent.runtime import BATCH_MAX_BYTES, batch_payload, group_backlog
+    from carcloud_agent.buffer import Outgoing
+    from carcloud_agent.runtime import BATCH_MAX_BYTES, batch_payload, group_backlog
 
     topic = "vehicles/V/telemetry"
 
@@ -154,8 +154,8 @@ def test_a_backlog_travels_in_batches_that_keep_order_and_size() -> None:
 
 
 def test_live_data_goes_ahead_of_a_backlog(tmp_path: Path) -> None:
-    from carcloud.agent.config import AgentConfig
-    from carcloud.agent.runtime import Agent
+    from carcloud_agent.config import AgentConfig
+    from carcloud_agent.runtime import Agent
 
     config = AgentConfig(
         vin="WVWZZZ1JZXW000001", secret="x", buffer_path=tmp_path / "outbox.db",
@@ -196,9 +196,9 @@ def test_a_power_loss_while_keeping_a_sample_resumes_the_clock_without_a_gap(
 
     import orjson
 
-    from carcloud.agent.config import AgentConfig
-    from carcloud.agent.runtime import Agent
     from carcloud.timeutil import parse_rfc3339_us
+    from carcloud_agent.config import AgentConfig
+    from carcloud_agent.runtime import Agent
 
     config = AgentConfig(
         vin="WVWZZZ1JZXW000001", secret="x", buffer_path=tmp_path / "outbox.db",

@@ -10,12 +10,12 @@ from typing import Any
 import can
 import pytest
 
-from carcloud.agent.collector import Collector
-from carcloud.agent.config import AgentConfig
-from carcloud.agent.runtime import Agent
-from carcloud.agent.sources.can import CanSource
-from carcloud.campaigns.definitions import compile_condition, parse_campaign
 from carcloud.errors import ValidationError
+from carcloud_agent.campaigns import compile_condition, parse_campaign
+from carcloud_agent.collector import Collector
+from carcloud_agent.config import AgentConfig
+from carcloud_agent.runtime import Agent
+from carcloud_agent.sources.can import CanSource
 from tests.agent.test_can import database, mapping, send
 from tests.platform import Platform
 

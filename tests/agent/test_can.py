@@ -16,13 +16,13 @@ import cantools
 import cantools.database
 import pytest
 
-from carcloud.agent.config import AgentConfig
-from carcloud.agent.runtime import Agent
-from carcloud.agent.sources.can import CanSource, compile_math
 from carcloud.errors import ConfigError
+from carcloud_agent.config import AgentConfig
+from carcloud_agent.runtime import Agent
+from carcloud_agent.sources.can import CanSource, compile_math
 from tests.platform import Platform
 
-EXAMPLES = resources.files("carcloud.agent") / "examples"
+EXAMPLES = resources.files("carcloud_agent") / "examples"
 
 
 def database() -> cantools.database.can.Database:

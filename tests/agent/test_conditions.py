@@ -6,15 +6,15 @@ import time
 
 import pytest
 
-from carcloud.campaigns import definitions as campaigns
-from carcloud.campaigns.definitions import (
+from carcloud.errors import ValidationError
+from carcloud_agent import campaigns
+from carcloud_agent.campaigns import (
     MAX_CONDITION_DEPTH,
     MAX_CONDITION_LENGTH,
     MAX_CONDITION_NODES,
     compile_condition,
     parse_campaign,
 )
-from carcloud.errors import ValidationError
 
 SPEED = "Vehicle.Speed"
 SOC = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from carcloud.agent.config import AgentConfig
-from carcloud.agent.runtime import Agent
-from carcloud.agent.sources import SignalValues
 from carcloud.timeutil import parse_rfc3339_us
+from carcloud_agent.config import AgentConfig
+from carcloud_agent.runtime import Agent
+from carcloud_agent.sources import SignalValues
 from tests.platform import Platform
 
 ODOMETER = "Vehicle.TraveledDistance"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from carcloud.agent.buffer import AnswerMemory, Outbox
-from carcloud.agent.handlers import ENTRY_POINT_GROUP, HandledSource, load_plugins
-from carcloud.agent.sources.simulator import SimulatorSource
-from carcloud.sim.carside import CarSide
 from carcloud.timeutil import now_us
+from carcloud_agent.buffer import AnswerMemory, Outbox
+from carcloud_agent.carside import CarSide
+from carcloud_agent.handlers import ENTRY_POINT_GROUP, HandledSource, load_plugins
+from carcloud_agent.sources.simulator import SimulatorSource
 
 VIN = "WVWZZZ1JZXW000001"
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from carcloud.agent.config import AgentConfig
-from carcloud.agent.runtime import Agent
-from carcloud.agent.sources.kuksa import KuksaSource
 from carcloud.errors import ConfigError
+from carcloud_agent.config import AgentConfig
+from carcloud_agent.runtime import Agent
+from carcloud_agent.sources.kuksa import KuksaSource
 from tests.agent.kuksa_standin import Databroker, serve
 from tests.platform import Platform
 

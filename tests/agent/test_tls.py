@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from carcloud.agent.config import AgentConfig
-from carcloud.agent.runtime import Agent
-from carcloud.messaging.mqtt import MqttClient, MqttError
+from carcloud_agent.config import AgentConfig
+from carcloud_agent.mqtt import MqttClient, MqttError
+from carcloud_agent.runtime import Agent
 from tests.conftest import start_platform
 
 

@@ -124,7 +124,7 @@ def vss() -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def raw_entries() -> list[dict[str, Any]]:
     text = (
-        importlib.resources.files("carcloud.catalog")
+        importlib.resources.files("carcloud_agent.catalog")
         .joinpath("signals.json")
         .read_text(encoding="utf-8")
     )

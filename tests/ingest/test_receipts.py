@@ -19,16 +19,10 @@ from pathlib import Path
 import pytest
 
 from carcloud.errors import ValidationError
-from carcloud.ingest.receipts import (
-    ReceiptSender,
-    covered,
-    decode_receipt,
-    encode_receipt,
-    receipt_route,
-    seq_ranges,
-)
+from carcloud.ingest.receipts import ReceiptSender, receipt_route
 from carcloud.messaging.accounts import vehicle_shard
-from carcloud.messaging.mqtt import MqttClient, MqttError
+from carcloud_agent.mqtt import MqttClient, MqttError
+from carcloud_agent.protocol.receipts import covered, decode_receipt, encode_receipt, seq_ranges
 from tests.conftest import start_platform
 from tests.platform import Car, Platform, make_vin, utc_now
 

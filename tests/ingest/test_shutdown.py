@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from carcloud.messaging.mqtt import MqttClient, MqttError
+from carcloud_agent.mqtt import MqttClient, MqttError
 from tests.conftest import start_platform
 from tests.platform import Platform, utc_now
 

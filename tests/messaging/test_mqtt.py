@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from carcloud.messaging.mqtt import MqttClient, MqttError
+from carcloud_agent.mqtt import MqttClient, MqttError
 
 KEEPALIVE_S = 1
 DEADLINE_S = 1.5 * KEEPALIVE_S

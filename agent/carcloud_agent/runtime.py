@@ -27,18 +27,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gzip
 import logging
-import random
 import ssl
 import time
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
-from carcloud import __version__
-from carcloud.agent.buffer import (
+from carcloud_agent import __version__
+from carcloud_agent.buffer import (
     PRIORITY_CONTROL,
     PRIORITY_LIVE,
     PRIORITY_TELEMETRY,
@@ -46,58 +42,39 @@ from carcloud.agent.buffer import (
     Outbox,
     Outgoing,
 )
-from carcloud.agent.collector import Collector
-from carcloud.agent.config import AgentConfig
-from carcloud.agent.handlers import HandledSource
-from carcloud.agent.sources import SignalSource
-from carcloud.agent.sources.simulator import SimulatorSource
-from carcloud.agent.supervise import Supervisor
-from carcloud.errors import ValidationError
-from carcloud.ingest.receipts import SeqRange, decode_receipt
-from carcloud.messaging import topics
-from carcloud.messaging.mqtt import MqttClient, MqttError, Will
-from carcloud.sim.carside import CarSide, apply_desired
-from carcloud.timeutil import now_us, parse_rfc3339_us
+from carcloud_agent.carside import CarSide, apply_desired
+from carcloud_agent.collector import Collector
+from carcloud_agent.config import AgentConfig
+from carcloud_agent.errors import ConfigError, ProtocolError
+from carcloud_agent.handlers import HandledSource
+from carcloud_agent.mqtt import MqttClient, MqttError, Will
+from carcloud_agent.protocol import topics
+from carcloud_agent.protocol.backoff import Backoff
+from carcloud_agent.protocol.receipts import SeqRange, decode_receipt
+from carcloud_agent.protocol.status import OFFLINE, ONLINE
+from carcloud_agent.protocol.telemetry import (
+    Sample,
+    TelemetryBatch,
+    decode_envelope,
+    decode_telemetry,
+    encode_batch,
+    encode_sample,
+    pack,
+    unpacked_size,
+)
+from carcloud_agent.protocol.twin import Reported, encode_reported
+from carcloud_agent.sources import SignalSource
+from carcloud_agent.supervise import Supervisor
+from carcloud_agent.timeutil import now_us, parse_rfc3339_us
 
 log = logging.getLogger(__name__)
 
 DRAIN_WINDOW = 256
 
 
-def backoff_delays(
-    minimum: float, maximum: float, rng: random.Random | None = None
-) -> Callable[[int], float]:
-    """Delay before attempt n (0-based): full jitter over an exponential ceiling."""
-    chooser = rng or random.Random()
-
-    def delay(attempt: int) -> float:
-        ceiling = min(maximum, minimum * 2 ** min(attempt, 30))
-        return chooser.uniform(minimum / 2, ceiling)
-
-    return delay
-
-
-COMPRESS_ABOVE = 512
-
-
-def compress(body: bytes) -> bytes:
-    """gzip a message when that pays (cellular bytes cost more than CPU); else as is."""
-    if len(body) < COMPRESS_ABOVE:
-        return body
-    packed = gzip.compress(body, compresslevel=6, mtime=0)
-    return packed if len(packed) < 0.8 * len(body) else body
-
-
 BATCH_FROM = 8  # consecutive telemetry messages waiting before they travel together
 BATCH_MAX = 60
 BATCH_MAX_BYTES = 48 * 1024  # unpacked: well inside carcloud's 64 KiB message limit
-
-
-def unpacked_size(payload: bytes) -> int:
-    """The size of a message once unpacked (gzip keeps it in its last four bytes)."""
-    if payload[:2] == b"\x1f\x8b":
-        return int.from_bytes(payload[-4:], "little")
-    return len(payload)
 
 
 def group_backlog(messages: list[Outgoing], telemetry_topic: str) -> list[list[Outgoing]]:
@@ -147,24 +124,19 @@ def batch_payload(group: list[Outgoing], seq: int) -> bytes:
     another fresh seq; a sample that arrives twice is the same history row, because
     history is keyed by vehicle and vehicle time.
     """
-    samples = []
+    samples: list[Sample] = []
     for message in group:
-        body = orjson.loads(
-            gzip.decompress(message.payload)
-            if message.payload[:2] == b"\x1f\x8b"
-            else message.payload
-        )
-        if "samples" in body:
-            samples.extend(body["samples"])
+        decoded = decode_telemetry(message.payload)
+        if isinstance(decoded, TelemetryBatch):
+            samples.extend(decoded.samples)
         else:
-            samples.append({"ts": body["ts"], "signals": body["signals"]})
-    return orjson.dumps({"seq": seq, "samples": samples})
+            samples.append(decoded.sample)
+    return encode_batch(seq, samples)
 
 
 def message_seq(payload: bytes) -> int:
     """The seq of one telemetry message of the outbox (gzip-compressed or not)."""
-    body = orjson.loads(gzip.decompress(payload) if payload[:2] == b"\x1f\x8b" else payload)
-    return int(body["seq"])
+    return decode_envelope(payload).seq
 
 
 def make_source(config: AgentConfig, resume_epoch_s: float | None = None) -> SignalSource:
@@ -172,13 +144,21 @@ def make_source(config: AgentConfig, resume_epoch_s: float | None = None) -> Sig
     source = config.source
     kind = source.get("kind", "simulator")
     if kind == "can":
-        from carcloud.agent.sources.can import CanSource
+        from carcloud_agent.sources.can import CanSource
 
         return CanSource.from_config(config.vin, source, config.config_dir)
     if kind == "kuksa":
-        from carcloud.agent.sources.kuksa import KuksaSource
+        from carcloud_agent.sources.kuksa import KuksaSource
 
         return KuksaSource.from_config(config.vin, source)
+    try:
+        # Only a car that runs the simulator loads it: it is the server's (carcloud.sim).
+        from carcloud_agent.sources.simulator import SimulatorSource
+    except ImportError as exc:
+        raise ConfigError(
+            "the simulator source needs the carcloud server package (pip install carcloud); "
+            'a car uses kind = "can" or "kuksa"'
+        ) from exc
     return SimulatorSource(
         config.vin,
         brand=str(source.get("brand", "volta")),
@@ -250,14 +230,15 @@ class Agent:
             messages.append(
                 (
                     self.telemetry_topic,
-                    compress(orjson.dumps({"seq": seq, "ts": at, "signals": chosen})),
+                    encode_sample(seq, at, chosen, compress=True),
                 )
             )
         # The simulated clock is kept with the messages of its sample, in one transaction:
         # a power loss between the two would otherwise resume past a sample never kept.
         memos = {}
-        if isinstance(self.source, SimulatorSource):
-            memos["source_clock_ms"] = int(self.source.epoch_s * 1000)
+        clock_s = getattr(self.source, "epoch_s", None)  # a simulated clock (SimulatorSource)
+        if isinstance(clock_s, float | int):
+            memos["source_clock_ms"] = int(clock_s * 1000)
         # Live data goes ahead of a backlog being drained, so a long outage does not
         # delay what the car does now; the backlog keeps its own order behind it.
         priority = PRIORITY_LIVE if self.connected.is_set() else PRIORITY_TELEMETRY
@@ -301,7 +282,7 @@ class Agent:
 
     def report_health(self) -> None:
         """Send the agent's state as reported properties (through the outbox)."""
-        body = orjson.dumps({"reported": self._report()})
+        body = encode_reported(Reported(self._report()))
         self.keep(topics.mqtt_topic(self.config.vin, topics.TWIN_REPORTED), body, PRIORITY_CONTROL)
 
     # ---- running ------------------------------------------------------------------------
@@ -352,8 +333,7 @@ class Agent:
         return ssl.create_default_context(cafile=str(self.config.tls_ca))
 
     async def _connection_loop(self, stop: asyncio.Event) -> None:
-        delay = backoff_delays(self.config.reconnect_min_s, self.config.reconnect_max_s)
-        attempt = 0
+        backoff = Backoff(self.config.reconnect_min_s, self.config.reconnect_max_s)
         while not stop.is_set():
             client = MqttClient(
                 self.config.host,
@@ -361,7 +341,7 @@ class Agent:
                 self.config.vin,
                 self.config.vin,
                 self.config.secret,
-                will=Will(topics.mqtt_topic(self.config.vin, topics.STATUS), b'{"online":false}'),
+                will=Will(topics.mqtt_topic(self.config.vin, topics.STATUS), OFFLINE),
                 keepalive_s=self.config.keepalive_s,
                 on_message=self._on_message,
                 ssl_context=self._ssl_context(),
@@ -376,15 +356,14 @@ class Agent:
                     raise MqttError(f"subscription to {self.receipts_topic} refused")
             except (MqttError, TimeoutError) as exc:
                 await client.abort()
-                wait = delay(attempt)
-                self.last_error = str(exc)
-                if attempt == 0:
+                if backoff.attempt == 0:
                     log.warning("agent: cannot connect (%s); retrying with backoff", exc)
-                attempt += 1
+                wait = backoff.next()
+                self.last_error = str(exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
                 continue
-            attempt = 0
+            backoff.reset()
             self.connects += 1
             self.client = client
             self.connected.set()
@@ -392,7 +371,7 @@ class Agent:
             status = topics.mqtt_topic(self.config.vin, topics.STATUS)
             drain: asyncio.Task[None] | None = None
             try:
-                await client.publish(status, b'{"online":true}')
+                await client.publish(status, ONLINE)
                 drain = asyncio.create_task(
                     self.loops.run("drain", functools.partial(self._drain, client))
                 )
@@ -455,7 +434,7 @@ class Agent:
                     seq: int | None = None
                     if len(group) > 1:
                         seq = self.outbox.next_sequence()
-                        payload = compress(batch_payload(group, seq))
+                        payload = pack(batch_payload(group, seq))
                     elif topic == self.telemetry_topic:
                         seq = message_seq(payload)
                     try:
@@ -526,7 +505,7 @@ class Agent:
         if topic == self.receipts_topic:
             try:
                 self.on_receipt(decode_receipt(payload))
-            except ValidationError as exc:
+            except ProtocolError as exc:
                 log.warning("agent: ignoring a malformed receipt: %s", exc)
             return
         # Results and reported properties go through the outbox too: they survive a drop.

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TypeAlias
 
-from carcloud.errors import ValidationError
+from carcloud_agent.errors import ValidationError
 
 __all__ = [
     "SignalCatalog",
@@ -566,5 +566,5 @@ def _as_optional_number(where: str, key: str, value: object) -> float | None:
 @functools.cache
 def default_catalog() -> SignalCatalog:
     """The catalog shipped with carcloud (carcloud/catalog/signals.json), loaded once."""
-    resource = importlib.resources.files("carcloud.catalog").joinpath("signals.json")
+    resource = importlib.resources.files("carcloud_agent.catalog").joinpath("signals.json")
     return SignalCatalog.from_json(resource.read_text(encoding="utf-8"))

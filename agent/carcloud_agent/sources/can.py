@@ -34,9 +34,9 @@ import can
 import cantools
 import cantools.database
 
-from carcloud.agent.sources import SignalValues
-from carcloud.catalog import SignalValueError, default_catalog
-from carcloud.errors import ConfigError
+from carcloud_agent.catalog import SignalValueError, default_catalog
+from carcloud_agent.errors import ConfigError
+from carcloud_agent.sources import SignalValues
 
 _OPERATORS: dict[type[ast.AST], Callable[..., float]] = {
     ast.Add: operator.add,

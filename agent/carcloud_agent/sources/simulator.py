@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from carcloud.agent.sources import SignalValues
 from carcloud.sim.citygen import network_for
 from carcloud.sim.fleet import BRANDS
 from carcloud.sim.model import SimVehicle
 from carcloud.sim.runner import next_sample
+from carcloud_agent.sources import SignalValues
 
 
 class SimulatorSource:

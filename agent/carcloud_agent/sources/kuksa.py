@@ -15,9 +15,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from carcloud.agent.sources import SignalValues
-from carcloud.catalog import SignalValueError, default_catalog
-from carcloud.errors import ConfigError
+from carcloud_agent.catalog import SignalValueError, default_catalog
+from carcloud_agent.errors import ConfigError
+from carcloud_agent.sources import SignalValues
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from carcloud.campaigns.definitions import (
+from carcloud_agent.campaigns import (
     CampaignDefinition,
     Condition,
     compile_condition,
     parse_campaign,
 )
-from carcloud.errors import ValidationError
+from carcloud_agent.errors import ValidationError
 
 Output = tuple[str, dict[str, object]]
 

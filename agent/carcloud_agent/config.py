@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from carcloud.errors import ConfigError
-from carcloud.vin import Vin
+from carcloud_agent.errors import ConfigError
+from carcloud_agent.vin import Vin
 
 EXAMPLE = """\
 # carcloud agent configuration

@@ -15,13 +15,14 @@ or one that reboots or loses power mid-write, loses nothing it has accepted:
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from carcloud_agent.protocol.commands import CommandResult, decode_result, encode_result
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -332,22 +333,21 @@ class AnswerMemory:
     def __init__(self, outbox: Outbox) -> None:
         self.outbox = outbox
 
-    def get(self, command_id: str) -> dict[str, object] | None:
+    def get(self, command_id: str) -> CommandResult | None:
         with self.outbox._lock:
             row = self.outbox._conn.execute(
                 "SELECT answer FROM answers WHERE command_id = ?", (command_id,)
             ).fetchone()
         if row is None:
             return None
-        answer: dict[str, object] = json.loads(row[0])
-        return answer
+        return decode_result(row[0].encode())
 
-    def __setitem__(self, command_id: str, answer: dict[str, object]) -> None:
+    def __setitem__(self, command_id: str, answer: CommandResult) -> None:
         with self.outbox._lock:
             self.outbox._conn.execute(
                 "INSERT INTO answers (command_id, answer, at) VALUES (?, ?, ?) "
                 "ON CONFLICT (command_id) DO UPDATE SET answer = excluded.answer",
-                (command_id, json.dumps(answer), time.time()),
+                (command_id, encode_result(answer).decode(), time.time()),
             )
             self.outbox._conn.execute(
                 "DELETE FROM answers WHERE command_id NOT IN "

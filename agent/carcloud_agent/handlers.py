@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
-from carcloud.agent.sources import SignalSource
+from carcloud_agent.sources import SignalSource
 
 log = logging.getLogger(__name__)
 

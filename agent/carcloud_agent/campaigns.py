@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from carcloud.catalog import default_catalog
-from carcloud.errors import ValidationError
+from carcloud_agent.catalog import default_catalog
+from carcloud_agent.errors import ValidationError
 
 Values = Mapping[str, object]
 Condition = Callable[[Values], bool]

@@ -19,6 +19,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from carcloud_agent.protocol.backoff import backoff_ceiling
+
 MAX_ERROR_CHARS = 300  # the last error travels in the reported twin
 
 
@@ -52,7 +54,7 @@ class Supervisor:
 
     def delay_s(self, streak: int) -> float:
         """The wait before restarting a loop that failed `streak` times in a row (1-based)."""
-        return min(self.max_delay_s, self.min_delay_s * 2.0 ** min(streak - 1, 30))
+        return backoff_ceiling(self.min_delay_s, self.max_delay_s, streak - 1)
 
     async def run(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
         """Run `loop()` until it returns; start it again after a delay whenever it raises."""

@@ -1,1 +1,0 @@
-"""The edge agent: carcloud inside the car."""
