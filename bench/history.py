@@ -1,12 +1,21 @@
 """History benchmark: does a time-range query stay fast as the history grows?
 
     python bench/history.py [--vehicles 10] [--hours 2,20,200]
+    python bench/history.py --database postgresql://postgres@127.0.0.1:5432/postgres \
+        --hours 24,278 --retention
 
-Fills a SQLite store through the storage interface, one message per vehicle per
-second of vehicle time with 20 signals, and after each size times the same
-question: one hour of one signal of one vehicle (3,600 points), and the same hour
-downsampled to minutes. With the (vehicle, time) key the cost depends on the
-answer's size, not on the history's: the ratio between sizes should stay near 1.
+Fills a store, one message per vehicle per second of vehicle time with 20 signals,
+and after each size times the same questions: one hour of one signal of one
+vehicle (3,600 points), the same hour by minute, and a day of it by minute. With
+the (vehicle, time) key the cost depends on the answer's size, not on the
+history's: the ratio between sizes should stay near 1.
+
+SQLite (default) is filled through the storage interface. PostgreSQL: the bench
+creates a database of its own on the server of --database (and drops it at the
+end), makes the days' partitions, and loads history rows with COPY (the history
+table only; 10 vehicles x 278 h is 10 million rows). --retention then times
+retention on the oldest days: one day folded into minutes and dropped, one day
+dropped without folding.
 """
 
 from __future__ import annotations
@@ -18,10 +27,20 @@ import shutil
 import statistics
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
+import orjson
+
 from carcloud.ingest.models import TelemetryMessage
+from carcloud.ingest.retention import DAY_US, RetentionPlan, day_start
 from carcloud.ingest.store import TelemetryStore
+from carcloud.storage import Stores
+from carcloud.storage.postgres import postgres_stores
+from carcloud.storage.postgres.telemetry import PostgresTelemetryStore
 from carcloud.storage.sqlite import sqlite_stores
 
 SIGNALS = [
@@ -64,66 +83,161 @@ async def fill(store: TelemetryStore, vins: list[str], first_s: int, last_s: int
         await store.write_telemetry(batch, [])
 
 
+def history_rows(vehicle_ids: list[int], first_s: int, last_s: int) -> Iterator[tuple[object, ...]]:
+    """The rows `fill` would store, for COPY: (vehicle_id, ts, seq, received_at, signals)."""
+    signals = orjson.dumps(dict(SIGNALS)).decode()
+    for second in range(first_s, last_s):
+        ts = T0 + second * SECOND
+        for vehicle_id in vehicle_ids:
+            yield (vehicle_id, ts, second, ts, signals)
+
+
+async def copy_fill(url: str, vehicle_ids: list[int], first_s: int, last_s: int) -> None:
+    """Load history rows with COPY, in chunks of an hour of the whole fleet."""
+    conn = await asyncpg.connect(url)
+    try:
+        for chunk_s in range(first_s, last_s, 3600):
+            rows = history_rows(vehicle_ids, chunk_s, min(chunk_s + 3600, last_s))
+            await conn.copy_records_to_table(
+                "telemetry",
+                records=rows,
+                columns=["vehicle_id", "ts", "seq", "received_at", "signals"],
+            )
+        await conn.execute("ANALYZE telemetry")
+    finally:
+        await conn.close()
+
+
 async def time_query(
-    store: TelemetryStore, vin: str, hour_start_s: int, bucket: int | None
+    store: TelemetryStore, vin: str, start_s: int, seconds: int, bucket: int | None
 ) -> float:
-    start = T0 + hour_start_s * SECOND
+    start = T0 + start_s * SECOND
     timings = []
     for _ in range(7):
         began = time.perf_counter()
         points = await store.history(
-            vin, "Vehicle.Speed", start, start + 3600 * SECOND, 10_000, bucket
+            vin, "Vehicle.Speed", start, start + seconds * SECOND, 10_000, bucket
         )
         timings.append(time.perf_counter() - began)
-        assert len(points) == (60 if bucket else 3600), len(points)
+        expected = seconds * SECOND // bucket if bucket else seconds
+        assert len(points) == expected, len(points)
     return statistics.median(timings) * 1000
 
 
-async def main(args: argparse.Namespace) -> dict[str, object]:
-    root = Path(tempfile.mkdtemp(prefix="carcloud-history-"))
-    stores = sqlite_stores(root / "carcloud.db")
-    await stores.open()
-    await stores.registry.create_brand("bench", "Bench")
-    vins = [f"HIST{index:013d}" for index in range(args.vehicles)]
-    for vin in vins:
-        await stores.registry.create_vehicle(vin, "bench", "B1", 2025, [], "x")
-    store = stores.telemetry
-    results: list[dict[str, float]] = []
-    filled = 0
+@asynccontextmanager
+async def bench_stores(database: str | None) -> AsyncIterator[tuple[Stores, str, Path | None]]:
+    """Stores on a fresh SQLite file, or on a fresh PostgreSQL database dropped afterwards."""
+    if database is None:
+        root = Path(tempfile.mkdtemp(prefix="carcloud-history-"))
+        stores = sqlite_stores(root / "carcloud.db")
+        await stores.open()
+        try:
+            yield stores, f"sqlite:///{root / 'carcloud.db'}", root / "carcloud.db"
+        finally:
+            await stores.close()
+            shutil.rmtree(root, ignore_errors=True)
+        return
+    name = f"carcloud_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(database)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{database.rsplit('/', 1)[0]}/{name}"
+    stores = postgres_stores(url)
     try:
-        for hours in sorted(int(h) for h in args.hours.split(",")):
+        await stores.open()
+        yield stores, url, None
+    finally:
+        await stores.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def database_mb(url: str, path: Path | None) -> float:
+    if path is not None:
+        return round((await asyncio.to_thread(path.stat)).st_size / 1e6, 1)
+    conn = await asyncpg.connect(url)
+    try:
+        return round(
+            int(await conn.fetchval("SELECT pg_database_size(current_database())")) / 1e6, 1
+        )
+    finally:
+        await conn.close()
+
+
+async def time_retention(stores: Stores) -> dict[str, float]:
+    """Retention of the two oldest days: fold + drop the first, drop the second."""
+    store = stores.telemetry
+    first_day = day_start(T0)
+    timings: dict[str, float] = {}
+    for label, days, downsample in (("fold_and_drop", 1, True), ("drop_only", 2, False)):
+        cutoff = first_day + days * DAY_US
+        plan = RetentionPlan(cutoff, None if downsample else cutoff)
+        began = time.perf_counter()
+        report = await store.expire_history(plan)
+        timings[f"{label}_s"] = round(time.perf_counter() - began, 3)
+        if isinstance(store, PostgresTelemetryStore):
+            timings[f"{label}_partition_drop_s"] = round(store.partitions.last_drop_s, 4)
+        print(f"retention {label}: {report} in {timings[f'{label}_s']} s")
+    return timings
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    results: list[dict[str, float]] = []
+    outcome: dict[str, object] = {"database": "postgresql" if args.database else "sqlite"}
+    async with bench_stores(args.database) as (stores, url, path):
+        await stores.registry.create_brand("bench", "Bench")
+        vins = [f"HIST{index:013d}" for index in range(args.vehicles)]
+        for vin in vins:
+            await stores.registry.create_vehicle(vin, "bench", "B1", 2025, [], "x")
+        store = stores.telemetry
+        sizes = sorted(int(h) for h in args.hours.split(","))
+        if args.database:
+            days = range(day_start(T0), T0 + sizes[-1] * 3600 * SECOND, DAY_US)
+            await store.prepare_history(list(days))
+            vehicle_ids = [(await stores.registry.get_vehicle(vin)).id for vin in vins]
+        filled = 0
+        for hours in sizes:
             began = time.perf_counter()
-            await fill(store, vins, filled * 3600, hours * 3600)
+            if args.database:
+                await copy_fill(url, vehicle_ids, filled * 3600, hours * 3600)
+            else:
+                await fill(store, vins, filled * 3600, hours * 3600)
             fill_s = time.perf_counter() - began
             filled = hours
             rows = await store.count_samples()
             # Ask about the middle of the history: no help from being at either end.
             middle = (hours // 2) * 3600
-            raw_ms = await time_query(store, vins[len(vins) // 2], middle, None)
-            minute_ms = await time_query(store, vins[len(vins) // 2], middle, 60 * SECOND)
+            vin = vins[len(vins) // 2]
+            raw_ms = await time_query(store, vin, middle, 3600, None)
+            minute_ms = await time_query(store, vin, middle, 3600, 60 * SECOND)
+            day_from = min(middle, max(hours * 3600 - 86_400, 0))
+            day_s = min(86_400, hours * 3600)
+            day_ms = await time_query(store, vin, day_from, day_s, 60 * SECOND)
             results.append(
                 {
                     "history_rows": rows,
                     "signal_values": rows * len(SIGNALS),
-                    "database_mb": round((root / "carcloud.db").stat().st_size / 1e6, 1),
+                    "database_mb": await database_mb(url, path),
                     "hour_of_one_signal_ms": round(raw_ms, 2),
                     "hour_by_minute_ms": round(minute_ms, 2),
+                    "day_by_minute_ms": round(day_ms, 2),
+                    "day_hours": day_s // 3600,
                     "fill_seconds": round(fill_s, 1),
                 }
             )
             print(
                 f"{rows:>10,} rows ({rows * len(SIGNALS):>12,} values, "
-                f"{results[-1]['database_mb']} MB): one hour of one signal {raw_ms:6.2f} ms, "
-                f"by minute {minute_ms:6.2f} ms"
+                f"{results[-1]['database_mb']} MB, filled in {fill_s:.0f} s): one hour of one "
+                f"signal {raw_ms:6.2f} ms, by minute {minute_ms:6.2f} ms, "
+                f"{day_s // 3600} h by minute {day_ms:6.2f} ms"
             )
-    finally:
-        await stores.close()
-        shutil.rmtree(root, ignore_errors=True)
+        if args.retention:
+            outcome["retention"] = await time_retention(stores)
     first, last = results[0], results[-1]
     ratio = last["hour_of_one_signal_ms"] / first["hour_of_one_signal_ms"]
     growth = last["history_rows"] // first["history_rows"]
     print(f"history grew {growth}×; query time changed {ratio:.2f}×")
-    return {"runs": results, "growth_query_time_ratio": round(ratio, 2)}
+    outcome.update({"runs": results, "growth_query_time_ratio": round(ratio, 2)})
+    return outcome
 
 
 if __name__ == "__main__":
@@ -132,6 +246,14 @@ if __name__ == "__main__":
     )
     parser.add_argument("--vehicles", type=int, default=10)
     parser.add_argument("--hours", default="2,20,200", help="history sizes, in hours per vehicle")
+    parser.add_argument(
+        "--database",
+        help="a PostgreSQL server URL (the bench creates and drops a database of its own); "
+        "default: a SQLite file",
+    )
+    parser.add_argument(
+        "--retention", action="store_true", help="then time retention of the two oldest days"
+    )
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()
     outcome = asyncio.run(main(arguments))

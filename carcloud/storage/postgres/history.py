@@ -50,15 +50,27 @@ async def partition_days(conn: Conn) -> list[int]:
 
 
 # Per vehicle, signal and minute: the average of numeric values, how many, the last one.
+# Averages and counts come from one hash aggregate over every (row, signal); the last
+# values from merging each minute's signal objects in time order (jsonb_merge_agg, made
+# by migration 0002), which reads rows in primary-key order without a sort per signal.
 # Merging with an existing minute (late rows of a day already folded) weights by count.
 _DOWNSAMPLE = """
 INSERT INTO telemetry_minutes (vehicle_id, path, minute, average, count, last)
-SELECT t.vehicle_id, s.key, t.ts - t.ts % {minute},
-       AVG((s.value #>> '{{}}')::float8) FILTER (WHERE jsonb_typeof(s.value) = 'number'),
-       COUNT(*), (array_agg(s.value ORDER BY t.ts DESC))[1]
-FROM {source} t CROSS JOIN LATERAL jsonb_each(t.signals) s
-WHERE t.ts >= $1 AND t.ts < $2
-GROUP BY 1, 2, 3
+WITH sums AS (
+    SELECT t.vehicle_id, t.ts - t.ts % {minute} AS minute, s.key AS path,
+           AVG((s.value #>> '{{}}')::float8) FILTER (WHERE jsonb_typeof(s.value) = 'number')
+               AS average,
+           COUNT(*) AS count
+    FROM {source} t CROSS JOIN LATERAL jsonb_each(t.signals) s
+    WHERE t.ts >= $1 AND t.ts < $2
+    GROUP BY 1, 2, 3
+), lasts AS (
+    SELECT vehicle_id, ts - ts % {minute} AS minute, jsonb_merge_agg(signals ORDER BY ts) AS merged
+    FROM {source} WHERE ts >= $1 AND ts < $2
+    GROUP BY 1, 2
+)
+SELECT s.vehicle_id, s.path, s.minute, s.average, s.count, l.merged -> s.path
+FROM sums s JOIN lasts l USING (vehicle_id, minute)
 ON CONFLICT (vehicle_id, path, minute) DO UPDATE SET
     average = CASE
         WHEN excluded.average IS NULL THEN telemetry_minutes.average
@@ -69,6 +81,16 @@ ON CONFLICT (vehicle_id, path, minute) DO UPDATE SET
     count = telemetry_minutes.count + excluded.count,
     last = excluded.last
 """
+# Folding a day is one big aggregate: in memory, and beyond the pool's 60 s command timeout.
+FOLD_WORK_MEM = "256MB"
+FOLD_TIMEOUT_S = 3600.0
+
+
+async def _fold(conn: Conn, source: str, lower: int, upper: int) -> int:
+    """Fold [lower, upper) of a partition (or the default) into minutes; minutes written."""
+    await conn.execute(f"SET LOCAL work_mem = '{FOLD_WORK_MEM}'")
+    sql = _DOWNSAMPLE.format(minute=MINUTE_US, source=source)
+    return _count(await conn.execute(sql, lower, upper, timeout=FOLD_TIMEOUT_S))
 
 
 def _count(status: str) -> int:
@@ -122,13 +144,7 @@ class PostgresHistory:
                 await tx.conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
                 folded = 0
                 if plan.downsample:
-                    folded = _count(
-                        await tx.conn.execute(
-                            _DOWNSAMPLE.format(minute=MINUTE_US, source="telemetry_default"),
-                            -(2**62),
-                            cutoff,
-                        )
-                    )
+                    folded = await _fold(tx.conn, "telemetry_default", -(2**62), cutoff)
                 gone = _count(
                     await tx.conn.execute("DELETE FROM telemetry_default WHERE ts < $1", cutoff)
                 )
@@ -160,11 +176,7 @@ class PostgresHistory:
             return 0  # another process dropped it first
         written = 0
         if downsample:
-            written = _count(
-                await conn.execute(
-                    _DOWNSAMPLE.format(minute=MINUTE_US, source=name), day, day + DAY_US
-                )
-            )
+            written = await _fold(conn, name, day, day + DAY_US)
         began = time.perf_counter()
         await conn.execute(f"DROP TABLE {name}")
         self.last_drop_s = time.perf_counter() - began

@@ -20,14 +20,14 @@ INSERT INTO telemetry SELECT vehicle_id, ts, seq, received_at, signals FROM tele
 DROP TABLE telemetry_unpartitioned;
 
 -- Downsampled history: per vehicle, signal and minute, the average of numeric values, the
--- number of values, and the last value (what non-numeric signals show per bucket).
+-- number of values, and the last value (non-numeric signals show it per bucket, numeric ones their average).
 CREATE TABLE telemetry_minutes (
     vehicle_id   BIGINT NOT NULL,
     path         TEXT NOT NULL,
     minute       BIGINT NOT NULL,
     average      DOUBLE PRECISION,
     count        INTEGER NOT NULL,
-    last         JSONB NOT NULL,
+    last         JSONB,
     PRIMARY KEY (vehicle_id, path, minute)
 );
 
@@ -38,3 +38,7 @@ CREATE TABLE telemetry_retention (
     applied_at      BIGINT NOT NULL
 );
 CREATE INDEX telemetry_minutes_minute ON telemetry_minutes (minute);
+
+-- The signals of several rows merged, later keys winning: with ORDER BY ts, the last value
+-- of each signal (retention folds a minute's rows with it).
+CREATE AGGREGATE jsonb_merge_agg(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb, INITCOND = '{}');

@@ -1,5 +1,5 @@
 -- Downsampled history: per vehicle, signal and minute, the average of numeric values, the
--- number of values, and the last value (JSON; what non-numeric signals show per bucket).
+-- number of values, and the last value (JSON; non-numeric signals show it per bucket, numeric ones their average).
 -- Written by retention before it deletes full-rate rows (carcloud.ingest.retention).
 CREATE TABLE telemetry_minutes (
     vehicle_id   INTEGER NOT NULL,
@@ -7,7 +7,7 @@ CREATE TABLE telemetry_minutes (
     minute       INTEGER NOT NULL,
     average      REAL,
     count        INTEGER NOT NULL,
-    last         TEXT NOT NULL,
+    last         TEXT,
     PRIMARY KEY (vehicle_id, path, minute)
 ) WITHOUT ROWID;
 CREATE INDEX telemetry_minutes_minute ON telemetry_minutes (minute);
