@@ -29,13 +29,16 @@ from carcloud.telematics.models import (
 )
 from carcloud.telematics.store import TelematicsStore
 from carcloud.telematics.tariffs import Tariff
-from carcloud.telematics.timeline import LATITUDE, LONGITUDE, PATHS, Position, build_timeline
+from carcloud.telematics.timeline import LATITUDE, LONGITUDE, PATHS, Position, Timeline
 from carcloud.telematics.trips import detect_trips
 from carcloud.timeutil import now_us
 
 # How far back forward-fill looks for a signal's value before the derivation window.
 SEED_WINDOW_US = 24 * 3600 * 1_000_000
 MAX_ROUTE_POINTS = 500
+# Timelines kept between derivations (an open trip is not read again every time).
+MAX_KEPT_TIMELINES = 2_000
+MAX_KEPT_MOMENTS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class TelematicsService:
         # Usable battery capacity per model: the fallback when a car reports no power.
         self.usable_kwh = dict(usable_kwh or {})
         self._profiles: dict[str, tuple[str, str]] = {}
+        self._timelines: dict[str, Timeline] = {}
 
     # ---- derivation ------------------------------------------------------------------------
 
@@ -123,8 +127,8 @@ class TelematicsService:
         starts = [t.start_ts for t in touched_trips] + [s.start_ts for s in touched_sessions]
         first = min([since, *starts])
         read_from = first - lookback
-        seed = await self.store.last_values(vin, PATHS, read_from, SEED_WINDOW_US)
-        moments = build_timeline(await self.store.history_rows(vin, PATHS, read_from), seed)
+        timeline = await self._timeline(vin, since, read_from)
+        moments = timeline.since(read_from)
         usable = self.usable_kwh.get(model)
         horizon = since - lookback
 
@@ -146,11 +150,33 @@ class TelematicsService:
         session_changes = await self.store.replace_sessions(
             vin, session_from, sessions, session_events
         )
+        timeline.trim(read_from)
+        self._keep(vin, timeline)
         return Derived(trip_changes, session_changes)
+
+    async def _timeline(self, vin: str, since: int, read_from: int) -> Timeline:
+        """The vehicle's timeline from `read_from` on: the kept one plus what is newer,
+        or (after late data) read again from the committed history."""
+        kept = self._timelines.pop(vin, None)
+        if kept is not None and kept.start <= read_from and since > kept.last_ts:
+            kept.extend(await self.store.history_rows(vin, PATHS, kept.last_ts + 1))
+            return kept
+        seed = await self.store.last_values(vin, PATHS, read_from, SEED_WINDOW_US)
+        timeline = Timeline(read_from, seed)
+        timeline.extend(await self.store.history_rows(vin, PATHS, read_from))
+        return timeline
+
+    def _keep(self, vin: str, timeline: Timeline) -> None:
+        if len(timeline.moments) > MAX_KEPT_MOMENTS:
+            return
+        self._timelines[vin] = timeline  # most recently derived last
+        while len(self._timelines) > MAX_KEPT_TIMELINES:
+            self._timelines.pop(next(iter(self._timelines)))
 
     def forget(self, vin: str) -> None:
         """Drop what is cached about a vehicle (its model changed, or it was deleted)."""
         self._profiles.pop(vin, None)
+        self._timelines.pop(vin, None)
 
     # ---- reads -----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ reported, so that a trip's position count is honest.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -106,35 +107,78 @@ def _number(value: SignalValue | None) -> float | None:
     return float(value)
 
 
+class Timeline:
+    """Moments from `start` on, built row by row; rows newer than the last can be appended.
+
+    Appending gives exactly the moments a rebuild from the same rows would, so a
+    service may keep a vehicle's timeline between derivations and read only what
+    is new, as long as the new rows are all newer than `last_ts`.
+    """
+
+    def __init__(self, start: int, seed: Mapping[str, SignalValue] | None = None) -> None:
+        self.start = start
+        self.moments: list[Moment] = []
+        self._current: dict[str, SignalValue] = dict(seed or {})
+
+    @property
+    def last_ts(self) -> int:
+        """The newest moment's time (start - 1 when empty)."""
+        return self.moments[-1].ts if self.moments else self.start - 1
+
+    def extend(self, rows: Iterable[HistoryRow]) -> None:
+        """Append rows, which must be newer than `last_ts` (sorted here)."""
+        current = self._current
+        for ts, values in sorted(rows, key=lambda row: row[0]):
+            if ts <= self.last_ts:
+                raise ValueError(
+                    f"row at {ts} is not newer than the timeline's last {self.last_ts}"
+                )
+            current.update(values)
+            self.moments.append(_moment(ts, current, values))
+
+    def since(self, start: int) -> list[Moment]:
+        """The moments at or after `start`."""
+        index = bisect.bisect_left(self.moments, start, key=lambda moment: moment.ts)
+        return self.moments[index:]
+
+    def trim(self, start: int) -> None:
+        """Forget moments before `start` (the forward-fill state stays)."""
+        if start > self.start:
+            self.moments = self.since(start)
+            self.start = start
+
+
+def _moment(
+    ts: int, current: Mapping[str, SignalValue], values: Mapping[str, SignalValue]
+) -> Moment:
+    lat, lon = _number(current.get(LATITUDE)), _number(current.get(LONGITUDE))
+    gear = current.get(GEAR)
+    state = current.get(POWER_STATE)
+    cable, charging = current.get(CABLE), current.get(IS_CHARGING)
+    return Moment(
+        ts=ts,
+        speed_kmh=_number(current.get(SPEED)),
+        gear=int(gear) if isinstance(gear, int) and not isinstance(gear, bool) else None,
+        power_state=state if isinstance(state, str) else None,
+        odometer_km=_number(current.get(ODOMETER)),
+        position=Position(lat, lon) if lat is not None and lon is not None else None,
+        reported_position=LATITUDE in values and LONGITUDE in values,
+        battery_power_w=_number(current.get(BATTERY_POWER)),
+        soc=_number(current.get(SOC)),
+        fuel_level=_number(current.get(FUEL_LEVEL)),
+        outside_temp_c=_number(current.get(OUTSIDE_TEMPERATURE)),
+        cable=cable if isinstance(cable, bool) else None,
+        charging=charging if isinstance(charging, bool) else None,
+        dc_current_a=_number(current.get(DC_CURRENT)),
+        ac_current_a=_number(current.get(AC_CURRENT)),
+    )
+
+
 def build_timeline(
     rows: Iterable[HistoryRow], seed: Mapping[str, SignalValue] | None = None
 ) -> list[Moment]:
     """Moments in time order from history rows (any order), forward-filled from `seed`."""
-    current: dict[str, SignalValue] = dict(seed or {})
-    moments: list[Moment] = []
-    for ts, values in sorted(rows, key=lambda row: row[0]):
-        current.update(values)
-        lat, lon = _number(current.get(LATITUDE)), _number(current.get(LONGITUDE))
-        gear = current.get(GEAR)
-        state = current.get(POWER_STATE)
-        cable, charging = current.get(CABLE), current.get(IS_CHARGING)
-        moments.append(
-            Moment(
-                ts=ts,
-                speed_kmh=_number(current.get(SPEED)),
-                gear=int(gear) if isinstance(gear, int) and not isinstance(gear, bool) else None,
-                power_state=state if isinstance(state, str) else None,
-                odometer_km=_number(current.get(ODOMETER)),
-                position=Position(lat, lon) if lat is not None and lon is not None else None,
-                reported_position=LATITUDE in values and LONGITUDE in values,
-                battery_power_w=_number(current.get(BATTERY_POWER)),
-                soc=_number(current.get(SOC)),
-                fuel_level=_number(current.get(FUEL_LEVEL)),
-                outside_temp_c=_number(current.get(OUTSIDE_TEMPERATURE)),
-                cable=cable if isinstance(cable, bool) else None,
-                charging=charging if isinstance(charging, bool) else None,
-                dc_current_a=_number(current.get(DC_CURRENT)),
-                ac_current_a=_number(current.get(AC_CURRENT)),
-            )
-        )
-    return moments
+    ordered = sorted(rows, key=lambda row: row[0])
+    timeline = Timeline(ordered[0][0] if ordered else 0, seed)
+    timeline.extend(ordered)
+    return timeline.moments

@@ -9,7 +9,7 @@ import pytest
 from carcloud.telematics.charging import detect_sessions
 from carcloud.telematics.models import SECOND, DetectionSettings
 from carcloud.telematics.tariffs import Tariff, TariffPeriod
-from carcloud.telematics.timeline import build_timeline
+from carcloud.telematics.timeline import Timeline, build_timeline
 from carcloud.telematics.trips import detect_trips
 from tests.telematics.drive import CHARGE, DAY, Leg, rows, run
 
@@ -163,3 +163,16 @@ def test_time_of_use_tariff_splits_cost_at_the_boundary() -> None:
     friday_0559 = base + (8 * 3600 + 9 * 60) * SECOND
     assert tariff.prices_at(friday_0559) == (0.10, 0.0)
     assert tariff.prices_at(friday_0559 + 60 * SECOND) == (0.40, 0.0)
+
+
+def test_a_timeline_grown_row_by_row_equals_one_built_at_once() -> None:
+    data = rows(run(DAY))
+    grown = Timeline(data[0][0])
+    for start in range(0, len(data), 7):
+        grown.extend(data[start : start + 7])
+    assert grown.moments == build_timeline(data)
+    cut = data[100][0]
+    grown.trim(cut)
+    assert grown.moments == build_timeline(data)[100:] and grown.start == cut
+    with pytest.raises(ValueError, match="not newer"):
+        grown.extend([data[50]])
