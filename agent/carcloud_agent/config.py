@@ -33,7 +33,8 @@ min_s = 1.0                 # exponential backoff with full jitter between these
 max_s = 300.0
 
 [source]
-kind = "simulator"          # the simulator's vehicle model, or "can" (see below)
+kind = "simulator"          # the simulator's vehicle model (needs the server install,
+                            # pip install carcloud), or "can" / "kuksa" (see below)
 brand = "volta"
 seed = 1
 interval_s = 1.0            # one sample per interval
