@@ -163,7 +163,78 @@ async def database_mb(url: str, path: Path | None) -> float:
         await conn.close()
 
 
-async def time_retention(stores: Stores) -> dict[str, float]:
+NARROW = """
+CREATE TABLE telemetry_narrow (
+    vehicle_id BIGINT NOT NULL, path TEXT NOT NULL, ts BIGINT NOT NULL, value FLOAT8,
+    PRIMARY KEY (vehicle_id, path, ts) INCLUDE (value)
+)"""
+
+
+async def time_narrow(url: str, vehicle_ids: list[int], hours: int) -> dict[str, float]:
+    """The same history as a row per value (covering index), and the same three questions."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(NARROW)
+        began = time.perf_counter()
+        for chunk_s in range(0, hours * 3600, 3600):
+            rows = (
+                (vehicle_id, path, T0 + second * SECOND, float(value))
+                for second in range(chunk_s, chunk_s + 3600)
+                for vehicle_id in vehicle_ids
+                for path, value in SIGNALS
+            )
+            await conn.copy_records_to_table("telemetry_narrow", records=rows)
+        load_s = time.perf_counter() - began
+        await conn.execute("VACUUM ANALYZE telemetry_narrow")  # index-only scans need it
+        size = await conn.fetchval("SELECT pg_total_relation_size('telemetry_narrow')")
+        wide = await conn.fetchval("SELECT SUM(pg_total_relation_size(inhrelid)) FROM pg_inherits "
+                                   "WHERE inhparent = 'telemetry'::regclass")  # fmt: skip
+        vehicle_id = vehicle_ids[len(vehicle_ids) // 2]
+        middle = T0 + (hours // 2) * 3600 * SECOND
+        day_from = T0 + max(hours * 3600 - 86_400, 0) * SECOND
+        questions = {
+            "hour_of_one_signal_ms": (
+                "SELECT ts, value FROM telemetry_narrow WHERE vehicle_id = $1 AND path = $2 "
+                "AND ts >= $3 AND ts < $4 ORDER BY ts",
+                middle, 3600, 3600,
+            ),
+            "hour_by_minute_ms": (
+                "SELECT (ts / 60000000) * 60000000 AS b, AVG(value), COUNT(*) FROM "
+                "telemetry_narrow WHERE vehicle_id = $1 AND path = $2 AND ts >= $3 AND ts < $4 "
+                "GROUP BY b ORDER BY b",
+                middle, 3600, 60,
+            ),
+            "day_by_minute_ms": (
+                "SELECT (ts / 60000000) * 60000000 AS b, AVG(value), COUNT(*) FROM "
+                "telemetry_narrow WHERE vehicle_id = $1 AND path = $2 AND ts >= $3 AND ts < $4 "
+                "GROUP BY b ORDER BY b",
+                day_from, min(86_400, hours * 3600), min(1440, hours * 60),
+            ),
+        }  # fmt: skip
+        result: dict[str, float] = {
+            "narrow_rows": hours * 3600 * len(vehicle_ids) * len(SIGNALS),
+            "narrow_load_s": round(load_s, 1),
+            "narrow_mb": round(size / 1e6, 1),
+            "jsonb_mb": round(int(wide) / 1e6, 1),
+        }
+        for name, (sql, start, seconds, expected) in questions.items():
+            timings = []
+            for _ in range(7):
+                began = time.perf_counter()
+                rows = await conn.fetch(
+                    sql, vehicle_id, "Vehicle.Speed", start, start + seconds * SECOND
+                )
+                timings.append(time.perf_counter() - began)
+                assert len(rows) == expected, (name, len(rows))
+            result[name] = round(statistics.median(timings) * 1000, 2)
+        print(f"narrow layout (a row per value, covering index): {result}")
+        await conn.execute("DROP TABLE telemetry_narrow")
+        return result
+    finally:
+        await conn.close()
+
+
+async def time_retention(stores: Stores, vin: str) -> dict[str, float]:
     """Retention of the two oldest days: fold + drop the first, drop the second."""
     store = stores.telemetry
     first_day = day_start(T0)
@@ -177,6 +248,12 @@ async def time_retention(stores: Stores) -> dict[str, float]:
         if isinstance(store, PostgresTelemetryStore):
             timings[f"{label}_partition_drop_s"] = round(store.partitions.last_drop_s, 4)
         print(f"retention {label}: {report} in {timings[f'{label}_s']} s")
+        if downsample:
+            # The folded day now answers from the per-minute aggregates.
+            hours_left = (day_start(T0) + DAY_US - T0) // (3600 * SECOND)
+            minutes_ms = await time_query(store, vin, 0, hours_left * 3600, 60 * SECOND)
+            timings["folded_day_by_minute_ms"] = round(minutes_ms, 2)
+            print(f"the folded day by minute, from the aggregates: {minutes_ms:.2f} ms")
     return timings
 
 
@@ -230,8 +307,10 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 f"signal {raw_ms:6.2f} ms, by minute {minute_ms:6.2f} ms, "
                 f"{day_s // 3600} h by minute {day_ms:6.2f} ms"
             )
+        if args.narrow and args.database:
+            outcome["narrow"] = await time_narrow(url, vehicle_ids, sizes[0])
         if args.retention:
-            outcome["retention"] = await time_retention(stores)
+            outcome["retention"] = await time_retention(stores, vins[len(vins) // 2])
     first, last = results[0], results[-1]
     ratio = last["hour_of_one_signal_ms"] / first["hour_of_one_signal_ms"]
     growth = last["history_rows"] // first["history_rows"]
@@ -253,6 +332,11 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--retention", action="store_true", help="then time retention of the two oldest days"
+    )
+    parser.add_argument(
+        "--narrow",
+        action="store_true",
+        help="PostgreSQL: also load the first size as a row per value and time the same questions",
     )
     parser.add_argument("--json", type=Path)
     arguments = parser.parse_args()

@@ -13,6 +13,12 @@ workers as separate processes, and K MQTT connections publishing QoS 1. Prints:
              committed and queryable
   latency    publish-to-queryable p50/p99 at a fixed offered load (default 2,000 msg/s)
 
+--database postgresql://USER@HOST/DB compares backends in one run instead: for SQLite
+and then PostgreSQL (a database of its own on that server, created and dropped by
+the bench), a fresh platform, the raw JetStream baseline, then for each of
+--worker-counts (default 1,2,4) ingest processes the drain of a backlog and end to
+end (receipts on). No latency phase.
+
 --receipts both runs the end-to-end phase without and with commit receipts
 (`receipt_interval_ms` 0 and 1000 for the ingest workers, cars subscribed to their
 receipts), alternating `--rounds` times, and prints both rates and their ratio.
@@ -31,8 +37,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import asyncpg
 
 from carcloud.runtime.launcher import PlatformProcess
 from carcloud_agent.mqtt import MqttClient
@@ -59,7 +68,8 @@ SIGNALS = {
     "Vehicle.Chassis.Axle.Row2.Wheel.Right.Tire.Pressure": 249,
     "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked": True,
 }
-BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
+# Vehicle time near now, so that PostgreSQL rows land in today's history partition.
+BASE_TIME = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
 
 class LoadPublisher:
@@ -99,11 +109,13 @@ SIGNALS_JSON = json.dumps(SIGNALS, separators=(",", ":")).encode()
 
 
 def spawn_ingest(
-    platform: PlatformProcess, count: int, receipts: bool
+    platform: PlatformProcess, count: int, receipts: bool, database: str | None = None
 ) -> list[subprocess.Popen[bytes]]:
     """Ingest worker processes, with commit receipts or without."""
     env = {**os.environ, "CARCLOUD_RECEIPT_INTERVAL_MS": "1000" if receipts else "0"}
     command = [sys.executable, "-m", "carcloud.cli", "worker", "ingest"]
+    if database is not None:
+        command += ["--database", database]
     return [
         subprocess.Popen(
             [*command, "--data-dir", str(platform.data_dir)],
@@ -156,6 +168,119 @@ def register(platform: PlatformProcess, count: int) -> list[tuple[str, str]]:
 def stored_messages(db: Path) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM telemetry_messages").fetchone()[0])
+
+
+class PostgresCount:
+    """Committed messages in a PostgreSQL database, for polling from a thread."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn = self.loop.run_until_complete(asyncpg.connect(url))
+
+    def __call__(self) -> int:
+        query = self.conn.fetchval("SELECT COUNT(*) FROM telemetry_messages")
+        return int(self.loop.run_until_complete(query))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()
+
+
+async def backend_run(args: argparse.Namespace, backend: str, url: str | None) -> dict[str, object]:
+    """One backend: a fresh platform, its baseline, then drain and end to end per worker count."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"carcloud-bench-{backend}-")) / "data"
+    extra = ["--ingest-workers", "0", *(["--database", url] if url else [])]
+    platform = PlatformProcess(data_dir, extra_args=extra)
+    platform.start()
+    workers: list[subprocess.Popen[bytes]] = []
+    count: PostgresCount | None = None
+    result: dict[str, object] = {}
+    try:
+        publishers = await connect_all(platform, register(platform, args.vehicles))
+        per_vehicle = args.messages // args.vehicles
+        total = per_vehicle * args.vehicles
+        if url:
+            count = await asyncio.to_thread(PostgresCount, url)
+            stored = count
+        else:
+            db = data_dir / "carcloud.db"
+
+            def stored() -> int:
+                return stored_messages(db)
+
+        first_seq = 1
+        start = await blast(publishers, first_seq, per_vehicle)
+        first_seq += per_vehicle
+        done = await asyncio.to_thread(wait_until, lambda: stream_messages(platform), total, 300)
+        baseline = total / (done - start)
+        result["baseline_jetstream_msgs_per_s"] = round(baseline)
+        print(f"{backend:<10} baseline raw JetStream QoS 1 store: {baseline:9.0f} msg/s")
+        committed = 0
+        counts = [int(n) for n in args.worker_counts.split(",")]
+        for processes in counts:
+            started = time.perf_counter()
+            workers = spawn_ingest(platform, processes, True, url)
+            committed += total
+            done = await asyncio.to_thread(wait_until, stored, committed, 600, 0.1)
+            drain = total / (done - started)
+            await asyncio.sleep(1.0)
+            pids = [worker.pid for worker in workers]
+            cpu_before = cpu_seconds(pids)
+            start = await blast(publishers, first_seq, per_vehicle)
+            first_seq += per_vehicle
+            committed += total
+            done = await asyncio.to_thread(wait_until, stored, committed, 600, 0.1)
+            e2e = total / (done - start)
+            worker_us = (cpu_seconds(pids) - cpu_before) * 1e6 / total
+            stop_workers(workers)
+            workers = []
+            result[f"workers_{processes}"] = {
+                "drain_msgs_per_s": round(drain),
+                "end_to_end_msgs_per_s": round(e2e),
+                "end_to_end_signal_values_per_s": round(e2e * len(SIGNALS)),
+                "end_to_end_vs_baseline": round(e2e / baseline, 3),
+                "worker_cpu_us_per_msg": round(worker_us, 1),
+            }
+            print(
+                f"{backend:<10} {processes} ingest process(es): drain {drain:7.0f} msg/s "
+                f"(with start-up), end to end {e2e:7.0f} msg/s ({e2e * len(SIGNALS):.0f} "
+                f"values/s, {e2e / baseline:.2f} × baseline), worker CPU {worker_us:.0f} µs/msg"
+            )
+            if processes != counts[-1]:
+                # The next worker count starts on a backlog of its own: publish it now.
+                await blast(publishers, first_seq, per_vehicle)
+                first_seq += per_vehicle
+        for publisher in publishers:
+            await publisher.close()
+    finally:
+        stop_workers(workers)
+        if count is not None:
+            await asyncio.to_thread(count.close)
+        platform.stop()
+    return result
+
+
+async def compare(args: argparse.Namespace) -> dict[str, object]:
+    """SQLite and PostgreSQL, each with 1, 2 and 4 ingest processes, in one run."""
+    results: dict[str, object] = {
+        "vehicles": args.vehicles,
+        "messages_per_phase": args.messages,
+        "signals_per_message": len(SIGNALS),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg()[0],
+    }
+    results["sqlite"] = await backend_run(args, "sqlite", None)
+    name = f"carcloud_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(args.database)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"{args.database.rsplit('/', 1)[0]}/{name}"
+        results["postgresql"] = await backend_run(args, "postgresql", url)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    results["load_average_at_end"] = os.getloadavg()[0]
+    return results
 
 
 def stream_messages(platform: PlatformProcess) -> int:
@@ -402,9 +527,17 @@ if __name__ == "__main__":
     parser.add_argument(
         "--rounds", type=int, default=1, help="with --receipts both: off/on pairs to run"
     )
+    parser.add_argument(
+        "--database",
+        help="compare SQLite with PostgreSQL on this server (postgresql://USER@HOST/DB; "
+        "the bench creates and drops a database of its own)",
+    )
+    parser.add_argument(
+        "--worker-counts", default="1,2,4", help="with --database: ingest processes to try"
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     arguments = parser.parse_args()
-    outcome = asyncio.run(main(arguments))
+    outcome = asyncio.run(compare(arguments) if arguments.database else main(arguments))
     print(json.dumps(outcome, indent=2))
     if arguments.json:
         arguments.json.write_text(json.dumps(outcome, indent=2))

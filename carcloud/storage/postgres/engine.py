@@ -80,8 +80,13 @@ class PostgresEngine:
     async def open(self) -> None:
         """Connect and apply pending migrations."""
         try:
+            # No JIT: every query here is short, and compiling cost ~25 ms a history query.
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=self.min_size, max_size=self.max_size, command_timeout=60
+                self.url,
+                min_size=self.min_size,
+                max_size=self.max_size,
+                command_timeout=60,
+                server_settings={"jit": "off"},
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"cannot connect to PostgreSQL at {mask(self.url)}: {exc}") from exc
