@@ -1,0 +1,69 @@
+"""Which addresses a delivery may go to: by default public ones only (no SSRF).
+
+A webhook URL is chosen by an API caller, and the platform sends requests to it
+from inside the operator's network; without a check, a brand key could make the
+platform POST to its database, its NATS monitoring port or a cloud metadata
+service. Before each attempt the host is resolved and every address it resolves
+to must be public; loopback, private, link-local, multicast, reserved and
+unspecified addresses are refused unless the operator allows them
+(`CARCLOUD_WEBHOOK_ALLOW_PRIVATE=1`, for a test platform or the demo).
+
+Limit: the HTTP client resolves the name again when it connects, so a DNS name
+that changes its answer between the two (DNS rebinding) is not caught here; an
+operator who must rule that out sends webhooks through an egress proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from carcloud.errors import ValidationError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class RefusedTarget(ValidationError):
+    """A webhook URL whose host is not a public address (and private ones are not allowed)."""
+
+
+def is_public(address: Address) -> bool:
+    """An address on the public internet."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return is_public(address.ipv4_mapped)
+    return address.is_global and not address.is_multicast
+
+
+@dataclass(frozen=True)
+class TargetPolicy:
+    """Whether private, loopback and link-local addresses may receive webhooks."""
+
+    allow_private: bool = False
+
+    async def check(self, url: str) -> None:
+        """RefusedTarget if the URL's host is or resolves to a non-public address.
+
+        OSError if the name does not resolve (a failed attempt, tried again later).
+        """
+        if self.allow_private:
+            return
+        host = urlsplit(url).hostname or ""
+        for address in await _addresses(host):
+            if not is_public(address):
+                raise RefusedTarget(
+                    f"{host} is {address}, not a public address; set "
+                    "CARCLOUD_WEBHOOK_ALLOW_PRIVATE=1 to deliver to private networks"
+                )
+
+
+async def _addresses(host: str) -> list[Address]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    # A name that does not resolve now (OSError) is a failed attempt, retried later.
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
