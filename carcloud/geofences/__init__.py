@@ -1,0 +1,1 @@
+"""Geofences: circles, polygons and corridors per brand, and the visits cars make to them."""
