@@ -44,6 +44,8 @@ EVENT_TYPES: dict[str, str] = {
     "charging.session_completed": "a charging session ended: the cable was removed",
     "charging.session_updated": "late data changed a completed charging session",
     "charging.session_removed": "late data showed a completed session was part of another",
+    "geofence.entered": "a vehicle entered a geofence (after the fence's minimum dwell)",
+    "geofence.exited": "a vehicle left a geofence, with its dwell time",
 }
 
 
