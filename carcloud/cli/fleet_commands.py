@@ -67,6 +67,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         processes=args.processes,
         shard=int(shard),
         shards=int(shards or 1),
+        ground_truth=args.ground_truth,
     )
     if args.status_json:  # a child of --processes: credentials were prepared by the parent
         from carcloud.sim.enrolment import load_credentials

@@ -339,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--start", type=float, help="simulated start time, epoch seconds (default now)"
     )
     simulate.add_argument("--credentials", type=Path, help="file that keeps the vehicles' secrets")
+    simulate.add_argument(
+        "--ground-truth",
+        type=Path,
+        metavar="FILE",
+        help="write the trips and charging sessions the cars really had to FILE, as JSON "
+        "lines, to measure detection against (docs/telematics.md)",
+    )
     simulate.add_argument("--shard", help=argparse.SUPPRESS)
     simulate.add_argument("--status-json", action="store_true", help=argparse.SUPPRESS)
     simulate.set_defaults(func=cmd_simulate)

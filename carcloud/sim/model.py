@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 
 from carcloud.catalog import SignalValue
 from carcloud.sim.battery import TractionBattery, physical_from_displayed
@@ -143,6 +144,8 @@ class SimVehicle(RemoteControl):
         self._faults = FaultSimulator(spec.powertrain, fault_rate_per_hour)
         self._broken = False
         self._rescue_at = math.inf
+        # Called after every substep with the substep's length (the ground truth listens here).
+        self.observer: Callable[[SimVehicle, float], None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -193,6 +196,42 @@ class SimVehicle(RemoteControl):
         return self._port is not None and self._port.is_charging
 
     @property
+    def is_plugged_in(self) -> bool:
+        """True while a charging cable is connected."""
+        return self._port is not None and self._port.plugged
+
+    @property
+    def is_dc_charging(self) -> bool:
+        """True while the cable is a DC fast charger's."""
+        return self._port is not None and self._port.plugged and self._port.dc
+
+    @property
+    def is_broken_down(self) -> bool:
+        """True from running out of energy on the road until roadside assistance came."""
+        return self._broken
+
+    @property
+    def speed_kmh(self) -> float:
+        """The speed over ground."""
+        return self._follower.speed_ms * 3.6 if self._follower is not None else 0.0
+
+    @property
+    def odometer_km(self) -> float:
+        """Kilometres driven in the vehicle's life (unrounded)."""
+        return self._odometer_km
+
+    @property
+    def traction_power_w(self) -> float:
+        """Power into the traction battery (negative when drawn), as the car reports it."""
+        return self._energy.power_w
+
+    @property
+    def battery_kwh(self) -> float | None:
+        """Energy stored in the traction battery now; None without one."""
+        battery = self._energy.battery
+        return battery.soc * battery.capacity_j / 3.6e6 if battery is not None else None
+
+    @property
     def position(self) -> tuple[float, float]:
         """Latitude and longitude in WGS 84 degrees."""
         follower = self._follower
@@ -240,6 +279,8 @@ class SimVehicle(RemoteControl):
             self._t += h
             self._ambient(h)
             remaining -= h
+            if self.observer is not None:
+                self.observer(self, h)
 
     def _drive(self, h: float) -> None:
         follower = self._follower
@@ -386,6 +427,7 @@ class SimVehicle(RemoteControl):
         if t >= 1.0 and self._port is not None and self._port.plugged:
             self._port.unplug()
             self._dc_session = False
+            self._energy.power_w = 0.0  # the charger's power must not be reported any longer
         body.set_doors(self._doors_from <= t < self._doors_to)
         if t >= self._doors_to:
             self._cabin.hvac_on = True

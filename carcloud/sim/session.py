@@ -17,6 +17,7 @@ from carcloud.sim.enrolment import enrol, load_credentials, save_credentials
 from carcloud.sim.fleet import build_fleet
 from carcloud.sim.model import SimVehicle
 from carcloud.sim.runner import Connectivity, FleetRunner, FleetStats, SimulatedCar
+from carcloud.sim.truth import GroundTruth
 
 
 @dataclass
@@ -41,6 +42,7 @@ class SimulationOptions:
     shard: int = 0
     shards: int = 1
     extra_args: list[str] = field(default_factory=list)
+    ground_truth: Path | None = None  # JSON lines of the trips and sessions really driven
 
     def __repr__(self) -> str:
         return (
@@ -125,17 +127,26 @@ async def run_shard(
                 report(runner.stats)
             await asyncio.sleep(0.5)
 
+    # One process: a fresh file; shards append to the one their parent emptied.
+    truth = None
+    if options.ground_truth is not None:
+        truth = GroundTruth(options.ground_truth, truncate=options.shards == 1)
+    recorders = truth.attach(car.vehicle for car in cars) if truth is not None else []
     ticker = asyncio.create_task(reporter())
     try:
         return await runner.run(stop, options.duration_s)
     finally:
         ticker.cancel()
+        if truth is not None:
+            truth.close(recorders)
         if report is not None:
             report(runner.stats)
 
 
 def spawn_shards(options: SimulationOptions) -> list[subprocess.Popen[str]]:
     """Start one child process per shard; each prints its stats as JSON lines."""
+    if options.ground_truth is not None:
+        GroundTruth(options.ground_truth, truncate=True).close()  # the shards append to it
     children = []
     for shard in range(options.shards):
         command = [
@@ -154,6 +165,8 @@ def spawn_shards(options: SimulationOptions) -> list[subprocess.Popen[str]]:
             command += ["--duration", str(options.duration_s)]
         if options.credentials_file is not None:
             command += ["--credentials", str(options.credentials_file)]
+        if options.ground_truth is not None:
+            command += ["--ground-truth", str(options.ground_truth)]
         children.append(subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1))
     return children
 
