@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 
 import httpx
@@ -30,6 +31,7 @@ from carcloud.webhooks.targets import RefusedTarget, TargetPolicy
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5
+PRUNE_EVERY_S = 3600.0
 USER_AGENT = "carcloud-webhooks"
 
 
@@ -70,7 +72,11 @@ class DeliverySender:
             httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False) as client,
             asyncio.TaskGroup() as attempts,
         ):
+            pruned_at = 0.0
             while not stop.is_set():
+                if time.monotonic() - pruned_at >= PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    await self._prune()
                 self._wake.clear()  # before the claim: a wake-up during it is not lost
                 claimed = await self._claim()
                 for endpoint, delivery in claimed:
@@ -80,6 +86,12 @@ class DeliverySender:
                     continue  # more may be due
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_S)
+
+    async def _prune(self) -> None:
+        try:
+            await self.service.prune()
+        except CarcloudError as exc:
+            log.error("webhooks: cannot prune old deliveries: %s", exc)  # again in an hour
 
     async def _claim(self) -> list[tuple[WebhookEndpoint, Delivery]]:
         free = self.max_in_flight - sum(self.in_flight.values())

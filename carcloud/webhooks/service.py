@@ -29,6 +29,11 @@ from carcloud.webhooks.models import (
 from carcloud.webhooks.retries import RetryPolicy
 from carcloud.webhooks.store import WebhookStore
 
+DAY_US = 86_400 * 1_000_000
+# How long finished deliveries stay readable (and redeliverable) in the API.
+KEEP_SUCCEEDED_US = 7 * DAY_US  # as long as the events themselves
+KEEP_FAILED_US = 30 * DAY_US  # long enough for someone to notice and redeliver
+
 
 class WebhookService:
     """Subscriptions, deliveries and redelivery."""
@@ -118,6 +123,11 @@ class WebhookService:
     ) -> list[Delivery]:
         """An endpoint's deliveries, newest first."""
         return await self.store.list_deliveries(endpoint_id, brand, status, before, limit)
+
+    async def prune(self) -> int:
+        """Forget finished deliveries: succeeded after 7 days, failed after 30; how many."""
+        now = now_us()
+        return await self.store.prune(now - KEEP_SUCCEEDED_US, now - KEEP_FAILED_US)
 
     async def redeliver(self, endpoint_id: str, delivery_id: str, brand: str | None) -> Delivery:
         """Send a delivery again now, with the same id and body, retried like a new one."""

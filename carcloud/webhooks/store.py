@@ -64,6 +64,10 @@ class WebhookStore(Protocol):
         """An endpoint's deliveries, newest event first, of events with id < `before`."""
         ...
 
+    async def prune(self, succeeded_before: int, failed_before: int) -> int:
+        """Delete deliveries that succeeded or failed before these times; how many."""
+        ...
+
     async def redeliver(
         self, endpoint_id: str, delivery_id: str, brand: str | None, now: int, retry_until: int
     ) -> Delivery:

@@ -176,3 +176,21 @@ async def test_deleting_an_endpoint_removes_its_deliveries(hooks: Stores) -> Non
     assert [d.endpoint_id for d in await store.claim_due(200, 300, 10, 10)] == ["b"]
     with pytest.raises(NotFoundError):
         await store.list_deliveries("a", None)
+
+
+async def test_prune_forgets_finished_deliveries_only(hooks: Stores) -> None:
+    store = hooks.webhooks
+    queued = [delivery("a", event, 100) for event in range(1, 6)]
+    await store.add_deliveries(queued)
+    await store.claim_due(200, 300, 10, 10)
+    outcomes = [
+        Outcome(DeliveryStatus.SUCCEEDED, 1, 1_000, None, 200, None),  # old success
+        Outcome(DeliveryStatus.SUCCEEDED, 1, 5_000, None, 200, None),  # recent success
+        Outcome(DeliveryStatus.FAILED, 9, 1_000, None, 500, "x"),  # old failure
+        Outcome(DeliveryStatus.FAILED, 9, 3_000, None, 500, "x"),  # failure kept longer
+        Outcome(DeliveryStatus.PENDING, 3, 1_000, 9_000, 500, "x"),  # still retried
+    ]
+    for item, outcome in zip(queued, outcomes, strict=True):
+        await store.record_outcome(item.id, outcome)
+    assert await store.prune(succeeded_before=2_000, failed_before=2_000) == 2
+    assert sorted(d.event_id for d in await store.list_deliveries("a", None)) == [2, 4, 5]

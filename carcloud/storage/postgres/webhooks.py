@@ -168,6 +168,18 @@ class PostgresWebhookStore:
 
         return await self.engine.read(query)
 
+    async def prune(self, succeeded_before: int, failed_before: int) -> int:
+        async def delete(tx: Tx) -> int:
+            status = await tx.conn.execute(
+                "DELETE FROM webhook_deliveries WHERE (status = $1 AND completed_at < $2) "
+                "OR (status = $3 AND completed_at < $4)",
+                str(DeliveryStatus.SUCCEEDED), succeeded_before,
+                str(DeliveryStatus.FAILED), failed_before,
+            )  # fmt: skip
+            return int(status.rsplit(" ", 1)[1])
+
+        return await self.engine.write(delete)
+
     async def redeliver(
         self, endpoint_id: str, delivery_id: str, brand: str | None, now: int, retry_until: int
     ) -> Delivery:

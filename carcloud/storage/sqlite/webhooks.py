@@ -157,6 +157,18 @@ class SqliteWebhookStore:
 
         return await self.engine.read(query)
 
+    async def prune(self, succeeded_before: int, failed_before: int) -> int:
+        def delete(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "DELETE FROM webhook_deliveries WHERE (status = ? AND completed_at < ?) "
+                "OR (status = ? AND completed_at < ?)",
+                (str(DeliveryStatus.SUCCEEDED), succeeded_before,
+                 str(DeliveryStatus.FAILED), failed_before),
+            )  # fmt: skip
+            return cur.rowcount
+
+        return await self.engine.write(delete)
+
     async def redeliver(
         self, endpoint_id: str, delivery_id: str, brand: str | None, now: int, retry_until: int
     ) -> Delivery:
