@@ -4,6 +4,9 @@ and redelivered on request."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +216,40 @@ def test_retries_survive_a_restart(tmp_path: Path, receiver: Receiver) -> None:
         assert retry.webhook_id == first.webhook_id and verify(str(hook["secret"]), retry)
     finally:
         platform.stop()
+
+
+def _carcloud(platform: Platform, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "carcloud.cli", *args, "--data-dir", str(platform.data_dir)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_the_cli_subscribes_lists_and_redelivers(platform: Platform, receiver: Receiver) -> None:
+    platform.ensure_brand("hookcli")
+    made = _carcloud(platform, "webhooks", "add", receiver.url("/cli"), "--type", "vehicle",
+                     "--brand", "hookcli", "--json")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    hook = json.loads(made.stdout)
+    assert hook["secret"].startswith("whsec_") and hook["event_types"] == ["vehicle"]
+    listed = _carcloud(platform, "webhooks", "list", "--json")
+    assert listed.returncode == 0 and hook["id"] in {h["id"] for h in json.loads(listed.stdout)}
+    platform.register("hookcli")
+    (first,) = platform.wait_for(lambda: receiver.on("/cli"), what="the delivery")
+    page = platform.wait_for(
+        lambda: json.loads(
+            _carcloud(
+                platform, "webhooks", "deliveries", hook["id"], "--status", "succeeded", "--json"
+            ).stdout
+        ),  # fmt: skip
+        what="the delivery listed",
+    )
+    assert [d["id"] for d in page] == [first.webhook_id]
+    again = _carcloud(platform, "webhooks", "redeliver", hook["id"], first.webhook_id)
+    assert again.returncode == 0 and "queued again" in again.stdout
+    platform.wait_for(lambda: len(receiver.on("/cli")) == 2, what="the redelivery")
+    bad = _carcloud(platform, "webhooks", "add", "ftp://x.example/h", "--type", "trip")
+    assert bad.returncode != 0 and "url: must be an http:// or https:// URL" in bad.stderr
+    gone = _carcloud(platform, "webhooks", "delete", hook["id"])
+    assert gone.returncode == 0
+    assert hook["id"] not in _carcloud(platform, "webhooks", "list", "--json").stdout
