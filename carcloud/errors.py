@@ -3,13 +3,15 @@
 CarcloudError                 base of everything below (carcloud_agent.errors)
 ├── ConfigError               bad settings, a port in use, a data dir we cannot use
 ├── ValidationError           bad input from a caller (a VIN, a brand slug, a query)
-│   └── ProtocolError         a car↔cloud message that breaks the protocol
+│   ├── ProtocolError         a car↔cloud message that breaks the protocol
+│   └── SourceError           an outside source (a calendar) that answers with something unusable
 ├── NotFoundError             a record that does not exist or that the caller may not see
 ├── ConflictError             a record that already exists
 │   └── PreconditionFailed    an update based on a version that is no longer current
 ├── AuthError                 missing or wrong credentials
 │   └── ForbiddenError        right credentials, not allowed to do this
 ├── MessagingError            NATS is unreachable or refused an operation
+├── UnreachableError          an outside server (a calendar) that does not answer now
 └── StorageError              the database failed
 
 The first four live in the agent's distribution (the car raises them too) and are
@@ -30,7 +32,9 @@ __all__ = [
     "NotFoundError",
     "PreconditionFailed",
     "ProtocolError",
+    "SourceError",
     "StorageError",
+    "UnreachableError",
     "ValidationError",
 ]
 
@@ -61,3 +65,12 @@ class MessagingError(CarcloudError):
 
 class StorageError(CarcloudError):
     """The database failed."""
+
+
+class SourceError(ValidationError):
+    """An outside source that answers with something unusable: a calendar URL that is not a
+    calendar, content that does not parse, credentials it refuses."""
+
+
+class UnreachableError(CarcloudError):
+    """An outside server that does not answer now (refused, timed out, a 5xx): try later."""

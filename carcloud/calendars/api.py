@@ -1,0 +1,131 @@
+"""Calendar accounts and agendas over REST, scoped by brand through the driver."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from carcloud.api.security import CurrentPrincipal, CurrentServices
+from carcloud.calendars.agenda import AgendaEntry
+from carcloud.calendars.service import AccountDraft
+from carcloud.drivers.models import Driver
+from carcloud.timeutil import parse_rfc3339_us, to_datetime
+from carcloud.vin import Vin
+
+router = APIRouter()
+DEFAULT_DAYS = 7
+
+From = Annotated[
+    str | None, Query(alias="from", description="RFC 3339 start of the range (default now)")
+]
+To = Annotated[str | None, Query(description="RFC 3339 end (default 7 days after from)")]
+
+
+class AccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(examples=["caldav"], description="ics (a feed URL) or caldav")
+    url: str = Field(examples=["https://dav.example.org/dav/ada/work/"])
+    name: str | None = Field(default=None, examples=["Work"])
+    username: str | None = Field(default=None, description="CalDAV only")
+    password: str | None = Field(default=None, description="CalDAV only; stored encrypted")
+    owner_email: str | None = Field(
+        default=None, description="The driver's address in invitations (to leave out declined)"
+    )
+
+
+def _range(start: str | None, end: str | None) -> tuple[dt.datetime, dt.datetime]:
+    begins = to_datetime(parse_rfc3339_us(start, "from")) if start else dt.datetime.now(dt.UTC)
+    ends = to_datetime(parse_rfc3339_us(end, "to")) if end else begins + dt.timedelta(DEFAULT_DAYS)
+    return begins, ends
+
+
+def _agenda(
+    driver: Driver, entries: list[AgendaEntry], start: dt.datetime, end: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "driver_id": driver.id,
+        "timezone": driver.timezone,
+        "from": start.isoformat().replace("+00:00", "Z"),
+        "to": end.isoformat().replace("+00:00", "Z"),
+        "preferences": driver.preferences.document(),
+        "events": [entry.document(driver.zone) for entry in entries],
+    }
+
+
+@router.post(
+    "/drivers/{driver_id}/calendar-accounts",
+    status_code=status.HTTP_201_CREATED,
+    tags=["calendars"],
+)
+async def add_account(
+    driver_id: str, body: AccountIn, who: CurrentPrincipal, svc: CurrentServices
+) -> Any:
+    """Add a calendar (synced once at once); 422 names what is wrong with the source."""
+    draft = AccountDraft(
+        body.kind, body.url, body.name, body.username, body.password, body.owner_email
+    )
+    return (await svc.calendars.add_account(driver_id, who.brand, draft)).document()
+
+
+@router.get("/drivers/{driver_id}/calendar-accounts", tags=["calendars"])
+async def list_accounts(
+    driver_id: str, who: CurrentPrincipal, svc: CurrentServices
+) -> dict[str, Any]:
+    """A driver's calendars with their sync state (never their secrets)."""
+    accounts = await svc.calendars.list_accounts(driver_id, who.brand)
+    return {"accounts": [account.document() for account in accounts]}
+
+
+@router.get("/calendar-accounts/{account_id}", tags=["calendars"])
+async def get_account(account_id: str, who: CurrentPrincipal, svc: CurrentServices) -> Any:
+    """One calendar account: its last sync, its error while it fails."""
+    return (await svc.calendars.get_account(account_id, who.brand)).document()
+
+
+@router.post("/calendar-accounts/{account_id}/sync", tags=["calendars"])
+async def sync_account(account_id: str, who: CurrentPrincipal, svc: CurrentServices) -> Any:
+    """Sync now rather than on the schedule."""
+    return (await svc.calendars.sync_now(account_id, who.brand)).document()
+
+
+@router.delete(
+    "/calendar-accounts/{account_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["calendars"],
+)
+async def delete_account(account_id: str, who: CurrentPrincipal, svc: CurrentServices) -> None:
+    """Remove a calendar and what was synced from it."""
+    await svc.calendars.delete_account(account_id, who.brand)
+
+
+@router.get("/drivers/{driver_id}/agenda", tags=["calendars"])
+async def driver_agenda(
+    driver_id: str,
+    who: CurrentPrincipal,
+    svc: CurrentServices,
+    start: From = None,
+    to: To = None,
+) -> dict[str, Any]:
+    """The driver's meetings in [from, to), in UTC and the driver's zone, with join details."""
+    begins, ends = _range(start, to)
+    driver = await svc.drivers.get(driver_id, who.brand)
+    return _agenda(driver, await svc.calendars.agenda(driver, begins, ends), begins, ends)
+
+
+@router.get("/vehicles/{vin}/agenda", tags=["calendars"])
+async def vehicle_agenda(
+    vin: str,
+    who: CurrentPrincipal,
+    svc: CurrentServices,
+    start: From = None,
+    to: To = None,
+) -> dict[str, Any]:
+    """The agenda of the vehicle's current driver."""
+    begins, ends = _range(start, to)
+    number = str(Vin.parse(vin))
+    driver, entries = await svc.calendars.vehicle_agenda(number, who.brand, begins, ends)
+    return {"vin": number, **_agenda(driver, entries, begins, ends)}

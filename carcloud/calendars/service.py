@@ -1,0 +1,150 @@
+"""The calendars' rules: accounts are checked when they are added, credentials are sealed,
+and the agenda is made from what the last syncs stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from carcloud.calendars.agenda import AgendaEntry, ParsedItems, build_agenda
+from carcloud.calendars.credentials import CredentialBox
+from carcloud.calendars.models import ACCOUNT_KINDS, CalendarAccount, SyncState
+from carcloud.calendars.sources import SourceSettings, redacted, source_url
+from carcloud.calendars.store import CalendarStore
+from carcloud.calendars.sync import CalendarSyncer, SyncPolicy, http_client
+from carcloud.drivers.models import Driver
+from carcloud.drivers.service import DriverService
+from carcloud.errors import NotFoundError, SourceError, UnreachableError, ValidationError
+from carcloud.timeutil import now_us
+
+MAX_AGENDA_DAYS = 62
+
+
+@dataclass(frozen=True)
+class AccountDraft:
+    """What a caller gives to add a calendar: its kind, URL and credentials."""
+
+    kind: str
+    url: str
+    name: str | None = None
+    username: str | None = None
+    password: str | None = None
+    owner_email: str | None = None
+
+
+class CalendarService:
+    """Calendar accounts of drivers, their sync, and the agenda."""
+
+    def __init__(
+        self,
+        store: CalendarStore,
+        drivers: DriverService,
+        box: CredentialBox,
+        settings: SourceSettings | None = None,
+        policy: SyncPolicy | None = None,
+    ) -> None:
+        self.store = store
+        self.drivers = drivers
+        self.settings = settings or SourceSettings.from_env()
+        self.syncer = CalendarSyncer(store, box, self.settings, policy or SyncPolicy())
+        self.box = box
+        self._parsed = ParsedItems()
+
+    def _account(self, driver: Driver, draft: AccountDraft) -> CalendarAccount:
+        if draft.kind not in ACCOUNT_KINDS:
+            raise ValidationError(
+                f"kind must be one of {', '.join(ACCOUNT_KINDS)}, not {draft.kind!r}"
+            )
+        url = source_url(draft.url, draft.kind)
+        if draft.owner_email is not None and "@" not in draft.owner_email:
+            raise ValidationError("owner_email must be an e-mail address")
+        if draft.kind == "caldav":
+            if not draft.username or draft.password is None:
+                raise ValidationError("a caldav account needs username and password")
+            shown, secret = url, self.box.seal({"password": draft.password})
+        else:
+            if draft.username or draft.password:
+                raise ValidationError(
+                    "an ics feed takes no username or password: they are in its URL"
+                )
+            shown, secret = redacted(url), self.box.seal({"url": url})
+        name = (draft.name or "").strip() or ("Calendar feed" if draft.kind == "ics" else "CalDAV")
+        return CalendarAccount(
+            id=f"cal_{secrets.token_hex(8)}",
+            driver_id=driver.id,
+            brand=driver.brand,
+            kind="caldav" if draft.kind == "caldav" else "ics",
+            name=name[:120],
+            url=shown,
+            secret=secret,
+            username=draft.username,
+            owner_email=draft.owner_email,
+            created_at=now_us(),
+            state=SyncState(next_sync_at=now_us()),
+        )
+
+    async def add_account(
+        self, driver_id: str, brand: str | None, draft: AccountDraft
+    ) -> CalendarAccount:
+        """Add a calendar and sync it once; SourceError (422) if the source is not usable.
+
+        A source that does not answer now is kept, with its error: the worker retries it.
+        """
+        driver = await self.drivers.get(driver_id, brand)
+        account = await self.store.create_account(self._account(driver, draft))
+        started = now_us()
+        async with http_client(self.settings) as client:
+            try:
+                changes, report = await self.syncer.fetch(client, account)
+            except SourceError:
+                await self.store.delete_account(account.id, None)
+                raise
+            except UnreachableError as exc:
+                # Not checkable now: kept with its error, and the worker tries again.
+                await self.syncer.failed(account, started, str(exc))
+                return await self.store.get_account(account.id, None)
+        await self.syncer.succeeded(account, started, changes, report)
+        return await self.store.get_account(account.id, None)
+
+    async def list_accounts(self, driver_id: str, brand: str | None) -> list[CalendarAccount]:
+        """A driver's calendar accounts with their sync state."""
+        return await self.store.list_accounts(driver_id, brand)
+
+    async def get_account(self, account_id: str, brand: str | None) -> CalendarAccount:
+        """One account the caller can see."""
+        return await self.store.get_account(account_id, brand)
+
+    async def delete_account(self, account_id: str, brand: str | None) -> None:
+        """Remove an account and what was synced from it."""
+        await self.store.delete_account(account_id, brand)
+
+    async def sync_now(self, account_id: str, brand: str | None) -> CalendarAccount:
+        """Sync an account at once (not waiting for its schedule)."""
+        account = await self.store.get_account(account_id, brand)
+        async with http_client(self.settings) as client:
+            await self.syncer.sync(client, account)
+        return await self.store.get_account(account_id, brand)
+
+    async def agenda(
+        self, driver: Driver, start: dt.datetime, end: dt.datetime
+    ) -> list[AgendaEntry]:
+        """The driver's meetings overlapping [start, end)."""
+        if end <= start:
+            raise ValidationError("to must be after from")
+        if end - start > dt.timedelta(days=MAX_AGENDA_DAYS):
+            raise ValidationError(f"an agenda spans at most {MAX_AGENDA_DAYS} days")
+        accounts = await self.store.list_accounts(driver.id, None)
+        items = await self.store.driver_items(driver.id)
+        return build_agenda(driver, accounts, items, start, end, self._parsed)
+
+    async def vehicle_agenda(
+        self, vin: str, brand: str | None, start: dt.datetime, end: dt.datetime
+    ) -> tuple[Driver, list[AgendaEntry]]:
+        """The agenda of the vehicle's current driver; NotFoundError if it has none."""
+        driver = await self.drivers.vehicle_driver(vin, brand)
+        if driver is None:
+            raise NotFoundError(
+                f"vehicle {vin} has no current driver; set one with PUT /vehicles/{vin}/driver"
+            )
+        return driver, await self.agenda(driver, start, end)

@@ -1,0 +1,134 @@
+"""What the iCalendar feed and CalDAV sources share: their URLs, the outside-address
+policy, and HTTP failures translated into errors that name what is wrong.
+
+A source's URL comes from an API caller and the platform fetches it from inside the
+operator's network, so by default it must resolve to public addresses only (the
+webhooks' policy); `CARCLOUD_CALENDAR_ALLOW_PRIVATE=1` allows private ones (a test
+platform, a CalDAV server on the operator's own network).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from carcloud.errors import SourceError, UnreachableError, ValidationError
+from carcloud.webhooks.targets import RefusedTarget, TargetPolicy
+
+MAX_CALENDAR_BYTES = 20_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A server's answer, read whole (within the size limit)."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        """The body as text (UTF-8; a wrong byte does not stop a sync)."""
+        return self.body.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """How sources are fetched: time out, size limit, private addresses allowed or not."""
+
+    allow_private: bool = False
+    timeout_s: float = 20.0
+    max_bytes: int = MAX_CALENDAR_BYTES
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> SourceSettings:
+        """CARCLOUD_CALENDAR_ALLOW_PRIVATE=1 allows private and loopback addresses."""
+        allow = environ.get("CARCLOUD_CALENDAR_ALLOW_PRIVATE", "").strip().lower()
+        return cls(allow_private=allow in ("1", "true", "yes", "on"))
+
+
+def source_url(raw: str, kind: str) -> str:
+    """A feed (https, http, webcal, webcals) or CalDAV (https, http) URL, as fetched."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    parts = urlsplit(text)
+    schemes = ("https", "http", "webcal", "webcals") if kind == "ics" else ("https", "http")
+    if parts.scheme.lower() not in schemes or not parts.hostname or any(c.isspace() for c in text):
+        raise ValidationError(
+            f"url {_shown(text)!r} is not a valid {kind} URL: expected "
+            f"{' or '.join(s + '://HOST/…' for s in schemes)}"
+        )
+    scheme = "https" if parts.scheme.lower() in ("webcal", "webcals", "https") else "http"
+    return urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
+
+
+def redacted(url: str) -> str:
+    """The URL without path, query and user: a feed's path often is its secret."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+async def check_target(url: str, settings: SourceSettings) -> None:
+    """SourceError if the URL's host is not a public address (and private ones are not allowed)."""
+    try:
+        await TargetPolicy(settings.allow_private).check(url)
+    except RefusedTarget:
+        host = urlsplit(url).hostname
+        raise SourceError(
+            f"{host} is not a public address; the operator may allow private calendar servers "
+            "with CARCLOUD_CALENDAR_ALLOW_PRIVATE=1"
+        ) from None
+    except OSError as exc:
+        raise UnreachableError(f"{urlsplit(url).hostname} does not resolve: {exc}") from None
+
+
+async def request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    what: str,
+    settings: SourceSettings,
+    allow: tuple[int, ...] = (),
+    **kwargs: object,
+) -> Answer:
+    """One request; errors name `what` was asked and why it failed.
+
+    A 207 and any 2xx is an answer, and so is a status in `allow`; 401/403/404 are
+    SourceError (the account is wrong until someone fixes it); no answer, a 5xx or a 429
+    are UnreachableError (try later).
+    """
+    await check_target(url, settings)
+    host = urlsplit(url).hostname
+    try:
+        async with client.stream(method, url, **kwargs) as response:  # type: ignore[arg-type]
+            status, headers, body = response.status_code, response.headers, bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > settings.max_bytes:
+                    raise SourceError(
+                        f"{what} at {host} is larger than {settings.max_bytes // 1_000_000} MB"
+                    )
+    except httpx.TimeoutException:
+        raise UnreachableError(f"{what} at {host} did not answer within the time out") from None
+    except httpx.HTTPError as exc:
+        raise UnreachableError(f"{what} at {host} failed: {exc or type(exc).__name__}") from None
+    if status in allow:
+        return Answer(status, headers, bytes(body))
+    if status in (401, 403):
+        raise SourceError(f"{host} refused the credentials (HTTP {status}) for {what}")
+    if status == 404:
+        raise SourceError(f"{what} not found at {host} (HTTP 404)")
+    if status == 429 or status >= 500:
+        raise UnreachableError(f"{host} answered HTTP {status} to {what}")
+    if status >= 400:
+        raise SourceError(f"{host} answered HTTP {status} to {what}")
+    return Answer(status, headers, bytes(body))

@@ -1,0 +1,1 @@
+"""Drivers: profiles of the people who drive a brand's vehicles, and who drives which."""
