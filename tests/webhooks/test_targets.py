@@ -68,3 +68,15 @@ class _NoStore:
 
     def __getattr__(self, name: str) -> object:
         raise AssertionError(f"the store was used: {name}")
+
+
+def test_the_setting_is_off_unless_given() -> None:
+    from carcloud.config import load_settings
+    from carcloud.errors import ConfigError
+
+    assert load_settings(environ={}).webhook_allow_private is False
+    on = load_settings(environ={"CARCLOUD_WEBHOOK_ALLOW_PRIVATE": "1"})
+    assert on.webhook_allow_private is True and "webhook_allow_private=True" in repr(on)
+    assert load_settings({"webhook_allow_private": "no"}, environ={}).webhook_allow_private is False
+    with pytest.raises(ConfigError, match="CARCLOUD_WEBHOOK_ALLOW_PRIVATE='maybe'"):
+        load_settings(environ={"CARCLOUD_WEBHOOK_ALLOW_PRIVATE": "maybe"})
