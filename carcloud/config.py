@@ -88,17 +88,74 @@ def _url(raw: str, schemes: tuple[str, ...], example: str) -> SplitResult:
     return parts
 
 
+def _url_list(raw: str) -> list[str]:
+    """The URLs of a comma-separated list (the servers of a cluster), none empty."""
+    urls = [part.strip() for part in _text(raw).split(",")]
+    if not all(urls):
+        raise ValueError("an empty entry in a comma-separated list of URLs")
+    return urls
+
+
 def _nats_url(raw: str) -> str:
-    return _url(raw, ("nats", "tls", "ws", "wss"), "nats://nats.example.com:4222").geturl()
+    return ",".join(
+        _url(url, ("nats", "tls", "ws", "wss"), "nats://nats.example.com:4222").geturl()
+        for url in _url_list(raw)
+    )
 
 
-def _mqtt_url(raw: str) -> str:
+def _one_mqtt_url(raw: str) -> str:
     parts = _url(raw, ("mqtt", "mqtts"), "mqtt://mqtt.example.com:1884")
+    if parts.path not in ("", "/") or parts.username or parts.password:
+        raise ValueError("expected mqtt://HOST:PORT, without a path or credentials")
     if parts.port is None:
         # The registered MQTT ports, so that the URL always names the port we connect to.
         port = 8883 if parts.scheme == "mqtts" else 1883
         parts = parts._replace(netloc=f"{parts.netloc}:{port}")
     return parts.geturl()
+
+
+def _mqtt_url(raw: str) -> str:
+    urls = [_one_mqtt_url(url) for url in _url_list(raw)]
+    if len({urlsplit(url).scheme for url in urls}) > 1:
+        raise ValueError("mixes mqtt:// and mqtts:// listeners")
+    return ",".join(urls)
+
+
+def port_list(raw: str) -> list[int]:
+    """Ports separated by commas (one per node of a cluster), e.g. 4222 or 4222,4223,4224."""
+    return [_port(part) for part in _text(raw).split(",")]
+
+
+def host_list(raw: str) -> list[str]:
+    """Hosts separated by commas (one per node of a cluster)."""
+    return [_host(part) for part in _text(raw).split(",")]
+
+
+def nats_servers(nats_url: str) -> list[str]:
+    """The servers of a NATS URL setting (one, or a cluster's, comma-separated).
+
+    carcloud connects as several identities (svc, sys, auth) whose passwords come
+    from the secrets file, so a user or token in the URL would be ignored: refused.
+    """
+    servers = _nats_url(nats_url).split(",")
+    for server in servers:
+        if urlsplit(server).username is not None:
+            raise ConfigError(
+                f"NATS URL {mask_url(server)} holds credentials; carcloud's services connect "
+                "with the passwords of the secrets file (--secrets-file), so give the URL "
+                "without them"
+            )
+    return servers
+
+
+def mqtt_addresses(mqtt_url: str) -> list[tuple[str, int]]:
+    """(host, port) of each MQTT listener of an MQTT URL setting, in the given order."""
+    addresses = []
+    for url in _mqtt_url(mqtt_url).split(","):
+        parts = urlsplit(url)
+        assert parts.hostname is not None and parts.port is not None  # checked by the parser
+        addresses.append((parts.hostname, parts.port))
+    return addresses
 
 
 def _database_url(raw: str) -> str:
@@ -203,18 +260,27 @@ SETTINGS: tuple[Setting, ...] = (
         "nats_url",
         _nats_url,
         "",
-        "the platform's NATS server, for a worker on another host",
+        "an existing NATS server or cluster (URLs separated by commas): `up` then starts "
+        "no server of its own, and a worker on another host finds the platform there",
         flag="--nats",
         metavar="URL",
-        default_text="from DATA_DIR/runtime.json of a platform on this host",
+        default_text="up: its own server; worker: from DATA_DIR/runtime.json",
     ),
     Setting(
         "mqtt_url",
         _mqtt_url,
         "",
-        "the platform's MQTT listener: the control role connects to it",
+        "the MQTT listener(s) of that NATS (URLs separated by commas): the control role "
+        "connects to the first that answers",
         metavar="URL",
-        default_text="from DATA_DIR/runtime.json of a platform on this host",
+        default_text="up: its own listener; worker: from DATA_DIR/runtime.json",
+    ),
+    Setting(
+        "stream_replicas",
+        _count(1),
+        1,
+        "copies each JetStream stream keeps: 3 on a NATS cluster of three or more",
+        metavar="N",
     ),
     Setting(
         "secrets_file",
@@ -235,7 +301,12 @@ def _default(name: str) -> Any:
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password (or a NATS token in the user part) replaced by ***."""
+    """The URL with its password (or a NATS token in the user part) replaced by ***.
+
+    A comma-separated list (a cluster's servers) is masked URL by URL.
+    """
+    if "," in url:
+        return ",".join(mask_url(part) for part in url.split(","))
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -269,6 +340,7 @@ class Settings:
     tls_key: Path | None = _default("tls_key")
     nats_url: str = _default("nats_url")
     mqtt_url: str = _default("mqtt_url")
+    stream_replicas: int = _default("stream_replicas")
     secrets_file: Path | None = _default("secrets_file")
     nats_url_given: bool = field(init=False, default=False, repr=False, compare=False)
     mqtt_url_given: bool = field(init=False, default=False, repr=False, compare=False)
@@ -302,6 +374,7 @@ class Settings:
             "tls_key": None if self.tls_key is None else str(self.tls_key),
             "nats_url": mask_url(self.nats_url),
             "mqtt_url": mask_url(self.mqtt_url),
+            "stream_replicas": self.stream_replicas,
             "secrets_file": None if self.secrets_file is None else str(self.secrets_file),
         }
         return "Settings(" + ", ".join(f"{key}={value!r}" for key, value in shown.items()) + ")"

@@ -33,8 +33,9 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 
 # The settings each command takes; each gets its flag, and only these read CARCLOUD_*
-# variables (a variable meant for workers must not redirect `carcloud up`).
-UP_SETTINGS = (
+# variables. `up` and `worker` take the same: with --nats (CARCLOUD_NATS_URL) `up` uses
+# that NATS instead of starting its own, as a worker does.
+_LOCAL_SETTINGS = (
     "data_dir",
     "host",
     "http_port",
@@ -48,9 +49,10 @@ UP_SETTINGS = (
     "tls_cert",
     "tls_key",
 )
-WORKER_SETTINGS = (*UP_SETTINGS, "nats_url", "mqtt_url", "secrets_file")
-# The demo makes a fresh data dir and database of its own, unless --data-dir is given.
-DEMO_SETTINGS = tuple(name for name in UP_SETTINGS if name not in ("data_dir", "database_url"))
+UP_SETTINGS = (*_LOCAL_SETTINGS, "nats_url", "mqtt_url", "secrets_file", "stream_replicas")
+WORKER_SETTINGS = UP_SETTINGS
+# The demo makes a fresh data dir, database and NATS of its own, unless --data-dir is given.
+DEMO_SETTINGS = tuple(name for name in _LOCAL_SETTINGS if name not in ("data_dir", "database_url"))
 
 
 def _flag_type(setting: Setting) -> Any:

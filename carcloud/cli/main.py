@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from carcloud import __version__
+from carcloud.cli.cluster_commands import add_cluster_commands
 from carcloud.cli.common import (
     DEMO_SETTINGS,
     UP_SETTINGS,
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_settings(worker, WORKER_SETTINGS)
     worker.set_defaults(func=cmd_worker)
+
+    add_cluster_commands(sub)
 
     status = sub.add_parser(
         "status", help="vehicles online, ingest backlog", description="Show the platform's status."

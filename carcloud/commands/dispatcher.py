@@ -26,6 +26,7 @@ import logging
 import os
 import secrets
 import ssl
+from collections.abc import Sequence
 from typing import Any
 
 import nats.errors
@@ -35,6 +36,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from carcloud.auth.callout import DISPATCH_USER, dispatch_client_id
 from carcloud.commands.models import CommandRecord
+from carcloud.commands.redelivery import Unanswered
 from carcloud.commands.service import CommandService
 from carcloud.errors import CarcloudError
 from carcloud.messaging import topics
@@ -76,8 +78,7 @@ class Dispatcher:
         nc: NatsClient,
         commands: CommandService,
         twins: TwinService,
-        mqtt_host: str,
-        mqtt_port: int,
+        mqtt_addresses: Sequence[tuple[str, int]],
         dispatch_password: str,
         sweep_s: float = 1.0,
         sys_nc: NatsClient | None = None,
@@ -88,7 +89,10 @@ class Dispatcher:
         self.sys_nc = sys_nc
         self.commands = commands
         self.twins = twins
-        self.mqtt_host, self.mqtt_port = mqtt_host, mqtt_port
+        if not mqtt_addresses:
+            raise ValueError("the control role needs at least one MQTT listener")
+        # Several on a NATS cluster: a connection that fails or is lost tries the next.
+        self.mqtt_addresses = list(mqtt_addresses)
         self.password = dispatch_password
         self.sweep_s = sweep_s
         # One MQTT connection per vehicle account: a car's session lives in its own.
@@ -98,6 +102,9 @@ class Dispatcher:
         self._to_resend: set[int] = set()
         self._resending = asyncio.Lock()
         self.sent = 0
+        # Commands sent to a car that is there, sent again while nothing final is heard.
+        self.unanswered = Unanswered()
+        self._nats_reconnects = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set."""
@@ -136,10 +143,14 @@ class Dispatcher:
 
     async def _keep_connected(self, stop: asyncio.Event, shard: int) -> None:
         delay = 0.5
+        # Vehicle accounts start on different listeners of a cluster, spreading the load.
+        attempt = shard
         while not stop.is_set():
+            host, port = self.mqtt_addresses[attempt % len(self.mqtt_addresses)]
+            attempt += 1
             client = MqttClient(
-                self.mqtt_host,
-                self.mqtt_port,
+                host,
+                port,
                 dispatch_client_id(shard, f"{os.getpid()}-{secrets.token_hex(3)}"),
                 DISPATCH_USER,
                 self.password,
@@ -149,9 +160,12 @@ class Dispatcher:
             try:
                 await client.connect()
             except MqttError as exc:
+                if attempt % len(self.mqtt_addresses) != shard % len(self.mqtt_addresses):
+                    continue  # another listener of the cluster first, at once
                 log.warning(
-                    "control: cannot connect to MQTT (vehicle account %d: %s); retry in %.1f s",
-                    shard, exc, delay,
+                    "control: cannot connect to MQTT %s:%d (vehicle account %d: %s); "
+                    "retry in %.1f s",
+                    host, port, shard, exc, delay,
                 )  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
@@ -208,26 +222,41 @@ class Dispatcher:
     async def resync(self, vin: str) -> None:
         """Everything a vehicle should have: open commands in order, then its desired twin."""
         for command in await self.commands.open_commands(vin):
-            await self.send_command(command)
+            if await self.send_command(command):
+                self.unanswered.sent(vin, command.id)
         with contextlib.suppress(CarcloudError):
             await self.send_desired(await self.twins.get(vin, None))
 
-    async def _resend_all(self, shard: int) -> None:
-        """After our own (re)connect into one vehicle account: what may not have got there.
+    async def _redeliver(self) -> None:
+        """Send again what a car was sent and never answered for good (see redelivery.py)."""
+        for vin, command_id in self.unanswered.due():
+            try:
+                command = await self.commands.record(vin, command_id)
+            except CarcloudError:
+                self.unanswered.forget(command_id)
+                continue
+            if command.is_final:
+                self.unanswered.forget(command_id)
+            else:
+                await self.send_command(command)
+
+    async def _resend_all(self, *shards: int) -> None:
+        """After our own (re)connect into vehicle accounts (MQTT, or NATS where dispatch
+        requests arrive): what may not have got there.
 
         Accounts that connect together (all of them at start) share one read of the
         database: a pass takes every account that has come up while the one before ran.
         """
-        self._to_resend.add(shard)
+        self._to_resend.update(shards)
         async with self._resending:
-            shards, self._to_resend = self._to_resend, set()
-            if not shards:
+            taken, self._to_resend = self._to_resend, set()
+            if not taken:
                 return  # an earlier pass took this account along
             for command in await self.commands.open_commands():
-                if vehicle_shard(command.vin) in shards:
+                if vehicle_shard(command.vin) in taken:
                     await self.send_command(command)
             for twin in await self.twins.unsynced():
-                if vehicle_shard(twin.vin) in shards:
+                if vehicle_shard(twin.vin) in taken:
                     await self.send_desired(twin)
 
     async def _on_connect(self, msg: Msg) -> None:
@@ -259,6 +288,7 @@ class Dispatcher:
                     await self._publish(vin, topic, str(request["message"]).encode())
                 else:
                     await self.send_command(await self.commands.record(vin, command_id))
+                self.unanswered.sent(vin, command_id)
             else:
                 await self.send_desired(await self.twins.get(vin, None))
         except (ValueError, KeyError, CarcloudError) as exc:
@@ -343,7 +373,13 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 await self.commands.expire_due()
+                await self._redeliver()
             except CarcloudError as exc:
                 log.warning("control: expiry sweep failed: %s", exc)
+            reconnects = int(self.nc.stats["reconnects"])
+            if reconnects != self._nats_reconnects:
+                # Dispatch requests published while we were away reached nobody.
+                self._nats_reconnects = reconnects
+                await self._resend_all(*range(VEHICLE_ACCOUNTS))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.sweep_s)

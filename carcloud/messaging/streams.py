@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
+import nats.errors
 import nats.js.errors
 from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 
+from carcloud.errors import ConfigError, MessagingError
 from carcloud.events.models import SUBJECT_PREFIX
 from carcloud.messaging import topics
 
@@ -63,20 +68,77 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
     ]
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create each stream, or update it to the declared config."""
+# A NATS cluster that has just started elects its JetStream leader first; meanwhile
+# stream requests time out or get 503. Retried for this long.
+JETSTREAM_READY_S = 30.0
+
+
+async def ensure_streams(
+    js: JetStreamContext, replicas: int = 1, ready_s: float = JETSTREAM_READY_S
+) -> None:
+    """Create each stream with `replicas` copies, or update it to the declared config.
+
+    ConfigError when the server cannot keep that many copies (a single server, or a
+    cluster smaller than `replicas`); MessagingError when JetStream does not answer.
+    """
     for config in stream_configs(replicas):
+        await _while_electing(functools.partial(_ensure_stream, js, config), config.name, ready_s)
+
+
+async def _while_electing(
+    request: Callable[[], Awaitable[None]], what: str | None, ready_s: float
+) -> None:
+    """Run a JetStream request again while the cluster answers 'no leader yet'."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ready_s
+    while True:
+        try:
+            await request()
+            return
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
+            if loop.time() > deadline:
+                raise MessagingError(
+                    f"JetStream did not set up {what} within {ready_s:.0f} s: "
+                    f"{exc or type(exc).__name__}"
+                ) from exc
+            await asyncio.sleep(0.5)
+
+
+async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
         try:
             await js.add_stream(config)
-            log.info("created stream %s", config.name)
+            log.info("created stream %s with %d replica(s)", config.name, config.num_replicas)
+            return
         except nats.js.errors.BadRequestError:
-            await js.update_stream(config)
+            pass  # it exists (with another config): update it
+        await js.update_stream(config)
+    except nats.js.errors.ServiceUnavailableError:
+        raise  # no leader yet: asked again
+    except nats.js.errors.APIError as exc:
+        if config.num_replicas is not None and config.num_replicas > 1:
+            raise ConfigError(
+                f"NATS cannot keep stream {config.name} with {config.num_replicas} replicas "
+                f"({exc.description}); --stream-replicas (CARCLOUD_STREAM_REPLICAS) needs a "
+                "NATS cluster of at least that many servers"
+            ) from exc
+        raise MessagingError(f"cannot set up stream {config.name}: {exc.description}") from exc
 
 
-async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+async def ensure_consumer(
+    js: JetStreamContext,
+    stream: str,
+    config: ConsumerConfig,
+    ready_s: float = JETSTREAM_READY_S,
+) -> None:
     """Create a durable consumer if it is missing (its position is kept otherwise)."""
     assert config.durable_name is not None
-    try:
-        await js.consumer_info(stream, config.durable_name)
-    except nats.js.errors.NotFoundError:
-        await js.add_consumer(stream, config)
+    durable = config.durable_name
+
+    async def ensure() -> None:
+        try:
+            await js.consumer_info(stream, durable)
+        except nats.js.errors.NotFoundError:
+            await js.add_consumer(stream, config)
+
+    await _while_electing(ensure, f"consumer {stream}/{durable}", ready_s)

@@ -43,7 +43,8 @@ class PlatformSecrets:
         )
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (mode 0600), atomically."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -145,7 +146,7 @@ class DataDir:
         for user in SERVICE_USERS:
             passwords.setdefault(user, secrets.token_urlsafe(24))
         made = PlatformSecrets(passwords, issuer_seed or new_account_seed(), pepper or new_pepper())
-        _write_private(
+        write_private(
             self.secrets_file,
             json.dumps(
                 {
@@ -165,7 +166,7 @@ class DataDir:
         return None
 
     def save_operator_key(self, token: str) -> None:
-        _write_private(self.operator_key_file, token + "\n")
+        write_private(self.operator_key_file, token + "\n")
 
     def write_runtime(self, info: dict[str, Any]) -> None:
         self.runtime_file.write_text(json.dumps(info, indent=2), encoding="utf-8")

@@ -28,7 +28,7 @@ from carcloud import __version__
 from carcloud.api.app import create_app
 from carcloud.catalog import default_catalog
 from carcloud.commands.events import CommandWatch
-from carcloud.config import Settings, mask_url
+from carcloud.config import Settings, mask_url, mqtt_addresses, nats_servers
 from carcloud.errors import CarcloudError, ConfigError, MessagingError
 from carcloud.ingest.worker import consumer_config
 from carcloud.messaging.accounts import vehicle_accounts
@@ -68,6 +68,8 @@ class Started:
 
 
 async def _connect(url: str, user: str, password: str, name: str) -> NatsClient:
+    """A NATS connection that reconnects for ever, to any server of `url` (a list on a cluster)."""
+    servers = nats_servers(url)
     state = {"down": False}
 
     async def on_error(exc: Exception) -> None:
@@ -81,7 +83,7 @@ async def _connect(url: str, user: str, password: str, name: str) -> NatsClient:
 
     try:
         return await nats.connect(
-            url,
+            servers,
             user=user,
             password=password,
             name=name,
@@ -93,7 +95,7 @@ async def _connect(url: str, user: str, password: str, name: str) -> NatsClient:
             reconnected_cb=on_reconnect,
         )
     except (OSError, nats.errors.Error) as exc:
-        raise MessagingError(f"cannot connect to NATS at {url} as {user}: {exc}") from exc
+        raise MessagingError(f"cannot connect to NATS at {mask_url(url)} as {user}: {exc}") from exc
 
 
 async def ensure_operator_key(services: Services, data_dir: DataDir) -> tuple[str | None, bool]:
@@ -178,6 +180,35 @@ async def embedded_server(settings: Settings, data_dir: DataDir) -> AsyncIterato
         await server.stop()
 
 
+@contextlib.asynccontextmanager
+async def external_server(settings: Settings, data_dir: DataDir) -> AsyncIterator[PlatformSecrets]:
+    """`carcloud up --nats URL`: an existing NATS server or cluster, no child of ours.
+
+    That NATS must carry carcloud's accounts and auth callout with the passwords of
+    this platform's secrets (`carcloud nats-config` writes such a config). It keeps
+    running when carcloud stops, and so do the cars' connections to it.
+    """
+    if not settings.mqtt_url_given:
+        raise ConfigError(
+            "--nats needs --mqtt-url (CARCLOUD_MQTT_URL) too: the MQTT listener(s) of that "
+            "NATS, where the control role reaches the cars"
+        )
+    check_port_free(settings.host, settings.http_port, "--http-port")
+    yield service_secrets(settings, data_dir)
+
+
+def service_secrets(settings: Settings, data_dir: DataDir) -> PlatformSecrets:
+    """The services' NATS passwords: --secrets-file, else the data dir's secrets.json."""
+    if settings.secrets_file is not None:
+        return load_platform_secrets(settings.secrets_file)
+    if data_dir.secrets_file.exists():
+        return data_dir.platform_secrets(create=False)
+    raise ConfigError(
+        f"no platform secrets: {data_dir.secrets_file} does not exist; pass "
+        "--secrets-file (CARCLOUD_SECRETS_FILE) with a copy of the platform's secrets.json"
+    )
+
+
 async def drop_vehicles(url: str, sys_password: str) -> None:
     """Disconnect every car before the embedded server stops.
 
@@ -207,17 +238,18 @@ async def run_roles(
     stop: asyncio.Event,
     platform: PlatformSecrets,
     on_ready: Callable[[Started], None] | None = None,
-    nats_url: str | None = None,
-    mqtt_port: int | None = None,
-    mqtt_host: str | None = None,
 ) -> None:
     """Run `roles` (see `carcloud.runtime.roles`) until `stop` is set.
+
+    NATS and MQTT are where `settings` says (`nats_url`, `mqtt_url`: one server, or
+    every server of a cluster); streams keep `settings.stream_replicas` copies.
 
     Every role runs in one task group: a role that crashes is logged once, stops
     the others, and ends the process with a message that names it.
     """
     names = check_roles(roles)
-    url = nats_url or settings.nats_url
+    url = settings.nats_url
+    listeners = mqtt_addresses(settings.mqtt_url)
     data_dir = DataDir(settings.data_dir)
     stores = open_storage(settings.resolved_database_url())
     await stores.open()
@@ -230,7 +262,7 @@ async def run_roles(
         svc_nc = await _connect(url, "svc", platform.passwords["svc"], f"carcloud-{os.getpid()}")
         clients.append(svc_nc)
         js = svc_nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, settings.stream_replicas)
         await ensure_consumer(js, TELEMETRY_STREAM, consumer_config())
         connections: dict[str, NatsClient] = {"svc": svc_nc}
         for identity in sorted({need for name in names for need in ROLES[name].needs}):
@@ -254,14 +286,17 @@ async def run_roles(
             platform,
             services,
             connections,
-            mqtt_host or settings.host,
-            mqtt_port or settings.mqtt_port,
+            listeners,
             internal_mqtt_ssl(settings),
         )
         for name in names:
             for runner in await ROLES[name].start(context):
                 tasks.append(asyncio.create_task(_supervised(name, runner, stop)))
-        operator_key, new_key = await ensure_operator_key(services, data_dir)
+        # The process that serves the API keeps the first operator key in its data dir;
+        # a worker on another host has no data dir of its own to keep it in.
+        operator_key, new_key = (
+            await ensure_operator_key(services, data_dir) if "api" in names else (None, False)
+        )
         if watch is not None:
             await watch.start()
             await services.events.start(svc_nc)
@@ -328,7 +363,7 @@ async def run_up(
     on_ready: Callable[[Started], None] | None = None,
     alongside: Alongside | None = None,
 ) -> None:
-    """`carcloud up`: the embedded nats-server and every role, until Ctrl-C.
+    """`carcloud up`: the embedded nats-server (or the one of --nats) and every role, until Ctrl-C.
 
     `alongside` runs once the platform is ready (the demo's simulator) and is
     stopped with it.
@@ -345,8 +380,13 @@ async def run_up(
         if alongside is not None:
             companions.append(asyncio.create_task(_companion(alongside(started, stop), stop)))
 
+    server = (
+        external_server(settings, data_dir)
+        if settings.nats_url_given
+        else embedded_server(settings, data_dir)
+    )
     try:
-        async with embedded_server(settings, data_dir) as platform:
+        async with server as platform:
             await run_roles(settings, USER_ROLES, stop, platform, ready)
     finally:
         await asyncio.gather(*companions, return_exceptions=True)
@@ -383,15 +423,7 @@ async def run_worker(
         nats_url = str(runtime["nats_url"])
         if not settings.mqtt_url_given:
             mqtt_url = str(runtime["mqtt_url"])
-    if settings.secrets_file is not None:
-        platform = load_platform_secrets(settings.secrets_file)
-    elif data_dir.secrets_file.exists():
-        platform = data_dir.platform_secrets(create=False)
-    else:
-        raise ConfigError(
-            f"no platform secrets: {data_dir.secrets_file} does not exist; pass "
-            "--secrets-file (CARCLOUD_SECRETS_FILE) with a copy of the platform's secrets.json"
-        )
+    platform = service_secrets(settings, data_dir)
     if settings.database_url is None and not (data_dir.path / "carcloud.db").exists():
         # Without this, SQLite would quietly make an empty database of the worker's own
         # and ingest would acknowledge telemetry into it.
@@ -416,7 +448,4 @@ async def run_worker(
         stop,
         platform,
         on_ready,
-        nats_url=nats_url,
-        mqtt_port=mqtt.port,
-        mqtt_host=mqtt.hostname,
     )

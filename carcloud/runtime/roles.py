@@ -38,8 +38,7 @@ class RoleContext:
     secrets: PlatformSecrets
     services: Services
     nats: dict[str, NatsClient]
-    mqtt_host: str
-    mqtt_port: int
+    mqtt_addresses: list[tuple[str, int]]  # the MQTT listener(s), tried in turn
     mqtt_ssl: ssl.SSLContext | None
 
 
@@ -73,8 +72,7 @@ async def _control(ctx: RoleContext) -> list[Runner]:
         ctx.nats["svc"],
         ctx.services.commands,
         ctx.services.twins,
-        ctx.mqtt_host,
-        ctx.mqtt_port,
+        ctx.mqtt_addresses,
         ctx.secrets.passwords["dispatch"],
         sys_nc=ctx.nats["sys"],
         ssl_context=ctx.mqtt_ssl,

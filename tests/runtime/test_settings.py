@@ -63,11 +63,14 @@ def test_the_cli_fills_flags_from_the_environment(monkeypatch: pytest.MonkeyPatc
     assert worker.nats_url == "nats://nats.example.com:4222" and worker.nats_url_given
     assert worker.secrets_file == Path("/etc/carcloud/secrets.json")
 
-    # `up` runs its own NATS server: a worker's variable must not redirect it.
+    # `up` takes the same: with a NATS URL it uses that server instead of its own.
     up = _settings(parser.parse_args(["up", "--nats-port", "4300"]))
     assert up.http_port == 9200
-    assert up.nats_url == "nats://127.0.0.1:4300" and not up.nats_url_given
-    assert up.secrets_file is None
+    assert up.nats_url == "nats://nats.example.com:4222" and up.nats_url_given
+    assert up.secrets_file == Path("/etc/carcloud/secrets.json")
+    # The demo always runs its own.
+    demo = _settings(parser.parse_args(["demo", "--nats-port", "4300"]))
+    assert demo.nats_url == "nats://127.0.0.1:4300" and not demo.nats_url_given
 
 
 def test_existing_flags_keep_working() -> None:
@@ -169,7 +172,7 @@ def test_help_names_each_flags_variable_and_default(capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit):
         build_parser().parse_args(["up", "--help"])
     up_help = capsys.readouterr().out
-    assert "--database" in up_help and "--nats " not in up_help
+    assert "--database" in up_help and "--nats URL" in up_help and "--stream-replicas" in up_help
 
 
 def test_repr_masks_passwords_and_shows_the_rest() -> None:
