@@ -1,7 +1,8 @@
 """CalDAV: the few WebDAV requests a sync needs, made with httpx.
 
 - `probe`: PROPFIND (depth 0) on the URL; it must be a calendar collection. Tells
-  whether the server offers RFC 6578 `sync-collection`.
+  whether the server offers RFC 6578 `sync-collection`. Made when there is no sync
+  token (a token already says both).
 - `sync`: with a sync token, one `sync-collection` REPORT lists what changed since
   (new ETags and removed hrefs); without one (first sync, a token the server no longer
   accepts, or no RFC 6578), the members and ETags are listed (`sync-collection` with an
@@ -205,22 +206,25 @@ async def sync(
     settings: SourceSettings,
 ) -> tuple[ItemChanges, SyncReport]:
     """Bring the stored objects (href -> ETag) up to the server's; see the module's doc."""
-    counter = _Counter(requests=1)
-    collection = await probe(client, url, auth, settings)
-    new_token: str | None = None
+    counter = _Counter()
     incremental = None
-    if collection.supports_sync:
-        if token:
-            incremental = await _sync_report(client, url, auth, token, settings, counter)
-        if incremental is None:  # first sync, or the server forgot the token: list it all
+    if token:  # a token means the server has sync-collection: no probe needed
+        incremental = await _sync_report(client, url, auth, token, settings, counter)
+    if incremental is not None:
+        changed, removed, new_token = incremental
+        supports_sync = True
+    else:  # first sync, or the server forgot the token: check the calendar, list it all
+        counter.requests += 1
+        collection = await probe(client, url, auth, settings)
+        supports_sync = collection.supports_sync
+        new_token = None
+        if supports_sync:
             listed = await _sync_report(client, url, auth, "", settings, counter)
             if listed is None:
                 raise SourceError(f"{url} refused a sync-collection report without a token")
             members, _, new_token = listed
         else:
-            changed, removed, new_token = incremental
-    if not collection.supports_sync:
-        members = await _members(client, url, auth, settings, counter)
+            members = await _members(client, url, auth, settings, counter)
     if incremental is not None:
         fetch = {href for href, etag in changed.items() if stored.get(href) != etag or not etag}
         deletes = tuple(href for href in removed if href in stored)
@@ -230,6 +234,6 @@ async def sync(
         deletes = tuple(href for href in stored if href not in members)
         unchanged = len(members) - len(fetch)
     items = await _multiget(client, url, auth, fetch, settings, counter) if fetch else []
-    mode: SyncMode = "sync-token" if collection.supports_sync else "etag"
+    mode: SyncMode = "sync-token" if supports_sync else "etag"
     report = SyncReport(mode, counter.requests, len(items), len(deletes), max(unchanged, 0))
     return ItemChanges(tuple(items), deletes, False, new_token), report
