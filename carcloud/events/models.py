@@ -46,6 +46,9 @@ EVENT_TYPES: dict[str, str] = {
     "charging.session_removed": "late data showed a completed session was part of another",
     "geofence.entered": "a vehicle entered a geofence (after the fence's minimum dwell)",
     "geofence.exited": "a vehicle left a geofence, with its dwell time",
+    "alert.raised": "an alert rule's condition held (for its `for_s`): a new active alert",
+    "alert.acknowledged": "someone acknowledged an active alert (who and when)",
+    "alert.cleared": "an alert's clear condition held, the car came back, or its rule went",
 }
 
 

@@ -1,0 +1,1 @@
+"""Alert rules declared as data, the alerts they raise, and their lifecycle."""

@@ -1,0 +1,294 @@
+"""The alerts slice's rules: evaluate rules over committed telemetry, keep their state,
+raise and clear alerts with their events, acknowledge, check presence for `offline`.
+
+`derive(vin, since)` is called by the derive worker after ingest committed new data.
+Each rule goes on from the vehicle time it evaluated last (its stored cursor), so a
+restart neither loses an open alert nor restarts a `for` timer. Evaluation moves
+forward in the car's time: rows older than a rule's cursor (late data behind newer
+data already evaluated) are not evaluated again; an alert is a notice of something
+that happened, with a person's acknowledgement on it, not a derived record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+import time
+
+from carcloud.alerts.evaluation import CURSOR, Transition, alert_id, evaluate, moments_of
+from carcloud.alerts.models import (
+    ACKNOWLEDGED,
+    ACTIVE,
+    CLEARED,
+    SECOND,
+    STATUSES,
+    Alert,
+    AlertRule,
+    RuleState,
+    alert_document,
+)
+from carcloud.alerts.store import AlertStore, Fleet, HistoryReader
+from carcloud.errors import CarcloudError, ConflictError, NotFoundError, ValidationError
+from carcloud.events.models import NewEvent
+from carcloud.registry.models import Vehicle
+from carcloud.timeutil import now_us
+
+log = logging.getLogger(__name__)
+
+# How far back forward-fill looks for a signal's value before the evaluated window.
+SEED_WINDOW_US = 24 * 3600 * SECOND
+# Rules and vehicle profiles changed by another process are seen after at most this long.
+CACHE_S = 5.0
+OFFLINE_CHECK_S = 60.0
+_EVENT = {ACTIVE: "alert.raised", ACKNOWLEDGED: "alert.acknowledged", CLEARED: "alert.cleared"}
+
+
+def alert_events(alert: Alert) -> list[NewEvent]:
+    """The event of an alert's change: raised, acknowledged or cleared (the whole alert)."""
+    return [NewEvent(_EVENT[alert.status], vin=alert.vin, data=alert_document(alert))]
+
+
+def _alert(rule: AlertRule, brand: str, transition: Transition) -> Alert:
+    return Alert(
+        id=transition.alert_id,
+        rule_id=rule.id,
+        rule_name=rule.name,
+        brand=brand,
+        vin=transition.vin,
+        severity=rule.severity,
+        status=ACTIVE,
+        raised_ts=transition.ts,
+        key=transition.key,
+        pending_since=transition.pending_since,
+        values=dict(transition.values),
+    )
+
+
+class AlertService:
+    """Alert rules, their evaluation, and alerts."""
+
+    def __init__(self, store: AlertStore, history: HistoryReader, fleet: Fleet) -> None:
+        self.store = store
+        self.history = history
+        self.fleet = fleet
+        self._rules: dict[str, tuple[float, list[AlertRule]]] = {}
+        self._vehicles: dict[str, tuple[float, Vehicle]] = {}
+
+    # ---- evaluation over committed telemetry -------------------------------------------------
+
+    async def derive(self, vin: str, since: int) -> list[Alert]:
+        """Evaluate the vehicle's rules over committed data they have not evaluated yet."""
+        vehicle = await self._vehicle(vin)
+        if vehicle is None:
+            return []
+        rules = [
+            rule
+            for rule in await self._rules_of(vehicle.brand)
+            if rule.enabled
+            and rule.kind != "offline"
+            and rule.target.matches(vin, vehicle.model, vehicle.tags)
+        ]
+        if not rules:
+            return []
+        stored: dict[str, dict[str, RuleState]] = {}
+        for state in await self.store.load_states(vin):
+            stored.setdefault(state.rule_id, {})[state.key] = state
+        # A rule met for the first time starts with the data that woke it.
+        cursors = {
+            rule.id: stored.get(rule.id, {}).get(
+                CURSOR, RuleState(rule.id, vin, evaluated_ts=since - 1)
+            )
+            for rule in rules
+        }
+        start = min(cursor.evaluated_ts + 1 for cursor in cursors.values())
+        paths = sorted(set().union(*(rule.signals for rule in rules)))
+        seed = await self.history.last_values(vin, paths, start, SEED_WINDOW_US)
+        moments = moments_of(seed, await self.history.history_rows(vin, paths, start))
+        changed: list[RuleState] = []
+        dropped: list[tuple[str, str]] = []
+        raised: list[Alert] = []
+        cleared: list[tuple[str, int]] = []
+        for rule in rules:
+            before = {**stored.get(rule.id, {}), CURSOR: cursors[rule.id]}
+            after, transitions = evaluate(rule, vin, before, moments)
+            changed += [s for key, s in after.items() if stored.get(rule.id, {}).get(key) != s]
+            dropped += [(rule.id, key) for key in before if key not in after]
+            for transition in transitions:
+                if transition.kind == "raise":
+                    raised.append(_alert(rule, vehicle.brand, transition))
+                else:
+                    cleared.append((transition.alert_id, transition.ts))
+        if not changed and not dropped:
+            return []
+        return await self.store.save_evaluation(
+            vin, changed, dropped, raised, cleared, alert_events
+        )
+
+    async def _vehicle(self, vin: str) -> Vehicle | None:
+        cached = self._vehicles.get(vin)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            vehicle = await self.fleet.get_vehicle(vin)
+        except NotFoundError:
+            return None
+        self._vehicles[vin] = (time.monotonic() + CACHE_S, vehicle)
+        return vehicle
+
+    async def _rules_of(self, brand: str) -> list[AlertRule]:
+        cached = self._rules.get(brand)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        rules = await self.store.list_rules(brand)
+        self._rules[brand] = (time.monotonic() + CACHE_S, rules)
+        return rules
+
+    # ---- presence: offline longer than a rule's for_s ----------------------------------------
+
+    async def check_offline(self, now: int | None = None) -> list[Alert]:
+        """Raise `offline` alerts for cars offline longer than the rule's `for_s`; clear
+        them for cars that came back. Times are the platform's (presence), not the car's."""
+        at = now if now is not None else now_us()
+        changed: list[Alert] = []
+        for rule in await self.store.list_rules(None):
+            if rule.kind != "offline" or not rule.enabled:
+                continue
+            offline = await self._all(rule.brand, online=False)
+            open_states = {}
+            for vehicle in offline:
+                for state in await self.store.load_states(vehicle.vin, rule.id):
+                    open_states[vehicle.vin] = state
+            for vehicle in offline:
+                if not rule.target.matches(vehicle.vin, vehicle.model, vehicle.tags):
+                    continue
+                since = (
+                    vehicle.last_seen_at if vehicle.last_seen_at is not None else vehicle.created_at
+                )
+                state = open_states.get(vehicle.vin) or RuleState(rule.id, vehicle.vin)
+                if state.alert_id is not None or at - since < rule.for_s * SECOND:
+                    continue
+                # One id per offline period: two derive processes raise it once.
+                raised = alert_id(rule.id, vehicle.vin, "offline", since)
+                transition = Transition("raise", rule.id, vehicle.vin, CURSOR, at, raised, since)
+                alert = _alert(rule, rule.brand, transition)
+                state = dataclasses.replace(state, alert_id=alert.id, evaluated_ts=at)
+                changed += await self.store.save_evaluation(
+                    vehicle.vin, [state], [], [alert], [], alert_events
+                )
+            # A car that came back: its open offline alert clears.
+            for alert in await self.store.list_alerts(
+                rule.brand, status=None, rule_id=rule.id, limit=1000
+            ):
+                if not alert.open or any(v.vin == alert.vin for v in offline):
+                    continue
+                state = RuleState(rule.id, alert.vin, evaluated_ts=at)
+                changed += await self.store.save_evaluation(
+                    alert.vin, [state], [], [], [(alert.id, at)], alert_events
+                )
+        return changed
+
+    async def _all(self, brand: str, online: bool) -> list[Vehicle]:
+        found: list[Vehicle] = []
+        while True:
+            page = await self.fleet.list_vehicles(brand, None, online, 1000, len(found))
+            found += page
+            if len(page) < 1000:
+                return found
+
+    async def run_offline_checks(self, stop: asyncio.Event) -> None:
+        """Check presence every OFFLINE_CHECK_S until `stop` (a worker's runner)."""
+        failing = False
+        while not stop.is_set():
+            try:
+                await self.check_offline()
+                if failing:
+                    log.info("alerts: offline checks work again")
+                    failing = False
+            except CarcloudError as exc:
+                if not failing:
+                    log.error("alerts: offline check failed: %s; retrying", exc)
+                    failing = True
+            try:
+                await asyncio.wait_for(stop.wait(), OFFLINE_CHECK_S)
+            except TimeoutError:
+                continue
+
+    # ---- rules -------------------------------------------------------------------------------
+
+    async def create_rule(self, draft: AlertRule) -> AlertRule:
+        """Store a new rule (the draft's id and times are replaced)."""
+        now = now_us()
+        rule = dataclasses.replace(
+            draft, id=f"alr_{secrets.token_hex(8)}", created_at=now, updated_at=now
+        )
+        saved = await self.store.save_rule(rule)
+        self._rules.pop(saved.brand, None)
+        return saved
+
+    async def replace_rule(self, rule_id: str, brand: str | None, draft: AlertRule) -> AlertRule:
+        """Replace a rule the caller may see; its id, brand and creation time stay, and so
+        does its state (an open alert stays open until the new rule clears it)."""
+        current = await self.store.get_rule(rule_id, brand)
+        if draft.brand != current.brand:
+            raise ValidationError(f"brand: an alert rule keeps its brand ({current.brand})")
+        rule = dataclasses.replace(
+            draft, id=current.id, created_at=current.created_at, updated_at=now_us()
+        )
+        saved = await self.store.save_rule(rule)
+        self._rules.pop(saved.brand, None)
+        return saved
+
+    async def delete_rule(self, rule_id: str, brand: str | None) -> AlertRule:
+        """Delete a rule; its open alerts are cleared (with their events)."""
+        rule, _ = await self.store.delete_rule(rule_id, brand, now_us(), alert_events)
+        self._rules.pop(rule.brand, None)
+        return rule
+
+    async def get_rule(self, rule_id: str, brand: str | None) -> AlertRule:
+        """One rule the caller may see."""
+        return await self.store.get_rule(rule_id, brand)
+
+    async def list_rules(self, brand: str | None) -> list[AlertRule]:
+        """Rules of a brand, or every rule for None."""
+        return await self.store.list_rules(brand)
+
+    async def rule_states(self, rule_id: str, brand: str | None, vin: str) -> list[RuleState]:
+        """Where a rule stands for a vehicle: its evaluated time, `for` timer, open alert."""
+        await self.store.get_rule(rule_id, brand)  # NotFound for another brand's rule
+        return await self.store.load_states(vin, rule_id)
+
+    # ---- alerts ------------------------------------------------------------------------------
+
+    async def list_alerts(
+        self,
+        brand: str | None,
+        status: str | None = None,
+        vin: str | None = None,
+        rule_id: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> list[Alert]:
+        """Alerts newest first."""
+        if status is not None and status not in (*STATUSES, "open"):
+            raise ValidationError(
+                f"status must be one of {', '.join(STATUSES)}, open, not {status!r}"
+            )
+        if not 1 <= limit <= 1000:
+            raise ValidationError(f"limit must be 1 to 1000, not {limit}")
+        return await self.store.list_alerts(brand, status, vin, rule_id, before, limit)
+
+    async def get_alert(self, alert_id: str, brand: str | None) -> Alert:
+        """One alert the caller may see."""
+        return await self.store.get_alert(alert_id, brand)
+
+    async def acknowledge(self, alert_id: str, brand: str | None, by: str) -> Alert:
+        """Acknowledge an active alert: who and when are kept; it stays open until cleared."""
+        done = await self.store.acknowledge(alert_id, brand, by, now_us(), alert_events)
+        if done is None:
+            current = await self.store.get_alert(alert_id, brand)
+            raise ConflictError(
+                f"alert {alert_id} is {current.status}: only an active alert can be acknowledged"
+            )
+        return done
