@@ -10,16 +10,22 @@ from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
 
+from carcloud.alerts.service import AlertService
+from carcloud.calendars.credentials import CredentialBox, credential_key
+from carcloud.calendars.service import CalendarService
 from carcloud.campaigns.service import CampaignService
 from carcloud.catalog import SignalCatalog
 from carcloud.commands.events import CommandWatch
 from carcloud.commands.service import CommandService
+from carcloud.drivers.service import DriverService
 from carcloud.events.service import EventService
+from carcloud.geofences.service import GeofenceService
 from carcloud.registry.secrets import SecretHasher
 from carcloud.registry.service import ConnectionControl, RegistryService
 from carcloud.storage import Stores
 from carcloud.telematics.service import TelematicsService, known_capacities
 from carcloud.twins.service import TwinService
+from carcloud.webhooks.service import WebhookService
 
 
 @dataclass
@@ -34,6 +40,11 @@ class Services:
     campaigns: CampaignService
     events: EventService
     telematics: TelematicsService
+    drivers: DriverService
+    calendars: CalendarService
+    webhooks: WebhookService
+    geofences: GeofenceService
+    alerts: AlertService
     nats: NatsClient | None = None
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     info: dict[str, str] = field(default_factory=dict)
@@ -55,17 +66,25 @@ def build_services(
     process of one platform must have the same.
     """
     twins = TwinService(stores.twins, nats, stores.events)
+    drivers = DriverService(stores.drivers)
+    credentials = CredentialBox(credential_key(vehicle_pepper))
+    registry = RegistryService(
+        stores.registry, connections, twins, hasher=SecretHasher(vehicle_pepper)
+    )
     return Services(
         stores=stores,
         catalog=catalog,
-        registry=RegistryService(
-            stores.registry, connections, twins, hasher=SecretHasher(vehicle_pepper)
-        ),
+        registry=registry,
         commands=CommandService(stores.commands, nats, watch),
         twins=twins,
         campaigns=CampaignService(twins, stores.events),
         events=EventService(stores.events),
         telematics=TelematicsService(stores.telematics, usable_kwh=known_capacities()),
+        drivers=drivers,
+        calendars=CalendarService(stores.calendars, drivers, credentials),
+        webhooks=WebhookService(stores.webhooks),
+        geofences=GeofenceService(stores.geofences, history=stores.telematics),
+        alerts=AlertService(stores.alerts, history=stores.telematics, fleet=registry),
         nats=nats,
         mqtt_url=mqtt_url,
     )

@@ -12,9 +12,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carcloud import __version__
+from carcloud.alerts import api as alerts
 from carcloud.api.routes import fleet, system, telemetry
+from carcloud.calendars import api as calendars
 from carcloud.campaigns import api as campaigns
 from carcloud.commands import api as commands
+from carcloud.drivers import api as drivers
 from carcloud.errors import (
     AuthError,
     CarcloudError,
@@ -27,10 +30,12 @@ from carcloud.errors import (
     ValidationError,
 )
 from carcloud.events import api as events
+from carcloud.geofences import api as geofences
 from carcloud.registry import api as registry
 from carcloud.services import Services
 from carcloud.telematics import api as telematics
 from carcloud.twins import api as twins
+from carcloud.webhooks import api as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +107,11 @@ def create_app(services: Services) -> FastAPI:
         campaigns,
         events,
         telematics,
+        drivers,
+        calendars,
+        webhooks,
+        geofences,
+        alerts,
         system,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -10,12 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from carcloud.alerts.store import AlertStore
+from carcloud.calendars.store import CalendarStore
 from carcloud.commands.store import CommandStore
+from carcloud.drivers.store import DriverStore
 from carcloud.events.store import EventStore
+from carcloud.geofences.store import GeofenceStore
 from carcloud.ingest.store import TelemetryStore
 from carcloud.registry.store import RegistryStore
 from carcloud.telematics.store import TelematicsStore
 from carcloud.twins.store import TwinStore
+from carcloud.webhooks.store import WebhookStore
 
 
 class Engine(Protocol):
@@ -45,6 +50,11 @@ class Stores:
     twins: TwinStore
     events: EventStore
     telematics: TelematicsStore
+    drivers: DriverStore
+    calendars: CalendarStore
+    webhooks: WebhookStore
+    geofences: GeofenceStore
+    alerts: AlertStore
 
     async def open(self) -> None:
         """Connect and migrate."""

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from carcloud.catalog import SignalCatalog
+from carcloud.storage.postgres.alerts import PostgresAlertStore
+from carcloud.storage.postgres.calendars import PostgresCalendarStore
 from carcloud.storage.postgres.commands import PostgresCommandStore
+from carcloud.storage.postgres.drivers import PostgresDriverStore
 from carcloud.storage.postgres.engine import PostgresEngine
 from carcloud.storage.postgres.events import PostgresEventStore
+from carcloud.storage.postgres.geofences import PostgresGeofenceStore
 from carcloud.storage.postgres.registry import PostgresRegistryStore
 from carcloud.storage.postgres.telematics import PostgresTelematicsStore
 from carcloud.storage.postgres.telemetry import PostgresTelemetryStore
 from carcloud.storage.postgres.twins import PostgresTwinStore
+from carcloud.storage.postgres.webhooks import PostgresWebhookStore
 from carcloud.storage.stores import Stores
 
 
@@ -23,7 +28,12 @@ def postgres_stores(url: str, catalog: SignalCatalog | None = None) -> Stores:
         commands=PostgresCommandStore(engine),
         twins=PostgresTwinStore(engine),
         events=PostgresEventStore(engine),
+        drivers=PostgresDriverStore(engine),
+        calendars=PostgresCalendarStore(engine),
         telematics=PostgresTelematicsStore(engine, catalog),
+        webhooks=PostgresWebhookStore(engine),
+        geofences=PostgresGeofenceStore(engine),
+        alerts=PostgresAlertStore(engine),
     )
 
 
