@@ -211,13 +211,49 @@ def _die_with_parent() -> None:
         pass
 
 
+# nats-server restores every persisted JetStream consumer before it listens; every
+# QoS 1 subscription of a persistent MQTT session is one. Measured here
+# (docs/benchmarks.md, "Reconnect storm"): 20,010 consumers took 8.1 s to restore
+# (0.4 ms each) on a busy 2-core machine, 10,000 took 7.9 s on another run; a
+# fixed 15 s refused the start of a 10,000-car fleet. The allowance per consumer
+# is several times that, so that a busy machine slows the start but never refuses it.
+BASE_STARTUP_S = 15.0
+STARTUP_S_PER_CONSUMER = 0.002
+# Stopping is not waited for as long: nats-server stops each consumer in turn (20,010
+# took 215 s), and killing it after this grace is safe (cars were disconnected first,
+# and JetStream recovers its files at the next start; all 20,010 came back).
+STOP_GRACE_S = 10.0
+
+
+def persisted_consumers(store_dir: Path) -> int:
+    """How many JetStream consumers nats-server will restore from `store_dir`."""
+    # The file store keeps one directory per consumer: jetstream/ACC/streams/STREAM/obs/NAME.
+    count = 0
+    for obs in store_dir.glob("jetstream/*/streams/*/obs"):
+        with contextlib.suppress(OSError), os.scandir(obs) as entries:
+            count += sum(1 for entry in entries if entry.is_dir())
+    return count
+
+
+def startup_limit_s(consumers: int) -> float:
+    """How long nats-server may take to listen when it must restore `consumers`."""
+    return BASE_STARTUP_S + consumers * STARTUP_S_PER_CONSUMER
+
+
 class NatsServer:
     """A nats-server child process, started and stopped with the platform."""
 
-    def __init__(self, config_file: Path, log_file: Path, ports: ServerPorts) -> None:
+    def __init__(
+        self,
+        config_file: Path,
+        log_file: Path,
+        ports: ServerPorts,
+        store_dir: Path | None = None,
+    ) -> None:
         self.config_file = config_file
         self.log_file = log_file
         self.ports = ports
+        self.store_dir = store_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
@@ -225,8 +261,19 @@ class NatsServer:
             f"NatsServer(nats={self.ports.nats}, mqtt={self.ports.mqtt}, config={self.config_file})"
         )
 
-    async def start(self, startup_s: float = 15.0) -> None:
-        """Start the child and wait until it accepts connections."""
+    async def start(self, startup_s: float | None = None) -> None:
+        """Start the child and wait until it accepts connections.
+
+        Without `startup_s` the limit grows with the consumers it must restore.
+        """
+        if startup_s is None:
+            consumers = persisted_consumers(self.store_dir) if self.store_dir is not None else 0
+            startup_s = startup_limit_s(consumers)
+            if consumers:
+                log.info(
+                    "nats-server restores %d JetStream consumer(s); allowing it %.0f s to start",
+                    consumers, startup_s,
+                )  # fmt: skip
         binary = nats_server_binary()
         log_handle = self.log_file.open("ab")
         try:
@@ -257,7 +304,7 @@ class NatsServer:
         await self.stop()
         raise MessagingError(f"nats-server did not accept connections within {startup_s:.0f} s")
 
-    async def stop(self, grace_s: float = 10.0) -> None:
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Ask the child to stop (SIGTERM), then kill it if it does not."""
         process = self.process
         if process is None or process.poll() is not None:

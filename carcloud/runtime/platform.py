@@ -171,6 +171,7 @@ async def embedded_server(settings: Settings, data_dir: DataDir) -> AsyncIterato
         config_file,
         data_dir.path / "nats.log",
         ServerPorts(settings.host, settings.nats_port, settings.mqtt_port),
+        store_dir=data_dir.path / "nats",
     )
     await server.start()
     try:
