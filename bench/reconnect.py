@@ -4,9 +4,11 @@
 
 For each N: starts a real `carcloud up` on a fresh data dir, registers N cars through
 the batch API, and connects them from a separate process (carcloud's own asyncio
-MQTT client, as the simulator does: persistent sessions, subscribed to their
-commands and desired properties, reconnecting with the simulator's backoff:
-0.5 s doubling up to 60 s (`--max-backoff`), times a random 0.5-1). Then, twice:
+MQTT client) holding their link as the simulator does (`carcloud/sim/link.py`):
+clean sessions, subscribed QoS 0 to their commands and desired properties, and
+reconnecting with full jitter up to 15 s. `--session`, `--qos` and `--backoff
+before` measure the earlier choices (persistent sessions, QoS 1, 0.5 s doubling up
+to 60 s times a random 0.5-1). Then, twice:
 
 1. the platform is stopped (Ctrl-C, as an operator does) and started again on the
    same data dir and ports;
@@ -19,8 +21,9 @@ commands and desired properties, reconnecting with the simulator's backoff:
 The second time, another process tries 100 connects per second with wrong secrets
 for registered VINs (each a fresh random secret, so no cache can answer it), from
 before the restart until the end. Both runs are reported: seconds from the launch
-of the new platform (and from the stop) until the last car was online, and the
-distribution of the cars' reconnect times.
+of the new platform (and from the stop) until the last car was online, how long
+nats-server took from its start to "ready" (its own log), and the distribution of
+the cars' reconnect times.
 """
 
 from __future__ import annotations
@@ -37,15 +40,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from ingest import cpu_seconds, nats_server_pid  # bench/ingest.py
 
 from carcloud.errors import CarcloudError
-from carcloud.messaging.mqtt import ConnectRefused, MqttClient, MqttError
 from carcloud.runtime.launcher import PlatformProcess
+from carcloud.sim import link
+from carcloud_agent.mqtt import ConnectRefused, MqttClient, MqttError
+from carcloud_agent.protocol.backoff import full_jitter
 
 HOST = "127.0.0.1"
 
@@ -53,34 +60,59 @@ HOST = "127.0.0.1"
 # ---- the cars (a child process) ---------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CarLink:
+    """How the bench's cars hold their link (default: as the simulator does)."""
+
+    clean_session: bool = link.CLEAN_SESSION
+    qos: int = link.CONTROL_QOS
+    backoff: str = "sim"  # or "before": 0.5 s doubling to 60 s, times a random 0.5-1
+    max_backoff_s: float = link.RECONNECT_MAX_S  # the cap of "sim"
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        """Seconds before the next connect attempt."""
+        if self.backoff == "before":
+            return min(60.0, 0.5 * 2 ** min(failures, 7)) * rng.uniform(0.5, 1)
+        if self.max_backoff_s != link.RECONNECT_MAX_S:
+            return full_jitter(link.RECONNECT_MIN_S, self.max_backoff_s, failures, rng)
+        return link.reconnect_delay(failures, rng)
+
+
 async def run_cars(
-    mqtt_port: int, creds: list[list[str]], ready: Path, subscribe: bool, max_backoff_s: float
+    mqtt_port: int, creds: list[list[str]], ready: Path, how: CarLink, stats: Path
 ) -> None:
     """Connect every car, keep it connected, reconnect it with backoff when it drops."""
     # One process plays every car; it must not open 10,000 sockets in the same instant.
     in_flight = asyncio.Semaphore(500)
     online: set[str] = set()
     announced = asyncio.Event()
+    # Why connect attempts failed: the bench reports them per restart.
+    counts = {"connected": 0, "refused": 0, "timeout": 0, "socket": 0, "mqtt": 0}
 
     async def car(vin: str, password: str, rng: random.Random) -> None:
         failures = 0
         subscribed = False
         while True:
-            client = MqttClient(HOST, mqtt_port, vin, vin, password, keepalive_s=60)
+            client = MqttClient(
+                HOST, mqtt_port, vin, vin, password, keepalive_s=60,
+                clean_session=how.clean_session,
+            )  # fmt: skip
             try:
                 async with in_flight:
                     await client.connect(timeout_s=10)
-                    if subscribe and not subscribed:
-                        # As the simulator's cars: commands and desired properties, QoS 1.
-                        await client.subscribe(f"vehicles/{vin}/commands/+", qos=1)
-                        await client.subscribe(f"vehicles/{vin}/twin/desired", qos=1)
+                    # A persistent session keeps its subscriptions; a clean one does not.
+                    if how.qos >= 0 and (how.clean_session or not subscribed):
+                        # As the simulator's cars: commands and desired properties.
+                        await client.subscribe(f"vehicles/{vin}/commands/+", qos=how.qos)
+                        await client.subscribe(f"vehicles/{vin}/twin/desired", qos=how.qos)
                         subscribed = True
-            except (MqttError, OSError, TimeoutError):
+            except (MqttError, OSError, TimeoutError) as exc:
                 await client.disconnect()
+                counts[_failure_kind(exc)] += 1
                 failures += 1
-                backoff = min(max_backoff_s, 0.5 * 2 ** min(failures, 7))
-                await asyncio.sleep(backoff * rng.uniform(0.5, 1))
+                await asyncio.sleep(how.delay(failures, rng))
                 continue
+            counts["connected"] += 1
             failures = 0
             online.add(vin)
             if len(online) == len(creds):
@@ -89,12 +121,28 @@ async def run_cars(
             online.discard(vin)
             await client.disconnect()
             failures = 1
-            await asyncio.sleep(0.5 * rng.uniform(0.5, 1))
+            await asyncio.sleep(how.delay(0, rng))
+
+    async def report() -> None:
+        while True:
+            stats.write_text(json.dumps(counts))  # noqa: ASYNC240 - twice a second, tiny
+            await asyncio.sleep(0.5)
 
     tasks = [asyncio.create_task(car(vin, password, random.Random(vin))) for vin, password in creds]
+    tasks.append(asyncio.create_task(report()))
     await announced.wait()
     ready.write_text(str(len(online)))  # noqa: ASYNC240 - once, tiny
     await asyncio.gather(*tasks)
+
+
+def _failure_kind(exc: BaseException) -> str:
+    if isinstance(exc, ConnectRefused):
+        return "refused"  # CONNACK "not authorized": also when the callout did not answer in time
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, OSError):
+        return "socket"
+    return "mqtt"
 
 
 async def run_flood(mqtt_port: int, vins: list[str], rate: float, stats: Path) -> None:
@@ -205,21 +253,54 @@ def wait_all_online(
     raise TimeoutError(f"not all {count} cars were online within {limit_s:.0f} s")
 
 
-def restart(platform: PlatformProcess, count: int, flood: Path | None) -> dict[str, Any]:
+def nats_start_s(platform: PlatformProcess) -> float | None:
+    """Seconds from nats-server's last "Starting" to its "Server is ready", from its log."""
+    started = ready = None
+    log_path = platform.data_dir / "nats.log"
+    for line in log_path.read_text(errors="replace").splitlines() if log_path.exists() else []:
+        parts = line.split(" ", 3)
+        if len(parts) < 4:
+            continue
+        try:
+            at = datetime.strptime(f"{parts[1]} {parts[2]}", "%Y/%m/%d %H:%M:%S.%f").timestamp()
+        except ValueError:
+            continue
+        if "Starting nats-server" in parts[3]:
+            started, ready = at, None
+        elif "Server is ready" in parts[3]:
+            ready = at
+    return None if started is None or ready is None else round(ready - started, 1)
+
+
+def restart(
+    platform: PlatformProcess, count: int, cars: Path, cars_pid: int, flood: Path | None
+) -> dict[str, Any]:
     """Stop and start the platform; measure until every car is back."""
+    cars_before = json.loads(cars.read_text())
     stop_at = time.time()
-    platform.stop(signal.SIGINT, timeout=60)
+    platform.stop(signal.SIGINT, timeout=300)
     launch_at = time.time()
     before = json.loads(flood.read_text()) if flood and flood.exists() else None
+    cars_cpu = cpu_seconds([cars_pid])
     platform.start(timeout=120)
     ready_at = time.time()
+    assert platform.process is not None
+    up_pid, nats_pids = platform.process.pid, nats_server_pid(platform)
     times = wait_all_online(platform, count, launch_at, limit_s=900)
     seen_at = time.time()
+    # CPU seconds each process spent from the launch until all were online (on a
+    # machine whose 2 cores other work shares: this says who did the work).
+    cpu = {
+        "carcloud_up": round(cpu_seconds([up_pid]), 1),
+        "nats_server": round(cpu_seconds(nats_pids), 1),
+        "cars": round(cpu_seconds([cars_pid]) - cars_cpu, 1),
+    }
     after = json.loads(flood.read_text()) if flood and flood.exists() else None
     back = sorted(at - launch_at for at in times)
     result: dict[str, Any] = {
         "stop_s": round(launch_at - stop_at, 1),
         "start_until_api_ready_s": round(ready_at - launch_at, 1),
+        "nats_server_start_s": nats_start_s(platform),
         # When the API showed every car with a fresh connected_at (polled every 0.5 s).
         "api_shows_all_online_after_launch_s": round(seen_at - launch_at, 1),
         # The newest connected_at (the server's connect time of the last car).
@@ -228,6 +309,9 @@ def restart(platform: PlatformProcess, count: int, flood: Path | None) -> dict[s
         "reconnect_p50_s": round(statistics.median(back), 1),
         "reconnect_p90_s": round(back[int(0.9 * (len(back) - 1))], 1),
     }
+    cars_after = json.loads(cars.read_text())
+    result["car_connects"] = {key: cars_after[key] - cars_before[key] for key in cars_after}
+    result["cpu_s"] = cpu
     if before is not None and after is not None:
         span = max(1e-6, time.time() - launch_at)
         result["flood"] = {
@@ -251,9 +335,16 @@ def run_size(count: int, args: argparse.Namespace) -> dict[str, Any]:
         print(f"{count} cars registered in {result['register_s']} s (batch API)", flush=True)
         ready = root / "ready"
         began = time.perf_counter()
+        how = CarLink(
+            clean_session=args.session == "clean",
+            qos=args.qos if args.subscribe else -1,
+            backoff=args.backoff,
+            max_backoff_s=args.max_backoff,
+        )
+        result["link"] = asdict(how)
         cars_cmd = [sys.executable, __file__, "--play-cars", str(platform.mqtt_port), str(creds),
-                    str(ready), "1" if args.subscribe else "0", str(args.max_backoff)]  # fmt: skip
-        children.append(subprocess.Popen(cars_cmd))
+                    str(ready), json.dumps(asdict(how)), str(root / "cars.json")]  # fmt: skip
+        children.append(cars_process := subprocess.Popen(cars_cmd))
         deadline = time.time() + 900
         while not ready.exists() and time.time() < deadline:
             time.sleep(0.2)
@@ -263,7 +354,7 @@ def run_size(count: int, args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(3)
 
         try:
-            result["restart"] = restart(platform, count, None)
+            result["restart"] = restart(platform, count, root / "cars.json", cars_process.pid, None)
         except (CarcloudError, TimeoutError) as exc:
             # A platform that does not come back is a result too (nats-server's
             # JetStream restore can outlast carcloud's start-up limit).
@@ -271,6 +362,8 @@ def run_size(count: int, args: argparse.Namespace) -> dict[str, Any]:
             print(f"restart failed: {result['restart']['failed']}", flush=True)
             return result
         print(f"restart:            {json.dumps(result['restart'])}", flush=True)
+        if not args.flood:
+            return result
         time.sleep(3)
 
         stats = root / "flood.json"
@@ -278,14 +371,19 @@ def run_size(count: int, args: argparse.Namespace) -> dict[str, Any]:
                      str(args.flood_rate), str(stats)]  # fmt: skip
         children.append(subprocess.Popen(flood_cmd))
         time.sleep(5)  # the flood is under way before the restart
-        result["restart_under_flood"] = restart(platform, count, stats)
+        result["restart_under_flood"] = restart(
+            platform, count, root / "cars.json", cars_process.pid, stats
+        )
         print(f"restart with flood: {json.dumps(result['restart_under_flood'])}", flush=True)
     finally:
         for child in children:
             child.kill()
             child.wait()
         platform.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep_data:
+            print(f"data kept in {root}", flush=True)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     return result
 
 
@@ -302,12 +400,38 @@ def main() -> None:
         help="cars subscribe to commands and desired properties (default: yes)",
     )
     parser.add_argument(
+        "--qos",
+        type=int,
+        choices=[0, 1],
+        default=link.CONTROL_QOS,
+        help="QoS of the cars' subscriptions (default %(default)s, as the simulator)",
+    )
+    parser.add_argument(
+        "--session",
+        choices=["clean", "persistent"],
+        default="clean" if link.CLEAN_SESSION else "persistent",
+        help="the cars' MQTT sessions (default %(default)s, as the simulator)",
+    )
+    parser.add_argument(
+        "--backoff",
+        choices=["sim", "before"],
+        default="sim",
+        help="sim: the simulator's reconnect backoff (full jitter up to "
+        f"{link.RECONNECT_MAX_S:.0f} s); before: 0.5 s doubling to 60 s times 0.5-1",
+    )
+    parser.add_argument(
         "--max-backoff",
         type=float,
-        default=60.0,
-        help="the cars' longest wait between connect attempts (default %(default)s s, "
-        "as the simulator; a small value shows what the platform itself can take)",
+        default=link.RECONNECT_MAX_S,
+        help="the cap of the sim backoff, to compare others (default %(default)s s)",
     )
+    parser.add_argument(
+        "--flood",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also restart under a flood of wrong secrets (default: yes)",
+    )
+    parser.add_argument("--keep-data", action="store_true", help="keep data dirs and logs")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     results = [run_size(int(count), args) for count in args.cars.split(",")]
@@ -319,10 +443,8 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 7 and sys.argv[1] == "--play-cars":
         cars = json.loads(Path(sys.argv[3]).read_text())
-        asyncio.run(
-            run_cars(int(sys.argv[2]), cars, Path(sys.argv[4]), sys.argv[5] == "1",
-                     float(sys.argv[6]))
-        )  # fmt: skip
+        how = CarLink(**json.loads(sys.argv[5]))
+        asyncio.run(run_cars(int(sys.argv[2]), cars, Path(sys.argv[4]), how, Path(sys.argv[6])))
     elif len(sys.argv) == 6 and sys.argv[1] == "--flood":
         vins = [vin for vin, _ in json.loads(Path(sys.argv[3]).read_text())]
         asyncio.run(run_flood(int(sys.argv[2]), vins, float(sys.argv[4]), Path(sys.argv[5])))
