@@ -139,6 +139,19 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL server process on this machine (its backends do the writes)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
 def nats_server_pid(platform: PlatformProcess) -> list[int]:
     """The embedded nats-server: the child of `carcloud up`."""
     assert platform.process is not None
@@ -224,14 +237,22 @@ async def backend_run(args: argparse.Namespace, backend: str, url: str | None) -
             done = await asyncio.to_thread(wait_until, stored, committed, 600, 0.1)
             drain = total / (done - started)
             await asyncio.sleep(1.0)
-            pids = [worker.pid for worker in workers]
-            cpu_before = cpu_seconds(pids)
+            groups = {
+                "worker": [worker.pid for worker in workers],
+                "nats_server": nats_server_pid(platform),
+                "postgres": postgres_pids() if url else [],
+                "platform": [platform.process.pid] if platform.process else [],
+            }
+            cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
             start = await blast(publishers, first_seq, per_vehicle)
             first_seq += per_vehicle
             committed += total
             done = await asyncio.to_thread(wait_until, stored, committed, 600, 0.1)
             e2e = total / (done - start)
-            worker_us = (cpu_seconds(pids) - cpu_before) * 1e6 / total
+            cpu_us = {
+                name: round((cpu_seconds(pids) - cpu_before[name]) * 1e6 / total, 1)
+                for name, pids in groups.items()
+            }
             stop_workers(workers)
             workers = []
             result[f"workers_{processes}"] = {
@@ -239,12 +260,14 @@ async def backend_run(args: argparse.Namespace, backend: str, url: str | None) -
                 "end_to_end_msgs_per_s": round(e2e),
                 "end_to_end_signal_values_per_s": round(e2e * len(SIGNALS)),
                 "end_to_end_vs_baseline": round(e2e / baseline, 3),
-                "worker_cpu_us_per_msg": round(worker_us, 1),
+                "cpu_us_per_msg": cpu_us,
+                "load_average": os.getloadavg()[0],
             }
             print(
                 f"{backend:<10} {processes} ingest process(es): drain {drain:7.0f} msg/s "
                 f"(with start-up), end to end {e2e:7.0f} msg/s ({e2e * len(SIGNALS):.0f} "
-                f"values/s, {e2e / baseline:.2f} × baseline), worker CPU {worker_us:.0f} µs/msg"
+                f"values/s, {e2e / baseline:.2f} × baseline); CPU µs/msg {cpu_us}, "
+                f"load average {os.getloadavg()[0]:.1f}"
             )
             if processes != counts[-1]:
                 # The next worker count starts on a backlog of its own: publish it now.
