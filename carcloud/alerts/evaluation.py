@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from carcloud.alerts.models import DTC_LIST, SECOND, AlertRule, RuleState
@@ -38,6 +39,14 @@ class Transition:
     values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def _yes() -> bool:
+    return True
+
+
+def _no() -> bool:
+    return False
+
+
 def alert_id(rule_id: str, vin: str, key: str, raised_ts: int) -> str:
     """A stable id: evaluating the same history twice raises the same alert, once."""
     digest = hashlib.sha256(f"{rule_id}:{vin}:{key}:{raised_ts}".encode()).hexdigest()[:20]
@@ -49,11 +58,16 @@ def _snapshot(rule: AlertRule, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _step(
-    rule: AlertRule, state: RuleState, ts: int, holds: bool, clears: bool, values: Mapping[str, Any]
+    rule: AlertRule,
+    state: RuleState,
+    ts: int,
+    holds: Callable[[], bool],
+    clears: Callable[[], bool],
+    values: Mapping[str, Any],
 ) -> tuple[RuleState, Transition | None]:
-    """One moment for one (rule, vehicle, key)."""
+    """One moment for one (rule, vehicle, key); only the check that matters is run."""
     if state.alert_id is None:
-        if not holds:
+        if not holds():
             return dataclasses.replace(state, pending_since=None), None
         since = state.pending_since if state.pending_since is not None else ts
         if ts - since < rule.for_s * SECOND:
@@ -62,7 +76,7 @@ def _step(
         transition = Transition("raise", rule.id, state.vin, state.key, ts, raised, since,
                                 _snapshot(rule, values))  # fmt: skip
         return dataclasses.replace(state, pending_since=None, alert_id=raised), transition
-    if clears:
+    if clears():
         transition = Transition("clear", rule.id, state.vin, state.key, ts, state.alert_id,
                                 values=_snapshot(rule, values))  # fmt: skip
         return dataclasses.replace(state, alert_id=None), transition
@@ -87,7 +101,9 @@ def evaluate(
         if rule.kind == "dtc":
             _dtc_moment(rule, vin, current, ts, values, transitions)
         else:
-            cursor, moved = _step(rule, cursor, ts, rule.holds(values), rule.clears(values), values)
+            cursor, moved = _step(
+                rule, cursor, ts, partial(rule.holds, values), partial(rule.clears, values), values
+            )
             transitions += [moved] if moved is not None else []
         cursor = dataclasses.replace(cursor, evaluated_ts=ts)
     current[CURSOR] = cursor
@@ -108,11 +124,11 @@ def _dtc_moment(
         return  # not reported (yet): nothing is known to change
     codes = {code for code in reported if isinstance(code, str) and code}
     for key in sorted(set(current) - {CURSOR} - codes):
-        state, moved = _step(rule, current.pop(key), ts, False, True, values)
+        state, moved = _step(rule, current.pop(key), ts, _no, _yes, values)
         transitions += [moved] if moved is not None else []
     for code in sorted(codes):
         state = current.get(code) or RuleState(rule.id, vin, code)
-        state, moved = _step(rule, state, ts, True, False, {DTC_LIST: sorted(codes)})
+        state, moved = _step(rule, state, ts, _yes, _no, {DTC_LIST: sorted(codes)})
         current[code] = state
         transitions += [moved] if moved is not None else []
 

@@ -109,6 +109,7 @@ class Area:
     origin: Position
     points: tuple[Point, ...]
     radius_m: float = 0.0  # circle: its radius; corridor: half its width
+    reach_m: float = 0.0  # no point of the shape is farther than this from `origin`
 
     @classmethod
     def of(
@@ -117,11 +118,21 @@ class Area:
         """The area of a validated fence shape."""
         origin = points[0]
         projected = tuple(project(origin, p) for p in points)
-        if shape == "circle":
-            return cls(shape, origin, projected, float(radius_m or 0.0))
-        if shape == "corridor":
-            return cls(shape, origin, projected, float(width_m or 0.0) / 2)
-        return cls(shape, origin, projected)
+        radius = float(radius_m or 0.0) if shape == "circle" else float(width_m or 0.0) / 2
+        reach = max(math.hypot(x, y) for x, y in projected) + radius
+        return cls(shape, origin, projected, radius, reach)
+
+    def side(self, position: Position, margin_m: float) -> int:
+        """1 inside, -1 more than `margin_m` outside, 0 in the band between.
+
+        A position far from the whole shape is out at the cost of one projection,
+        so a brand's many fences cost little where the car is not.
+        """
+        x, y = project(self.origin, position)
+        if math.hypot(x, y) - self.reach_m > margin_m * 1.01 + 1.0:  # the plane's error, covered
+            return -1
+        distance = self.distance_m(position)
+        return 1 if distance <= 0 else (-1 if distance > margin_m else 0)
 
     def distance_m(self, position: Position) -> float:
         """Metres from the edge: negative inside, positive outside."""

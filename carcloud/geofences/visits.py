@@ -32,8 +32,8 @@ def detect_visits(
     last = resume.last_ts if resume is not None else 0
     candidate: int | None = None  # since when the car seems to have changed side
     for ts, position in fixes:
-        distance = fence.area.distance_m(position)
-        is_in, is_out = distance <= 0, distance > fence.margin_m
+        side = fence.area.side(position, fence.margin_m)
+        is_in, is_out = side == 1, side == -1
         if inside:
             if is_out and candidate is None:
                 candidate = ts
