@@ -27,15 +27,17 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
-import orjson
-
-from carcloud.errors import ValidationError
-from carcloud.ingest.receipts import SeqRange, decode_receipt
 from carcloud.messaging import topics
-from carcloud.messaging.mqtt import ConnectRefused, MqttClient, MqttError, Will
-from carcloud.sim.carside import CarSide
+from carcloud.sim import link
+from carcloud.sim.batching import MAX_BATCH_BYTES, backlog_batches
 from carcloud.sim.model import SimVehicle
 from carcloud.timeutil import now_us
+from carcloud_agent.carside import CarSide
+from carcloud_agent.errors import ProtocolError
+from carcloud_agent.mqtt import ConnectRefused, MqttClient, MqttError, Will
+from carcloud_agent.protocol.receipts import SeqRange, decode_receipt
+from carcloud_agent.protocol.status import OFFLINE, ONLINE
+from carcloud_agent.protocol.telemetry import encode_batch, encode_sample
 
 log = logging.getLogger(__name__)
 
@@ -219,15 +221,15 @@ class FleetRunner:
             car.vin,
             car.vin,
             car.password,
-            will=Will(topics.mqtt_topic(car.vin, topics.STATUS), b'{"online":false}'),
+            will=Will(topics.mqtt_topic(car.vin, topics.STATUS), OFFLINE),
             on_message=on_message,
+            clean_session=link.CLEAN_SESSION,
         )
         try:
             await client.connect()
         except MqttError as exc:
             car.failures += 1
-            backoff = min(60.0, 0.5 * 2 ** min(car.failures, 7))
-            car.reconnect_at = time.perf_counter() + backoff * car.rng.uniform(0.5, 1.0)
+            car.reconnect_at = time.perf_counter() + link.reconnect_delay(car.failures, car.rng)
             if isinstance(exc, ConnectRefused):
                 self.stats.refused += 1
             self._error(f"{car.vin}: {exc}")
@@ -238,9 +240,11 @@ class FleetRunner:
         car.failures = 0
         self.stats.connected += 1
         try:
-            # Subscribed before announcing itself online: what the cloud sends then arrives.
+            # Subscribed (again: a clean session keeps nothing) before announcing itself
+            # online: the cloud answers that status with every open command and the
+            # desired twin, so nothing sent while the car was away is missed.
             for topic in side.subscriptions():
-                if await client.subscribe(topic, qos=1) == 0x80:
+                if await client.subscribe(topic, qos=link.CONTROL_QOS) == 0x80:
                     # It still sends telemetry, but would miss commands: say so.
                     self._error(f"{car.vin}: subscription to {topic} refused by the server")
             # QoS 0: a plain NATS publish of the cloud; a lost receipt costs a resend.
@@ -251,9 +255,8 @@ class FleetRunner:
             self._error(f"{car.vin}: subscribe failed: {exc}")
         while car.outbox:
             self._publish_control(car, *car.outbox.popleft())
-        status = orjson.dumps({"online": True})
         self.stats.sent += 1
-        self._track(car, await client.publish(topics.mqtt_topic(car.vin, topics.STATUS), status))
+        self._track(car, await client.publish(topics.mqtt_topic(car.vin, topics.STATUS), ONLINE))
         self._flush(car)
 
     def _error(self, problem: str) -> None:
@@ -278,7 +281,7 @@ class FleetRunner:
     def _on_receipt(self, car: SimulatedCar, payload: bytes) -> None:
         try:
             ranges = decode_receipt(payload)
-        except ValidationError as exc:
+        except ProtocolError as exc:
             self._error(f"{car.vin}: malformed receipt: {exc}")
             return
         self.stats.receipted += forget_receipted(car.unreceipted, ranges)
@@ -315,12 +318,10 @@ class FleetRunner:
     def _flush(self, car: SimulatedCar) -> None:
         """After a reconnect: what no receipt named first, then the backlog, in order."""
         self._resend(car)
-        while car.backlog:
-            chunk = [car.backlog.popleft() for _ in range(min(BACKLOG_BATCH, len(car.backlog)))]
+        for chunk in backlog_batches(car.backlog, BACKLOG_BATCH, MAX_BATCH_BYTES):
             self.stats.buffered -= len(chunk)
             seq = car.next_seq()
-            body = {"seq": seq, "samples": [{"ts": ts, "signals": s} for ts, s in chunk]}
-            self._send(car, seq, orjson.dumps(body))
+            self._send(car, seq, encode_batch(seq, chunk))
 
     def _resend(self, car: SimulatedCar) -> None:
         """Send again, in seq order, every message no receipt has named."""
@@ -344,7 +345,7 @@ class FleetRunner:
                 if time.monotonic() - sent_at > timeout:
                     self._resend(car)
             seq = car.next_seq()
-            self._send(car, seq, orjson.dumps({"seq": seq, "ts": ts, "signals": signals}))
+            self._send(car, seq, encode_sample(seq, ts, signals))
             return
         if client is not None:  # the server dropped us
             car.client = None
