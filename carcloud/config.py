@@ -72,6 +72,15 @@ def _count(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _switch(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1 or 0 (true/false, yes/no, on/off)")
+
+
 def _path(raw: str) -> Path:
     return Path(_text(raw)).expanduser()
 
@@ -166,6 +175,27 @@ def _database_url(raw: str) -> str:
     return value
 
 
+def _media_mode(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("auto", "on", "off"):
+        raise ValueError("expected auto, on or off")
+    return value
+
+
+def _port_range(raw: str) -> tuple[int, int]:
+    low, sep, high = raw.strip().partition("-")
+    if not sep:
+        raise ValueError("expected a range of UDP ports FIRST-LAST, e.g. 40000-40999")
+    first, last = _port(low), _port(high)
+    if last - first < 9:
+        raise ValueError("the range must hold at least 10 ports (FIRST-LAST, FIRST < LAST)")
+    return first, last
+
+
+def _janus_url(raw: str) -> str:
+    return _url(raw, ("http", "https"), "http://janus.example.com:8088/janus").geturl()
+
+
 # ---- the table ------------------------------------------------------------------------
 
 
@@ -242,6 +272,20 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="MS",
     ),
     Setting(
+        "retention_days",
+        _count(0),
+        0,
+        "days of full-rate telemetry history kept before today; 0 keeps it forever",
+        metavar="DAYS",
+    ),
+    Setting(
+        "downsampled_retention_days",
+        _count(0),
+        0,
+        "days of per-minute history kept (at least --retention-days); 0 keeps it forever",
+        metavar="DAYS",
+    ),
+    Setting(
         "max_message_bytes",
         _count(1),
         64 * 1024,
@@ -290,6 +334,66 @@ SETTINGS: tuple[Setting, ...] = (
         metavar="FILE",
         default_text="DATA_DIR/secrets.json",
     ),
+    Setting(
+        "webhook_allow_private",
+        _switch,
+        False,
+        "let webhooks reach loopback and private addresses (a test platform, the demo); "
+        "by default only public addresses receive them",
+        metavar="1|0",
+    ),
+    Setting(
+        "media",
+        _media_mode,
+        "auto",
+        "carcloud's audio rooms on a Janus child process: on, off, or auto (on when "
+        "Debian's janus package is installed)",
+        metavar="auto|on|off",
+    ),
+    Setting(
+        "janus_url",
+        _janus_url,
+        None,
+        "an external Janus (HTTP API, AudioBridge) instead of the child process",
+        metavar="URL",
+    ),
+    Setting(
+        "janus_secret",
+        _text,
+        None,
+        "API secret (and AudioBridge admin key) of the external Janus of --janus-url",
+        metavar="SECRET",
+    ),
+    Setting(
+        "media_ports",
+        _port_range,
+        (40000, 40999),
+        "UDP ports the media server uses for calls (open them in the firewall)",
+        metavar="FIRST-LAST",
+        default_text="40000-40999",
+    ),
+    Setting(
+        "room_close_after_s",
+        _count(1),
+        300,
+        "seconds an audio room stays open with nobody in it",
+        metavar="S",
+    ),
+    Setting("max_rooms_per_brand", _count(1), 20, "open audio rooms per brand", metavar="N"),
+    Setting(
+        "max_participants_per_brand",
+        _count(1),
+        200,
+        "people and cars in a brand's audio rooms at once",
+        metavar="N",
+    ),
+    Setting(
+        "rejoin_grace_s",
+        _count(0),
+        120,
+        "seconds a participant whose link dropped may rejoin with the same token",
+        metavar="S",
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
@@ -335,6 +439,8 @@ class Settings:
     ingest_workers: int = _default("ingest_workers")
     ingest_batch: int = _default("ingest_batch")
     receipt_interval_ms: int = _default("receipt_interval_ms")
+    retention_days: int = _default("retention_days")
+    downsampled_retention_days: int = _default("downsampled_retention_days")
     max_message_bytes: int = _default("max_message_bytes")
     tls_cert: Path | None = _default("tls_cert")
     tls_key: Path | None = _default("tls_key")
@@ -342,6 +448,15 @@ class Settings:
     mqtt_url: str = _default("mqtt_url")
     stream_replicas: int = _default("stream_replicas")
     secrets_file: Path | None = _default("secrets_file")
+    webhook_allow_private: bool = _default("webhook_allow_private")
+    media: str = _default("media")
+    janus_url: str | None = _default("janus_url")
+    janus_secret: str | None = _default("janus_secret")
+    media_ports: tuple[int, int] = _default("media_ports")
+    room_close_after_s: int = _default("room_close_after_s")
+    max_rooms_per_brand: int = _default("max_rooms_per_brand")
+    max_participants_per_brand: int = _default("max_participants_per_brand")
+    rejoin_grace_s: int = _default("rejoin_grace_s")
     nats_url_given: bool = field(init=False, default=False, repr=False, compare=False)
     mqtt_url_given: bool = field(init=False, default=False, repr=False, compare=False)
 
@@ -369,6 +484,8 @@ class Settings:
             "ingest_workers": self.ingest_workers,
             "ingest_batch": self.ingest_batch,
             "receipt_interval_ms": self.receipt_interval_ms,
+            "retention_days": self.retention_days,
+            "downsampled_retention_days": self.downsampled_retention_days,
             "max_message_bytes": self.max_message_bytes,
             "tls_cert": None if self.tls_cert is None else str(self.tls_cert),
             "tls_key": None if self.tls_key is None else str(self.tls_key),
@@ -376,6 +493,15 @@ class Settings:
             "mqtt_url": mask_url(self.mqtt_url),
             "stream_replicas": self.stream_replicas,
             "secrets_file": None if self.secrets_file is None else str(self.secrets_file),
+            "webhook_allow_private": self.webhook_allow_private,
+            "media": self.media,
+            "janus_url": None if self.janus_url is None else mask_url(self.janus_url),
+            "janus_secret": None if self.janus_secret is None else "***",
+            "media_ports": "{}-{}".format(*self.media_ports),
+            "room_close_after_s": self.room_close_after_s,
+            "max_rooms_per_brand": self.max_rooms_per_brand,
+            "max_participants_per_brand": self.max_participants_per_brand,
+            "rejoin_grace_s": self.rejoin_grace_s,
         }
         return "Settings(" + ", ".join(f"{key}={value!r}" for key, value in shown.items()) + ")"
 

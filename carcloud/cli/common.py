@@ -45,14 +45,27 @@ _LOCAL_SETTINGS = (
     "ingest_workers",
     "ingest_batch",
     "receipt_interval_ms",
+    "retention_days",
+    "downsampled_retention_days",
     "max_message_bytes",
     "tls_cert",
     "tls_key",
+    "webhook_allow_private",
+    "media",
+    "janus_url",
+    "janus_secret",
+    "media_ports",
+    "room_close_after_s",
+    "max_rooms_per_brand",
+    "max_participants_per_brand",
+    "rejoin_grace_s",
 )
 UP_SETTINGS = (*_LOCAL_SETTINGS, "nats_url", "mqtt_url", "secrets_file", "stream_replicas")
 WORKER_SETTINGS = UP_SETTINGS
 # The demo makes a fresh data dir, database and NATS of its own, unless --data-dir is given.
 DEMO_SETTINGS = tuple(name for name in _LOCAL_SETTINGS if name not in ("data_dir", "database_url"))
+# `carcloud retention` needs only the database and the rule.
+RETENTION_SETTINGS = ("data_dir", "database_url", "retention_days", "downsampled_retention_days")
 
 
 def _flag_type(setting: Setting) -> Any:

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from carcloud import __version__
+from carcloud.cli.alert_commands import add_alert_commands
 from carcloud.cli.cluster_commands import add_cluster_commands
 from carcloud.cli.common import (
     DEMO_SETTINGS,
+    RETENTION_SETTINGS,
     UP_SETTINGS,
     WORKER_SETTINGS,
     _add_client,
@@ -20,7 +22,9 @@ from carcloud.cli.common import (
     err_console,
 )
 from carcloud.cli.control_commands import cmd_campaigns, cmd_command, cmd_twin_set, cmd_twin_show
+from carcloud.cli.driver_commands import add_driver_commands
 from carcloud.cli.fleet_commands import cmd_agent, cmd_simulate
+from carcloud.cli.geofence_commands import add_geofence_commands
 from carcloud.cli.platform_commands import cmd_demo, cmd_status, cmd_up, cmd_worker
 from carcloud.cli.registry_commands import (
     cmd_brands_add,
@@ -32,6 +36,9 @@ from carcloud.cli.registry_commands import (
     cmd_vehicles_rotate,
     cmd_vehicles_show,
 )
+from carcloud.cli.storage_commands import cmd_retention
+from carcloud.cli.telematics_commands import add_telematics_commands
+from carcloud.cli.webhook_commands import add_webhook_commands
 from carcloud.config import DEMO_WARMUP_S
 from carcloud.errors import CarcloudError
 
@@ -60,21 +67,37 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser(
         "worker",
         help="run some roles against a running platform",
-        description="Run worker roles (callout, presence, ingest, control, api) as their "
-        "own process. Run several for more throughput. On the platform's host it finds the "
-        "platform through --data-dir; on another host give --nats, --database and "
-        "--secrets-file (or CARCLOUD_NATS_URL, CARCLOUD_DATABASE_URL, CARCLOUD_SECRETS_FILE), "
+        description="Run worker roles (callout, presence, ingest, derive, control, webhooks, "
+        "calendar, api) as their own process. Run several for more throughput. On the "
+        "platform's host it finds the platform through --data-dir; on another host give "
+        "--nats, --database and --secrets-file (or CARCLOUD_NATS_URL, CARCLOUD_DATABASE_URL, "
+        "CARCLOUD_SECRETS_FILE), "
         "and --mqtt-url for the control role. Every option can also be set by its "
         "CARCLOUD_* environment variable.",
     )
     worker.add_argument(
         "roles",
         nargs="+",
-        choices=["callout", "presence", "ingest", "control", "api"],
+        choices=[
+            *("callout", "presence", "ingest", "derive", "control", "webhooks", "calendar", "api")
+        ],
         help="the roles this process runs",
     )
     _add_settings(worker, WORKER_SETTINGS)
     worker.set_defaults(func=cmd_worker)
+
+    retention = sub.add_parser(
+        "retention",
+        help="prepare history partitions and drop expired history",
+        description="Create the coming days' telemetry history partitions (PostgreSQL) and "
+        "apply the retention policy once: full-rate history older than --retention-days whole "
+        "days is folded into per-minute aggregates and removed (PostgreSQL drops each day's "
+        "partition; SQLite deletes rows in chunks); aggregates older than "
+        "--downsampled-retention-days go. The ingest role runs the same pass every hour.",
+    )
+    _add_settings(retention, RETENTION_SETTINGS)
+    retention.add_argument("--json", action="store_true", help="print JSON")
+    retention.set_defaults(func=cmd_retention)
 
     add_cluster_commands(sub)
 
@@ -260,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("--config", type=Path, help="the agent's TOML configuration file")
     agent.add_argument("--example", action="store_true", help="print an example configuration")
     agent.set_defaults(func=cmd_agent)
+
+    add_telematics_commands(sub)
+    add_driver_commands(sub)
+    add_webhook_commands(sub)
+    add_geofence_commands(sub)
+    add_alert_commands(sub)
 
     demo = sub.add_parser(
         "demo",

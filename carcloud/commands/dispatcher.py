@@ -27,7 +27,6 @@ import os
 import secrets
 import ssl
 from collections.abc import Sequence
-from typing import Any
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
@@ -38,22 +37,31 @@ from carcloud.auth.callout import DISPATCH_USER, dispatch_client_id
 from carcloud.commands.models import CommandRecord
 from carcloud.commands.redelivery import Unanswered
 from carcloud.commands.service import CommandService
-from carcloud.errors import CarcloudError
+from carcloud.errors import CarcloudError, ProtocolError
 from carcloud.messaging import topics
 from carcloud.messaging.accounts import VEHICLE_ACCOUNTS, vehicle_shard
 from carcloud.messaging.dispatch import command_message, desired_message
-from carcloud.messaging.mqtt import MqttClient, MqttError
 from carcloud.messaging.puller import BatchPuller
 from carcloud.messaging.streams import VEHICLE_EVENTS_STREAM, ensure_consumer
 from carcloud.presence.service import CONNECT_SUBJECT, vehicle_connection
 from carcloud.twins.models import Twin
 from carcloud.twins.service import TwinService
 from carcloud.vin import is_valid_vin
+from carcloud_agent.mqtt import MqttClient, MqttError
+from carcloud_agent.protocol.backoff import Backoff
+from carcloud_agent.protocol.commands import ResultStatus, decode_result
+from carcloud_agent.protocol.status import decode_status
+from carcloud_agent.protocol.twin import decode_reported
 
 log = logging.getLogger(__name__)
 
 CONTROL_CONSUMER = "control"
-RESULT_STATUSES = {"received": "delivered", "succeeded": "succeeded", "failed": "failed"}
+# What each answer of the car makes of the command.
+RESULT_STATUSES: dict[ResultStatus, str] = {
+    "received": "delivered",
+    "succeeded": "succeeded",
+    "failed": "failed",
+}
 # A car that just connected subscribes again within milliseconds; give it this long.
 RESYNC_DELAY_S = 1.0
 
@@ -142,7 +150,7 @@ class Dispatcher:
     # ---- the cloud's MQTT connection ---------------------------------------------------
 
     async def _keep_connected(self, stop: asyncio.Event, shard: int) -> None:
-        delay = 0.5
+        backoff = Backoff(0.5, 10.0)
         # Vehicle accounts start on different listeners of a cluster, spreading the load.
         attempt = shard
         while not stop.is_set():
@@ -162,15 +170,15 @@ class Dispatcher:
             except MqttError as exc:
                 if attempt % len(self.mqtt_addresses) != shard % len(self.mqtt_addresses):
                     continue  # another listener of the cluster first, at once
+                delay = backoff.next()
                 log.warning(
                     "control: cannot connect to MQTT %s:%d (vehicle account %d: %s); "
                     "retry in %.1f s",
                     host, port, shard, exc, delay,
                 )  # fmt: skip
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
                 continue
-            delay = 0.5
+            backoff.reset()
             self.clients[shard] = client
             log.debug("control: MQTT delivery into vehicle account %d is up", shard)
             await self._resend_all(shard)
@@ -331,41 +339,21 @@ class Dispatcher:
         parts = subject.split(".")
         if len(parts) < 3 or not is_valid_vin(parts[1]):
             return
-        vin = parts[1]
+        vin, channel = parts[1], parts[2:]
         try:
-            body = json.loads(data)
-        except ValueError:
-            log.info("control: %s sent malformed JSON on %s", vin, subject)
-            return
-        if not isinstance(body, dict):
-            return
-        if len(parts) == 5 and parts[2] == topics.COMMANDS and parts[4] == "result":
-            await self._on_result(vin, parts[3], body)
-        elif parts[2:] == ["twin", "reported"]:
-            await self._on_reported(vin, body)
-        elif parts[2:] == [topics.STATUS] and body.get("online") is True:
-            await self.resync(vin)
-
-    async def _on_result(self, vin: str, command_id: str, body: dict[str, Any]) -> None:
-        status = RESULT_STATUSES.get(str(body.get("status")))
-        if status is None:
-            log.info("control: %s answered %s with unknown status %r", vin, command_id, body)
-            return
-        reason = body.get("reason")
-        await self.commands.record_answer(
-            vin, command_id, status, str(reason) if reason is not None else None
-        )
-
-    async def _on_reported(self, vin: str, body: dict[str, Any]) -> None:
-        reported = body.get("reported")
-        if not isinstance(reported, dict):
-            log.info("control: %s reported properties without a 'reported' object", vin)
-            return
-        version = body.get("desired_version")
-        desired_version = (
-            version if isinstance(version, int) and not isinstance(version, bool) else None
-        )
-        await self.twins.record_reported(vin, reported, desired_version)
+            if len(channel) == 3 and channel[0] == topics.COMMANDS and channel[2] == "result":
+                result = decode_result(data)
+                await self.commands.record_answer(
+                    vin, channel[1], RESULT_STATUSES[result.status], result.reason
+                )
+            elif channel == ["twin", "reported"]:
+                report = decode_reported(data)
+                await self.twins.record_reported(vin, dict(report.reported), report.desired_version)
+            elif channel == [topics.STATUS] and decode_status(data).online:
+                await self.resync(vin)
+        except ProtocolError as exc:
+            # Decoding failed before anything was stored: nothing to retry, say it once.
+            log.info("control: %s sent a malformed message on %s: %s", vin, subject, exc)
 
     # ---- time to live ------------------------------------------------------------------
 

@@ -17,14 +17,19 @@ from dataclasses import dataclass
 from nats.aio.client import Client as NatsClient
 
 from carcloud.auth.callout import AuthCallout
+from carcloud.calendars.sync import CalendarSyncWorker
 from carcloud.commands.dispatcher import Dispatcher
 from carcloud.config import Settings
 from carcloud.errors import ConfigError
 from carcloud.events.relay import EventRelay
+from carcloud.ingest.maintenance import HistoryMaintenance
+from carcloud.ingest.retention import RetentionPolicy
 from carcloud.ingest.worker import IngestWorker
 from carcloud.presence.service import PresenceTracker
 from carcloud.runtime.datadir import PlatformSecrets
 from carcloud.services import Services
+from carcloud.telematics.role import Deriver, DeriveWorker
+from carcloud.webhooks.role import webhook_runners
 
 # A started role: a coroutine that runs until the stop event is set.
 Runner = Callable[[asyncio.Event], Awaitable[None]]
@@ -82,7 +87,12 @@ async def _control(ctx: RoleContext) -> list[Runner]:
 
 async def _ingest(ctx: RoleContext) -> list[Runner]:
     interval_ms = ctx.settings.receipt_interval_ms
-    return [
+    policy = RetentionPolicy(
+        ctx.settings.retention_days, ctx.settings.downsampled_retention_days
+    )  # fmt: skip
+    maintenance = HistoryMaintenance(ctx.services.stores.telemetry, policy)
+    runners: list[Runner] = [maintenance.run]
+    return runners + [
         IngestWorker(
             ctx.nats["svc"],
             ctx.services.stores.telemetry,
@@ -94,6 +104,22 @@ async def _ingest(ctx: RoleContext) -> list[Runner]:
         ).run
         for index in range(ctx.settings.ingest_workers)
     ]
+
+
+async def _derive(ctx: RoleContext) -> list[Runner]:
+    services = ctx.services
+    derivers: list[Deriver] = [services.telematics, services.geofences, services.alerts]
+    worker = DeriveWorker(ctx.nats["svc"], derivers, services.catalog)
+    return [worker.run, services.alerts.run_offline_checks]
+
+
+async def _webhooks(ctx: RoleContext) -> list[Runner]:
+    allow_private = ctx.settings.webhook_allow_private
+    return webhook_runners(ctx.nats["svc"], ctx.services.webhooks, allow_private)
+
+
+async def _calendar(ctx: RoleContext) -> list[Runner]:
+    return [CalendarSyncWorker(ctx.services.calendars.syncer).run]
 
 
 async def _api(ctx: RoleContext) -> list[Runner]:
@@ -113,14 +139,17 @@ ROLES: dict[str, Role] = {
         Role("presence", "online/offline from the server's connect events", ("sys",), _presence),
         Role("control", "delivers commands and twins, follows cars' answers", ("sys",), _control),
         Role("ingest", "stores telemetry from the TELEMETRY stream", (), _ingest),
+        Role("derive", "trips, charging, geofences, alerts from committed data", (), _derive),
         Role("events", "relays committed domain events to the EVENTS stream", (), _events),
+        Role("webhooks", "signed deliveries of events to subscribed URLs", (), _webhooks),
+        Role("calendar", "syncs drivers' calendar accounts, with backoff", (), _calendar),
         Role("api", "the REST API and the web page (served by the platform)", ("sys",), _api),
     )
 }
 
 
 # Roles a user names; `events` runs in every process anyway.
-USER_ROLES = ("callout", "presence", "ingest", "control", "api")
+USER_ROLES = ("callout", "presence", "ingest", "derive", "control", "webhooks", "calendar", "api")
 
 
 def check_roles(names: tuple[str, ...]) -> tuple[str, ...]:
