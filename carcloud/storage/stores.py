@@ -17,6 +17,7 @@ from carcloud.drivers.store import DriverStore
 from carcloud.events.store import EventStore
 from carcloud.geofences.store import GeofenceStore
 from carcloud.ingest.store import TelemetryStore
+from carcloud.productivity.store import ProductivityStore
 from carcloud.registry.store import RegistryStore
 from carcloud.telematics.store import TelematicsStore
 from carcloud.twins.store import TwinStore
@@ -55,6 +56,7 @@ class Stores:
     webhooks: WebhookStore
     geofences: GeofenceStore
     alerts: AlertStore
+    productivity: ProductivityStore
 
     async def open(self) -> None:
         """Connect and migrate."""

@@ -10,6 +10,7 @@ from carcloud.storage.postgres.drivers import PostgresDriverStore
 from carcloud.storage.postgres.engine import PostgresEngine
 from carcloud.storage.postgres.events import PostgresEventStore
 from carcloud.storage.postgres.geofences import PostgresGeofenceStore
+from carcloud.storage.postgres.productivity import PostgresProductivityStore
 from carcloud.storage.postgres.registry import PostgresRegistryStore
 from carcloud.storage.postgres.telematics import PostgresTelematicsStore
 from carcloud.storage.postgres.telemetry import PostgresTelemetryStore
@@ -34,6 +35,7 @@ def postgres_stores(url: str, catalog: SignalCatalog | None = None) -> Stores:
         webhooks=PostgresWebhookStore(engine),
         geofences=PostgresGeofenceStore(engine),
         alerts=PostgresAlertStore(engine),
+        productivity=PostgresProductivityStore(engine),
     )
 
 

@@ -12,6 +12,7 @@ from carcloud.storage.sqlite.drivers import SqliteDriverStore
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import SqliteEventStore
 from carcloud.storage.sqlite.geofences import SqliteGeofenceStore
+from carcloud.storage.sqlite.productivity import SqliteProductivityStore
 from carcloud.storage.sqlite.registry import SqliteRegistryStore
 from carcloud.storage.sqlite.telematics import SqliteTelematicsStore
 from carcloud.storage.sqlite.telemetry import SqliteTelemetryStore
@@ -38,6 +39,7 @@ def sqlite_stores(
         webhooks=SqliteWebhookStore(engine),
         geofences=SqliteGeofenceStore(engine),
         alerts=SqliteAlertStore(engine),
+        productivity=SqliteProductivityStore(engine),
     )
 
 

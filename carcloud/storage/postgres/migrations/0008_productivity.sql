@@ -1,0 +1,31 @@
+-- Cards sent to cars (each key once per vehicle: a meeting's next-meeting card, its
+-- leave-by reminder, its lateness, its change, its cancellation) and pre-conditioning
+-- commands scheduled for meetings.
+CREATE TABLE car_cards (
+    vehicle_id   BIGINT NOT NULL REFERENCES vehicles(id) ON DELETE CASCADE,
+    key          TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    purpose      TEXT NOT NULL,
+    meeting_id   TEXT,
+    fingerprint  TEXT,
+    card         TEXT NOT NULL,
+    sent_at      BIGINT NOT NULL,
+    PRIMARY KEY (vehicle_id, key)
+);
+CREATE INDEX car_cards_sent ON car_cards (vehicle_id, sent_at);
+
+CREATE TABLE preconditions (
+    id           TEXT PRIMARY KEY,
+    vehicle_id   BIGINT NOT NULL REFERENCES vehicles(id) ON DELETE CASCADE,
+    meeting_id   TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    params       TEXT NOT NULL,
+    due_at       BIGINT NOT NULL,
+    reason       TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    command_id   TEXT,
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL,
+    UNIQUE (vehicle_id, meeting_id, kind)
+);
+CREATE INDEX preconditions_due ON preconditions (vehicle_id, due_at);
