@@ -92,7 +92,7 @@ async def _ingest(ctx: RoleContext) -> list[Runner]:
     )  # fmt: skip
     maintenance = HistoryMaintenance(ctx.services.stores.telemetry, policy)
     runners: list[Runner] = [maintenance.run]
-    return runners + [
+    runners.extend(
         IngestWorker(
             ctx.nats["svc"],
             ctx.services.stores.telemetry,
@@ -103,7 +103,8 @@ async def _ingest(ctx: RoleContext) -> list[Runner]:
             receipt_every_s=interval_ms / 1000 if interval_ms else None,
         ).run
         for index in range(ctx.settings.ingest_workers)
-    ]
+    )
+    return runners
 
 
 async def _derive(ctx: RoleContext) -> list[Runner]:
