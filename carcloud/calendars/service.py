@@ -51,7 +51,8 @@ class CalendarService:
         self.box = box
         self._parsed = ParsedItems()
 
-    def _account(self, driver: Driver, draft: AccountDraft) -> CalendarAccount:
+    def prepare(self, driver: Driver, draft: AccountDraft) -> CalendarAccount:
+        """An account of `driver` from a draft: checked and sealed, not yet stored or synced."""
         if draft.kind not in ACCOUNT_KINDS:
             raise ValidationError(
                 f"kind must be one of {', '.join(ACCOUNT_KINDS)}, not {draft.kind!r}"
@@ -92,7 +93,7 @@ class CalendarService:
         A source that does not answer now is kept, with its error: the worker retries it.
         """
         driver = await self.drivers.get(driver_id, brand)
-        account = await self.store.create_account(self._account(driver, draft))
+        account = await self.store.create_account(self.prepare(driver, draft))
         started = now_us()
         async with http_client(self.settings) as client:
             try:

@@ -2,7 +2,8 @@
 
 Accounts are claimed from the store (a claim moves the account's next sync to a lease
 time, so workers in several processes never sync one account at once) and synced
-concurrently, a few at a time. A failing account records its error and is retried
+concurrently: `CARCLOUD_CALENDAR_CONCURRENCY` at once, at most
+`CARCLOUD_CALENDAR_PER_HOST` against one server. A failing account records its error and is retried
 later, doubling the wait up to a cap; it never stops the others. A failure is logged
 once when it starts and once when the account recovers, not on every retry.
 """
@@ -10,11 +11,13 @@ once when it starts and once when the account recovers, not on every retry.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
+import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -29,6 +32,8 @@ from carcloud.timeutil import now_us
 
 log = logging.getLogger(__name__)
 SECOND = 1_000_000
+# Calendar APIs built for all their customers at once: no per-host limit of ours.
+PROVIDER_HOSTS = ("googleapis.com", "graph.microsoft.com")
 
 
 @dataclass(frozen=True)
@@ -46,13 +51,58 @@ class SyncPolicy:
         return base * random.uniform(0.8, 1.2)
 
 
-def http_client(settings: SourceSettings) -> httpx.AsyncClient:
+@dataclass(frozen=True)
+class WorkerLimits:
+    """How many accounts one `calendar` worker syncs at once, in all and per server.
+
+    `per_host` keeps one CalDAV or feed server from being flooded by the accounts it
+    hosts; the provider APIs (`PROVIDER_HOSTS`: Google, Microsoft Graph) serve every
+    customer of theirs and limit each user with HTTP 429, which backs off, so they get
+    the whole `concurrency`.
+    """
+
+    concurrency: int = 32
+    per_host: int = 8
+    batch: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("concurrency", "per_host", "batch"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"calendar worker {name} must be at least 1")
+
+    def host_limit(self, host: str) -> int:
+        """The syncs at once against `host`."""
+        if any(host == known or host.endswith("." + known) for known in PROVIDER_HOSTS):
+            return self.concurrency
+        return min(self.per_host, self.concurrency)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> WorkerLimits:
+        """CARCLOUD_CALENDAR_CONCURRENCY (32) and CARCLOUD_CALENDAR_PER_HOST (8)."""
+        values = {}
+        for name, variable in (
+            ("concurrency", "CARCLOUD_CALENDAR_CONCURRENCY"),
+            ("per_host", "CARCLOUD_CALENDAR_PER_HOST"),
+        ):
+            raw = environ.get(variable, "").strip()
+            if not raw:
+                continue
+            try:
+                values[name] = int(raw)
+            except ValueError:
+                raise ConfigError(f"{variable} must be a whole number, not {raw!r}") from None
+            if values[name] < 1:
+                raise ConfigError(f"{variable} must be at least 1, not {raw}")
+        return cls(**values)
+
+
+def http_client(settings: SourceSettings, connections: int = 32) -> httpx.AsyncClient:
     """The HTTP client of calendar requests (redirects followed, as feeds often move)."""
     return httpx.AsyncClient(
         timeout=settings.timeout_s,
         follow_redirects=True,
         headers={"User-Agent": "carcloud-calendar/0.1"},
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
 
 
@@ -138,48 +188,79 @@ class CalendarSyncer:
 
 
 class CalendarSyncWorker:
-    """Claims due accounts and syncs them, `concurrency` at a time, until stopped."""
+    """Claims due accounts and syncs them until stopped: at most `limits.concurrency` at
+    once, and at most `limits.per_host` against one server.
+
+    A pipeline, not batches: as soon as one sync ends another account is claimed, so a
+    slow or silent server (up to the time out) holds one slot, not a whole batch. An
+    account is claimed only when a slot is free, so its lease starts when its sync can.
+    """
 
     def __init__(
         self,
         syncer: CalendarSyncer,
-        batch: int = 50,
-        concurrency: int = 8,
+        limits: WorkerLimits | None = None,
         idle_s: float = 1.0,
     ) -> None:
         self.syncer = syncer
-        self.batch = batch
-        self.concurrency = concurrency
+        self.limits = limits or WorkerLimits.from_env()
         self.idle_s = idle_s
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    def _host_slot(self, account: CalendarAccount) -> asyncio.Semaphore:
+        host = (urlsplit(account.url).hostname or "").lower()
+        if host not in self._hosts:
+            self._hosts[host] = asyncio.Semaphore(self.limits.host_limit(host))
+        return self._hosts[host]
+
+    async def _one(self, client: httpx.AsyncClient, account: CalendarAccount) -> None:
+        async with self._host_slot(account):
+            try:
+                await self.syncer.sync(client, account)
+            except StorageError as exc:  # the lease runs out: it is tried again
+                log.warning("calendar account %s: state not saved: %s", account.id, exc)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Sync until `stop` is set."""
-        limit = asyncio.Semaphore(self.concurrency)
-        async with http_client(self.syncer.settings) as client:
+        """Sync until `stop` is set; syncs under way then finish (each within its time out)."""
+        running: set[asyncio.Task[None]] = set()
+        ended = asyncio.Event()
 
-            async def one(account: CalendarAccount) -> None:
-                async with limit:
-                    try:
-                        await self.syncer.sync(client, account)
-                    except StorageError as exc:  # the lease runs out: it is tried again
-                        log.warning("calendar account %s: state not saved: %s", account.id, exc)
+        def done(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            ended.set()
 
+        client_of = http_client(self.syncer.settings, self.limits.concurrency)
+        async with client_of as client, asyncio.TaskGroup() as group:
             while not stop.is_set():
-                claimed = await self.claim()
-                if claimed:
-                    async with asyncio.TaskGroup() as group:
-                        for account in claimed:
-                            group.create_task(one(account))
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.idle_s)
+                wanted = min(self.limits.concurrency - len(running), self.limits.batch)
+                claimed = await self.claim(wanted) if wanted else []
+                for account in claimed:
+                    task = group.create_task(self._one(client, account))
+                    running.add(task)
+                    task.add_done_callback(done)
+                full = len(running) >= self.limits.concurrency
+                if claimed and len(claimed) == wanted and not full:
+                    continue  # slots left and perhaps more due
+                ended.clear()  # done-callbacks run only at an await: no end is missed
+                # Full: until a sync ends. Nothing (more) due: a while, as before.
+                await _first(stop, ended if full else None, None if full else self.idle_s)
 
-    async def claim(self) -> list[CalendarAccount]:
+    async def claim(self, limit: int) -> list[CalendarAccount]:
         """Due accounts, leased to this worker (none while the database is down)."""
         now = now_us()
         lease = now + int(self.syncer.policy.lease_s * SECOND)
         try:
-            return await self.syncer.store.claim_due(now, lease, self.batch)
+            return await self.syncer.store.claim_due(now, lease, limit)
         except StorageError as exc:
             log.warning("calendar sync cannot claim accounts: %s", exc)
             return []
+
+
+async def _first(stop: asyncio.Event, other: asyncio.Event | None, wait_s: float | None) -> None:
+    """Wait until `stop` or `other` is set, or `wait_s` passes."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in (stop, other) if event]
+    try:
+        await asyncio.wait(waiters, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
