@@ -1,0 +1,8 @@
+-- Continuous minute rollups (carcloud.ingest.rollup): per vehicle, every minute before
+-- folded_to is in telemetry_minutes; a row written later into a folded minute sets
+-- dirty_from (the earliest such minute) in the same transaction, until a pass folds again.
+CREATE TABLE telemetry_rollup (
+    vehicle_id   INTEGER PRIMARY KEY,
+    folded_to    INTEGER NOT NULL,
+    dirty_from   INTEGER
+);
