@@ -20,6 +20,9 @@ from carcloud.commands.service import CommandService
 from carcloud.drivers.service import DriverService
 from carcloud.events.service import EventService
 from carcloud.geofences.service import GeofenceService
+from carcloud.productivity.role import build_router
+from carcloud.productivity.routeservice import RoutingSettings
+from carcloud.productivity.service import ProductivityService
 from carcloud.registry.secrets import SecretHasher
 from carcloud.registry.service import ConnectionControl, RegistryService
 from carcloud.storage import Stores
@@ -45,6 +48,7 @@ class Services:
     webhooks: WebhookService
     geofences: GeofenceService
     alerts: AlertService
+    productivity: ProductivityService
     nats: NatsClient | None = None
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     info: dict[str, str] = field(default_factory=dict)
@@ -71,20 +75,33 @@ def build_services(
     registry = RegistryService(
         stores.registry, connections, twins, hasher=SecretHasher(vehicle_pepper)
     )
+    commands = CommandService(stores.commands, nats, watch)
+    calendars = CalendarService(stores.calendars, drivers, credentials)
+    productivity = ProductivityService(
+        stores.productivity,
+        drivers,
+        calendars,
+        registry,
+        stores.telemetry,
+        commands,
+        build_router(RoutingSettings.from_env()),
+        nats,
+    )
     return Services(
         stores=stores,
         catalog=catalog,
         registry=registry,
-        commands=CommandService(stores.commands, nats, watch),
+        commands=commands,
         twins=twins,
         campaigns=CampaignService(twins, stores.events),
         events=EventService(stores.events),
         telematics=TelematicsService(stores.telematics, usable_kwh=known_capacities()),
         drivers=drivers,
-        calendars=CalendarService(stores.calendars, drivers, credentials),
+        calendars=calendars,
         webhooks=WebhookService(stores.webhooks),
         geofences=GeofenceService(stores.geofences, history=stores.telematics),
         alerts=AlertService(stores.alerts, history=stores.telematics, fleet=registry),
+        productivity=productivity,
         nats=nats,
         mqtt_url=mqtt_url,
     )

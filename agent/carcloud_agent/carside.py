@@ -5,7 +5,9 @@ What a real car (and the edge agent) must do, done for simulated cars:
   may have been lost (the command came again), send the same answer again;
 - refuse a command whose time to live has passed;
 - answer `received` at once, then `succeeded` or `failed` with a reason;
-- apply each desired document once (by version) and report what it applied.
+- apply each desired document once (by version) and report what it applied;
+- show each card (notification) once by its id, and drop one that has expired: the agent
+  hands it to the head unit, a simulated driver follows a "navigate" card's destination.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from typing import Any, Protocol
 from carcloud_agent.errors import ProtocolError
 from carcloud_agent.protocol import topics
 from carcloud_agent.protocol.commands import CommandResult, decode_command, encode_result
+from carcloud_agent.protocol.notifications import Notification, decode_notification
 from carcloud_agent.protocol.twin import Reported, decode_desired, encode_reported
 
 REMEMBERED_COMMANDS = 256
+REMEMBERED_CARDS = 256
 RECEIVED = CommandResult("received")
 
 Publish = Callable[[str, bytes], None]
@@ -46,6 +50,27 @@ def apply_desired(vehicle: Commandable, desired: dict[str, Any]) -> dict[str, st
         if not accepted:
             errors["charge_limit_percent"] = reason or "not accepted"
     return errors
+
+
+def navigate_target(card: Notification) -> tuple[float, float] | None:
+    """The destination of a card's "navigate" action (a `geo:lat,lon` URI), if it has one."""
+    action = next((a for a in card.actions if a.id == "navigate" and a.uri), None)
+    if action is None or action.uri is None or not action.uri.startswith("geo:"):
+        return None
+    try:
+        lat, lon = (float(part) for part in action.uri[4:].split(";")[0].split(",")[:2])
+    except ValueError:
+        return None
+    return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None
+
+
+def follow_navigation(vehicle: Commandable, card: Notification) -> None:
+    """A simulated driver taps Navigate on a time-to-leave card: the car heads there."""
+    target = navigate_target(card)
+    if card.kind == "navigation" and target is not None:
+        vehicle.apply_command(
+            "navigate_to", {"latitude": target[0], "longitude": target[1], "name": card.title}
+        )
 
 
 def outcome_result(accepted: bool, reason: str | None) -> CommandResult:
@@ -86,8 +111,11 @@ class CarSide:
         on_desired: Callable[[dict[str, Any]], dict[str, str]] | None = None,
         extra_report: Callable[[], dict[str, Any]] | None = None,
         answers: AnswerStore | None = None,
+        on_card: Callable[[Notification], None] | None = None,
     ) -> None:
         self.vehicle = vehicle
+        self.on_card = on_card
+        self.cards: OrderedDict[str, Notification] = OrderedDict()
         self.clock_us = clock_us
         self.on_desired = on_desired
         self.extra_report = extra_report
@@ -106,6 +134,7 @@ class CarSide:
         return [
             topics.mqtt_topic(self.vin, f"{topics.COMMANDS}/+"),
             topics.mqtt_topic(self.vin, topics.TWIN_DESIRED),
+            topics.mqtt_topic(self.vin, topics.NOTIFICATIONS),
         ]
 
     def on_message(self, topic: str, payload: bytes, publish: Publish) -> None:
@@ -115,6 +144,23 @@ class CarSide:
             self._on_command(suffix.split("/", 1)[1], payload, publish)
         elif suffix == topics.TWIN_DESIRED:
             self._on_desired(payload, publish)
+        elif suffix == topics.NOTIFICATIONS:
+            self._on_card(payload)
+
+    def _on_card(self, payload: bytes) -> None:
+        try:
+            card = decode_notification(payload)
+        except ProtocolError:
+            return  # a card that breaks the protocol's rules is not shown
+        if card.id in self.cards or card.expired(self.clock_us()):
+            return  # QoS 1 may deliver it twice; an expired card is not shown
+        self.cards[card.id] = card
+        while len(self.cards) > REMEMBERED_CARDS:
+            self.cards.popitem(last=False)
+        if self.on_card is not None:
+            self.on_card(card)
+        else:
+            follow_navigation(self.vehicle, card)
 
     def _answer(self, command_id: str, answer: CommandResult, publish: Publish) -> None:
         publish(topics.result_topic(self.vin, command_id), encode_result(answer))

@@ -76,6 +76,7 @@ class AgentConfig:
     # idle car costs a ping every 15 s.
     keepalive_s: int = 30
     buffer_path: Path = Path("outbox.db")
+    headunit_path: Path = Path("headunit.jsonl")  # cards for the head unit (headunit.py)
     max_bytes: int = 256 * 1024 * 1024
     max_age_s: float = 168 * 3600.0
     reconnect_min_s: float = 1.0
@@ -125,6 +126,7 @@ def load_config(path: Path) -> AgentConfig:
     cloud, buffer, reconnect = section("cloud"), section("buffer"), section("reconnect")
     source = section("source") or {"kind": "simulator"}
     buffer_path = Path(str(buffer.get("path", "outbox.db")))
+    headunit_path = Path(str(section("headunit").get("path", "headunit.jsonl")))
     tls_ca = cloud.get("tls_ca")
     config = AgentConfig(
         vin=vin,
@@ -134,6 +136,7 @@ def load_config(path: Path) -> AgentConfig:
         keepalive_s=_keepalive(cloud.get("keepalive_s", 30), path),
         tls_ca=(base / str(tls_ca)) if tls_ca else None,
         buffer_path=buffer_path if buffer_path.is_absolute() else base / buffer_path,
+        headunit_path=headunit_path if headunit_path.is_absolute() else base / headunit_path,
         max_bytes=int(float(buffer.get("max_mb", 256)) * 1024 * 1024),
         max_age_s=float(buffer.get("max_age_hours", 168)) * 3600.0,
         reconnect_min_s=float(reconnect.get("min_s", 1.0)),

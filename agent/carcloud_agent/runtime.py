@@ -47,6 +47,7 @@ from carcloud_agent.collector import Collector
 from carcloud_agent.config import AgentConfig
 from carcloud_agent.errors import ConfigError, ProtocolError
 from carcloud_agent.handlers import HandledSource
+from carcloud_agent.headunit import HeadUnitFeed
 from carcloud_agent.mqtt import MqttClient, MqttError, Will
 from carcloud_agent.protocol import topics
 from carcloud_agent.protocol.backoff import Backoff
@@ -188,6 +189,7 @@ class Agent:
             on_desired=self._apply_desired,
             extra_report=self._report,
             answers=AnswerMemory(self.outbox),
+            on_card=HeadUnitFeed(config.headunit_path).deliver,
         )
         self.health_every_s = float(config.source.get("health_every_s", 60.0))
         self.last_error: str | None = None

@@ -31,6 +31,7 @@ from carcloud.errors import (
 )
 from carcloud.events import api as events
 from carcloud.geofences import api as geofences
+from carcloud.productivity import api as productivity
 from carcloud.registry import api as registry
 from carcloud.services import Services
 from carcloud.telematics import api as telematics
@@ -112,6 +113,7 @@ def create_app(services: Services) -> FastAPI:
         webhooks,
         geofences,
         alerts,
+        productivity,
         system,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -289,7 +289,11 @@ class Dispatcher:
         try:
             request = json.loads(msg.data)
             vin = str(request["vin"])
-            if request.get("command_id"):
+            if request.get("notification"):
+                # A card for the driver (carcloud.productivity): published as it comes.
+                topic = topics.mqtt_topic(vin, topics.NOTIFICATIONS)
+                await self._publish(vin, topic, str(request["notification"]).encode())
+            elif request.get("command_id"):
                 command_id = str(request["command_id"])
                 topic = topics.mqtt_topic(vin, f"{topics.COMMANDS}/{command_id}")
                 if request.get("message"):

@@ -85,6 +85,9 @@ class CommandKind:
         return parsed
 
 
+# Why the cloud sends a command on its own (pre-conditioning for a meeting), shown with it.
+REASON = Param("reason", "string", False, None, description="why carcloud sent it")
+
 KINDS: Mapping[str, CommandKind] = {
     kind.name: kind
     for kind in (
@@ -93,11 +96,11 @@ KINDS: Mapping[str, CommandKind] = {
         CommandKind(
             "climate_start",
             "Heat or cool the cabin toward a target temperature.",
-            (Param("target_temperature", "number", False, 21.0, 16.0, 28.0, "°C"),),
+            (Param("target_temperature", "number", False, 21.0, 16.0, 28.0, "°C"), REASON),
             default_ttl_s=1800,
         ),
         CommandKind("climate_stop", "Stop climate control.", default_ttl_s=1800),
-        CommandKind("charge_start", "Start charging.", default_ttl_s=3600),
+        CommandKind("charge_start", "Start charging.", (REASON,), default_ttl_s=3600),
         CommandKind("charge_stop", "Stop charging.", default_ttl_s=3600),
         CommandKind(
             "set_charge_limit",

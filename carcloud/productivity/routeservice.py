@@ -64,7 +64,7 @@ class RouteService:
             raise ConfigError("a routing service needs CARCLOUD_ROUTING_URL")
         self.url = settings.url
         self.kind = settings.kind
-        self.name = settings.kind
+        self.name: str = settings.kind
         self.client = client or httpx.AsyncClient(
             timeout=settings.timeout_s, headers={"User-Agent": "carcloud-routing/0.1"}
         )
