@@ -373,6 +373,14 @@ SETTINGS: tuple[Setting, ...] = (
         default_text="40000-40999",
     ),
     Setting(
+        "media_interfaces",
+        _text,
+        None,
+        "the only interfaces or addresses (comma-separated) the media server offers to "
+        "callers, e.g. eth0 or 203.0.113.7; default: every interface but loopback",
+        metavar="LIST",
+    ),
+    Setting(
         "room_close_after_s",
         _count(1),
         300,
@@ -453,6 +461,7 @@ class Settings:
     janus_url: str | None = _default("janus_url")
     janus_secret: str | None = _default("janus_secret")
     media_ports: tuple[int, int] = _default("media_ports")
+    media_interfaces: str | None = _default("media_interfaces")
     room_close_after_s: int = _default("room_close_after_s")
     max_rooms_per_brand: int = _default("max_rooms_per_brand")
     max_participants_per_brand: int = _default("max_participants_per_brand")
@@ -498,6 +507,7 @@ class Settings:
             "janus_url": None if self.janus_url is None else mask_url(self.janus_url),
             "janus_secret": None if self.janus_secret is None else "***",
             "media_ports": "{}-{}".format(*self.media_ports),
+            "media_interfaces": self.media_interfaces,
             "room_close_after_s": self.room_close_after_s,
             "max_rooms_per_brand": self.max_rooms_per_brand,
             "max_participants_per_brand": self.max_participants_per_brand,

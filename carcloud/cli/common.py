@@ -55,6 +55,7 @@ _LOCAL_SETTINGS = (
     "janus_url",
     "janus_secret",
     "media_ports",
+    "media_interfaces",
     "room_close_after_s",
     "max_rooms_per_brand",
     "max_participants_per_brand",

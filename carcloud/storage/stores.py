@@ -12,6 +12,7 @@ from typing import Protocol
 
 from carcloud.alerts.store import AlertStore
 from carcloud.calendars.store import CalendarStore
+from carcloud.calls.store import CallStore
 from carcloud.commands.store import CommandStore
 from carcloud.drivers.store import DriverStore
 from carcloud.events.store import EventStore
@@ -57,6 +58,7 @@ class Stores:
     geofences: GeofenceStore
     alerts: AlertStore
     productivity: ProductivityStore
+    calls: CallStore
 
     async def open(self) -> None:
         """Connect and migrate."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from carcloud.catalog import SignalCatalog
 from carcloud.storage.postgres.alerts import PostgresAlertStore
 from carcloud.storage.postgres.calendars import PostgresCalendarStore
+from carcloud.storage.postgres.calls import PostgresCallStore
 from carcloud.storage.postgres.commands import PostgresCommandStore
 from carcloud.storage.postgres.drivers import PostgresDriverStore
 from carcloud.storage.postgres.engine import PostgresEngine
@@ -30,6 +31,7 @@ def postgres_stores(url: str, catalog: SignalCatalog | None = None) -> Stores:
         twins=PostgresTwinStore(engine),
         events=PostgresEventStore(engine),
         drivers=PostgresDriverStore(engine),
+        calls=PostgresCallStore(engine),
         calendars=PostgresCalendarStore(engine),
         telematics=PostgresTelematicsStore(engine, catalog),
         webhooks=PostgresWebhookStore(engine),

@@ -7,6 +7,7 @@ from pathlib import Path
 from carcloud.catalog import SignalCatalog
 from carcloud.storage.sqlite.alerts import SqliteAlertStore
 from carcloud.storage.sqlite.calendars import SqliteCalendarStore
+from carcloud.storage.sqlite.calls import SqliteCallStore
 from carcloud.storage.sqlite.commands import SqliteCommandStore
 from carcloud.storage.sqlite.drivers import SqliteDriverStore
 from carcloud.storage.sqlite.engine import SqliteEngine
@@ -34,6 +35,7 @@ def sqlite_stores(
         twins=SqliteTwinStore(engine),
         events=SqliteEventStore(engine),
         drivers=SqliteDriverStore(engine),
+        calls=SqliteCallStore(engine),
         calendars=SqliteCalendarStore(engine),
         telematics=SqliteTelematicsStore(engine, catalog),
         webhooks=SqliteWebhookStore(engine),

@@ -1,0 +1,1 @@
+"""The media server carcloud runs for its audio rooms (Janus)."""

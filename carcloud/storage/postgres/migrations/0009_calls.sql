@@ -1,0 +1,61 @@
+-- carcloud's audio rooms (on the media server), their join invites (token hashes only)
+-- and participants, and the calls sent to cars (join actions and what the car reported).
+CREATE TABLE rooms (
+    id                TEXT PRIMARY KEY,
+    brand_id          BIGINT NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    name              TEXT NOT NULL,
+    max_participants  INTEGER NOT NULL,
+    status            TEXT NOT NULL,
+    pin_hash          TEXT,
+    created_at        BIGINT NOT NULL,
+    empty_since       BIGINT,
+    closed_at         BIGINT
+);
+CREATE INDEX rooms_brand ON rooms (brand_id, status);
+CREATE INDEX rooms_empty ON rooms (status, empty_since);
+
+CREATE TABLE room_invites (
+    id          TEXT PRIMARY KEY,
+    room_id     TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL,
+    display     TEXT NOT NULL,
+    vin         TEXT,
+    token_hash  TEXT NOT NULL UNIQUE,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+
+CREATE TABLE room_participants (
+    id            TEXT PRIMARY KEY,
+    room_id       TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    invite_id     TEXT NOT NULL REFERENCES room_invites(id) ON DELETE CASCADE,
+    kind          TEXT NOT NULL,
+    display       TEXT NOT NULL,
+    vin           TEXT,
+    media_id      TEXT NOT NULL,
+    media_handle  BIGINT NOT NULL,
+    joined_at     BIGINT NOT NULL,
+    left_at       BIGINT
+);
+CREATE INDEX room_participants_room ON room_participants (room_id, left_at);
+CREATE INDEX room_participants_invite ON room_participants (invite_id, joined_at);
+CREATE INDEX room_participants_handle ON room_participants (media_handle);
+
+CREATE TABLE calls (
+    id          TEXT PRIMARY KEY,
+    vehicle_id  BIGINT NOT NULL REFERENCES vehicles(id) ON DELETE CASCADE,
+    state       TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    url         TEXT,
+    tel         TEXT,
+    provider    TEXT,
+    event_id    TEXT,
+    room_id     TEXT,
+    command_id  TEXT,
+    reason      TEXT,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    joined_at   BIGINT,
+    ended_at    BIGINT
+);
+CREATE INDEX calls_vehicle ON calls (vehicle_id, created_at);
