@@ -124,6 +124,11 @@ def create_app(services: Services) -> FastAPI:
         """The live fleet page (it asks for an API key, or takes one from #key=)."""
         return FileResponse(STATIC_DIR / "index.html")
 
+    @app.get("/headunit/{vin}", include_in_schema=False)
+    async def headunit_page(vin: str) -> FileResponse:
+        """What a car's screen shows, live (it takes the API key from #key=)."""
+        return FileResponse(STATIC_DIR / "headunit.html")
+
     @app.get("/healthz", tags=["system"])
     async def healthz() -> dict[str, object]:
         """Liveness: the process answers and its storage and NATS are reachable."""
