@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         "worker",
         help="run some roles against a running platform",
         description="Run worker roles (callout, presence, ingest, derive, control, webhooks, "
-        "calendar, api) as their own process. Run several for more throughput. On the "
-        "platform's host it finds the platform through --data-dir; on another host give "
+        "calendar, productivity, api) as their own process. Run several for more throughput. "
+        "On the platform's host it finds the platform through --data-dir; on another host give "
         "--nats, --database and --secrets-file (or CARCLOUD_NATS_URL, CARCLOUD_DATABASE_URL, "
         "CARCLOUD_SECRETS_FILE), "
         "and --mqtt-url for the control role. Every option can also be set by its "
@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "roles",
         nargs="+",
         choices=[
-            *("callout", "presence", "ingest", "derive", "control", "webhooks", "calendar", "api")
+            *("callout", "presence", "ingest", "derive", "control", "webhooks", "calendar"),
+            *("productivity", "api"),
         ],
         help="the roles this process runs",
     )
