@@ -1,4 +1,5 @@
-"""`carcloud retention`: prepare history partitions and apply the retention policy once."""
+"""`carcloud retention`: prepare history partitions, roll up closed minutes and apply the
+retention policy once."""
 
 from __future__ import annotations
 
@@ -34,12 +35,18 @@ def cmd_retention(args: argparse.Namespace) -> int:
                 {
                     "partitions_created": report.partitions_created,
                     "retention": None if retention is None else retention.__dict__,
+                    "rollup": None if report.rollup is None else report.rollup.__dict__,
                 },
                 indent=2,
             )
         )
         return 0
     console.print(f"history of {mask_url(url)}: {report.partitions_created} partition(s) created")
+    if report.rollup is not None:
+        console.print(
+            f"  minute rollup to {format_us(report.rollup.until)}: "
+            f"{report.rollup.minutes_written} minute aggregate(s) written"
+        )
     if retention is None:
         console.print("retention: none set (--retention-days 0 keeps history forever)")
         return 0

@@ -1,8 +1,10 @@
-"""History upkeep: partitions made ahead of time and retention applied, by the ingest role.
+"""History upkeep by the ingest role: minute rollups, partitions ahead of time, retention.
 
-Runs at start and then every `every_s`, in each ingest process; the backends make
+The rollup pass runs at start and then every `rollup_every_s` (a minute); partitions
+and retention every `every_s` (an hour), after a rollup, so that retention finds the
+days it drops already folded. Each ingest process runs it; the backends make
 concurrent passes of several processes safe (PostgreSQL: an advisory lock;
-SQLite: one write transaction per chunk). `carcloud retention` runs one pass.
+SQLite: one write transaction per chunk). `carcloud retention` runs one full pass.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 from carcloud.errors import CarcloudError
 from carcloud.ingest.retention import RetentionPolicy, RetentionReport, days_to_prepare
+from carcloud.ingest.rollup import ROLLUP_EVERY_S, RollupReport, rollup_until
 from carcloud.ingest.store import TelemetryStore
 from carcloud.timeutil import now_us
 
@@ -24,38 +27,59 @@ MAINTENANCE_EVERY_S = 3600.0
 
 @dataclass(frozen=True)
 class MaintenanceReport:
-    """What one pass did: partitions created and, with a policy, what retention removed."""
+    """What one pass did: partitions created, minutes rolled up and, with a policy, what
+    retention removed."""
 
     partitions_created: int
     retention: RetentionReport | None
+    rollup: RollupReport | None = None
 
 
 async def maintain_history(
     store: TelemetryStore, policy: RetentionPolicy, now: int | None = None
 ) -> MaintenanceReport:
-    """One pass: prepare the coming days' history, then apply the retention policy."""
+    """One pass: prepare the coming days' history, fold closed minutes, apply retention."""
     at = now_us() if now is None else now
     created = await store.prepare_history(days_to_prepare(at))
+    rollup = await store.roll_up_history(rollup_until(at))
     plan = policy.plan(at)
     if plan.full_rate_from is None and plan.downsampled_from is None:
-        return MaintenanceReport(created, None)
-    return MaintenanceReport(created, await store.expire_history(plan))
+        return MaintenanceReport(created, None, rollup)
+    return MaintenanceReport(created, await store.expire_history(plan), rollup)
+
+
+async def roll_up(store: TelemetryStore, now: int | None = None) -> RollupReport:
+    """Fold the minutes closed since the last pass (and those late rows made dirty)."""
+    return await store.roll_up_history(rollup_until(now_us() if now is None else now))
 
 
 class HistoryMaintenance:
-    """The periodic pass, as a role runner."""
+    """The periodic passes, as a role runner."""
 
     def __init__(
-        self, store: TelemetryStore, policy: RetentionPolicy, every_s: float = MAINTENANCE_EVERY_S
+        self,
+        store: TelemetryStore,
+        policy: RetentionPolicy,
+        every_s: float = MAINTENANCE_EVERY_S,
+        rollup_every_s: float = ROLLUP_EVERY_S,
     ) -> None:
         self.store, self.policy, self.every_s = store, policy, every_s
+        self.rollup_every_s = rollup_every_s
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Pass, then wait `every_s` (or until stop); a failed pass is logged and retried."""
+        """A full pass every `every_s`, a rollup every `rollup_every_s` between (until stop);
+        a failed pass is logged and retried."""
         failing = False
+        full_due = 0.0
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
-                report = await maintain_history(self.store, self.policy)
+                report: MaintenanceReport | RollupReport
+                if loop.time() >= full_due:
+                    report = await maintain_history(self.store, self.policy)
+                    full_due = loop.time() + self.every_s
+                else:
+                    report = await roll_up(self.store)
             except CarcloudError as exc:
                 if not failing:
                     log.warning("history maintenance failed (will retry): %s", exc)
@@ -64,7 +88,9 @@ class HistoryMaintenance:
                 if failing:
                     log.info("history maintenance recovered")
                 failing = False
-                if report.partitions_created or report.retention:
+                if isinstance(report, MaintenanceReport) and (
+                    report.partitions_created or report.retention
+                ):
                     log.info("history maintenance: %s", report)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.every_s)
+                await asyncio.wait_for(stop.wait(), min(self.every_s, self.rollup_every_s))

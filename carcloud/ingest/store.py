@@ -14,6 +14,7 @@ from carcloud.ingest.models import (
     TelemetryMessage,
 )
 from carcloud.ingest.retention import RetentionPlan, RetentionReport
+from carcloud.ingest.rollup import RollupReport
 from carcloud.registry.models import Vehicle
 
 
@@ -79,9 +80,16 @@ class TelemetryStore(Protocol):
         """
         ...
 
+    async def roll_up_history(self, until: int) -> RollupReport:
+        """Fold every vehicle's closed minutes before `until` into per-minute aggregates:
+        the minutes after its watermark, and again those that got rows after they were
+        folded. Bucketed history reads the aggregates up to each vehicle's clean watermark
+        and the raw rows after it (`carcloud.ingest.rollup`)."""
+        ...
+
     async def expire_history(self, plan: RetentionPlan) -> RetentionReport:
-        """Apply a retention plan: fold full-rate history before `plan.full_rate_from`
-        into per-minute aggregates (when `plan.downsample`), remove it, and remove
+        """Apply a retention plan: fold what the rollup has not folded yet of full-rate
+        history before `plan.full_rate_from` (when `plan.downsample`), remove it, and remove
         aggregates before `plan.downsampled_from`. Bucketed history keeps answering
         from the aggregates."""
         ...

@@ -15,17 +15,25 @@ from datetime import UTC, datetime
 
 from carcloud.ingest.retention import (
     DAY_US,
-    MINUTE_US,
     RetentionPlan,
     RetentionReport,
     day_start,
     expired_days,
 )
 from carcloud.storage.postgres.engine import Conn, PostgresEngine, Tx
+from carcloud.storage.postgres.rollup import (
+    FOLD_TIMEOUT_S,
+    FOLD_WORK_MEM,
+    HISTORY_LOCK,
+    NO_LOWER,
+    boundary,
+    count_of,
+    fold_sql,
+    fold_windows,
+    unclean_windows,
+)
 from carcloud.timeutil import now_us
 
-# Serialises partition changes and retention passes of several processes.
-HISTORY_LOCK = 7_431_002
 PREFIX = "telemetry_p"
 
 
@@ -49,53 +57,12 @@ async def partition_days(conn: Conn) -> list[int]:
     return sorted(partition_day(row[0]) for row in rows)
 
 
-# Per vehicle, signal and minute: the average of numeric values, how many, the last one.
-# Averages and counts come from one hash aggregate over every (row, signal); the last
-# values from merging each minute's signal objects in time order (jsonb_merge_agg, made
-# by migration 0002), which reads rows in primary-key order without a sort per signal.
-# Merging with an existing minute (late rows of a day already folded) weights by count.
-_DOWNSAMPLE = """
-INSERT INTO telemetry_minutes (vehicle_id, path, minute, average, count, last)
-WITH sums AS (
-    SELECT t.vehicle_id, t.ts - t.ts % {minute} AS minute, s.key AS path,
-           AVG((s.value #>> '{{}}')::float8) FILTER (WHERE jsonb_typeof(s.value) = 'number')
-               AS average,
-           COUNT(*) AS count
-    FROM {source} t CROSS JOIN LATERAL jsonb_each(t.signals) s
-    WHERE t.ts >= $1 AND t.ts < $2
-    GROUP BY 1, 2, 3
-), lasts AS (
-    SELECT vehicle_id, ts - ts % {minute} AS minute, jsonb_merge_agg(signals ORDER BY ts) AS merged
-    FROM {source} WHERE ts >= $1 AND ts < $2
-    GROUP BY 1, 2
-)
-SELECT s.vehicle_id, s.path, s.minute, s.average, s.count, l.merged -> s.path
-FROM sums s JOIN lasts l USING (vehicle_id, minute)
-ON CONFLICT (vehicle_id, path, minute) DO UPDATE SET
-    average = CASE
-        WHEN excluded.average IS NULL THEN telemetry_minutes.average
-        WHEN telemetry_minutes.average IS NULL THEN excluded.average
-        ELSE (telemetry_minutes.average * telemetry_minutes.count
-              + excluded.average * excluded.count) / (telemetry_minutes.count + excluded.count)
-    END,
-    count = telemetry_minutes.count + excluded.count,
-    last = excluded.last
-"""
-# Folding a day is one big aggregate: in memory, and beyond the pool's 60 s command timeout.
-FOLD_WORK_MEM = "256MB"
-FOLD_TIMEOUT_S = 3600.0
-
-
-async def _fold(conn: Conn, source: str, lower: int, upper: int) -> int:
-    """Fold [lower, upper) of a partition (or the default) into minutes; minutes written."""
+async def _fold_strays(conn: Conn, upper: int) -> int:
+    """Merge rows of the default partition before `upper` into their minutes: rows that
+    came after their day was dropped, whose minutes hold the rest of that minute."""
     await conn.execute(f"SET LOCAL work_mem = '{FOLD_WORK_MEM}'")
-    sql = _DOWNSAMPLE.format(minute=MINUTE_US, source=source)
-    return _count(await conn.execute(sql, lower, upper, timeout=FOLD_TIMEOUT_S))
-
-
-def _count(status: str) -> int:
-    """The row count of an asyncpg command status such as 'INSERT 0 42'."""
-    return int(status.rsplit(" ", 1)[-1])
+    sql = fold_sql("telemetry_default", windowed=False, merge=True)
+    return count_of(await conn.execute(sql, NO_LOWER, upper, timeout=FOLD_TIMEOUT_S))
 
 
 class PostgresHistory:
@@ -142,10 +109,21 @@ class PostgresHistory:
 
             async def strays(tx: Tx) -> tuple[int, int]:
                 await tx.conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
+                # No row may land in the default partition between the fold and the delete.
+                await tx.conn.execute("LOCK TABLE telemetry_default IN SHARE MODE")
                 folded = 0
                 if plan.downsample:
-                    folded = await _fold(tx.conn, "telemetry_default", -(2**62), cutoff)
-                gone = _count(
+                    # Days past the last boundary that never had a partition: rows the
+                    # rollup folds (or will); what it has not is folded here. Before the
+                    # boundary: rows that came after their day was dropped, merged.
+                    last = await self.boundary(tx.conn)
+                    windows = await unclean_windows(
+                        tx.conn, NO_LOWER if last is None else last, cutoff
+                    )
+                    folded = await fold_windows(tx.conn, "telemetry_default", windows)
+                    if last is not None:
+                        folded += await _fold_strays(tx.conn, min(last, cutoff))
+                gone = count_of(
                     await tx.conn.execute("DELETE FROM telemetry_default WHERE ts < $1", cutoff)
                 )
                 await tx.conn.execute(
@@ -176,7 +154,11 @@ class PostgresHistory:
             return 0  # another process dropped it first
         written = 0
         if downsample:
-            written = await _fold(conn, name, day, day + DAY_US)
+            # The rollup folded the day already, but for rows it has not seen yet (a late
+            # row marked dirty, a vehicle behind): fold those, with no writes in between.
+            await conn.execute(f"LOCK TABLE {name} IN SHARE MODE")
+            windows = await unclean_windows(conn, day, day + DAY_US)
+            written = await fold_windows(conn, name, windows)
         began = time.perf_counter()
         await conn.execute(f"DROP TABLE {name}")
         self.last_drop_s = time.perf_counter() - began
@@ -184,8 +166,7 @@ class PostgresHistory:
 
     async def boundary(self, conn: Conn) -> int | None:
         """Where full-rate history starts (None: nothing was ever expired)."""
-        value = await conn.fetchval("SELECT full_rate_from FROM telemetry_retention")
-        return None if value is None else int(value)
+        return await boundary(conn)
 
 
 async def _create_partition(conn: Conn, day: int) -> None:
@@ -213,7 +194,8 @@ async def _create_partition(conn: Conn, day: int) -> None:
 
 async def _delete_minutes(tx: Tx, before: int) -> int:
     await tx.conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
-    return _count(await tx.conn.execute("DELETE FROM telemetry_minutes WHERE minute < $1", before))
+    status = await tx.conn.execute("DELETE FROM telemetry_minutes WHERE minute < $1", before)
+    return count_of(status)
 
 
 async def minute_buckets(

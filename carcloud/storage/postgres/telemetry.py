@@ -22,13 +22,15 @@ from carcloud.ingest.models import (
     SignalValue,
     TelemetryMessage,
 )
-from carcloud.ingest.retention import RetentionPlan, RetentionReport, join_buckets
+from carcloud.ingest.retention import RetentionPlan, RetentionReport
+from carcloud.ingest.rollup import RollupReport, Segment, history_segments, join_segments
 from carcloud.ingest.store import IngestPolicy
 from carcloud.registry.models import Vehicle
 from carcloud.storage.codec import signal_columns
 from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
 from carcloud.storage.postgres.history import PostgresHistory, minute_buckets
+from carcloud.storage.postgres.rollup import PostgresRollup, mark_dirty, state_of
 from carcloud.storage.postgres.vehicles import VEHICLE_COLUMNS, VEHICLE_FROM, vehicle_of
 
 
@@ -53,6 +55,7 @@ class PostgresTelemetryStore:
         self.catalog = catalog or default_catalog()
         self._kinds = {path: kind for path, (_, kind) in signal_columns(self.catalog).items()}
         self.partitions = PostgresHistory(engine)
+        self.rollup = PostgresRollup(engine)
 
     async def write_telemetry(
         self,
@@ -131,14 +134,22 @@ class PostgresTelemetryStore:
                     [latest[pair][0] for pair in pairs],
                     [orjson.dumps(latest[pair][1]).decode() for pair in pairs],
                 )
+                # In vehicle order, as the rollup pass locks these rows (no deadlock);
+                # the watermark is read after this lock is held (carcloud.storage.postgres.rollup).
+                vehicle_order = sorted(received)
                 await conn.execute(
                     "INSERT INTO latest_received (vehicle_id, received_at) "
                     "SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
                     "ON CONFLICT (vehicle_id) DO UPDATE SET received_at = "
                     "GREATEST(latest_received.received_at, excluded.received_at)",
-                    list(received),
-                    list(received.values()),
+                    vehicle_order,
+                    [received[vehicle_id] for vehicle_id in vehicle_order],
                 )
+                first_ts: dict[int, int] = {}
+                for vehicle_id, ts in keys:
+                    if ts < first_ts.get(vehicle_id, ts + 1):
+                        first_ts[vehicle_id] = ts
+                await mark_dirty(conn, first_ts)
             letters = list(dead_letters)
             if policy is not None:
                 letters += [policy.unknown_vin(message) for message in unknown]
@@ -257,48 +268,87 @@ class PostgresTelemetryStore:
                     vehicle_id, lower, upper, path, limit,
                 )  # fmt: skip
                 return [HistoryPoint(ts, _decode(kind, orjson.loads(raw))) for ts, raw in rows]
-            numeric = kind in ("num", "int")
-            # Before the retention boundary only the downsampled history is left.
-            boundary = await self.partitions.boundary(conn)
-            older: list[HistoryPoint] = []
-            full_rate_lower = lower
-            if boundary is not None and lower < boundary:
-                rolled = await minute_buckets(
-                    conn, vehicle_id, path, numeric, lower, min(upper, boundary), bucket_us, limit
+            # One snapshot: the watermark, the aggregates and the raw tail agree.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return await self._buckets(
+                    conn, vehicle_id, kind, path, lower, upper, limit, bucket_us
                 )
-                older = [
-                    HistoryPoint(
-                        bucket,
-                        float(value) if numeric else _decode(kind, orjson.loads(str(value))),
-                        count,
-                    )
-                    for bucket, value, count in rolled
-                ]
-                full_rate_lower = max(lower, boundary)
-            if full_rate_lower >= upper:
-                return older
-            if numeric:
-                rows = await conn.fetch(
-                    f"SELECT (ts / $5) * $5 AS bucket, AVG((signals ->> $4)::float8), COUNT(*) "
-                    f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT $6",
-                    vehicle_id, full_rate_lower, upper, path, bucket_us, limit,
-                )  # fmt: skip
-                newer = [HistoryPoint(bucket, float(avg), count) for bucket, avg, count in rows]
-            else:
-                # Non-numeric values cannot be averaged: each bucket shows its last value.
-                rows = await conn.fetch(
-                    f"SELECT (ts / $5) * $5 AS bucket, "
-                    f"((array_agg(signals -> $4 ORDER BY ts DESC))[1])::text, COUNT(*) "
-                    f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT $6",
-                    vehicle_id, full_rate_lower, upper, path, bucket_us, limit,
-                )  # fmt: skip
-                newer = [
-                    HistoryPoint(bucket, _decode(kind, orjson.loads(raw)), count)
-                    for bucket, raw, count in rows
-                ]
-            return join_buckets(older, newer, numeric)[:limit]
 
         return await self.engine.read(query)
+
+    async def _buckets(
+        self,
+        conn: Conn,
+        vehicle_id: int,
+        kind: str,
+        path: str,
+        lower: int,
+        upper: int,
+        limit: int,
+        bucket_us: int,
+    ) -> list[HistoryPoint]:
+        row = await conn.fetchrow(
+            "SELECT folded_to, dirty_from FROM telemetry_rollup WHERE vehicle_id = $1", vehicle_id
+        )
+        state = None if row is None else state_of(row[0], row[1])
+        numeric = kind in ("num", "int")
+        boundary = await self.partitions.boundary(conn)
+        clean_to = None if state is None else state.clean_to
+        parts = []
+        for segment in history_segments(lower, upper, bucket_us, boundary, clean_to):
+            if segment.minutes:
+                rolled = await minute_buckets(
+                    conn, vehicle_id, path, numeric, segment.lower, segment.upper, bucket_us,
+                    limit,
+                )  # fmt: skip
+                parts.append(
+                    [
+                        HistoryPoint(
+                            bucket,
+                            float(value) if numeric else _decode(kind, orjson.loads(str(value))),
+                            count,
+                        )
+                        for bucket, value, count in rolled
+                    ]
+                )
+            else:
+                parts.append(await self._raw_buckets(conn, vehicle_id, kind, path, segment,
+                                                     bucket_us, limit))  # fmt: skip
+        return join_segments(parts, numeric)[:limit]
+
+    async def _raw_buckets(
+        self,
+        conn: Conn,
+        vehicle_id: int,
+        kind: str,
+        path: str,
+        segment: Segment,
+        bucket_us: int,
+        limit: int,
+    ) -> list[HistoryPoint]:
+        where = "WHERE vehicle_id = $1 AND ts >= $2 AND ts < $3 AND signals ? $4"
+        span = (vehicle_id, segment.lower, segment.upper, path, bucket_us, limit)
+        if kind in ("num", "int"):
+            rows = await conn.fetch(
+                f"SELECT (ts / $5) * $5 AS bucket, AVG((signals ->> $4)::float8), COUNT(*) "
+                f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT $6",
+                *span,
+            )
+            return [HistoryPoint(bucket, float(avg), count) for bucket, avg, count in rows]
+        # Non-numeric values cannot be averaged: each bucket shows its last value.
+        rows = await conn.fetch(
+            f"SELECT (ts / $5) * $5 AS bucket, "
+            f"((array_agg(signals -> $4 ORDER BY ts DESC))[1])::text, COUNT(*) "
+            f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT $6",
+            *span,
+        )
+        return [
+            HistoryPoint(bucket, _decode(kind, orjson.loads(raw)), count)
+            for bucket, raw, count in rows
+        ]
+
+    async def roll_up_history(self, until: int) -> RollupReport:
+        return await self.rollup.roll_up(until)
 
     async def prepare_history(self, days: Sequence[int]) -> int:
         return await self.partitions.prepare(days)

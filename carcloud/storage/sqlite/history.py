@@ -1,8 +1,11 @@
-"""Retention on SQLite: the mechanics, not the rule (`carcloud.ingest.retention`).
+"""Minute rollups and retention on SQLite: the mechanics, not the rules
+(`carcloud.ingest.rollup`, `carcloud.ingest.retention`).
 
-SQLite has no partitions: expired full-rate rows are folded into per-minute
-aggregates and deleted one vehicle-hour at a time, each chunk in its own short
-write transaction, so that ingest keeps committing between chunks.
+The rollup folds each vehicle's closed minutes into per-minute aggregates, at most a
+vehicle-hour per write transaction. SQLite has no partitions: expired full-rate rows
+are deleted one vehicle-hour at a time (folding first only what the rollup has not),
+each chunk in its own short write transaction, so that ingest keeps committing
+between chunks. SQLite has one writer: a rollup never races a write.
 """
 
 from __future__ import annotations
@@ -12,6 +15,14 @@ import sqlite3
 from collections.abc import Callable
 
 from carcloud.ingest.retention import MINUTE_US, RetentionPlan, RetentionReport
+from carcloud.ingest.rollup import (
+    ROLLUP_SPAN_US,
+    RollupReport,
+    RollupState,
+    after_fold,
+    fold_start,
+    minute_floor,
+)
 from carcloud.storage.codec import decode
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.timeutil import now_us
@@ -29,6 +40,30 @@ _MERGE_MINUTE = (
     "count = telemetry_minutes.count + excluded.count, "
     "last = COALESCE(excluded.last, telemetry_minutes.last)"
 )
+# The minute row replaced (the fold saw every row of the minute).
+_REPLACE_MINUTE = (
+    "INSERT INTO telemetry_minutes (vehicle_id, path, minute, average, count, last) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vehicle_id, path, minute) DO UPDATE SET "
+    "average = excluded.average, count = excluded.count, last = excluded.last"
+)
+
+
+def rollup_state(conn: sqlite3.Connection, vehicle_id: int) -> RollupState | None:
+    """A vehicle's rollup watermark (None: never rolled up)."""
+    row = conn.execute(
+        "SELECT folded_to, dirty_from FROM telemetry_rollup WHERE vehicle_id = ?", (vehicle_id,)
+    ).fetchone()
+    return None if row is None else RollupState(int(row[0]), row[1])
+
+
+def mark_dirty(conn: sqlite3.Connection, first_ts: dict[int, int]) -> None:
+    """Mark each vehicle dirty from the minute of its oldest row just written, if that
+    minute was folded already (in the write's transaction)."""
+    conn.executemany(
+        "UPDATE telemetry_rollup SET dirty_from = MIN(COALESCE(dirty_from, ?1), ?1) "
+        "WHERE vehicle_id = ?2 AND folded_to > ?3",
+        [(minute_floor(ts), vehicle_id, ts) for vehicle_id, ts in first_ts.items()],
+    )
 
 
 class SqliteHistory:
@@ -39,6 +74,51 @@ class SqliteHistory:
     ) -> None:
         self.engine = engine
         self._columns = columns  # path -> (column, kind), known after the schema sync
+
+    async def roll_up(self, until: int) -> RollupReport:
+        """Fold every vehicle up to `until`, a vehicle-hour per write transaction."""
+        vehicle_ids = await self.engine.read(
+            lambda conn: [row[0] for row in conn.execute("SELECT id FROM vehicles ORDER BY id")]
+        )
+        folds = written = 0
+        for vehicle_id in vehicle_ids:
+
+            def fold(conn: sqlite3.Connection, vehicle_id: int = vehicle_id) -> tuple[bool, int]:
+                return self._roll_up_chunk(conn, vehicle_id, until)
+
+            while True:
+                done, minutes = await self.engine.write(fold)
+                written += minutes
+                folds += minutes > 0
+                if done:
+                    break
+        return RollupReport(until, len(vehicle_ids), folds, written)
+
+    def _roll_up_chunk(
+        self, conn: sqlite3.Connection, vehicle_id: int, until: int
+    ) -> tuple[bool, int]:
+        """Fold the next stretch of one vehicle: (caught up to `until`, minutes written)."""
+        state = rollup_state(conn, vehicle_id)
+        start = fold_start(state, self.boundary(conn))
+        if start is not None and start >= until:
+            return True, 0
+        first = conn.execute(
+            "SELECT MIN(ts) FROM telemetry WHERE vehicle_id = ? AND ts >= ? AND ts < ?",
+            (vehicle_id, -(2**62) if start is None else start, until),
+        ).fetchone()[0]
+        upper, minutes = until, 0
+        if first is not None:
+            lower = minute_floor(first)
+            upper = min(until, lower + ROLLUP_SPAN_US)
+            minutes = self._fold(conn, vehicle_id, lower, upper, replace=True)
+        new = after_fold(state, upper)
+        conn.execute(
+            "INSERT INTO telemetry_rollup (vehicle_id, folded_to, dirty_from) VALUES (?, ?, ?) "
+            "ON CONFLICT (vehicle_id) DO UPDATE SET folded_to = excluded.folded_to, "
+            "dirty_from = excluded.dirty_from",
+            (vehicle_id, new.folded_to, new.dirty_from),
+        )
+        return upper >= until, minutes
 
     async def expire(self, plan: RetentionPlan) -> RetentionReport:
         """Fold and delete expired rows vehicle-hour by vehicle-hour, then old minutes."""
@@ -94,15 +174,26 @@ class SqliteHistory:
         end = min(first - first % MINUTE_US + CHUNK_US, cutoff)
         minutes = 0
         if plan.downsample:
-            minutes = self._fold(conn, vehicle_id, first, end)
+            last = self.boundary(conn)
+            if last is not None and first < last:
+                # Rows that came after their minute's other rows were deleted: merged.
+                minutes += self._fold(conn, vehicle_id, first, min(end, last), replace=False)
+            # The rollup folded the rest already, but for rows it has not seen yet.
+            state = rollup_state(conn, vehicle_id)
+            lower = max(first, last or first, first if state is None else state.clean_to)
+            if lower < end:
+                minutes += self._fold(conn, vehicle_id, lower, end, replace=True)
         gone = conn.execute(
             "DELETE FROM telemetry WHERE vehicle_id = ? AND ts >= ? AND ts < ?",
             (vehicle_id, first, end),
         ).rowcount
         return gone, minutes
 
-    def _fold(self, conn: sqlite3.Connection, vehicle_id: int, first: int, end: int) -> int:
-        """Write the minutes of [first, end) of one vehicle; how many.
+    def _fold(
+        self, conn: sqlite3.Connection, vehicle_id: int, first: int, end: int, replace: bool
+    ) -> int:
+        """Write the minutes of [first, end) of one vehicle (replaced, or merged into
+        existing ones); how many.
 
         Averages and counts come from SQL (one GROUP BY over every column); the last value
         of each signal in a minute from the rows in time order.
@@ -136,7 +227,7 @@ class SqliteHistory:
                 if raw is not None:
                     folded[(path, minute)][2] = raw
         conn.executemany(
-            _MERGE_MINUTE,
+            _REPLACE_MINUTE if replace else _MERGE_MINUTE,
             [
                 (
                     vehicle_id,

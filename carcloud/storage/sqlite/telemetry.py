@@ -20,13 +20,14 @@ from carcloud.ingest.models import (
     LatestValue,
     TelemetryMessage,
 )
-from carcloud.ingest.retention import RetentionPlan, RetentionReport, join_buckets
+from carcloud.ingest.retention import RetentionPlan, RetentionReport
+from carcloud.ingest.rollup import RollupReport, Segment, history_segments, join_segments
 from carcloud.ingest.store import IngestPolicy
 from carcloud.registry.models import Vehicle
 from carcloud.storage.codec import SQL_TYPE, decode, encode, signal_columns
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import append_events
-from carcloud.storage.sqlite.history import SqliteHistory, minute_buckets
+from carcloud.storage.sqlite.history import SqliteHistory, mark_dirty, minute_buckets, rollup_state
 from carcloud.storage.sqlite.vehicles import VEHICLE_COLUMNS, VEHICLE_WIDTH, vehicle_rows
 
 
@@ -109,6 +110,7 @@ class SqliteTelemetryStore:
             latest: dict[int, tuple[int, dict[str, tuple[int, Any]]]] = {}
             stored = duplicates = samples = 0
             unknown: list[TelemetryMessage] = []
+            first_ts: dict[int, int] = {}  # per vehicle, its oldest row written
             for message in messages:
                 ids = self.engine.vehicle_id(conn, message.vin)
                 if ids is None:
@@ -147,11 +149,14 @@ class SqliteTelemetryStore:
                     if seen is None or seen[0] <= ts:
                         newest_values[column] = (ts, encoded)
                 for ts, row in rows.items():
+                    if ts < first_ts.get(vehicle_id, ts + 1):
+                        first_ts[vehicle_id] = ts
                     history.setdefault(tuple(row), []).append(
                         (vehicle_id, ts, message.seq, message.received_at, *row.values())
                     )
             for names, values in history.items():
                 conn.executemany(self._history_sql(names), values)
+            mark_dirty(conn, first_ts)
             by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
             for vehicle_id, (received_at, newest_values) in latest.items():
                 flat: list[Any] = [vehicle_id, received_at]
@@ -283,46 +288,83 @@ class SqliteTelemetryStore:
                     (*params, limit),
                 )
                 return [HistoryPoint(ts, decode(kind, raw)) for ts, raw in rows]
-            numeric = kind in ("num", "int")
-            # Before the retention boundary only the downsampled history is left.
-            boundary = self.retention.boundary(conn)
-            older: list[HistoryPoint] = []
-            if boundary is not None and lower < boundary:
-                rolled = minute_buckets(
-                    conn, ids[0], path, numeric, lower, min(upper, boundary), bucket_us, limit
-                )
-                older = [
-                    HistoryPoint(
-                        bucket,
-                        float(value) if numeric else decode(kind, json.loads(str(value))),
-                        count,
-                    )
-                    for bucket, value, count in rolled
-                ]
-                lower = max(lower, boundary)
-                if lower >= upper:
-                    return older
-                params = (ids[0], lower, upper)
-            if numeric:
-                rows = conn.execute(
-                    f"SELECT (ts / ?) * ? AS bucket, AVG({column}), COUNT(*) FROM telemetry "
-                    f"{where} GROUP BY bucket ORDER BY bucket LIMIT ?",
-                    (bucket_us, bucket_us, *params, limit),
-                )
-                newer = [HistoryPoint(bucket, float(avg), count) for bucket, avg, count in rows]
-            else:
-                # Non-numeric values cannot be averaged: each bucket shows its last value.
-                rows = conn.execute(
-                    f"SELECT (ts / ?) * ? AS bucket, MAX(ts), {column}, COUNT(*) "
-                    f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT ?",
-                    (bucket_us, bucket_us, *params, limit),
-                )
-                newer = [
-                    HistoryPoint(bucket, decode(kind, raw), count) for bucket, _, raw, count in rows
-                ]
-            return join_buckets(older, newer, numeric)[:limit]
+            # One snapshot: the watermark, the aggregates and the raw tail agree.
+            conn.execute("BEGIN")
+            try:
+                return self._buckets(conn, ids[0], column, kind, path, lower, upper, limit,
+                                     bucket_us)  # fmt: skip
+            finally:
+                conn.execute("COMMIT")
 
         return await self.engine.read(query)
+
+    def _buckets(
+        self,
+        conn: sqlite3.Connection,
+        vehicle_id: int,
+        column: str,
+        kind: str,
+        path: str,
+        lower: int,
+        upper: int,
+        limit: int,
+        bucket_us: int,
+    ) -> list[HistoryPoint]:
+        numeric = kind in ("num", "int")
+        state = rollup_state(conn, vehicle_id)
+        clean_to = None if state is None else state.clean_to
+        boundary = self.retention.boundary(conn)
+        parts = []
+        for segment in history_segments(lower, upper, bucket_us, boundary, clean_to):
+            if segment.minutes:
+                rolled = minute_buckets(
+                    conn, vehicle_id, path, numeric, segment.lower, segment.upper, bucket_us,
+                    limit,
+                )  # fmt: skip
+                parts.append(
+                    [
+                        HistoryPoint(
+                            bucket,
+                            float(value) if numeric else decode(kind, json.loads(str(value))),
+                            count,
+                        )
+                        for bucket, value, count in rolled
+                    ]
+                )
+            else:
+                parts.append(self._raw_buckets(conn, vehicle_id, column, kind, segment,
+                                               bucket_us, limit))  # fmt: skip
+        return join_segments(parts, numeric)[:limit]
+
+    def _raw_buckets(
+        self,
+        conn: sqlite3.Connection,
+        vehicle_id: int,
+        column: str,
+        kind: str,
+        segment: Segment,
+        bucket_us: int,
+        limit: int,
+    ) -> list[HistoryPoint]:
+        where = f"WHERE vehicle_id = ? AND ts >= ? AND ts < ? AND {column} IS NOT NULL"
+        params = (bucket_us, bucket_us, vehicle_id, segment.lower, segment.upper, limit)
+        if kind in ("num", "int"):
+            rows = conn.execute(
+                f"SELECT (ts / ?) * ? AS bucket, AVG({column}), COUNT(*) FROM telemetry "
+                f"{where} GROUP BY bucket ORDER BY bucket LIMIT ?",
+                params,
+            )
+            return [HistoryPoint(bucket, float(avg), count) for bucket, avg, count in rows]
+        # Non-numeric values cannot be averaged: each bucket shows its last value.
+        rows = conn.execute(
+            f"SELECT (ts / ?) * ? AS bucket, MAX(ts), {column}, COUNT(*) "
+            f"FROM telemetry {where} GROUP BY bucket ORDER BY bucket LIMIT ?",
+            params,
+        )
+        return [HistoryPoint(bucket, decode(kind, raw), count) for bucket, _, raw, count in rows]
+
+    async def roll_up_history(self, until: int) -> RollupReport:
+        return await self.retention.roll_up(until)
 
     async def prepare_history(self, days: Sequence[int]) -> int:
         return 0  # one table, no partitions: nothing to prepare
