@@ -13,6 +13,9 @@ from nats.aio.client import Client as NatsClient
 from carcloud.alerts.service import AlertService
 from carcloud.calendars.credentials import CredentialBox, credential_key
 from carcloud.calendars.service import CalendarService
+from carcloud.calls.motion import MotionWatch
+from carcloud.calls.rooms import RoomLimits, RoomService
+from carcloud.calls.service import CallService
 from carcloud.campaigns.service import CampaignService
 from carcloud.catalog import SignalCatalog
 from carcloud.commands.events import CommandWatch
@@ -49,6 +52,9 @@ class Services:
     geofences: GeofenceService
     alerts: AlertService
     productivity: ProductivityService
+    rooms: RoomService
+    calls: CallService
+    motion: MotionWatch
     nats: NatsClient | None = None
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     info: dict[str, str] = field(default_factory=dict)
@@ -63,6 +69,7 @@ def build_services(
     mqtt_url: str = "mqtt://127.0.0.1:1883",
     *,
     vehicle_pepper: str,
+    room_limits: RoomLimits | None = None,
 ) -> Services:
     """Every slice's service, wired to each other only through their services.
 
@@ -87,6 +94,9 @@ def build_services(
         build_router(RoutingSettings.from_env()),
         nats,
     )
+    rooms = RoomService(stores.calls, room_limits)
+    motion = MotionWatch(stores.telemetry, twins)
+    calls = CallService(stores.calls, commands, calendars, rooms, registry, motion)
     return Services(
         stores=stores,
         catalog=catalog,
@@ -102,6 +112,9 @@ def build_services(
         geofences=GeofenceService(stores.geofences, history=stores.telematics),
         alerts=AlertService(stores.alerts, history=stores.telematics, fleet=registry),
         productivity=productivity,
+        rooms=rooms,
+        calls=calls,
+        motion=motion,
         nats=nats,
         mqtt_url=mqtt_url,
     )

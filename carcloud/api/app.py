@@ -15,6 +15,7 @@ from carcloud import __version__
 from carcloud.alerts import api as alerts
 from carcloud.api.routes import fleet, system, telemetry
 from carcloud.calendars import api as calendars
+from carcloud.calls import api as calls
 from carcloud.campaigns import api as campaigns
 from carcloud.commands import api as commands
 from carcloud.drivers import api as drivers
@@ -114,6 +115,7 @@ def create_app(services: Services) -> FastAPI:
         geofences,
         alerts,
         productivity,
+        calls,
         system,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

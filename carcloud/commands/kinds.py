@@ -118,6 +118,15 @@ KINDS: Mapping[str, CommandKind] = {
             ),
         ),
         CommandKind(
+            "call_join",
+            "Join a meeting or a carcloud audio room (carcloud_agent.protocol.calls).",
+            (
+                Param("call_id", "string", True, None, None, None, "the call to report on"),
+                Param("join", "object", True, None, None, None, "url, tel and/or room"),
+            ),
+            default_ttl_s=600,
+        ),
+        CommandKind(
             "custom",
             "A brand-specific command: a name and JSON parameters the brand's cars understand.",
             (Param("name", "string", True), Param("parameters", "object", False, None)),

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 TELEMETRY_STREAM = "TELEMETRY"
 VEHICLE_EVENTS_STREAM = "VEHICLE_EVENTS"
 EVENTS_STREAM = "EVENTS"
+VEHICLE_REPORTS_STREAM = "VEHICLE_REPORTS"
 
 DAY = 86_400.0
 
@@ -51,6 +52,16 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
             storage=StorageType.FILE,
             max_age=7 * DAY,
             max_bytes=1024**3,
+            num_replicas=replicas,
+        ),
+        StreamConfig(
+            name=VEHICLE_REPORTS_STREAM,
+            description="Reports vehicles publish on vehicles/{vin}/events (call states)",
+            subjects=[topics.ALL_EVENTS],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=7 * DAY,
+            max_bytes=256 * 1024**2,
             num_replicas=replicas,
         ),
         StreamConfig(

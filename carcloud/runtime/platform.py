@@ -26,11 +26,14 @@ from nats.aio.client import Client as NatsClient
 
 from carcloud import __version__
 from carcloud.api.app import create_app
+from carcloud.calls.rooms import RoomLimits
 from carcloud.catalog import default_catalog
 from carcloud.commands.events import CommandWatch
 from carcloud.config import Settings, mask_url, mqtt_addresses, nats_servers
 from carcloud.errors import CarcloudError, ConfigError, MessagingError
 from carcloud.ingest.worker import consumer_config
+from carcloud.media.audiobridge import AudioBridge
+from carcloud.media.janus import MediaEndpoint, media_server
 from carcloud.messaging.accounts import vehicle_accounts
 from carcloud.messaging.natsserver import (
     MqttTls,
@@ -239,8 +242,12 @@ async def run_roles(
     stop: asyncio.Event,
     platform: PlatformSecrets,
     on_ready: Callable[[Started], None] | None = None,
+    media: MediaEndpoint | None = None,
 ) -> None:
     """Run `roles` (see `carcloud.runtime.roles`) until `stop` is set.
+
+    The API process reaches the media server of `media` (or of --janus-url) for the
+    audio rooms; without one, rooms answer 503 saying how to get one.
 
     NATS and MQTT are where `settings` says (`nats_url`, `mqtt_url`: one server, or
     every server of a cluster); streams keep `settings.stream_replicas` copies.
@@ -259,6 +266,9 @@ async def run_roles(
     tasks: list[asyncio.Task[None]] = []
     server: _QuietServer | None = None
     services: Services | None = None
+    bridge: AudioBridge | None = None
+    if media is None and settings.janus_url is not None:
+        media = MediaEndpoint(settings.janus_url, settings.janus_secret)
     try:
         svc_nc = await _connect(url, "svc", platform.passwords["svc"], f"carcloud-{os.getpid()}")
         clients.append(svc_nc)
@@ -281,7 +291,16 @@ async def run_roles(
             watch=watch,
             mqtt_url=settings.mqtt_url,
             vehicle_pepper=platform.vehicle_pepper,
+            room_limits=RoomLimits(
+                settings.max_rooms_per_brand,
+                settings.max_participants_per_brand,
+                settings.rejoin_grace_s,
+                settings.room_close_after_s,
+            ),
         )
+        if media is not None and "api" in names:
+            bridge = AudioBridge(media, on_hangup=services.rooms.media_hangup)
+            services.rooms.attach(bridge, settings.http_url)
         context = RoleContext(
             settings,
             platform,
@@ -342,6 +361,8 @@ async def run_roles(
         for client in clients:
             with contextlib.suppress(Exception):
                 await client.drain()
+        if bridge is not None:
+            await bridge.close()
         if services is not None:
             await services.events.stop()
         await stores.close()
@@ -387,8 +408,8 @@ async def run_up(
         else embedded_server(settings, data_dir)
     )
     try:
-        async with server as platform:
-            await run_roles(settings, USER_ROLES, stop, platform, ready)
+        async with server as platform, media_server(settings, data_dir.path) as media:
+            await run_roles(settings, USER_ROLES, stop, platform, ready, media)
     finally:
         await asyncio.gather(*companions, return_exceptions=True)
 

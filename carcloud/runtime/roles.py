@@ -18,6 +18,7 @@ from nats.aio.client import Client as NatsClient
 
 from carcloud.auth.callout import AuthCallout
 from carcloud.calendars.sync import CalendarSyncWorker
+from carcloud.calls.role import CallReports, RoomSweeper
 from carcloud.commands.dispatcher import Dispatcher
 from carcloud.config import Settings
 from carcloud.errors import ConfigError
@@ -26,6 +27,7 @@ from carcloud.ingest.maintenance import HistoryMaintenance
 from carcloud.ingest.retention import RetentionPolicy
 from carcloud.ingest.worker import IngestWorker
 from carcloud.presence.service import PresenceTracker
+from carcloud.productivity.role import ProductivityWorker
 from carcloud.runtime.datadir import PlatformSecrets
 from carcloud.services import Services
 from carcloud.telematics.role import Deriver, DeriveWorker
@@ -110,6 +112,7 @@ async def _ingest(ctx: RoleContext) -> list[Runner]:
 async def _derive(ctx: RoleContext) -> list[Runner]:
     services = ctx.services
     derivers: list[Deriver] = [services.telematics, services.geofences, services.alerts]
+    derivers.append(services.motion)  # calls: video allowed only when parked
     worker = DeriveWorker(ctx.nats["svc"], derivers, services.catalog)
     return [worker.run, services.alerts.run_offline_checks]
 
@@ -123,8 +126,15 @@ async def _calendar(ctx: RoleContext) -> list[Runner]:
     return [CalendarSyncWorker(ctx.services.calendars.syncer).run]
 
 
+async def _productivity(ctx: RoleContext) -> list[Runner]:
+    return [ProductivityWorker(ctx.services.productivity).run]
+
+
 async def _api(ctx: RoleContext) -> list[Runner]:
-    return []  # the HTTP server is started by the platform, which owns its lifecycle
+    # The HTTP server is started by the platform, which owns its lifecycle; this process
+    # also holds the media server's session, so it follows call reports and closes rooms.
+    calls = CallReports(ctx.nats["svc"], ctx.services.calls)
+    return [calls.run, RoomSweeper(ctx.services.rooms).run]
 
 
 async def _events(ctx: RoleContext) -> list[Runner]:
@@ -144,13 +154,17 @@ ROLES: dict[str, Role] = {
         Role("events", "relays committed domain events to the EVENTS stream", (), _events),
         Role("webhooks", "signed deliveries of events to subscribed URLs", (), _webhooks),
         Role("calendar", "syncs drivers' calendar accounts, with backoff", (), _calendar),
+        Role("productivity", "leave-by, cards to cars, pre-conditioning", (), _productivity),
         Role("api", "the REST API and the web page (served by the platform)", ("sys",), _api),
     )
 }
 
 
 # Roles a user names; `events` runs in every process anyway.
-USER_ROLES = ("callout", "presence", "ingest", "derive", "control", "webhooks", "calendar", "api")
+USER_ROLES = (
+    *("callout", "presence", "ingest", "derive", "control", "webhooks", "calendar"),
+    *("productivity", "api"),
+)
 
 
 def check_roles(names: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,0 +1,156 @@
+"""Audio rooms on the real Janus: people join through carcloud's signalling with their
+join tokens, hear each other (and not themselves), are muted by an operator, and the
+room closes once it has been empty for its time."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from carcloud.errors import ConflictError
+from carcloud_agent.call import (
+    CallError,
+    PcmSink,
+    RoomCall,
+    ToneSource,
+    join_room,
+    use_host_addresses,
+)
+from carcloud_agent.protocol.calls import RoomJoin
+from tests.calls.tones import tone_levels
+from tests.platform import Platform
+
+TONES = [440.0, 700.0, 1100.0]
+HEARD = 0.2  # a tone counts as heard above this fraction of the loudest
+SILENT = 0.15  # Opus coding leaves a trace of a few per cent
+
+
+async def api(platform: Platform, method: str, path: str, body: Any = None) -> Any:
+    def call() -> Any:
+        with platform.api() as client:
+            if method == "GET":
+                return client.get(path)
+            return client.request(method, path, json=body)
+
+    return await asyncio.to_thread(call)
+
+
+async def wait_until(check: Any, limit_s: float, what: str) -> Any:
+    deadline = asyncio.get_running_loop().time() + limit_s
+    last = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {limit_s}s waiting for {what}; last {last!r}")
+
+
+def levels(call: RoomCall) -> dict[float, float]:
+    return tone_levels(call.sink.last(1.0), TONES)
+
+
+@pytest.mark.slow
+async def test_three_people_hear_each_other_are_muted_and_the_room_closes(
+    media_platform: Platform, media_address: str
+) -> None:
+    use_host_addresses([media_address])
+    await asyncio.to_thread(media_platform.ensure_brand, "volta")
+    room = await api(
+        media_platform,
+        "POST",
+        "/rooms",
+        {"name": "Dispatch", "brand": "volta", "max_participants": 5},
+    )
+    assert room["status"] == "open" and room["has_pin"] is False
+    invites = (
+        await api(
+            media_platform, "POST", f"/rooms/{room['id']}/invite", {"people": ["Ann", "Ben", "Cem"]}
+        )
+    )["invites"]
+    assert [invite["display"] for invite in invites] == ["Ann", "Ben", "Cem"]
+    assert invites[0]["link"].endswith(f"/rooms/{room['id']}#token={invites[0]['token']}")
+    signalling = f"{media_platform.url}/api/v1/rooms/{room['id']}/join"
+
+    calls = []
+    for invite, tone in zip(invites, TONES, strict=True):
+        join = RoomJoin(room["id"], invite["token"], signalling)
+        calls.append(await join_room(join, ToneSource(tone), PcmSink()))
+    try:
+        for call in calls:
+            await asyncio.wait_for(call.connected.wait(), 10)
+
+        async def everyone_listed() -> Any:
+            view = await api(media_platform, "GET", f"/rooms/{room['id']}")
+            people = view["participants"]
+            return view if len(people) == 3 and all(p["connected"] for p in people) else None
+
+        view = await wait_until(everyone_listed, 10, "three connected participants")
+        assert sorted(p["display"] for p in view["participants"]) == ["Ann", "Ben", "Cem"]
+        assert not any(p["muted"] for p in view["participants"])
+
+        # Each hears the two others' tones and not its own (the mixer leaves it out).
+        async def mixed() -> bool:
+            for call, own in zip(calls, TONES, strict=True):
+                heard = levels(call)
+                others = [f for f in TONES if f != own]
+                if not all(heard[f] > HEARD for f in others) or heard[own] > SILENT:
+                    return False
+            return True
+
+        try:
+            await wait_until(mixed, 10, "each participant hearing the two others only")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {[levels(call) for call in calls]}") from None
+
+        async def talking() -> bool:
+            view = await api(media_platform, "GET", f"/rooms/{room['id']}")
+            return all(p["talking"] for p in view["participants"])
+
+        await wait_until(talking, 10, "every participant shown as talking")
+
+        # An operator mutes Ben: his tone goes for Ann and Cem, theirs stay.
+        ben = next(p for p in view["participants"] if p["display"] == "Ben")
+        await api(
+            media_platform,
+            "POST",
+            f"/rooms/{room['id']}/participants/{ben['id']}/mute",
+            {"muted": True},
+        )
+
+        async def ben_gone() -> bool:
+            ann, cem = levels(calls[0]), levels(calls[2])
+            return ann[TONES[1]] < SILENT and cem[TONES[1]] < SILENT and ann[TONES[2]] > HEARD
+
+        await wait_until(ben_gone, 10, "Ben's tone disappearing for the others")
+        view = await api(media_platform, "GET", f"/rooms/{room['id']}")
+        assert [p["muted"] for p in view["participants"] if p["display"] == "Ben"] == [True]
+
+        # A wrong token is refused; nobody joins without one.
+        with pytest.raises(CallError, match="401.*unknown join token"):
+            bad = RoomJoin(room["id"], "rjt_not-a-token", signalling)
+            refused = await join_room(bad, ToneSource(300.0))
+            await refused.close()
+    finally:
+        for call in calls:
+            await call.close()
+
+    view = await api(media_platform, "GET", f"/rooms/{room['id']}")
+    assert view["participants"] == [] and view["empty_since"] is not None
+
+    async def closed() -> bool:
+        return (await api(media_platform, "GET", f"/rooms/{room['id']}"))["status"] == "closed"
+
+    await wait_until(closed, 10, "the empty room closing after 2 s")
+
+
+async def test_rooms_per_brand_are_limited(media_platform: Platform) -> None:
+    await asyncio.to_thread(media_platform.ensure_brand, "limited")
+    for index in range(3):
+        await api(media_platform, "POST", "/rooms", {"name": f"R{index}", "brand": "limited"})
+    with pytest.raises(ConflictError, match="CARCLOUD_MAX_ROOMS_PER_BRAND"):
+        await api(media_platform, "POST", "/rooms", {"name": "one too many", "brand": "limited"})
+    usage = await api(media_platform, "GET", "/room-usage/limited")
+    assert usage == {"open_rooms": 3, "max_rooms": 3, "participants": 0, "max_participants": 200}
