@@ -95,6 +95,13 @@ def expand(
     """The occurrences of `calendar` that overlap [start, end) (aware datetimes)."""
     owners = tuple(owners)
     found: list[Occurrence] = []
+    # The expansion sets RECURRENCE-ID on every occurrence, a single event's too; only a
+    # series keeps it in the key, so that a single meeting moved keeps its id.
+    series = {
+        str(component.get("UID", ""))
+        for component in calendar.walk("VEVENT")
+        if any(component.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
+    }
     query = recurring_ical_events.of(calendar, components=["VEVENT"])
     for event in query.between(start - _MARGIN, end + _MARGIN):
         if _status(event) == "CANCELLED" or declined_by(event, owners):
@@ -113,11 +120,12 @@ def expand(
             ends = begins
         if not (begins < end and (ends > start or (ends == begins and begins >= start))):
             continue
-        recurrence = event.get("RECURRENCE-ID")  # the expansion sets it on every occurrence
+        uid = str(event.get("UID", ""))
+        recurrence = event.get("RECURRENCE-ID") if uid in series else None
         found.append(
             Occurrence(
                 account_id=account_id,
-                uid=str(event.get("UID", "")),
+                uid=uid,
                 recurrence_id=recurrence.dt if recurrence is not None else None,
                 start=begins,
                 end=ends,
