@@ -130,7 +130,7 @@ class CarSide:
         return self.vehicle.vin
 
     def subscriptions(self) -> list[str]:
-        """The topics a car subscribes to (QoS 1, persistent session)."""
+        """The topics a car subscribes to (QoS 0, clean session: the cloud resends on online)."""
         return [
             topics.mqtt_topic(self.vin, f"{topics.COMMANDS}/+"),
             topics.mqtt_topic(self.vin, topics.TWIN_DESIRED),

@@ -30,7 +30,7 @@ max_age_hours = 168
 
 [reconnect]
 min_s = 1.0                 # exponential backoff with full jitter between these
-max_s = 300.0
+max_s = 15.0
 
 [source]
 kind = "simulator"          # the simulator's vehicle model (needs the server install,
@@ -80,7 +80,7 @@ class AgentConfig:
     max_bytes: int = 256 * 1024 * 1024
     max_age_s: float = 168 * 3600.0
     reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 300.0
+    reconnect_max_s: float = 15.0
     receipts: bool = True
     receipt_timeout_s: float = 15.0
     source: dict[str, Any] = field(default_factory=lambda: {"kind": "simulator"})
@@ -140,7 +140,7 @@ def load_config(path: Path) -> AgentConfig:
         max_bytes=int(float(buffer.get("max_mb", 256)) * 1024 * 1024),
         max_age_s=float(buffer.get("max_age_hours", 168)) * 3600.0,
         reconnect_min_s=float(reconnect.get("min_s", 1.0)),
-        reconnect_max_s=float(reconnect.get("max_s", 300.0)),
+        reconnect_max_s=float(reconnect.get("max_s", 15.0)),
         receipts=bool(cloud.get("receipts", True)),
         receipt_timeout_s=float(cloud.get("receipt_timeout_s", 15.0)),
         source=source,

@@ -347,11 +347,15 @@ class Agent:
                 keepalive_s=self.config.keepalive_s,
                 on_message=self._on_message,
                 ssl_context=self._ssl_context(),
+                # Nothing is kept for the car in the server: what it must get (open
+                # commands, the desired twin, cards) comes from the cloud's database when
+                # it says it is online, after these subscriptions (docs/protocol.md).
+                clean_session=True,
             )
             try:
                 await client.connect()
                 for topic in self.side.subscriptions():
-                    if await client.subscribe(topic, qos=1) == 0x80:
+                    if await client.subscribe(topic, qos=0) == 0x80:
                         raise MqttError(f"subscription to {topic} refused")
                 # QoS 0: receipts come from a plain NATS publish; a lost one costs a resend.
                 if self.config.receipts and await client.subscribe(self.receipts_topic, 0) == 0x80:
