@@ -25,7 +25,11 @@ class CallIn(BaseModel):
 
     event_id: str | None = Field(default=None, description="An entry of the car's agenda")
     url: str | None = Field(default=None, description="A meeting link, or a tel: URI")
-    tel: str | None = Field(default=None, examples=["tel:+4930123456,,123456789#"])
+    tel: str | None = Field(
+        default=None,
+        examples=["tel:+4930123456,,123456789#"],
+        description="The dial-in, alone or as the fallback of url",
+    )
     title: str = ""
 
 

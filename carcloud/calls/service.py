@@ -70,8 +70,8 @@ class CallService:
         title: str = "",
     ) -> Call:
         """Send the car a join action for a meeting (event id), a link or a tel: URI."""
-        if sum(value is not None for value in (event_id, url, tel)) != 1:
-            raise ValidationError("give exactly one of event_id, url and tel")
+        if (event_id is None) == (url is None and tel is None):
+            raise ValidationError("give event_id, or url and/or tel (a link and its dial-in)")
         vehicle = await self.registry.get_vehicle(vin, brand)
         provider = None
         if event_id is not None:
@@ -83,13 +83,12 @@ class CallService:
             title = title or entry.title
             if url is None and tel is None:
                 raise ValidationError(f"meeting {event_id} has no join link and no dial-in")
-        elif url is not None:
-            url = check_join_uri(url)
-            if url.lower().startswith("tel:"):
-                url, tel = None, url
         else:
-            tel = check_join_uri(tel or "")
-            if not tel.lower().startswith("tel:"):
+            if url is not None:
+                url = check_join_uri(url)
+                if url.lower().startswith("tel:"):
+                    url, tel = None, tel or url
+            if tel is not None and not check_join_uri(tel).lower().startswith("tel:"):
                 raise ValidationError("tel: a tel: URI such as tel:+4930123456,,123456#")
         room_id = self._own_room(url)
         if room_id is not None:
