@@ -5,6 +5,7 @@ room closes once it has been empty for its time."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -18,9 +19,9 @@ from carcloud_agent.call import (
     join_room,
     use_host_addresses,
 )
-from carcloud_agent.protocol.calls import RoomJoin
+from carcloud_agent.protocol.calls import CallReport, RoomJoin, encode_call_report, join_of_params
 from tests.calls.tones import tone_levels
-from tests.platform import Platform
+from tests.platform import Car, Platform
 
 TONES = [440.0, 700.0, 1100.0]
 HEARD = 0.2  # a tone counts as heard above this fraction of the loudest
@@ -154,3 +155,66 @@ async def test_rooms_per_brand_are_limited(media_platform: Platform) -> None:
         await api(media_platform, "POST", "/rooms", {"name": "one too many", "brand": "limited"})
     usage = await api(media_platform, "GET", "/room-usage/limited")
     assert usage == {"open_rooms": 3, "max_rooms": 3, "participants": 0, "max_participants": 200}
+
+
+@pytest.mark.slow
+async def test_a_car_joins_from_its_invite_and_hears_a_person(
+    media_platform: Platform, media_address: str
+) -> None:
+    use_host_addresses([media_address])
+    creds = await asyncio.to_thread(media_platform.register, "fleetco")
+    car = Car(media_platform, creds.vin, creds.password)
+    assert not (await asyncio.to_thread(car.connect)).is_failure
+    await asyncio.to_thread(car.serve)
+    room = await api(media_platform, "POST", "/rooms", {"name": "Yard", "brand": "fleetco"})
+    invites = (
+        await api(
+            media_platform,
+            "POST",
+            f"/rooms/{room['id']}/invite",
+            {"vehicles": [creds.vin], "people": ["Dispatcher"]},
+        )
+    )["invites"]
+    assert [invite["kind"] for invite in invites] == ["vehicle", "person"]
+
+    async def join_action() -> Any:
+        for topic, payload in list(car.received):
+            if "/commands/" in topic and not topic.endswith("/result"):
+                body = json.loads(payload)
+                if body["kind"] == "call_join":
+                    return join_of_params(body["params"])
+        return None
+
+    action = await wait_until(join_action, 10, "the car's join action over MQTT")
+    assert action.room is not None and action.room.id == room["id"] and action.url is None
+    person = await join_room(
+        RoomJoin(room["id"], invites[1]["token"], action.room.signalling), ToneSource(700.0)
+    )
+    in_car = await join_room(action.room, ToneSource(440.0))
+    try:
+        await asyncio.wait_for(in_car.connected.wait(), 10)
+        await asyncio.to_thread(
+            car.publish,
+            f"vehicles/{creds.vin}/events",
+            encode_call_report(CallReport(action.call_id, "joined")),
+        )
+
+        async def hears_dispatch() -> bool:
+            heard = tone_levels(in_car.sink.last(1.0), [440.0, 700.0])
+            return heard[700.0] > HEARD and heard[440.0] < SILENT
+
+        await wait_until(hears_dispatch, 10, "the car hearing the dispatcher's tone")
+        view = await api(media_platform, "GET", f"/rooms/{room['id']}")
+        assert {(p["kind"], p["vin"]) for p in view["participants"]} == {
+            ("vehicle", creds.vin),
+            ("person", None),
+        }
+
+        async def joined() -> bool:
+            calls = await api(media_platform, "GET", f"/vehicles/{creds.vin}/calls")
+            return bool(calls["calls"][0]["state"] == "joined")
+
+        await wait_until(joined, 10, "the call shown as joined")
+    finally:
+        await in_car.close()
+        await person.close()
