@@ -54,7 +54,9 @@ def cmd_retention(args: argparse.Namespace) -> int:
         console.print(
             f"  full-rate history now starts {format_us(retention.full_rate_from)}: "
             f"{retention.days_dropped} day partition(s) dropped, {retention.rows_deleted} "
-            f"row(s) deleted, {retention.minutes_written} minute aggregate(s) written"
+            f"row(s) deleted, {retention.minutes_written} minute aggregate(s) written, "
+            f"{retention.messages_deleted} expired message identities deleted (no longer "
+            "deduplicated)"
         )
     console.print(f"  {retention.minutes_deleted} expired minute aggregate(s) deleted")
     return 0

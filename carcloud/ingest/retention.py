@@ -79,6 +79,7 @@ class RetentionReport:
     rows_deleted: int = 0
     minutes_written: int = 0
     minutes_deleted: int = 0
+    messages_deleted: int = 0  # (vehicle, seq) identities older than full-rate history
 
 
 def days_to_prepare(now_us: int, ahead: int = DAYS_AHEAD) -> list[int]:

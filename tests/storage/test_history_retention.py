@@ -88,3 +88,23 @@ async def test_no_policy_keeps_everything(telemetry: TelemetryStore) -> None:
     report = await maintain_history(telemetry, RetentionPolicy(), NOW)
     assert report.retention is None
     assert await telemetry.count_samples(VIN) == 60
+
+
+async def test_retention_trims_message_identities_with_the_full_rate_history(
+    telemetry: TelemetryStore,
+) -> None:
+    old_day, recent_day = TODAY - 5 * DAY_US, TODAY - DAY_US
+    await fill_day(telemetry, old_day, 0)
+    await fill_day(telemetry, recent_day, 1000)
+
+    report = await maintain_history(telemetry, RetentionPolicy(2, 30), NOW)
+
+    assert report.retention is not None and report.retention.messages_deleted == 60
+    # A recent message sent again is still recognised.
+    ts = recent_day + 3600 * SECOND
+    again = TelemetryMessage(VIN, 1000, ts, ts, (Sample(SPEED, ts, 0.0),))
+    assert (await telemetry.write_telemetry([again], [])).duplicates == 1
+    # One older than full-rate history is not: it is stored as a late row of its day.
+    ts = old_day + 3600 * SECOND
+    old = TelemetryMessage(VIN, 0, ts, ts, (Sample(SPEED, ts, 0.0),))
+    assert (await telemetry.write_telemetry([old], [])).messages_stored == 1

@@ -95,7 +95,7 @@ class PostgresHistory:
 
     async def expire(self, plan: RetentionPlan) -> RetentionReport:
         """Fold and drop each expired day (one transaction per day), then old minutes."""
-        dropped = deleted = written = minutes_deleted = 0
+        dropped = deleted = written = minutes_deleted = messages_deleted = 0
         if plan.full_rate_from is not None:
             cutoff = plan.full_rate_from
             days = await self.engine.read(partition_days)
@@ -138,12 +138,16 @@ class PostgresHistory:
 
             folded, deleted = await self.engine.write(strays)
             written += folded
+            # A message older than full-rate history can no longer be deduplicated.
+            messages_deleted = await self.engine.write(
+                lambda tx: _delete_messages(tx, cutoff)
+            )  # fmt: skip
         if plan.downsampled_from is not None:
             minutes_deleted = await self.engine.write(
                 lambda tx: _delete_minutes(tx, plan.downsampled_from or 0)
             )
         return RetentionReport(
-            plan.full_rate_from, dropped, deleted, written, minutes_deleted
+            plan.full_rate_from, dropped, deleted, written, minutes_deleted, messages_deleted
         )  # fmt: skip
 
     async def _drop_day(self, tx: Tx, day: int, downsample: bool) -> int:
@@ -190,6 +194,11 @@ async def _create_partition(conn: Conn, day: int) -> None:
         day + DAY_US,
     )
     await conn.execute(f"ALTER TABLE telemetry ATTACH PARTITION {name} FOR VALUES {bounds}")
+
+
+async def _delete_messages(tx: Tx, before: int) -> int:
+    status = await tx.conn.execute("DELETE FROM telemetry_messages WHERE ts < $1", before)
+    return count_of(status)
 
 
 async def _delete_minutes(tx: Tx, before: int) -> int:

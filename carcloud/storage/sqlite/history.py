@@ -122,7 +122,7 @@ class SqliteHistory:
 
     async def expire(self, plan: RetentionPlan) -> RetentionReport:
         """Fold and delete expired rows vehicle-hour by vehicle-hour, then old minutes."""
-        deleted = written = minutes_deleted = 0
+        deleted = written = minutes_deleted = messages_deleted = 0
         if plan.full_rate_from is not None:
             cutoff = plan.full_rate_from
             vehicle_ids = await self.engine.read(
@@ -150,6 +150,9 @@ class SqliteHistory:
                 )
 
             await self.engine.write(mark)
+            # A message older than full-rate history can no longer be deduplicated.
+            while gone := await self.engine.write(lambda conn: _delete_messages(conn, cutoff)):
+                messages_deleted += gone
         if plan.downsampled_from is not None:
             before = plan.downsampled_from
             minutes_deleted = await self.engine.write(
@@ -160,7 +163,7 @@ class SqliteHistory:
                 )
             )
         return RetentionReport(cutoff if plan.full_rate_from else None, 0, deleted, written,
-                               minutes_deleted)  # fmt: skip
+                               minutes_deleted, messages_deleted)  # fmt: skip
 
     def _fold_chunk(
         self, conn: sqlite3.Connection, vehicle_id: int, cutoff: int, plan: RetentionPlan
@@ -246,6 +249,17 @@ class SqliteHistory:
         """Where full-rate history starts (None: nothing was ever expired)."""
         row = conn.execute("SELECT full_rate_from FROM telemetry_retention").fetchone()
         return None if row is None or row[0] is None else int(row[0])
+
+
+MESSAGES_PER_DELETE = 10_000  # identities trimmed per write transaction
+
+
+def _delete_messages(conn: sqlite3.Connection, before: int) -> int:
+    return conn.execute(
+        "DELETE FROM telemetry_messages WHERE (vehicle_id, seq) IN (SELECT vehicle_id, seq "
+        "FROM telemetry_messages WHERE ts < ? LIMIT ?)",
+        (before, MESSAGES_PER_DELETE),
+    ).rowcount
 
 
 def minute_buckets(

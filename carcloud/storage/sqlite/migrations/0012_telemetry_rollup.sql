@@ -6,3 +6,6 @@ CREATE TABLE telemetry_rollup (
     folded_to    INTEGER NOT NULL,
     dirty_from   INTEGER
 );
+
+-- Retention trims message identities older than full-rate history by their time.
+CREATE INDEX telemetry_messages_ts ON telemetry_messages (ts);
