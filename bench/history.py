@@ -3,6 +3,8 @@
     python bench/history.py [--vehicles 10] [--hours 2,20,200]
     python bench/history.py --database postgresql://postgres@127.0.0.1:5432/postgres \
         --hours 24,278 --retention
+    python bench/history.py --database postgresql://postgres@127.0.0.1:5432/postgres \
+        --hours 278 --rollup
 
 Fills a store, one message per vehicle per second of vehicle time with 20 signals,
 and after each size times the same questions: one hour of one signal of one
@@ -15,7 +17,11 @@ creates a database of its own on the server of --database (and drops it at the
 end), makes the days' partitions, and loads history rows with COPY (the history
 table only; 10 vehicles x 278 h is 10 million rows). --retention then times
 retention on the oldest days: one day folded into minutes and dropped, one day
-dropped without folding.
+dropped without folding. --rollup then runs the minute rollup over the whole history
+(as the ingest role's pass would have, minute by minute), asks the same questions
+again (bucketed ones now answer from the aggregates up to the watermark), and times
+the pass that follows one more minute of ingest (written through the store, as ingest
+writes it).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import asyncpg
 import orjson
 
 from carcloud.ingest.models import TelemetryMessage
-from carcloud.ingest.retention import DAY_US, RetentionPlan, day_start
+from carcloud.ingest.retention import DAY_US, MINUTE_US, RetentionPlan, day_start
 from carcloud.ingest.store import TelemetryStore
 from carcloud.storage import Stores
 from carcloud.storage.postgres import postgres_stores
@@ -257,6 +263,84 @@ async def time_retention(stores: Stores, vin: str) -> dict[str, float]:
     return timings
 
 
+def minute_of_ingest(vins: list[str], second: int) -> list[TelemetryMessage]:
+    """A minute of the fleet's messages from `second`, as ingest would write them."""
+    batch = []
+    for offset in range(60):
+        ts = T0 + (second + offset) * SECOND
+        for vin in vins:
+            samples = tuple((path, ts, value) for path, value in SIGNALS)
+            batch.append(TelemetryMessage(vin, second + offset, ts, ts, samples))
+    return batch
+
+
+async def time_rollup(
+    stores: Stores, url: str | None, vins: list[str], hours: int
+) -> dict[str, float]:
+    """Roll the whole history up, ask again, then time passes after a minute of ingest."""
+    store = stores.telemetry
+    if url is not None:
+        # COPY loaded the history table only: the rows ingest keeps beside it.
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(
+                "INSERT INTO latest_received (vehicle_id, received_at) "
+                "SELECT id, 0 FROM vehicles ON CONFLICT DO NOTHING"
+            )
+        finally:
+            await conn.close()
+    end = T0 + hours * 3600 * SECOND
+    began = time.perf_counter()
+    report = await store.roll_up_history(end)
+    backfill_s = time.perf_counter() - began
+    rows = await store.count_samples()
+    print(f"rollup of the whole history: {report} in {backfill_s:.1f} s "
+          f"({rows / backfill_s:,.0f} rows/s)")  # fmt: skip
+    middle = (hours // 2) * 3600
+    vin = vins[len(vins) // 2]
+    result: dict[str, float] = {
+        "backfill_s": round(backfill_s, 1),
+        "backfill_rows_per_s": round(rows / backfill_s),
+        "minutes_written": report.minutes_written,
+        "hour_of_one_signal_ms": round(await time_query(store, vin, middle, 3600, None), 2),
+        "hour_by_minute_ms": round(await time_query(store, vin, middle, 3600, MINUTE_US), 2),
+    }
+    day_from = min(middle, max(hours * 3600 - 86_400, 0))
+    day_s = min(86_400, hours * 3600)
+    result["day_by_minute_ms"] = round(await time_query(store, vin, day_from, day_s, MINUTE_US), 2)
+    # The last day up to now, across the watermark: aggregates, then the raw tail.
+    writes, passes, idle = [], [], []
+    for minute in range(7):
+        second = hours * 3600 + minute * 60
+        batch = minute_of_ingest(vins, second)
+        began = time.perf_counter()
+        await store.write_telemetry(batch, [])
+        writes.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        live = await store.roll_up_history(T0 + (second + 60) * SECOND)
+        passes.append(time.perf_counter() - began)
+        assert live.minutes_written == len(vins) * len(SIGNALS), live
+        began = time.perf_counter()
+        await store.roll_up_history(T0 + (second + 60) * SECOND)
+        idle.append(time.perf_counter() - began)
+    # One more minute not rolled up yet: the last day is aggregates, then that raw tail.
+    await store.write_telemetry(minute_of_ingest(vins, hours * 3600 + 7 * 60), [])
+    total_s = hours * 3600 + 8 * 60
+    span_s = min(86_400, total_s)
+    result["last_day_with_tail_by_minute_ms"] = round(
+        await time_query(store, vin, total_s - span_s, span_s, MINUTE_US), 2
+    )
+    result.update(
+        {
+            "minute_of_ingest_write_ms": round(statistics.median(writes) * 1000, 1),
+            "rollup_pass_after_a_minute_ms": round(statistics.median(passes) * 1000, 1),
+            "rollup_pass_idle_ms": round(statistics.median(idle) * 1000, 1),
+        }
+    )
+    print(f"after the rollup: {result}")
+    return result
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     results: list[dict[str, float]] = []
     outcome: dict[str, object] = {"database": "postgresql" if args.database else "sqlite"}
@@ -309,6 +393,10 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             )
         if args.narrow and args.database:
             outcome["narrow"] = await time_narrow(url, vehicle_ids, sizes[0])
+        if args.rollup:
+            outcome["rollup"] = await time_rollup(
+                stores, url if args.database else None, vins, sizes[-1]
+            )
         if args.retention:
             outcome["retention"] = await time_retention(stores, vins[len(vins) // 2])
     first, last = results[0], results[-1]
@@ -332,6 +420,11 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--retention", action="store_true", help="then time retention of the two oldest days"
+    )
+    parser.add_argument(
+        "--rollup",
+        action="store_true",
+        help="then roll the history up into minutes, ask again, and time the minute's pass",
     )
     parser.add_argument(
         "--narrow",
