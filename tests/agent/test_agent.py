@@ -209,7 +209,7 @@ def test_a_desired_change_made_while_the_agent_was_away_is_applied_after_reconne
             what="the desired limit applied",
         )
         assert twin["reported"]["properties"]["charge_limit_percent"] == 70
-        assert twin["reported"]["desired_version"] == 1
+        assert twin["reported"]["desired_version"] == twin["desired"]["version"]
         limit = "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit"
         state = platform.wait_for(
             lambda: api.get(f"/vehicles/{creds.vin}/state")["signals"].get(limit),
