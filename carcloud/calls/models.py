@@ -142,6 +142,7 @@ class Invite:
     created_at: int
     expires_at: int
     vin: str | None = None
+    revoked_at: int | None = None  # set when an operator kicked its participant
 
     def document(self) -> dict[str, Any]:
         """The JSON form."""
@@ -153,6 +154,7 @@ class Invite:
             "vin": self.vin,
             "created_at": format_us(self.created_at),
             "expires_at": format_us(self.expires_at),
+            "revoked_at": format_us(self.revoked_at),
         }
 
 

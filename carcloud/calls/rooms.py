@@ -7,7 +7,8 @@ the signalling with it (an SDP offer in, the answer out), so Janus is never expo
 A token joins until it expires; once used, the same token rejoins for
 `rejoin_grace_s` after its connection ended (a dropped link), and replaces a
 connection that is still there (a link that dropped unnoticed). A room with nobody
-in it for `close_after_s` is closed.
+in it for `close_after_s` is closed. A participant kicked by an operator is not a
+dropped link: its token is revoked and joins no more.
 """
 
 from __future__ import annotations
@@ -239,6 +240,10 @@ class RoomService:
         invite = await self.store.find_invite(hash_token(token))
         if invite is None or invite.room_id != room_id:
             raise AuthError("unknown join token for this room")
+        if invite.revoked_at is not None:
+            raise ForbiddenError(
+                "you were removed from this room by an operator; this join token no longer works"
+            )
         room = await self.store.get_room(room_id, None)
         if room.status != RoomStatus.OPEN:
             raise ForbiddenError(f"room {room_id} is closed")
@@ -323,8 +328,10 @@ class RoomService:
         await self._media().mute(room_id, participant.media_id, muted)
 
     async def kick(self, room_id: str, brand: str | None, participant_id: str) -> None:
-        """Remove a participant from the room (their token may rejoin within its rules)."""
+        """Remove a participant from the room; its token cannot join again (unlike a drop)."""
         participant = await self._present(room_id, brand, participant_id)
+        # Revoked first: a client that rejoins the moment its link ends finds it refused.
+        await self.store.revoke_invite(participant.invite_id, now_us())
         with contextlib.suppress(NotFoundError):
             await self._media().kick(room_id, participant.media_id)
         await self._disconnect(participant)

@@ -48,6 +48,10 @@ class CallStore(Protocol):
         """The invite of a token's hash."""
         ...
 
+    async def revoke_invite(self, invite_id: str, at: int) -> None:
+        """Stop an invite's token from joining again (its participant was kicked)."""
+        ...
+
     async def add_participant(self, participant: Participant) -> None:
         """A new connection to a room; the room is no longer empty."""
         ...

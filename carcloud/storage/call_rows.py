@@ -39,9 +39,10 @@ COUNT_PRESENT = (
 )
 EMPTY_ROOMS = f"{ROOM_SELECT} WHERE r.status = 'open' AND r.empty_since <= ? ORDER BY r.id"
 
-INVITE_FIELDS = "id, room_id, kind, display, token_hash, created_at, expires_at, vin"
-INSERT_INVITE = f"INSERT INTO room_invites ({INVITE_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+INVITE_FIELDS = "id, room_id, kind, display, token_hash, created_at, expires_at, vin, revoked_at"
+INSERT_INVITE = f"INSERT INTO room_invites ({INVITE_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 FIND_INVITE = f"SELECT {INVITE_FIELDS} FROM room_invites WHERE token_hash = ?"
+REVOKE_INVITE = "UPDATE room_invites SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
 
 PARTICIPANT_FIELDS = (
     "id, room_id, invite_id, kind, display, joined_at, media_id, media_handle, vin, left_at"
@@ -100,7 +101,7 @@ def invite_values(invite: Invite) -> tuple[Any, ...]:
     """The parameters of INSERT_INVITE."""
     return (
         invite.id, invite.room_id, str(invite.kind), invite.display, invite.token_hash,
-        invite.created_at, invite.expires_at, invite.vin,
+        invite.created_at, invite.expires_at, invite.vin, invite.revoked_at,
     )  # fmt: skip
 
 
@@ -108,7 +109,7 @@ def invite_of(row: Row) -> Invite:
     """An invite from a row of INVITE_FIELDS."""
     return Invite(
         id=row[0], room_id=row[1], kind=InviteKind(row[2]), display=row[3], token_hash=row[4],
-        created_at=int(row[5]), expires_at=int(row[6]), vin=row[7],
+        created_at=int(row[5]), expires_at=int(row[6]), vin=row[7], revoked_at=row[8],
     )  # fmt: skip
 
 

@@ -92,6 +92,17 @@ async def test_participants_fill_and_empty_a_room(stores: Stores) -> None:
     assert await stores.calls.rooms_empty_since(39) == []
 
 
+async def test_a_revoked_invite_stays_revoked(stores: Stores) -> None:
+    await stores.calls.create_room(room("room_a"))
+    invite = Invite("inv_1", "room_a", InviteKind.PERSON, "Ann", hash_token("t1"), 1, 100 * SECOND)
+    await stores.calls.create_invite(invite)
+    await stores.calls.revoke_invite("inv_1", 7 * SECOND)
+    await stores.calls.revoke_invite("inv_1", 9 * SECOND)  # the first kick's time is kept
+    found = await stores.calls.find_invite(hash_token("t1"))
+    assert found is not None and found.revoked_at == 7 * SECOND
+    assert found.document()["revoked_at"] is not None
+
+
 async def test_calls_of_a_vehicle(stores: Stores) -> None:
     first = Call(
         "call_1", VIN, "volta", CallState.REQUESTED, 1, 1, "Standup", "https://zoom.us/j/1"

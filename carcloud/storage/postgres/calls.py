@@ -82,6 +82,9 @@ class PostgresCallStore:
         rows = await self._fetch(numbered(sql.FIND_INVITE), token_hash)
         return sql.invite_of(rows[0]) if rows else None
 
+    async def revoke_invite(self, invite_id: str, at: int) -> None:
+        await self._execute(numbered(sql.REVOKE_INVITE), at, invite_id)
+
     async def add_participant(self, participant: Participant) -> None:
         async def insert(tx: Tx) -> None:
             await tx.conn.execute(

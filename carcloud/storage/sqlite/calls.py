@@ -84,6 +84,9 @@ class SqliteCallStore:
         )
         return None if row is None else sql.invite_of(row)
 
+    async def revoke_invite(self, invite_id: str, at: int) -> None:
+        await self.engine.write(lambda conn: conn.execute(sql.REVOKE_INVITE, (at, invite_id)))
+
     async def add_participant(self, participant: Participant) -> None:
         def insert(conn: sqlite3.Connection) -> None:
             conn.execute(sql.INSERT_PARTICIPANT, sql.participant_values(participant))
