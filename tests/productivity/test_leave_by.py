@@ -11,7 +11,7 @@ from typing import Any
 from carcloud_agent.protocol.notifications import decode_notification
 from tests.calendars.feedserver import FeedServer
 from tests.platform import Platform
-from tests.productivity.conftest import BATTERY_RANGE, BERLIN, SOC, Meeting, drive
+from tests.productivity.conftest import BATTERY_RANGE, BERLIN, SOC, Meeting, calendar, drive
 
 # ~2 km and ~20 km north of the car.
 NEAR = (BERLIN[0] + 0.018, BERLIN[1])
@@ -84,14 +84,61 @@ def test_a_car_with_too_little_range_gets_a_charging_stop(
 ) -> None:
     # An Aria (95 kWh, 16.5 kWh/100 km) at 5 %: about 29 km, short of a 27 km trip + margin.
     meetings = [Meeting("far", "Customer visit", 180, *FAR)]
-    driven = drive(platform, feed, meetings, "lbbeta", {SOC: 5.0}, model="Aria")
+    driven = drive(platform, feed, meetings, "lbbeta", {SOC: 5.0}, model="Aria",
+                   preferences={"precondition": True})  # fmt: skip
     plan = plans(platform, driven.vin, 1)[0]
     stop = plan["charging_stop"]
     assert stop is not None and stop["minutes"] > 8 and stop["energy_kwh"] > 1, plan
     assert "range 29 km" in stop["reason"]
     plain = dt.timedelta(minutes=plan["travel"]["minutes"] + plan["buffer_min"])
     assert at(plan["start_at"]) - at(plan["leave_by"]) > plain + dt.timedelta(minutes=8)
+    # Pre-conditioning charges it now, parked, rather than on the way.
+    with platform.api() as api:
+        charge = platform.wait_for(
+            lambda: [p for p in api.get(f"/vehicles/{driven.vin}/preconditioning")[
+                "preconditioning"] if p["kind"] == "charge_start" and p["status"] == "sent"],
+            what="charge_start sent",
+        )[0]  # fmt: skip
+        command = api.get(f"/vehicles/{driven.vin}/commands/{charge['command_id']}")
+    assert command["kind"] == "charge_start"
+    assert command["params"]["reason"].startswith("range 29 km < ")
+    assert command["params"]["reason"].endswith("to 'Customer visit'")
     # The same car full: no stop.
     driven.car.telemetry({SOC: 90.0})
     platform.wait_for(lambda: plans(platform, driven.vin, 1)[0]["charging_stop"] is None,
                       what="the stop to go once the battery is full")  # fmt: skip
+
+
+def test_the_car_hears_when_it_will_be_late_and_when_a_meeting_moves(
+    platform: Platform, feed: FeedServer
+) -> None:
+    # 20 km away in 20 min: about 40 min of driving, late by ~20 min whenever it leaves.
+    late = Meeting("late", "Board meeting", 20, *FAR)
+    moving = Meeting("moving", "Lunch", 240, *NEAR)
+    driven = drive(platform, feed, [late, moving], "lbgamma", {BATTERY_RANGE: 400_000})
+
+    def titles() -> list[str]:
+        return [decode_notification(p).title for t, p in list(driven.car.received)
+                if t.endswith("/notifications")]  # fmt: skip
+
+    found = platform.wait_for(
+        lambda: [t for t in titles() if t.startswith("You will be late by")], what="late card"
+    )
+    minutes = int(found[0].split()[-2])
+    assert 10 <= minutes <= 35, found
+    assert not any(t.startswith("Changed") for t in titles())
+    # The board meeting moves an hour later (same UID): a changed card, not cancelled +
+    # new; no longer late. (Lunch never had a card: its moves are not news to the car.)
+    feed.serve(calendar([Meeting("late", "Board meeting", 80, *FAR), moving]))
+    with platform.api() as api:
+        api.post(f"/calendar-accounts/{driven.account_id}/sync", {})
+    changed = platform.wait_for(
+        lambda: [t for t in titles() if t.startswith("Changed")], what="changed card"
+    )
+    assert changed == ["Changed: Board meeting"]
+    assert not any(t.startswith("Cancelled") for t in titles())
+    with platform.api() as api:
+        purposes = [
+            c["purpose"] for c in api.get(f"/vehicles/{driven.vin}/notifications")["notifications"]
+        ]
+    assert purposes.count("late") == 1 and purposes.count("changed") == 1, purposes
