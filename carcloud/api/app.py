@@ -131,6 +131,11 @@ def create_app(services: Services) -> FastAPI:
         """What a car's screen shows, live (it takes the API key from #key=)."""
         return FileResponse(STATIC_DIR / "headunit.html")
 
+    @app.get("/rooms/{room_id}", include_in_schema=False)
+    async def room_page(room_id: str) -> FileResponse:
+        """The page a person joins an audio room from (the join token comes in #token=)."""
+        return FileResponse(STATIC_DIR / "room.html")
+
     @app.get("/healthz", tags=["system"])
     async def healthz() -> dict[str, object]:
         """Liveness: the process answers and its storage and NATS are reachable."""

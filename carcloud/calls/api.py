@@ -58,10 +58,17 @@ class JoinIn(BaseModel):
     pin: str | None = None
 
 
-class LeaveIn(BaseModel):
+class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     token: str
+
+
+class SelfMuteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str
+    muted: bool = True
 
 
 class MuteIn(BaseModel):
@@ -191,7 +198,29 @@ async def join_room(room_id: str, body: JoinIn, svc: CurrentServices) -> dict[st
 
 
 @router.post("/rooms/{room_id}/leave", tags=["rooms"])
-async def leave_room(room_id: str, body: LeaveIn, svc: CurrentServices) -> dict[str, Any]:
+async def leave_room(room_id: str, body: TokenIn, svc: CurrentServices) -> dict[str, Any]:
     """Hang up the connection of a token."""
     left = await svc.rooms.leave(room_id, body.token)
     return {"left": left is not None}
+
+
+# ---- the room page: what a token holder may ask ------------------------------------------
+
+
+@router.post("/rooms/{room_id}/lobby", tags=["rooms"])
+async def lobby(room_id: str, body: TokenIn, svc: CurrentServices) -> dict[str, Any]:
+    """Before joining: the room's name, whether its PIN is asked, who the token is for."""
+    return await svc.rooms.lobby(room_id, body.token)
+
+
+@router.post("/rooms/{room_id}/roster", tags=["rooms"])
+async def roster(room_id: str, body: TokenIn, svc: CurrentServices) -> dict[str, Any]:
+    """Who is in the room (talking, muted), for the token's participant while it is in it."""
+    return await svc.rooms.roster(room_id, body.token)
+
+
+@router.post("/rooms/{room_id}/self-mute", tags=["rooms"])
+async def mute_self(room_id: str, body: SelfMuteIn, svc: CurrentServices) -> dict[str, Any]:
+    """The token's participant mutes or unmutes itself for everyone."""
+    participant_id = await svc.rooms.mute_self(room_id, body.token, body.muted)
+    return {"participant_id": participant_id, "muted": body.muted}

@@ -151,13 +151,11 @@ class RoomService:
         """Rooms, newest first."""
         return await self.store.list_rooms(brand, status)
 
-    async def room_view(self, room_id: str, brand: str | None) -> dict[str, Any]:
-        """A room with its present participants and their talking/muted state."""
-        room = await self.store.get_room(room_id, brand)
-        present = await self.store.list_participants(room_id, present_only=True)
+    async def _participants(self, room: Room) -> list[dict[str, Any]]:
+        present = await self.store.list_participants(room.id, present_only=True)
         live: dict[str, BridgeParticipant] = {}
         if room.status == RoomStatus.OPEN and present:
-            live = {p.id: p for p in await self._media().participants(room_id)}
+            live = {p.id: p for p in await self._media().participants(room.id)}
         participants = []
         for participant in present:
             state = live.get(participant.media_id)
@@ -173,7 +171,48 @@ class RoomService:
                     "muted": bool(state and state.muted),
                 }
             )
-        return {**room.document(), "participants": participants}
+        return participants
+
+    async def room_view(self, room_id: str, brand: str | None) -> dict[str, Any]:
+        """A room with its present participants and their talking/muted state."""
+        room = await self.store.get_room(room_id, brand)
+        return {**room.document(), "participants": await self._participants(room)}
+
+    # ---- what a token holder sees (the room page) ----------------------------------------
+
+    async def lobby(self, room_id: str, token: str) -> dict[str, Any]:
+        """Before joining: the room's name, whether a PIN is asked, who the token is for."""
+        room, invite = await self._admit(room_id, token, pin=None, check_pin=False)
+        return {
+            "room": {"id": room.id, "name": room.name, "status": str(room.status)},
+            "needs_pin": room.pin_hash is not None and invite.kind == InviteKind.PERSON,
+            "display": invite.display,
+            "kind": str(invite.kind),
+            "expires_at": invite.document()["expires_at"],
+        }
+
+    async def roster(self, room_id: str, token: str) -> dict[str, Any]:
+        """Who is in the room, for a token whose participant is in it; `you` is its id."""
+        invite = await self._invite(room_id, token)
+        latest = await self.store.latest_participant(invite.id)
+        if latest is None or not latest.present:
+            return {"you": None, "participants": []}
+        room = await self.store.get_room(room_id, None)
+        # Other participants' cars stay anonymous to people: no VIN on the page.
+        participants = [
+            {key: value for key, value in entry.items() if key != "vin"}
+            for entry in await self._participants(room)
+        ]
+        return {"you": latest.id, "participants": participants}
+
+    async def mute_self(self, room_id: str, token: str, muted: bool) -> str:
+        """The token's participant mutes (or unmutes) itself for everyone; its id."""
+        invite = await self._invite(room_id, token)
+        latest = await self.store.latest_participant(invite.id)
+        if latest is None or not latest.present:
+            raise ConflictError("you are not in this room: join first")
+        await self._media().mute(room_id, latest.media_id, muted)
+        return latest.id
 
     async def close_room(self, room_id: str, brand: str | None) -> Room:
         """Close a room: everyone in it is disconnected."""
@@ -236,7 +275,7 @@ class RoomService:
 
     # ---- joining -----------------------------------------------------------------------
 
-    async def _admit(self, room_id: str, token: str, pin: str | None) -> tuple[Room, Invite]:
+    async def _invite(self, room_id: str, token: str) -> Invite:
         invite = await self.store.find_invite(hash_token(token))
         if invite is None or invite.room_id != room_id:
             raise AuthError("unknown join token for this room")
@@ -244,6 +283,12 @@ class RoomService:
             raise ForbiddenError(
                 "you were removed from this room by an operator; this join token no longer works"
             )
+        return invite
+
+    async def _admit(
+        self, room_id: str, token: str, pin: str | None, check_pin: bool = True
+    ) -> tuple[Room, Invite]:
+        invite = await self._invite(room_id, token)
         room = await self.store.get_room(room_id, None)
         if room.status != RoomStatus.OPEN:
             raise ForbiddenError(f"room {room_id} is closed")
@@ -256,7 +301,7 @@ class RoomService:
             )
             if not rejoin:
                 raise AuthError("this join token has expired")
-        needs_pin = room.pin_hash is not None and invite.kind == InviteKind.PERSON
+        needs_pin = check_pin and room.pin_hash is not None and invite.kind == InviteKind.PERSON
         if needs_pin and (
             pin is None or not hmac.compare_digest(hash_token(pin), room.pin_hash or "")
         ):
