@@ -26,7 +26,7 @@ import logging
 import os
 import secrets
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
@@ -62,6 +62,9 @@ RESULT_STATUSES: dict[ResultStatus, str] = {
     "succeeded": "succeeded",
     "failed": "failed",
 }
+# The cards (notifications) a car should still show, for its resync: e.g.
+# ProductivityService.cards_to_resend.
+CardSource = Callable[[str], Awaitable[list[bytes]]]
 # A car that just connected subscribes again within milliseconds; give it this long.
 RESYNC_DELAY_S = 1.0
 
@@ -91,8 +94,10 @@ class Dispatcher:
         sweep_s: float = 1.0,
         sys_nc: NatsClient | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        cards: CardSource | None = None,
     ) -> None:
         self.nc = nc
+        self.cards = cards
         self.ssl_context = ssl_context
         self.sys_nc = sys_nc
         self.commands = commands
@@ -228,25 +233,36 @@ class Dispatcher:
         )
 
     async def resync(self, vin: str) -> None:
-        """Everything a vehicle should have: open commands in order, then its desired twin."""
+        """Everything a vehicle should have: open commands in order, then its desired twin,
+        then the cards it should still show (sent while it was away, or shown already:
+        the car drops an id it has)."""
         for command in await self.commands.open_commands(vin):
             if await self.send_command(command):
                 self.unanswered.sent(vin, command.id)
         with contextlib.suppress(CarcloudError):
             await self.send_desired(await self.twins.get(vin, None))
+        if self.cards is not None:
+            with contextlib.suppress(CarcloudError):
+                topic = topics.mqtt_topic(vin, topics.NOTIFICATIONS)
+                for card in await self.cards(vin):
+                    await self._publish(vin, topic, card)
 
     async def _redeliver(self) -> None:
-        """Send again what a car was sent and never answered for good (see redelivery.py)."""
-        for vin, command_id in self.unanswered.due():
-            try:
-                command = await self.commands.record(vin, command_id)
-            except CarcloudError:
+        """Send again what a car was sent and never answered for good (see redelivery.py).
+
+        One read for every command due: most are final by then (answered through
+        another control process), and are forgotten.
+        """
+        due = self.unanswered.due()
+        if not due:
+            return
+        still_open = await self.commands.open_commands(ids=[command_id for _, command_id in due])
+        for command in still_open:
+            await self.send_command(command)
+        open_ids = {command.id for command in still_open}
+        for _, command_id in due:
+            if command_id not in open_ids:
                 self.unanswered.forget(command_id)
-                continue
-            if command.is_final:
-                self.unanswered.forget(command_id)
-            else:
-                await self.send_command(command)
 
     async def _resend_all(self, *shards: int) -> None:
         """After our own (re)connect into vehicle accounts (MQTT, or NATS where dispatch
@@ -350,6 +366,8 @@ class Dispatcher:
                 await self.commands.record_answer(
                     vin, channel[1], RESULT_STATUSES[result.status], result.reason
                 )
+                if result.status != "received":
+                    self.unanswered.forget(channel[1])  # final: nothing to send again
             elif channel == ["twin", "reported"]:
                 report = decode_reported(data)
                 await self.twins.record_reported(vin, dict(report.reported), report.desired_version)

@@ -30,6 +30,7 @@ from carcloud_agent.protocol.notifications import (
 )
 
 SECOND_US = 1_000_000
+CANCELLED_SHOWN_US = 3600 * SECOND_US
 
 
 def fingerprint(entry: AgendaEntry) -> str:
@@ -156,3 +157,17 @@ def cancelled_card(vin: str, last: SentCard, now: int) -> SentCard:
     )
     return SentCard(vin, f"cancelled:{last.meeting_id}", "cancelled", last.meeting_id,
                     last.fingerprint, notification, now)  # fmt: skip
+
+
+def shown_cards(cards: list[SentCard], now: int) -> list[SentCard]:
+    """Cards still on the screen: not expired, not about a meeting since cancelled (the
+    cancellation itself shows for an hour)."""
+    cancelled = {card.meeting_id for card in cards if card.purpose == "cancelled"}
+    shown: list[SentCard] = []
+    for card in cards:
+        if card.purpose == "cancelled":
+            if now - card.sent_at < CANCELLED_SHOWN_US:
+                shown.append(card)
+        elif card.meeting_id not in cancelled and not card.notification.expired(now):
+            shown.append(card)
+    return shown

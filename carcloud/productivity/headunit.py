@@ -5,26 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from carcloud.productivity.cards import shown_cards
 from carcloud.productivity.models import SentCard
 from carcloud.productivity.service import Outlook
 from carcloud.timeutil import datetime_to_us, format_us
 
 SHOWN_CARDS = 5
-CANCELLED_SHOWN_US = 3600 * 1_000_000
-
-
-def shown_cards(cards: list[SentCard], now: int) -> list[SentCard]:
-    """Cards still on the screen: not expired, not about a meeting since cancelled (the
-    cancellation itself shows for an hour)."""
-    cancelled = {card.meeting_id for card in cards if card.purpose == "cancelled"}
-    shown: list[SentCard] = []
-    for card in cards:
-        if card.purpose == "cancelled":
-            if now - card.sent_at < CANCELLED_SHOWN_US:
-                shown.append(card)
-        elif card.meeting_id not in cancelled and not card.notification.expired(now):
-            shown.append(card)
-    return shown
 
 
 def screen(outlook: Outlook, cards: list[SentCard], now: int) -> dict[str, Any]:

@@ -49,7 +49,10 @@ MINUTE_US = 60_000_000
 HOUR_US = 60 * MINUTE_US
 PLAN_HORIZON_US = 24 * HOUR_US  # meetings planned (travel, cards, pre-conditioning)
 PRESENCE_DAYS = 7  # a meeting moved within this stays "changed", not "cancelled"
-MAX_PLANNED = 5  # routes computed per car and refresh
+MAX_PLANNED = 5
+RESENT_CARDS = (
+    20  # the newest cards looked at when a car comes online  # routes computed per car and refresh
+)
 PRECONDITION_CANCELLED = "carcloud: the meeting it was for is cancelled"
 
 
@@ -196,6 +199,15 @@ class ProductivityService:
     async def cards(self, vin: str, brand: str | None, limit: int = 50) -> list[SentCard]:
         """The cards sent to a car, newest first."""
         return await self.store.list_cards(vin, brand, limit)
+
+    async def cards_to_resend(self, vin: str) -> list[bytes]:
+        """The cards a car that just came online should still show, oldest first (the
+        control role sends them with its open commands; the car drops ids it has)."""
+        recent = await self.store.list_cards(vin, None, RESENT_CARDS)
+        return [
+            encode_card(card.notification)
+            for card in reversed(card_rules.shown_cards(recent, now_us()))
+        ]
 
     async def preconditions(self, vin: str, brand: str | None) -> list[Precondition]:
         """A car's pre-conditioning, scheduled, sent and cancelled."""

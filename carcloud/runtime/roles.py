@@ -83,6 +83,7 @@ async def _control(ctx: RoleContext) -> list[Runner]:
         ctx.secrets.passwords["dispatch"],
         sys_nc=ctx.nats["sys"],
         ssl_context=ctx.mqtt_ssl,
+        cards=ctx.services.productivity.cards_to_resend,
     )
     return [dispatcher.run]
 

@@ -71,6 +71,7 @@ class Driven:
 
     car: Car
     vin: str
+    password: str
     driver_id: str
     account_id: str
     feed: FeedServer
@@ -117,4 +118,4 @@ def drive(
         )
         assert account["sync"]["status"] == "ok", account
         api.request("PUT", f"/vehicles/{credentials.vin}/driver", json={"driver_id": driver["id"]})
-    return Driven(car, credentials.vin, driver["id"], account["id"], feed)
+    return Driven(car, credentials.vin, credentials.password, driver["id"], account["id"], feed)
