@@ -41,6 +41,7 @@ def test_the_head_unit_page_shows_the_next_meeting_and_its_cards(
         assert page.get_attribute("#join", "href") == join
         assert page.get_attribute("#navigate", "href") == f"geo:{NEAR[0]},{NEAR[1]}"
         assert "min drive" in page.inner_text("#leave-detail")
+        assert page.is_hidden("#dial")  # the meeting has no dial-in number
         first = page.inner_text("#countdown")
         assert ":" in first, first
         page.wait_for_function(f"document.querySelector('#countdown').innerText !== {first!r}")
