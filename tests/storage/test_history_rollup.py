@@ -4,6 +4,7 @@ show at once, and the raw tail after the watermark is always part of the answer.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 
@@ -178,3 +179,28 @@ async def test_retention_after_a_rollup_only_drops(telemetry: TelemetryStore) ->
     assert await telemetry.count_samples(VIN) == 0
     for path, lower, upper, bucket in questions:
         await fleet.check(path, lower, upper, bucket)
+
+
+async def test_late_rows_written_while_passes_run_are_never_left_out(
+    telemetry: TelemetryStore,
+) -> None:
+    fleet = Fleet(telemetry)
+    await fleet.write(every(START, START + HOUR, 10))
+    await telemetry.roll_up_history(START + 10 * MINUTE_US)
+    writing = asyncio.Event()
+
+    async def passes() -> None:
+        while not writing.is_set():
+            await telemetry.roll_up_history(START + HOUR)
+            await asyncio.sleep(0)
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(passes())
+        for offset in (3, 5, 7):  # late rows into minutes being folded, one write each
+            for index in range(40):
+                late = START + index * 90 * SECOND + offset * SECOND
+                await fleet.write([late], speed_of=index)
+        writing.set()
+    await check_all(fleet)
+    await telemetry.roll_up_history(START + HOUR)
+    await check_all(fleet)

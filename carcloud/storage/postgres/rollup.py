@@ -1,7 +1,8 @@
 """Continuous minute rollups on PostgreSQL: the mechanics (the rules: `carcloud.ingest.rollup`).
 
 A pass locks its vehicles' `latest_received` rows FOR SHARE (in vehicle order) before it
-reads the raw rows, and ingest's write updates those rows before it checks the
+reads their watermarks and raw rows (each in a statement of its own, so with a snapshot
+taken after the locks), and ingest's write updates those rows before it checks the
 watermark to mark a late row dirty. So a write either committed before the fold read
 the rows (the fold sees it), or waits for the pass to commit and then sees the new
 watermark (and marks its minute dirty): no row is ever left out of a minute that
@@ -179,16 +180,26 @@ class PostgresRollup:
     async def _chunk(self, conn: Conn, after: int, until: int) -> tuple[int, int, int, int, bool]:
         await conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
         rows = await conn.fetch(
-            "SELECT lr.vehicle_id, r.folded_to, r.dirty_from FROM latest_received lr "
-            "LEFT JOIN telemetry_rollup r ON r.vehicle_id = lr.vehicle_id "
-            "WHERE lr.vehicle_id > $1 ORDER BY lr.vehicle_id LIMIT $2 FOR SHARE OF lr",
+            "SELECT vehicle_id FROM latest_received WHERE vehicle_id > $1 "
+            "ORDER BY vehicle_id LIMIT $2 FOR SHARE",
             after,
             VEHICLES_PER_TX,
         )
         if not rows:
             return after, 0, 0, 0, False
+        # Read after the locks are held, in a statement of its own: its snapshot then
+        # includes the dirty marks of every write the lock waited for.
+        ids = [int(row[0]) for row in rows]
+        marks = {
+            int(row[0]): state_of(row[1], row[2])
+            for row in await conn.fetch(
+                "SELECT vehicle_id, folded_to, dirty_from FROM telemetry_rollup "
+                "WHERE vehicle_id = ANY($1::bigint[])",
+                ids,
+            )
+        }
+        states = {vehicle_id: marks.get(vehicle_id) for vehicle_id in ids}
         edge = await boundary(conn)
-        states = {int(row[0]): state_of(row[1], row[2]) for row in rows}
         starts = {}
         for vehicle_id, state in states.items():
             start = fold_start(state, edge)
