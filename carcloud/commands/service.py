@@ -192,9 +192,11 @@ class CommandService:
         return await self.store.expire_commands(at, plan("expired", at, EXPIRED_REASON),
                                                 emit=changed_event)  # fmt: skip
 
-    async def open_commands(self, vin: str | None = None) -> list[CommandRecord]:
-        """What a car (or every car) should still get, oldest first."""
-        return await self.store.open_commands(vin)
+    async def open_commands(
+        self, vin: str | None = None, ids: Sequence[str] | None = None
+    ) -> list[CommandRecord]:
+        """What a car (or every car; of `ids` if given) should still get, oldest first."""
+        return await self.store.open_commands(vin, ids)
 
 
 def check_wait(wait_us: int | None) -> None:

@@ -52,8 +52,11 @@ class CommandStore(Protocol):
         transaction); None if the command is unknown, not `vin`'s, or the plan is empty."""
         ...
 
-    async def open_commands(self, vin: str | None = None) -> list[CommandRecord]:
-        """Queued or delivered commands (of one vehicle or all) still alive, oldest first."""
+    async def open_commands(
+        self, vin: str | None = None, ids: Sequence[str] | None = None
+    ) -> list[CommandRecord]:
+        """Queued or delivered commands (of one vehicle or all; among `ids` if given) still
+        alive, oldest first."""
         ...
 
     async def expire_commands(

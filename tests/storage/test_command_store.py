@@ -238,6 +238,12 @@ async def test_open_commands(stores: Stores) -> None:
     assert [c.id for c in await commands.open_commands(VIN)] == ["cmd_queued", "cmd_delivered"]
     assert [c.id for c in await commands.open_commands(OTHER)] == ["cmd_other"]
     assert await commands.open_commands("ZZZZZZZZZZZZ99999") == []
+    # Among given ids (the control role's redelivery check): final, expired and unknown
+    # ones are left out.
+    among = ["cmd_other", "cmd_done", "cmd_expired", "cmd_missing", "cmd_queued"]
+    assert [c.id for c in await commands.open_commands(ids=among)] == ["cmd_queued", "cmd_other"]
+    assert [c.id for c in await commands.open_commands(VIN, ids=among)] == ["cmd_queued"]
+    assert await commands.open_commands(ids=[]) == []
 
 
 async def test_expire_commands(stores: Stores) -> None:

@@ -176,15 +176,22 @@ class PostgresCommandStore:
 
         return await self.engine.write(update)
 
-    async def open_commands(self, vin: str | None = None) -> list[CommandRecord]:
+    async def open_commands(
+        self, vin: str | None = None, ids: Sequence[str] | None = None
+    ) -> list[CommandRecord]:
+        if ids is not None and not ids:
+            return []
+
         async def query(conn: Conn) -> list[CommandRecord]:
             rows = await conn.fetch(
                 f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.status = ANY($1::text[]) "
                 "AND c.expires_at > $2 AND ($3::text IS NULL OR v.vin = $3) "
+                "AND ($4::text[] IS NULL OR c.id = ANY($4::text[])) "
                 "ORDER BY c.created_at, c.seq",
                 _OPEN,
                 now_us(),
                 vin,
+                None if ids is None else list(ids),
             )
             return [command_of(row) for row in rows]
 

@@ -178,7 +178,12 @@ class SqliteCommandStore:
 
         return await self.engine.write(update)
 
-    async def open_commands(self, vin: str | None = None) -> list[CommandRecord]:
+    async def open_commands(
+        self, vin: str | None = None, ids: Sequence[str] | None = None
+    ) -> list[CommandRecord]:
+        if ids is not None and not ids:
+            return []
+
         def query(conn: sqlite3.Connection) -> list[CommandRecord]:
             sql = (
                 f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} "
@@ -188,6 +193,9 @@ class SqliteCommandStore:
             if vin is not None:
                 sql += " AND v.vin = ?"
                 params.append(vin)
+            if ids is not None:
+                sql += f" AND c.id IN ({','.join('?' * len(ids))})"
+                params += ids
             sql += " ORDER BY c.created_at, c.rowid"
             return [command_of(row) for row in conn.execute(sql, params).fetchall()]
 
