@@ -1,161 +1,292 @@
-"""Calendar sync cost against a real Radicale: first sync, incremental sync with 1 % of
-the events changed, and the baseline of the same sync without sync tokens.
+"""Calendar sync at scale: the `calendar` worker syncing N accounts, first and then
+incrementally with 1 % of the events changed, against the same incremental sync one
+account at a time (the baseline) in the same run.
 
-    python bench/calendar_sync.py [--accounts 100] [--events 20] [--concurrency 8]
+    python bench/calendar_sync.py [--target radicale|standin] [--accounts 1000]
+        [--events 20] [--concurrency 32] [--per-host 8] [--baseline-accounts N]
+        [--latency-ms MS] [--profile FILE]
 
-ACCOUNTS CalDAV calendars of EVENTS meetings each are made on a Radicale in a temporary
-folder (htpasswd auth); each becomes a calendar account over SQLite and is synced
-once ("first": everything fetched). Then 1 % of all events are edited on the server
-and every account is synced again, CONCURRENCY at a time, as the calendar role does:
-"incremental" with the RFC 6578 sync tokens of the first sync, and, after another 1 %
-edit, the baseline "no token", where each account lists its members and ETags and
-fetches only what differs. Radicale runs in one process on the same machine.
+ACCOUNTS drivers get one CalDAV calendar each, of EVENTS meetings, on the target: a
+real Radicale (its calendars written straight into its storage folder, which is what
+Radicale reads) or `bench/caldav_standin.py`, an in-memory server that answers the
+same requests at a fraction of Radicale's cost, to tell carcloud's cost from the
+server's, and, with `--latency-ms`, to add the round trip of a server on the internet.
+Either runs in a child process on the same machine. Accounts are stored in a SQLite
+file; the real `CalendarSyncWorker` claims and syncs them (CONCURRENCY at once,
+PER-HOST against one server; Radicale serves 8 connections at once by default, more
+against it only queue). Timed: the first sync (everything fetched), then, after 1 % of
+all events were edited on the server and every account made due, the incremental sync
+(sync-collection with the tokens of the first); then after another 1 % edit the
+baseline, the same incremental sync with concurrency 1 over the first
+BASELINE-ACCOUNTS accounts. CPU seconds of this process (carcloud) and of the server
+are reported per phase, with the load average of the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
-import importlib.util
+import cProfile
+import json
+import os
 import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from carcloud.calendars.credentials import CredentialBox, derive_key
+from carcloud.calendars.models import CalendarAccount, SyncState
 from carcloud.calendars.service import AccountDraft, CalendarService
 from carcloud.calendars.sources import SourceSettings
-from carcloud.calendars.sync import http_client
+from carcloud.calendars.sync import CalendarSyncer, CalendarSyncWorker, SyncPolicy, WorkerLimits
 from carcloud.drivers.models import Driver
 from carcloud.drivers.service import DriverService
+from carcloud.runtime.launcher import free_port
 from carcloud.storage.sqlite import sqlite_stores
+from carcloud.storage.sqlite.calendars import SqliteCalendarStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from caldav_standin import event  # noqa: E402 - the bench folder is no package
+
+USER, PASSWORD = "ada", "pw"
 
 
-def _radicale_helper() -> type:
-    """The tests' Radicale launcher (tests/ is no package: loaded from its file)."""
-    path = Path(__file__).resolve().parent.parent / "tests" / "calendars" / "radicale.py"
-    spec = importlib.util.spec_from_file_location("radicale_helper", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["radicale_helper"] = module
-    spec.loader.exec_module(module)
-    found: type = module.Radicale
-    return found
+class CountingSyncer(CalendarSyncer):
+    """The worker's syncer, counting syncs and requests until `expected` are done."""
 
-
-Radicale = _radicale_helper()
-
-
-def event(uid: str, summary: str, day: int) -> str:
-    return (
-        "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//bench//EN\nBEGIN:VEVENT\n"
-        f"UID:{uid}\nDTSTAMP:20261101T000000Z\nDTSTART:202612{day:02d}T090000Z\n"
-        f"DURATION:PT1H\nSUMMARY:{summary}\nEND:VEVENT\nEND:VCALENDAR\n"
-    )
-
-
-async def sync_all(service: CalendarService, ids: list[str], concurrency: int) -> tuple[float, int]:
-    """Seconds to sync every account, and the requests they made."""
-    limit = asyncio.Semaphore(concurrency)
+    expected = 0
+    synced = 0
+    failures = 0
     requests = 0
-    async with http_client(service.settings) as client:
+    done: asyncio.Event
 
-        async def one(account_id: str) -> None:
-            nonlocal requests
-            async with limit:
-                account = await service.store.get_account(account_id, None)
-                state = await service.syncer.sync(client, account)
-                assert state.status == "ok", state.error
-                assert state.report is not None
-                requests += state.report.requests
-
-        started = time.perf_counter()
-        async with asyncio.TaskGroup() as group:
-            for account_id in ids:
-                group.create_task(one(account_id))
-        return time.perf_counter() - started, requests
+    async def sync(self, client: httpx.AsyncClient, account: CalendarAccount) -> SyncState:
+        state = await super().sync(client, account)
+        self.synced += 1
+        if state.status != "ok":
+            self.failures += 1
+            print(f"  {account.id} failed: {state.error}", file=sys.stderr)
+        elif state.report is not None:
+            self.requests += state.report.requests
+        if self.synced >= self.expected:
+            self.done.set()
+        return state
 
 
-async def run(accounts: int, events: int, concurrency: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        radicale = Radicale(Path(folder) / "radicale", {"ada": "pw"})
-        radicale.start()
+@dataclass
+class Phase:
+    name: str
+    accounts: int
+    seconds: float
+    requests: int
+    failed: int
+    own_cpu: float
+    server_cpu: float
+    load: float
+
+    def line(self) -> str:
+        per = self.seconds / self.accounts * 1000
+        return (
+            f"{self.name}: {self.accounts} accounts in {self.seconds:.2f} s, {per:.2f} ms/account, "
+            f"{self.requests} requests, {self.failed} failed; CPU carcloud {self.own_cpu:.1f} s "
+            f"({self.own_cpu / self.accounts * 1000:.2f} ms/account), server "
+            f"{self.server_cpu:.1f} s; load {self.load:.1f}; 10,000 accounts at this rate: "
+            f"{per * 10:.0f} s"
+        )
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Target:
+    """The CalDAV server in a child process: Radicale or the stand-in."""
+
+    def __init__(
+        self, kind: str, folder: Path, accounts: int, events: int, latency_ms: float
+    ) -> None:
+        self.kind, self.port = kind, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        root = Path(__file__).resolve().parent
+        if kind == "standin":
+            command = [
+                sys.executable, str(root / "caldav_standin.py"), "--port", str(self.port),
+                "--accounts", str(accounts), "--events", str(events),
+                "--latency-ms", str(latency_ms),
+            ]  # fmt: skip
+        else:
+            users = folder / "users"
+            users.write_text(f"{USER}:{PASSWORD}\n")
+            storage = folder / "collections"
+            for a in range(accounts):  # what MKCALENDAR and PUT would leave, written at once
+                calendar = storage / "collection-root" / USER / f"c{a}"
+                calendar.mkdir(parents=True)
+                props = {"tag": "VCALENDAR", "D:displayname": f"c{a}"}
+                (calendar / ".Radicale.props").write_text(json.dumps(props))
+                for e in range(events):
+                    text = event(f"e{a}-{e}", f"Meeting {e}", 1 + e % 28)
+                    (calendar / f"e{e}.ics").write_text(text, newline="")
+            config = folder / "config"
+            config.write_text(
+                f"[server]\nhosts = 127.0.0.1:{self.port}\n"
+                f"[auth]\ntype = htpasswd\nhtpasswd_filename = {users}\n"
+                "htpasswd_encryption = plain\ndelay = 0\n"
+                f"[storage]\nfilesystem_folder = {storage}\n"
+                "[rights]\ntype = owner_only\n[logging]\nlevel = warning\n"
+            )
+            command = [sys.executable, "-m", "radicale", "--config", str(config)]
+        self.log = (folder / f"{kind}.log").open("ab")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{kind} exited; see {folder / (kind + '.log')}")
+            try:
+                httpx.get(self.url, timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise SystemExit(f"{kind} did not start")
+
+    def cpu(self) -> float:
+        return process_cpu(self.process.pid)
+
+    def edit(self, accounts: int, events: int, round_: int) -> int:
+        """Edit 1 % of all events (at least one); how many."""
+        chosen = random.Random(round_).sample(
+            range(accounts * events), max(1, accounts * events // 100)
+        )
+        with httpx.Client(base_url=self.url, auth=(USER, PASSWORD), timeout=30) as client:
+            for n in chosen:
+                a, e = divmod(n, events)
+                answer = client.put(
+                    f"/{USER}/c{a}/e{e}.ics",
+                    content=event(f"e{a}-{e}", f"Changed {round_}", 1 + e % 28),
+                    headers={"Content-Type": "text/calendar"},
+                )
+                assert answer.status_code in (201, 204), answer.text
+        return len(chosen)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+        self.log.close()
+
+
+async def sync_phase(
+    name: str, syncer: CountingSyncer, limits: WorkerLimits, accounts: int, target: Target
+) -> Phase:
+    """Run the worker until `accounts` syncs are done; their time and cost."""
+    syncer.expected, syncer.synced, syncer.failures, syncer.requests = accounts, 0, 0, 0
+    syncer.done = asyncio.Event()
+    stop = asyncio.Event()
+    cpu, server = own_cpu(), target.cpu()
+    started = time.perf_counter()
+    task = asyncio.create_task(CalendarSyncWorker(syncer, limits, idle_s=0.05).run(stop))
+    await syncer.done.wait()
+    seconds = time.perf_counter() - started
+    stop.set()
+    await task
+    return Phase(
+        name, accounts, seconds, syncer.requests, syncer.failures, own_cpu() - cpu,
+        target.cpu() - server, os.getloadavg()[0],
+    )  # fmt: skip
+
+
+async def run(args: argparse.Namespace) -> None:
+    accounts, events = args.accounts, args.events
+    per_host = args.per_host
+    baseline_accounts = min(args.baseline_accounts or accounts, accounts)
+    load = os.getloadavg()[0]
+    print(f"target {args.target} (latency {args.latency_ms:g} ms), {accounts} accounts x "
+          f"{events} events, concurrency "
+          f"{args.concurrency}, per host {per_host}; load at start {load:.1f}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        made = time.perf_counter()
+        target = Target(args.target, folder, accounts, events, args.latency_ms)
         try:
-            stores = sqlite_stores(Path(folder) / "carcloud.db")
+            stores = sqlite_stores(folder / "carcloud.db")
             await stores.open()
             await stores.registry.create_brand("volta", "Volta")
             drivers = DriverService(stores.drivers)
-            service = CalendarService(
-                stores.calendars, drivers, CredentialBox(derive_key("bench")),
-                SourceSettings(allow_private=True),
+            box = CredentialBox(derive_key("bench"))
+            settings = SourceSettings(allow_private=True, timeout_s=60.0)
+            policy = SyncPolicy(interval_s=3600, lease_s=600)
+            service = CalendarService(stores.calendars, drivers, box, settings, policy)
+            syncer = CountingSyncer(stores.calendars, box, settings, policy)
+            for a in range(accounts):
+                driver = await drivers.create(Driver("", "volta", f"Driver {a}", "Europe/Berlin"))
+                draft = AccountDraft("caldav", f"{target.url}/{USER}/c{a}/", None, USER, PASSWORD)
+                await stores.calendars.create_account(service.prepare(driver, draft))
+            print(f"set-up (server, drivers, accounts): {time.perf_counter() - made:.1f} s")
+
+            async def all_due(limit: int) -> None:
+                assert isinstance(stores.calendars, SqliteCalendarStore)
+                await stores.calendars.engine.write(
+                    lambda conn: conn.execute(
+                        "UPDATE calendar_accounts SET next_sync_at = 0 WHERE id IN "
+                        "(SELECT id FROM calendar_accounts ORDER BY created_at, id LIMIT ?)",
+                        (limit,),
+                    )
+                )
+
+            limits = WorkerLimits(args.concurrency, per_host)
+            phases = [await sync_phase("first sync", syncer, limits, accounts, target)]
+            changed = target.edit(accounts, events, 1)
+            await all_due(accounts)
+            profile = cProfile.Profile() if args.profile else None
+            if profile is not None:
+                profile.enable()
+            phases.append(await sync_phase("incremental", syncer, limits, accounts, target))
+            if profile is not None:
+                profile.disable()
+                profile.dump_stats(args.profile)
+            target.edit(accounts, events, 2)
+            await all_due(baseline_accounts)
+            phases.append(
+                await sync_phase(
+                    "baseline: incremental, one at a time", syncer, WorkerLimits(1, 1),
+                    baseline_accounts, target,
+                )
             )  # fmt: skip
-            driver = await drivers.create(Driver("", "volta", "Ada", "Europe/Berlin"))
-            urls = []
-            with radicale.client("ada") as client:
-                for a in range(accounts):
-                    urls.append(radicale.make_calendar("ada", f"c{a}"))
-                    for e in range(events):
-                        client.put(
-                            f"/ada/c{a}/e{e}.ics",
-                            content=event(f"e{a}-{e}", f"Meeting {e}", 1 + e % 28),
-                            headers={"Content-Type": "text/calendar"},
-                        )
-            started = time.perf_counter()
-            ids = []
-            for url in urls:
-                draft = AccountDraft("caldav", url, None, "ada", "pw")
-                ids.append((await service.add_account(driver.id, "volta", draft)).id)
-            first = time.perf_counter() - started
-
-            def edit(round_: int) -> int:
-                chosen = random.Random(round_).sample(
-                    [(a, e) for a in range(accounts) for e in range(events)],
-                    max(1, accounts * events // 100),
-                )
-                with radicale.client("ada") as client:
-                    for a, e in chosen:
-                        client.put(
-                            f"/ada/c{a}/e{e}.ics",
-                            content=event(f"e{a}-{e}", f"Changed {round_}", 1 + e % 28),
-                            headers={"Content-Type": "text/calendar"},
-                        )
-                return len(chosen)
-
-            changed = edit(1)
-            incremental, inc_requests = await sync_all(service, ids, concurrency)
-            edit(2)
-            for account_id in ids:  # the baseline: the same sync without sync tokens
-                account = await service.store.get_account(account_id, None)
-                await service.store.save_state(
-                    account_id, dataclasses.replace(account.state, sync_token=None)
-                )
-            baseline, base_requests = await sync_all(service, ids, concurrency)
             await stores.close()
         finally:
-            radicale.stop()
-    total = accounts * events
-    print(f"{accounts} accounts x {events} events ({total}), {changed} changed, "
-          f"concurrency {concurrency}")  # fmt: skip
-    print(f"first sync (sequential, via add_account): {first:.2f} s, "
-          f"{first / accounts * 1000:.1f} ms/account")  # fmt: skip
-    for name, seconds, requests in (
-        ("incremental (sync-token)", incremental, inc_requests),
-        ("baseline (no token, ETag listing)", baseline, base_requests),
-    ):
-        print(f"{name}: {seconds:.2f} s, {seconds / accounts * 1000:.1f} ms/account, "
-              f"{requests} requests; 10,000 accounts at this rate: "
-              f"{seconds / accounts * 10_000:.0f} s")  # fmt: skip
+            target.stop()
+    print(f"{changed} events changed before each incremental sync (1 %)")
+    for phase in phases:
+        print(phase.line())
+    speedup = (phases[2].seconds / phases[2].accounts) / (phases[1].seconds / phases[1].accounts)
+    print(f"incremental vs baseline per account: {speedup:.1f} x faster")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=100)
+    parser.add_argument("--target", choices=("radicale", "standin"), default="radicale")
+    parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--events", type=int, default=20)
-    parser.add_argument("--concurrency", type=int, default=8)
-    args = parser.parse_args()
-    asyncio.run(run(args.accounts, args.events, args.concurrency))
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--per-host", type=int, default=8, help="Radicale serves 8 connections at once"
+    )
+    parser.add_argument("--baseline-accounts", type=int, default=0, help="default: all")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="stand-in only: delay of each answer"
+    )
+    parser.add_argument("--profile", help="write a cProfile of the incremental sync here")
+    asyncio.run(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

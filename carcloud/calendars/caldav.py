@@ -16,7 +16,7 @@ so it would need a thread per account; these four requests are short to write.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 from xml.sax.saxutils import escape
@@ -202,10 +202,13 @@ async def sync(
     url: str,
     auth: httpx.Auth,
     token: str | None,
-    stored: dict[str, str],
+    stored_etags: Callable[[], Awaitable[dict[str, str]]],
     settings: SourceSettings,
+    held: int = 0,
 ) -> tuple[ItemChanges, SyncReport]:
-    """Bring the stored objects (href -> ETag) up to the server's; see the module's doc."""
+    """Bring the stored objects (href -> ETag, read by `stored_etags`) up to the server's;
+    see the module's doc. A sync token that reports no change reads nothing stored (most
+    calendars are unchanged at most syncs): its report counts the `held` objects."""
     counter = _Counter()
     incremental = None
     if token:  # a token means the server has sync-collection: no probe needed
@@ -213,6 +216,9 @@ async def sync(
     if incremental is not None:
         changed, removed, new_token = incremental
         supports_sync = True
+        if not changed and not removed:
+            report = SyncReport("sync-token", counter.requests, 0, 0, held)
+            return ItemChanges(sync_token=new_token), report
     else:  # first sync, or the server forgot the token: check the calendar, list it all
         counter.requests += 1
         collection = await probe(client, url, auth, settings)
@@ -225,6 +231,7 @@ async def sync(
             members, _, new_token = listed
         else:
             members = await _members(client, url, auth, settings, counter)
+    stored = await stored_etags()
     if incremental is not None:
         fetch = {href for href, etag in changed.items() if stored.get(href) != etag or not etag}
         deletes = tuple(href for href in removed if href in stored)
