@@ -32,7 +32,15 @@ from av import AudioFrame
 from carcloud_agent.errors import CarcloudError
 from carcloud_agent.protocol.calls import RoomJoin
 
-__all__ = ["CallError", "PcmSink", "RoomCall", "ToneSource", "join_room", "use_host_addresses"]
+__all__ = [
+    "CallError",
+    "PcmSink",
+    "RoomCall",
+    "ToneSource",
+    "join_room",
+    "microphone",
+    "use_host_addresses",
+]
 
 RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms
@@ -92,10 +100,15 @@ class ToneSource(MediaStreamTrack):
 
 @dataclass
 class PcmSink:
-    """The speakers: keeps what the room sends, as mono 16-bit samples at 48 kHz."""
+    """The speakers: keeps what the room sends, as mono 16-bit samples at 48 kHz.
+
+    With `keep_s`, only the last `keep_s` seconds are kept (a car's call of an hour
+    would otherwise hold 345 MB).
+    """
 
     samples: array[int] = field(default_factory=lambda: array("h"))
     frames: int = 0
+    keep_s: float | None = None
 
     def write(self, frame: AudioFrame) -> None:
         """Keep one received frame (the left channel of interleaved stereo)."""
@@ -103,10 +116,34 @@ class PcmSink:
         channels = len(frame.layout.channels)
         self.samples.extend(data[::channels] if channels > 1 else data)
         self.frames += 1
+        if self.keep_s is not None and len(self.samples) > 2 * self.keep_s * RATE:
+            del self.samples[: len(self.samples) - int(self.keep_s * RATE)]
 
     def last(self, seconds: float) -> array[int]:
         """The last `seconds` of audio."""
         return self.samples[-int(seconds * RATE) :]
+
+
+def microphone(spec: str) -> MediaStreamTrack:
+    """The car's audio input from the config: `tone:HZ`, or `FORMAT:DEVICE` (ffmpeg's input
+    of that format, e.g. `alsa:default` or `pulse:default`)."""
+    kind, _, rest = spec.partition(":")
+    if kind == "tone":
+        try:
+            return ToneSource(float(rest))
+        except ValueError as exc:
+            raise CallError(f"microphone {spec!r}: tone:HZ takes a frequency in Hz") from exc
+    if not kind or not rest:
+        raise CallError(f"microphone {spec!r}: use tone:HZ or FORMAT:DEVICE (alsa:default)")
+    from aiortc.contrib.media import MediaPlayer
+
+    try:
+        track = MediaPlayer(rest, format=kind).audio
+    except Exception as exc:  # noqa: BLE001 - ffmpeg's errors (av.error.*, OSError)
+        raise CallError(f"microphone {spec!r} cannot be opened: {exc}") from exc
+    if track is None:
+        raise CallError(f"microphone {spec!r} has no audio")
+    return track
 
 
 def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -138,6 +175,7 @@ class RoomCall:
         self.peer = RTCPeerConnection()
         self._readers: list[asyncio.Task[None]] = []
         self.connected = asyncio.Event()
+        self.ended = asyncio.Event()  # the connection failed or closed (kicked, room closed)
 
     async def start(self, pin: str | None = None) -> None:
         """Offer audio, post the offer with the token, set the answer."""
@@ -151,6 +189,8 @@ class RoomCall:
         def on_state() -> None:
             if self.peer.connectionState == "connected":
                 self.connected.set()
+            elif self.peer.connectionState in ("failed", "closed"):
+                self.ended.set()
 
         await self.peer.setLocalDescription(await self.peer.createOffer())
         body: dict[str, Any] = {"token": self.join.token, "sdp": self.peer.localDescription.sdp}

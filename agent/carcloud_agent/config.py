@@ -77,6 +77,10 @@ class AgentConfig:
     keepalive_s: int = 30
     buffer_path: Path = Path("outbox.db")
     headunit_path: Path = Path("headunit.jsonl")  # cards for the head unit (headunit.py)
+    # The head unit's answers to meeting join actions, and how long one may take (calljoin.py).
+    headunit_replies_path: Path = Path("headunit-replies.jsonl")
+    call_confirm_s: float = 30.0
+    call_microphone: str = "alsa:default"  # [call] microphone: tone:HZ or FORMAT:DEVICE
     max_bytes: int = 256 * 1024 * 1024
     max_age_s: float = 168 * 3600.0
     reconnect_min_s: float = 1.0
@@ -126,7 +130,9 @@ def load_config(path: Path) -> AgentConfig:
     cloud, buffer, reconnect = section("cloud"), section("buffer"), section("reconnect")
     source = section("source") or {"kind": "simulator"}
     buffer_path = Path(str(buffer.get("path", "outbox.db")))
-    headunit_path = Path(str(section("headunit").get("path", "headunit.jsonl")))
+    headunit = section("headunit")
+    headunit_path = Path(str(headunit.get("path", "headunit.jsonl")))
+    replies_path = Path(str(headunit.get("replies_path", "headunit-replies.jsonl")))
     tls_ca = cloud.get("tls_ca")
     config = AgentConfig(
         vin=vin,
@@ -137,6 +143,9 @@ def load_config(path: Path) -> AgentConfig:
         tls_ca=(base / str(tls_ca)) if tls_ca else None,
         buffer_path=buffer_path if buffer_path.is_absolute() else base / buffer_path,
         headunit_path=headunit_path if headunit_path.is_absolute() else base / headunit_path,
+        headunit_replies_path=replies_path if replies_path.is_absolute() else base / replies_path,
+        call_confirm_s=float(headunit.get("call_confirm_s", 30.0)),
+        call_microphone=str(section("call").get("microphone", "alsa:default")),
         max_bytes=int(float(buffer.get("max_mb", 256)) * 1024 * 1024),
         max_age_s=float(buffer.get("max_age_hours", 168)) * 3600.0,
         reconnect_min_s=float(reconnect.get("min_s", 1.0)),
@@ -153,6 +162,8 @@ def load_config(path: Path) -> AgentConfig:
         )
     if config.reconnect_min_s <= 0 or config.reconnect_max_s < config.reconnect_min_s:
         raise ConfigError("[reconnect] needs 0 < min_s <= max_s")
+    if config.call_confirm_s <= 0:
+        raise ConfigError("[headunit] call_confirm_s must be above 0")
     if config.receipt_timeout_s <= 0:
         raise ConfigError("[cloud] receipt_timeout_s must be above 0")
     return config

@@ -42,6 +42,7 @@ from carcloud_agent.buffer import (
     Outbox,
     Outgoing,
 )
+from carcloud_agent.calljoin import CallJoiner, HeadUnitReplies
 from carcloud_agent.carside import CarSide, apply_desired
 from carcloud_agent.collector import Collector
 from carcloud_agent.config import AgentConfig
@@ -51,6 +52,7 @@ from carcloud_agent.headunit import HeadUnitFeed
 from carcloud_agent.mqtt import MqttClient, MqttError, Will
 from carcloud_agent.protocol import topics
 from carcloud_agent.protocol.backoff import Backoff
+from carcloud_agent.protocol.calls import CallReport, encode_call_report
 from carcloud_agent.protocol.receipts import SeqRange, decode_receipt
 from carcloud_agent.protocol.status import OFFLINE, ONLINE
 from carcloud_agent.protocol.telemetry import (
@@ -183,14 +185,25 @@ class Agent:
         self.source = source or make_source(config, resume)
         self.handlers = HandledSource(self.source)
         self.collector = Collector()
+        self.headunit = HeadUnitFeed(config.headunit_path)
         self.side = CarSide(
             self.handlers,
             now_us,
             on_desired=self._apply_desired,
             extra_report=self._report,
             answers=AnswerMemory(self.outbox),
-            on_card=HeadUnitFeed(config.headunit_path).deliver,
+            on_card=self.headunit.deliver,
         )
+        # call_join: a carcloud room joined here (the `call` extra), other meetings handed
+        # to the head unit; the car reports the call on vehicles/{vin}/events.
+        self.calls = CallJoiner(
+            self._report_call,
+            self.headunit,
+            HeadUnitReplies(config.headunit_replies_path),
+            config.call_confirm_s,
+            config.call_microphone,
+        )
+        self.handlers.register("call_join", self.calls.handle)
         self.health_every_s = float(config.source.get("health_every_s", 60.0))
         self.last_error: str | None = None
         self.client: MqttClient | None = None
@@ -282,6 +295,10 @@ class Agent:
     def _report(self) -> dict[str, Any]:
         return {"agent": self.health(), "campaign_status": self.collector.status() or None}
 
+    def _report_call(self, report: CallReport) -> None:
+        events = topics.mqtt_topic(self.config.vin, topics.EVENTS)
+        self.keep(events, encode_call_report(report), PRIORITY_CONTROL)
+
     def report_health(self) -> None:
         """Send the agent's state as reported properties (through the outbox)."""
         body = encode_reported(Reported(self._report()))
@@ -305,6 +322,7 @@ class Agent:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self.calls.close()  # before the outbox closes: their 'left' goes in it
             if self.client is not None:
                 await self.client.disconnect()
             self.outbox.close()
