@@ -53,17 +53,26 @@ class EventRelay:
         self.sweep_s = sweep_s
         self.published = 0
         self._wake = asyncio.Event()
+        # A wake-up is on its way to the loop: a commit meanwhile needs no other.
+        self._wake_asked = False
         self._to_mark: list[int] = []
         self._confirming: set[asyncio.Future[None]] = set()
         self._marked_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _committed(self) -> None:
-        """Called in the writer thread after a commit with events."""
+        """Called in the writer thread after a commit with events (they wait for
+        `take_committed`): a wake-up of the loop unless one is already on its way (each
+        is a system call, and under load commits come faster than the loop wakes)."""
         loop = self._loop
-        if loop is not None:
+        if loop is not None and not self._wake_asked:
+            self._wake_asked = True
             with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self._wake.set)
+                loop.call_soon_threadsafe(self._woken)
+
+    def _woken(self) -> None:
+        self._wake_asked = False
+        self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; what is committed before then is relayed first."""

@@ -8,7 +8,7 @@ acknowledged, and idempotent, so a redelivered message queues nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import orjson
 
@@ -75,11 +75,14 @@ class WebhookService:
         """Unsubscribe: no more deliveries, pending ones included."""
         await self.store.delete_endpoint(endpoint_id, brand)
 
-    async def record_events(self, events: Sequence[DomainEvent]) -> int:
-        """Queue a delivery for every endpoint that wants each event; how many new."""
-        if not events:
-            return 0
+    async def record_events(self, events: Iterable[DomainEvent]) -> int:
+        """Queue a delivery for every endpoint that wants each event; how many new.
+
+        `events` is only iterated when some endpoint exists.
+        """
         endpoints = await self.store.list_endpoints(None)
+        if not endpoints:
+            return 0
         now = now_us()
         deliveries = [
             Delivery(
