@@ -27,14 +27,22 @@ To = Annotated[str | None, Query(description="RFC 3339 end (default 7 days after
 class AccountIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(examples=["caldav"], description="ics (a feed URL) or caldav")
-    url: str = Field(examples=["https://dav.example.org/dav/ada/work/"])
+    kind: str = Field(
+        examples=["caldav"], description="ics (a feed URL), caldav, google or graph (Outlook)"
+    )
+    url: str | None = Field(
+        default=None, examples=["https://dav.example.org/dav/ada/work/"], description="ics, caldav"
+    )
     name: str | None = Field(default=None, examples=["Work"])
     username: str | None = Field(default=None, description="CalDAV only")
     password: str | None = Field(default=None, description="CalDAV only; stored encrypted")
     owner_email: str | None = Field(
         default=None, description="The driver's address in invitations (to leave out declined)"
     )
+    refresh_token: str | None = Field(
+        default=None, description="google, graph: the driver's OAuth refresh token; encrypted"
+    )
+    calendar_id: str | None = Field(default=None, description="google only (default primary)")
 
 
 def _range(start: str | None, end: str | None) -> tuple[dt.datetime, dt.datetime]:
@@ -66,8 +74,9 @@ async def add_account(
 ) -> Any:
     """Add a calendar (synced once at once); 422 names what is wrong with the source."""
     draft = AccountDraft(
-        body.kind, body.url, body.name, body.username, body.password, body.owner_email
-    )
+        body.kind, body.url, body.name, body.username, body.password, body.owner_email,
+        body.refresh_token, body.calendar_id,
+    )  # fmt: skip
     return (await svc.calendars.add_account(driver_id, who.brand, draft)).document()
 
 

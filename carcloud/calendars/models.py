@@ -7,9 +7,12 @@ from typing import Any, Literal
 
 from carcloud.timeutil import format_us
 
-AccountKind = Literal["ics", "caldav"]
-ACCOUNT_KINDS: tuple[AccountKind, ...] = ("ics", "caldav")
-SyncMode = Literal["feed", "sync-token", "etag"]
+AccountKind = Literal["ics", "caldav", "google", "graph"]
+ACCOUNT_KINDS: tuple[AccountKind, ...] = ("ics", "caldav", "google", "graph")
+# The calendar APIs, reached with OAuth refresh tokens.
+OAUTH_KINDS: tuple[AccountKind, ...] = ("google", "graph")
+# feed: one document; sync-token/etag: CalDAV; full/delta: an API listed whole or its changes.
+SyncMode = Literal["feed", "sync-token", "etag", "full", "delta"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +64,12 @@ class SyncState:
 
 @dataclass(frozen=True, slots=True)
 class CalendarAccount:
-    """One calendar of a driver: an iCalendar feed or a CalDAV collection.
+    """One calendar of a driver: an iCalendar feed, a CalDAV collection, a Google
+    calendar or a Microsoft 365 (Graph) mailbox's calendar.
 
     `url` is what may be shown: a feed's URL usually carries a secret token, so its
-    shown form keeps only the scheme and host; the real URL and any password are in
-    `secret`, encrypted (`carcloud.calendars.credentials`).
+    shown form keeps only the scheme and host; the real URL, any password and an API's
+    refresh token are in `secret`, encrypted (`carcloud.calendars.credentials`).
     """
 
     id: str

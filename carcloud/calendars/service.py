@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from carcloud.calendars import google, graph
 from carcloud.calendars.agenda import AgendaEntry, ParsedItems, build_agenda
 from carcloud.calendars.credentials import CredentialBox
-from carcloud.calendars.models import ACCOUNT_KINDS, CalendarAccount, SyncState
+from carcloud.calendars.models import ACCOUNT_KINDS, OAUTH_KINDS, CalendarAccount, SyncState
+from carcloud.calendars.oauth import OAuthProvider
 from carcloud.calendars.sources import SourceSettings, redacted, source_url
 from carcloud.calendars.store import CalendarStore
 from carcloud.calendars.sync import CalendarSyncer, SyncPolicy, http_client
@@ -19,18 +22,23 @@ from carcloud.errors import NotFoundError, SourceError, UnreachableError, Valida
 from carcloud.timeutil import now_us
 
 MAX_AGENDA_DAYS = 62
+DEFAULT_NAMES = {"ics": "Calendar feed", "caldav": "CalDAV", "google": "Google Calendar",
+                 "graph": "Outlook"}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class AccountDraft:
-    """What a caller gives to add a calendar: its kind, URL and credentials."""
+    """What a caller gives to add a calendar: its kind, URL and credentials (for Google
+    and Graph: the refresh token of the driver's consent, and Google's calendar id)."""
 
     kind: str
-    url: str
+    url: str | None = None
     name: str | None = None
     username: str | None = None
     password: str | None = None
     owner_email: str | None = None
+    refresh_token: str | None = None
+    calendar_id: str | None = None
 
 
 class CalendarService:
@@ -43,11 +51,12 @@ class CalendarService:
         box: CredentialBox,
         settings: SourceSettings | None = None,
         policy: SyncPolicy | None = None,
+        providers: Mapping[str, OAuthProvider] | None = None,
     ) -> None:
         self.store = store
         self.drivers = drivers
         self.settings = settings or SourceSettings.from_env()
-        self.syncer = CalendarSyncer(store, box, self.settings, policy or SyncPolicy())
+        self.syncer = CalendarSyncer(store, box, self.settings, policy or SyncPolicy(), providers)
         self.box = box
         self._parsed = ParsedItems()
 
@@ -57,25 +66,33 @@ class CalendarService:
             raise ValidationError(
                 f"kind must be one of {', '.join(ACCOUNT_KINDS)}, not {draft.kind!r}"
             )
-        url = source_url(draft.url, draft.kind)
         if draft.owner_email is not None and "@" not in draft.owner_email:
             raise ValidationError("owner_email must be an e-mail address")
-        if draft.kind == "caldav":
+        kind = next(k for k in ACCOUNT_KINDS if k == draft.kind)
+        if kind in OAUTH_KINDS:
+            shown, secret = self._api_account(draft)
+        elif draft.refresh_token is not None or draft.calendar_id is not None:
+            raise ValidationError(
+                f"refresh_token and calendar_id are for google and graph accounts, not {kind}"
+            )
+        elif kind == "caldav":
+            shown = source_url(draft.url or "", kind)
             if not draft.username or draft.password is None:
                 raise ValidationError("a caldav account needs username and password")
-            shown, secret = url, self.box.seal({"password": draft.password})
+            secret = self.box.seal({"password": draft.password})
         else:
+            url = source_url(draft.url or "", kind)
             if draft.username or draft.password:
                 raise ValidationError(
                     "an ics feed takes no username or password: they are in its URL"
                 )
             shown, secret = redacted(url), self.box.seal({"url": url})
-        name = (draft.name or "").strip() or ("Calendar feed" if draft.kind == "ics" else "CalDAV")
+        name = (draft.name or "").strip() or DEFAULT_NAMES[kind]
         return CalendarAccount(
             id=f"cal_{secrets.token_hex(8)}",
             driver_id=driver.id,
             brand=driver.brand,
-            kind="caldav" if draft.kind == "caldav" else "ics",
+            kind=kind,
             name=name[:120],
             url=shown,
             secret=secret,
@@ -84,6 +101,28 @@ class CalendarService:
             created_at=now_us(),
             state=SyncState(next_sync_at=now_us()),
         )
+
+    def _api_account(self, draft: AccountDraft) -> tuple[str, str]:
+        """The shown URL and sealed refresh token of a Google or Graph account."""
+        if not draft.refresh_token or not draft.refresh_token.strip():
+            raise ValidationError(
+                f"a {draft.kind} account needs the refresh_token of the driver's OAuth consent"
+            )
+        if draft.url or draft.password:
+            raise ValidationError(f"a {draft.kind} account takes no url or password")
+        api = self.syncer.providers[draft.kind]
+        if draft.kind == "google":
+            calendar_id = (draft.calendar_id or "primary").strip()
+            if not calendar_id or any(c.isspace() or c == "/" for c in calendar_id):
+                raise ValidationError(f"calendar_id {calendar_id!r} is not a Google calendar id")
+            shown = google.events_url(api.api_url, calendar_id)
+        elif draft.calendar_id is not None:
+            raise ValidationError(
+                "a graph account syncs the mailbox's default calendar: no calendar_id"
+            )
+        else:
+            shown = graph.delta_url(api.api_url)
+        return shown, self.box.seal({"refresh_token": draft.refresh_token.strip()})
 
     async def add_account(
         self, driver_id: str, brand: str | None, draft: AccountDraft

@@ -48,6 +48,10 @@ class CalendarStore(Protocol):
         """Record a failed (or skipped) sync: only the state changes."""
         ...
 
+    async def save_secret(self, account_id: str, secret: str) -> None:
+        """Replace an account's sealed credentials (a provider rotated its refresh token)."""
+        ...
+
     async def driver_items(self, driver_id: str) -> list[tuple[str, CalendarItem]]:
         """(account id, object) of every account of the driver."""
         ...

@@ -23,10 +23,17 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from carcloud.calendars import caldav
+from carcloud.calendars import caldav, google, graph
 from carcloud.calendars.credentials import CredentialBox
 from carcloud.calendars.ics import feed_changes, fetch_feed
-from carcloud.calendars.models import CalendarAccount, ItemChanges, SyncReport, SyncState
+from carcloud.calendars.models import (
+    OAUTH_KINDS,
+    CalendarAccount,
+    ItemChanges,
+    SyncReport,
+    SyncState,
+)
+from carcloud.calendars.oauth import Grant, OAuthProvider, TokenCache
 from carcloud.calendars.sources import SourceSettings
 from carcloud.calendars.store import CalendarStore
 from carcloud.errors import ConfigError, SourceError, StorageError, UnreachableError
@@ -122,11 +129,14 @@ class CalendarSyncer:
         box: CredentialBox,
         settings: SourceSettings,
         policy: SyncPolicy,
+        providers: Mapping[str, OAuthProvider] | None = None,
     ) -> None:
         self.store = store
         self.box = box
         self.settings = settings
         self.policy = policy
+        self.providers = providers or {"google": google.provider(), "graph": graph.provider()}
+        self.tokens = TokenCache()
 
     async def fetch(
         self, client: httpx.AsyncClient, account: CalendarAccount
@@ -137,15 +147,26 @@ class CalendarSyncer:
         async def stored() -> dict[str, str]:
             return await self.store.item_etags(account.id)
 
+        last = account.state.report
+        held = last.fetched + last.unchanged if last is not None else 0
+        token = account.state.sync_token
         if account.kind == "ics":
             items = await fetch_feed(client, credentials["url"], self.settings)
             return feed_changes(items, await stored())
+        if account.kind in OAUTH_KINDS:
+            grant = Grant(account.id, credentials.get("refresh_token", ""))
+            api = self.providers[account.kind]
+            source = google.sync if account.kind == "google" else graph.sync
+            try:
+                return await source(
+                    client, account.url, grant, api, self.tokens, token, self.settings, held
+                )
+            finally:
+                if grant.rotated:  # kept even when the sync then failed: the old one is void
+                    sealed = self.box.seal({**credentials, "refresh_token": grant.refresh_token})
+                    await self.store.save_secret(account.id, sealed)
         auth = httpx.BasicAuth(account.username or "", credentials.get("password", ""))
-        last = account.state.report
-        held = last.fetched + last.unchanged if last is not None else 0
-        return await caldav.sync(
-            client, account.url, auth, account.state.sync_token, stored, self.settings, held
-        )
+        return await caldav.sync(client, account.url, auth, token, stored, self.settings, held)
 
     async def sync(self, client: httpx.AsyncClient, account: CalendarAccount) -> SyncState:
         """Sync once and store the new state; never raises for a bad account."""

@@ -139,3 +139,10 @@ async def test_claims_take_due_accounts_once(two_brands: Stores) -> None:
     assert await calendars.claim_due(25 * SECOND, 100 * SECOND, 10) == []
     assert [a.id for a in await calendars.claim_due(40 * SECOND, 100 * SECOND, 10)] == ["cal_2"]
     assert (await calendars.get_account("cal_0", None)).state.next_sync_at == 100 * SECOND
+
+
+async def test_a_rotated_secret_replaces_the_old_one(two_brands: Stores) -> None:
+    calendars = two_brands.calendars
+    await calendars.create_account(account("cal_1", "drv_a"))
+    await calendars.save_secret("cal_1", "sealed-new-refresh-token")
+    assert (await calendars.get_account("cal_1", None)).secret == "sealed-new-refresh-token"

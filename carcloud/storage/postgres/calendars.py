@@ -147,6 +147,14 @@ class PostgresCalendarStore:
 
         await self.engine.write(write)
 
+    async def save_secret(self, account_id: str, secret: str) -> None:
+        async def write(tx: Tx) -> None:
+            await tx.conn.execute(
+                "UPDATE calendar_accounts SET secret = $2 WHERE id = $1", account_id, secret
+            )
+
+        await self.engine.write(write)
+
     async def driver_items(self, driver_id: str) -> list[tuple[str, CalendarItem]]:
         async def query(conn: Conn) -> list[tuple[str, CalendarItem]]:
             rows = await conn.fetch(

@@ -136,6 +136,14 @@ class SqliteCalendarStore:
 
         await self.engine.write(write)
 
+    async def save_secret(self, account_id: str, secret: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE calendar_accounts SET secret = ? WHERE id = ?", (secret, account_id)
+            )
+
+        await self.engine.write(write)
+
     async def driver_items(self, driver_id: str) -> list[tuple[str, CalendarItem]]:
         def query(conn: sqlite3.Connection) -> list[tuple[str, CalendarItem]]:
             rows = conn.execute(
