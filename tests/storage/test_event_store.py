@@ -201,6 +201,24 @@ async def test_prune_deletes_only_relayed_events_older_than_the_cut(stores: Stor
     assert await events.last_id() == new_relayed[0].id
 
 
+async def test_prune_cuts_exactly_at_the_time_among_many_events(stores: Stores) -> None:
+    events = stores.events
+    appended: list[DomainEvent] = []
+    for index in range(37):  # singles and pairs that share their time
+        appended += await events.append([NewEvent("vehicle.online", vin=VIN)] * (1 + index % 2))
+    assert [e.at for e in appended] == sorted(e.at for e in appended)
+    await events.mark_relayed([e.id for e in appended], now_us())
+    left = appended
+    for cut_index in (0, 1, 20, 21, 40, 41):
+        cut = appended[cut_index].at
+        assert await events.prune(cut) == sum(1 for e in left if e.at < cut)
+        left = [e for e in left if e.at >= cut]
+        assert await events.list_events(0, None, limit=1000) == left
+    assert await events.prune(appended[-1].at + 1) == len(left)
+    assert await events.list_events(0, None) == []
+    assert await events.prune(now_us()) == 0  # nothing left
+
+
 async def test_on_commit_after_a_write_with_events(stores: Stores) -> None:
     called = threading.Event()
     calls: list[str] = []

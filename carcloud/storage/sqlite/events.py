@@ -36,6 +36,29 @@ def append_events(
     return stored
 
 
+def first_id_at(conn: sqlite3.Connection, at: int) -> int:
+    """The id of the first event at or after `at` (one past the last id if none is).
+
+    Found by bisecting ids, without an index on `at` (one more index to update with
+    every event, for an hourly prune): ids and times grow together, as both are
+    given in the writer's transaction, one transaction at a time on the file.
+    """
+    low, high = conn.execute("SELECT MIN(id), MAX(id) FROM events").fetchone()
+    if low is None:
+        return 0
+    high += 1
+    while low < high:
+        middle = (low + high) // 2
+        found, found_at = conn.execute(
+            "SELECT id, at FROM events WHERE id >= ? ORDER BY id LIMIT 1", (middle,)
+        ).fetchone()
+        if found_at < at:
+            low = found + 1
+        else:
+            high = middle
+    return int(low)
+
+
 def type_filter(types: Sequence[str]) -> tuple[str, list[Any]]:
     """SQL matching event types: exact names, or prefixes such as `command` / `vehicle.*`."""
     clauses: list[str] = []
@@ -128,7 +151,8 @@ class SqliteEventStore:
     async def prune(self, before: int) -> int:
         def delete(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
-                "DELETE FROM events WHERE at < ? AND relayed_at IS NOT NULL", (before,)
+                "DELETE FROM events WHERE id < ? AND relayed_at IS NOT NULL",
+                (first_id_at(conn, before),),
             )
             return cur.rowcount
 
