@@ -1,15 +1,18 @@
 """What the calendars slice needs persisted: accounts with their sync state, and the
 calendar objects last synced from each.
 
-A sync's objects and the account's new state are written in one transaction, so a
-sync token never gets ahead of the objects it covers.
+A sync's objects, the account's new state and its `agenda.changed` event are written in
+one transaction, so a sync token never gets ahead of the objects it covers and no change
+is lost to the services that react to it (leave-by).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from carcloud.calendars.models import CalendarAccount, CalendarItem, ItemChanges, SyncState
+from carcloud.events.models import NewEvent
 
 
 class CalendarStore(Protocol):
@@ -40,8 +43,15 @@ class CalendarStore(Protocol):
         """href -> ETag of the account's stored objects."""
         ...
 
-    async def save_sync(self, account_id: str, changes: ItemChanges, state: SyncState) -> None:
-        """Apply a sync's changes and its new state in one transaction."""
+    async def save_sync(
+        self,
+        account_id: str,
+        changes: ItemChanges,
+        state: SyncState,
+        events: Sequence[NewEvent] = (),
+    ) -> None:
+        """Apply a sync's changes, its new state and its events in one transaction; each
+        event's `data` gets `vins`, the vehicles whose current driver has the account."""
         ...
 
     async def save_state(self, account_id: str, state: SyncState) -> None:

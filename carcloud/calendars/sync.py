@@ -37,10 +37,13 @@ from carcloud.calendars.oauth import Grant, OAuthProvider, TokenCache
 from carcloud.calendars.sources import SourceSettings
 from carcloud.calendars.store import CalendarStore
 from carcloud.errors import ConfigError, SourceError, StorageError, UnreachableError
+from carcloud.events.models import NewEvent
 from carcloud.timeutil import now_us
 
 log = logging.getLogger(__name__)
 SECOND = 1_000_000
+# At most this many objects are named in an `agenda.changed` event (the counts are exact).
+EVENT_HREFS = 50
 # Connections of one HTTP client of the worker (see CalendarSyncWorker.run).
 CLIENT_CONNECTIONS = 8
 # Calendar APIs built for all their customers at once: no per-host limit of ours.
@@ -120,6 +123,27 @@ def http_client(
     )
 
 
+def agenda_events(
+    account: CalendarAccount, changes: ItemChanges, report: SyncReport
+) -> list[NewEvent]:
+    """The `agenda.changed` event of a sync that changed something (none otherwise)."""
+    if not (changes.upserts or changes.deletes or changes.replace_all):
+        return []
+    changed = [item.href for item in changes.upserts]
+    data = {
+        "driver_id": account.driver_id,
+        "account_id": account.id,
+        "account_kind": account.kind,
+        "mode": report.mode,
+        "replaced": changes.replace_all,
+        "changed_count": len(changed),
+        "removed_count": len(changes.deletes),
+        "changed": changed[:EVENT_HREFS],
+        "removed": list(changes.deletes[:EVENT_HREFS]),
+    }
+    return [NewEvent("agenda.changed", brand=account.brand, data=data)]
+
+
 class CalendarSyncer:
     """Syncs one account: opens its credentials, asks its source, stores the outcome."""
 
@@ -197,7 +221,9 @@ class CalendarSyncer:
             sync_token=changes.sync_token,
             report=report,
         )
-        await self.store.save_sync(account.id, changes, new)
+        await self.store.save_sync(
+            account.id, changes, new, agenda_events(account, changes, report)
+        )
         if account.state.failures:
             failures = account.state.failures
             log.info("calendar account %s syncs again after %d failures", account.id, failures)

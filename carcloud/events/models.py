@@ -49,6 +49,7 @@ EVENT_TYPES: dict[str, str] = {
     "alert.raised": "an alert rule's condition held (for its `for_s`): a new active alert",
     "alert.acknowledged": "someone acknowledged an active alert (who and when)",
     "alert.cleared": "an alert's clear condition held, the car came back, or its rule went",
+    "agenda.changed": "a calendar sync changed a driver's meetings (added, edited or removed)",
 }
 
 

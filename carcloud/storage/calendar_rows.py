@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ import orjson
 
 from carcloud.calendars.models import CalendarAccount, SyncReport, SyncState
 from carcloud.drivers.models import Driver, Preferences, places_json, places_of
+from carcloud.events.models import NewEvent
 
 # Driver fields in table order after id and brand_id; the brand slug comes from a join.
 DRIVER_FIELDS = (
@@ -108,3 +110,8 @@ def account_of(account_id: str, driver_id: str, brand: str, row: Sequence[Any]) 
             report=SyncReport(**orjson.loads(report)) if report else None,
         ),
     )
+
+
+def with_vins(events: Sequence[NewEvent], vins: list[str]) -> list[NewEvent]:
+    """Calendar events with the vehicles their driver drives now (`vins` in `data`)."""
+    return [dataclasses.replace(event, data={**event.data, "vins": vins}) for event in events]

@@ -16,6 +16,7 @@ from carcloud.calendars.models import (
 )
 from carcloud.drivers.models import Driver, Place, Preferences
 from carcloud.errors import NotFoundError
+from carcloud.events.models import NewEvent
 from carcloud.storage import Stores
 from tests.storage.conftest import SECOND, VIN
 
@@ -146,3 +147,19 @@ async def test_a_rotated_secret_replaces_the_old_one(two_brands: Stores) -> None
     await calendars.create_account(account("cal_1", "drv_a"))
     await calendars.save_secret("cal_1", "sealed-new-refresh-token")
     assert (await calendars.get_account("cal_1", None)).secret == "sealed-new-refresh-token"
+
+
+async def test_a_sync_writes_its_event_with_the_vehicles_of_the_driver(two_brands: Stores) -> None:
+    calendars = two_brands.calendars
+    await two_brands.drivers.set_vehicle_driver(VIN, "volta", "drv_a")  # VIN: registered
+    await calendars.create_account(account("cal_1", "drv_a"))
+    changes = ItemChanges(upserts=(CalendarItem("/a.ics", '"1"', "A1"),), sync_token="t1")
+    event = NewEvent("agenda.changed", brand="volta", data={"account_id": "cal_1"})
+    await calendars.save_sync("cal_1", changes, SyncState("ok"), [event])
+    stored = await two_brands.events.list_events(0, "volta", ["agenda.changed"])
+    assert [(e.brand, e.vin, e.data) for e in stored] == [
+        ("volta", None, {"account_id": "cal_1", "vins": [VIN]})
+    ]
+    await calendars.delete_account("cal_1", None)  # deleted while it synced: nothing kept
+    await calendars.save_sync("cal_1", changes, SyncState("ok"), [event])
+    assert len(await two_brands.events.list_events(0, "volta", ["agenda.changed"])) == 1

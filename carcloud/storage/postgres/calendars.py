@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from carcloud.calendars.models import CalendarAccount, CalendarItem, ItemChanges, SyncState
 from carcloud.errors import NotFoundError
+from carcloud.events.models import NewEvent
 from carcloud.storage.calendar_rows import (
     ACCOUNT_FIELDS,
     STATE_FIELDS,
     account_of,
     account_values,
     state_values,
+    with_vins,
 )
 from carcloud.storage.postgres.drivers import visible_driver
 from carcloud.storage.postgres.engine import Conn, PostgresEngine, Tx
+from carcloud.storage.postgres.events import append_events
 
 _SELECT = (
     f"SELECT a.id, a.driver_id, b.slug, {', '.join('a.' + f for f in ACCOUNT_FIELDS)}, "
@@ -108,7 +112,13 @@ class PostgresCalendarStore:
 
         return await self.engine.read(query)
 
-    async def save_sync(self, account_id: str, changes: ItemChanges, state: SyncState) -> None:
+    async def save_sync(
+        self,
+        account_id: str,
+        changes: ItemChanges,
+        state: SyncState,
+        events: Sequence[NewEvent] = (),
+    ) -> None:
         async def write(tx: Tx) -> None:
             status = await tx.conn.execute(
                 f"UPDATE calendar_accounts SET {_STATE_SET} WHERE id = $1",
@@ -134,6 +144,14 @@ class PostgresCalendarStore:
                     "DO UPDATE SET etag = EXCLUDED.etag, ics = EXCLUDED.ics",
                     [(account_id, item.href, item.etag, item.ics) for item in changes.upserts],
                 )
+            if events:
+                rows = await tx.conn.fetch(
+                    "SELECT v.vin FROM vehicle_drivers vd JOIN vehicles v ON v.id = vd.vehicle_id "
+                    "JOIN calendar_accounts a ON a.driver_id = vd.driver_id WHERE a.id = $1 "
+                    "ORDER BY v.vin",
+                    account_id,
+                )
+                await append_events(tx, with_vins(events, [str(row[0]) for row in rows]))
 
         await self.engine.write(write)
 

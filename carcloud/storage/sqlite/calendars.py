@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from carcloud.calendars.models import CalendarAccount, CalendarItem, ItemChanges, SyncState
 from carcloud.errors import NotFoundError
+from carcloud.events.models import NewEvent
 from carcloud.storage.calendar_rows import (
     ACCOUNT_FIELDS,
     STATE_FIELDS,
     account_of,
     account_values,
     state_values,
+    with_vins,
 )
 from carcloud.storage.sqlite.drivers import visible_driver
 from carcloud.storage.sqlite.engine import SqliteEngine
+from carcloud.storage.sqlite.events import append_events
 
 _SELECT = (
     f"SELECT a.id, a.driver_id, b.slug, {', '.join('a.' + f for f in ACCOUNT_FIELDS)}, "
@@ -105,7 +109,13 @@ class SqliteCalendarStore:
 
         return await self.engine.read(query)
 
-    async def save_sync(self, account_id: str, changes: ItemChanges, state: SyncState) -> None:
+    async def save_sync(
+        self,
+        account_id: str,
+        changes: ItemChanges,
+        state: SyncState,
+        events: Sequence[NewEvent] = (),
+    ) -> None:
         def write(conn: sqlite3.Connection) -> None:
             cursor = conn.execute(
                 f"UPDATE calendar_accounts SET {_STATE_SET} WHERE id = ?",
@@ -124,6 +134,17 @@ class SqliteCalendarStore:
                 "VALUES (?, ?, ?, ?)",
                 [(account_id, item.href, item.etag, item.ics) for item in changes.upserts],
             )
+            if events:
+                vins = [
+                    str(row[0])
+                    for row in conn.execute(
+                        "SELECT v.vin FROM vehicle_drivers vd JOIN vehicles v ON v.id = "
+                        "vd.vehicle_id JOIN calendar_accounts a ON a.driver_id = vd.driver_id "
+                        "WHERE a.id = ? ORDER BY v.vin",
+                        (account_id,),
+                    )
+                ]
+                append_events(self.engine, conn, with_vins(events, vins))
 
         await self.engine.write(write)
 
