@@ -25,6 +25,7 @@ class ChargePort:
         "_restart_margin",
         "_ttc_at",
         "_ttc_s",
+        "charged_j",
         "charger_kw",
         "dc",
         "enabled",
@@ -47,6 +48,7 @@ class ChargePort:
         self._ttc_s = 0
         self._ttc_at = -math.inf
         self._ended = False
+        self.charged_j = 0.0  # lifetime energy into the cells from chargers (VSS counter)
 
     def plug(self, charger_kw: float, dc: bool) -> None:
         """Connect a charger; charging starts on the next step if below the limit."""
@@ -85,6 +87,7 @@ class ChargePort:
             else:
                 power = battery.ac_power_w(self.charger_kw)
             battery.drain(-power * dt_s)
+            self.charged_j += power * dt_s
             self.power_w = power
             if now_s - self._ttc_at >= _TTC_REFRESH_S:
                 # The estimate integrates the charging curve: refresh it twice a minute.
@@ -139,6 +142,9 @@ class ChargePort:
                 phases = 3.0 if min(self._max_ac_kw, self.charger_kw) > 7.4 else 1.0
                 ac_current = power / AC_EFFICIENCY / (phases * _MAINS_V)
         out[_PREFIX + "IsCharging"] = self.is_charging
+        out["Vehicle.Powertrain.TractionBattery.AccumulatedChargedEnergy"] = round(
+            self.charged_j / 3.6e6, 4
+        )
         out[_CABLE] = self.plugged
         out[_PREFIX + "ChargeLimit"] = self.limit
         out[_PREFIX + "ChargeRate"] = round(rate_kmh, 1)

@@ -38,12 +38,14 @@ class Energy:
         "_regen_eff",
         "_tank_l",
         "battery",
+        "consumed_j",
         "engine",
         "ev_mode",
         "fuel_l",
         "j_per_m",
         "l_per_m",
         "power_w",
+        "regen_j",
     )
 
     def __init__(
@@ -68,6 +70,9 @@ class Energy:
         self._regen_eff = spec.regen_efficiency
         self._max_regen_w = spec.max_regen_kw * 1_000.0
         self._acc_j = self._acc_l = self._acc_m = 0.0
+        # Lifetime counters of the traction battery (VSS Accumulated*Energy), in joules: what
+        # left it for propulsion and loads, and what regenerative braking put back.
+        self.consumed_j = self.regen_j = 0.0
 
     @property
     def fuel_share(self) -> float:
@@ -88,6 +93,10 @@ class Energy:
                 out_w = max(wheel_w * self._regen_eff, -self._max_regen_w)
             out_w += self._aux_w + cabin_w
             battery.drain(out_w * dt_s)
+            if out_w >= 0.0:
+                self.consumed_j += out_w * dt_s
+            else:
+                self.regen_j -= out_w * dt_s
             self.power_w = -out_w
             self._acc_j += out_w * dt_s
             if battery.soc <= 0.0:
@@ -107,6 +116,7 @@ class Energy:
             if battery is not None and wheel_w < 0.0:
                 regen_w = max(wheel_w * self._regen_eff, -self._max_regen_w)
                 battery.drain(regen_w * dt_s)
+                self.regen_j -= regen_w * dt_s
                 self.power_w = -regen_w
             if self.fuel_l <= 0.0:
                 self.fuel_l = 0.0
@@ -148,6 +158,7 @@ class Energy:
             self.power_w = 0.0
         elif battery is not None and cabin_w > 0.0 and not plugged:
             battery.drain(cabin_w * dt_s)
+            self.consumed_j += cabin_w * dt_s
             self.power_w = -cabin_w
         else:
             self.power_w = 0.0
@@ -193,6 +204,8 @@ class Energy:
             out[_BATTERY + "Temperature.Average"] = round(battery.temperature_c, 1)
             out[_BATTERY + "CurrentVoltage"] = round(battery.voltage_v, 1)
             out[_BATTERY + "CurrentPower"] = round(self.power_w, 0)
+            out[_BATTERY + "AccumulatedConsumedEnergy"] = round(self.consumed_j / 3.6e6, 4)
+            out["Vehicle.Powertrain.AccumulatedBrakingEnergy"] = round(self.regen_j / 3.6e6, 4)
             out[_BATTERY + "Range"] = battery_range_m
         engine = self.engine
         if engine is not None:

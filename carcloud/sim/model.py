@@ -131,6 +131,11 @@ class SimVehicle(RemoteControl):
                 self._port.plug(place.charge_kw, dc=False)
         engine = Engine(spec, self._ext_c) if spec.has_engine else None
         self._energy = Energy(spec, battery, engine, spec.tank_l * fuel_percent / 100.0)
+        if battery is not None and self._port is not None:
+            # Lifetime energy counters that fit the odometer (about 10 % back from braking).
+            lifetime_j = self._odometer_km * 1_000.0 * self._energy.j_per_m
+            self._energy.consumed_j, self._energy.regen_j = 1.1 * lifetime_j, 0.1 * lifetime_j
+            self._port.charged_j = lifetime_j
 
         self._body = Body()
         self._honk_until = -1.0

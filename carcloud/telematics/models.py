@@ -73,7 +73,7 @@ class Trip:
     driving_s: float
     max_speed_kmh: float | None
     energy_kwh: float | None
-    energy_source: str | None  # "battery_power", "state_of_charge" or None
+    energy_source: str | None  # "energy_counters", "battery_power", "state_of_charge" or None
     start_soc: float | None
     end_soc: float | None
     start_fuel_level: float | None

@@ -22,6 +22,10 @@ ODOMETER = "Vehicle.TraveledDistance"
 LATITUDE = "Vehicle.CurrentLocation.Latitude"
 LONGITUDE = "Vehicle.CurrentLocation.Longitude"
 BATTERY_POWER = "Vehicle.Powertrain.TractionBattery.CurrentPower"
+# Lifetime energy counters (kWh): out of the battery, into it from chargers, back from braking.
+CONSUMED_ENERGY = "Vehicle.Powertrain.TractionBattery.AccumulatedConsumedEnergy"
+CHARGED_ENERGY = "Vehicle.Powertrain.TractionBattery.AccumulatedChargedEnergy"
+BRAKING_ENERGY = "Vehicle.Powertrain.AccumulatedBrakingEnergy"
 SOC = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"
 FUEL_LEVEL = "Vehicle.Powertrain.FuelSystem.RelativeLevel"
 OUTSIDE_TEMPERATURE = "Vehicle.Exterior.AirTemperature"
@@ -40,6 +44,9 @@ PATHS: tuple[str, ...] = (
     LATITUDE,
     LONGITUDE,
     BATTERY_POWER,
+    CONSUMED_ENERGY,
+    CHARGED_ENERGY,
+    BRAKING_ENERGY,
     SOC,
     FUEL_LEVEL,
     OUTSIDE_TEMPERATURE,
@@ -87,6 +94,9 @@ class Moment:
     position: Position | None = None
     reported_position: bool = False
     battery_power_w: float | None = None
+    consumed_kwh: float | None = None
+    charged_kwh: float | None = None
+    braking_kwh: float | None = None
     soc: float | None = None
     fuel_level: float | None = None
     outside_temp_c: float | None = None
@@ -164,6 +174,9 @@ def _moment(
         position=Position(lat, lon) if lat is not None and lon is not None else None,
         reported_position=LATITUDE in values and LONGITUDE in values,
         battery_power_w=_number(current.get(BATTERY_POWER)),
+        consumed_kwh=_number(current.get(CONSUMED_ENERGY)),
+        charged_kwh=_number(current.get(CHARGED_ENERGY)),
+        braking_kwh=_number(current.get(BRAKING_ENERGY)),
         soc=_number(current.get(SOC)),
         fuel_level=_number(current.get(FUEL_LEVEL)),
         outside_temp_c=_number(current.get(OUTSIDE_TEMPERATURE)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from carcloud.telematics.energy import interval_energy_kwh, power_intervals
+from carcloud.telematics.energy import counted_kwh, interval_energy_kwh, power_intervals
 from carcloud.telematics.models import (
     SECOND,
     TRIP_COMPLETED,
@@ -178,7 +178,11 @@ def _energy_used(
     settings: DetectionSettings,
     usable_kwh: float | None,
 ) -> tuple[float | None, str | None]:
-    """Measured from battery power where reported, else state of charge x capacity."""
+    """Measured by the battery's energy counters or from its power where reported, else
+    state of charge x capacity."""
+    counted = counted_kwh(moments[span.first], moments[span.last])
+    if counted is not None:
+        return -counted, "energy_counters"
     measured = [
         interval_energy_kwh(here, there, seconds, settings.gap_s, usable_kwh)
         for here, there, seconds in power_intervals(moments, span.first, span.last)

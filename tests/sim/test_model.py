@@ -155,7 +155,10 @@ def test_each_powertrain_reports_exactly_the_signals_it_has(
     traces: dict[tuple[str, str], Trace],
 ) -> None:
     every = set(CATALOG.paths)
-    battery = {p for p in every if p.startswith(BATTERY_PREFIX)}
+    # Regenerative braking energy needs a traction battery to brake into.
+    battery = {p for p in every if p.startswith(BATTERY_PREFIX)} | {
+        "Vehicle.Powertrain.AccumulatedBrakingEnergy"
+    }
     engine = {p for p in every if p.startswith(ENGINE_PREFIXES)}
     expected = {"bev": every - engine, "ice": every - battery, "phev": every}
     for trace in traces.values():

@@ -14,7 +14,10 @@ from typing import Any
 from carcloud.telematics.timeline import (
     AC_CURRENT,
     BATTERY_POWER,
+    BRAKING_ENERGY,
     CABLE,
+    CHARGED_ENERGY,
+    CONSUMED_ENERGY,
     DC_CURRENT,
     GEAR,
     IS_CHARGING,
@@ -67,8 +70,14 @@ class Script:
     charges: list[Truth] = field(default_factory=list)
 
 
-def run(legs: list[Leg], start_ts: int = START_TS, report_every_s: float = 1.0) -> Script:
-    """Simulate `legs` in order and report once a second."""
+def run(
+    legs: list[Leg],
+    start_ts: int = START_TS,
+    report_every_s: float = 1.0,
+    counters: bool = False,
+) -> Script:
+    """Simulate `legs` in order and report once a second (or every `report_every_s`);
+    with `counters`, the battery's lifetime energy counters too."""
     script = Script()
     t = 0.0
     step = 0.1
@@ -79,6 +88,7 @@ def run(legs: list[Leg], start_ts: int = START_TS, report_every_s: float = 1.0) 
     charge: Truth | None = None
     next_report = 0.0
     standing_kwh = 0.0
+    consumed, charged, braking = 20_000.0, 18_500.0, 1_600.0  # lifetime kWh
     for leg in legs:
         leg_t = 0.0
         if leg.kind == "drive" and trip is None:
@@ -119,6 +129,12 @@ def run(legs: list[Leg], start_ts: int = START_TS, report_every_s: float = 1.0) 
             lon += distance * math.sin(heading) / (111.195 * math.cos(math.radians(lat)))
             energy = power_w * step / 3_600_000
             soc += energy / CAPACITY_KWH * 100
+            if charging:
+                charged += energy
+            elif energy > 0:
+                braking += energy
+            else:
+                consumed -= energy
             if trip is not None and leg.kind in ("drive", "stand"):
                 # Standing counts only when the car drives on afterwards (a red light).
                 standing_kwh -= energy
@@ -151,6 +167,14 @@ def run(legs: list[Leg], start_ts: int = START_TS, report_every_s: float = 1.0) 
                         },
                     )
                 )
+                if counters:
+                    script.samples[-1][1].update(
+                        {
+                            CONSUMED_ENERGY: round(consumed, 4),
+                            CHARGED_ENERGY: round(charged, 4),
+                            BRAKING_ENERGY: round(braking, 4),
+                        }
+                    )
                 next_report += report_every_s
             t += step
             leg_t += step
