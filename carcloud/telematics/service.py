@@ -158,13 +158,25 @@ class TelematicsService:
         """The vehicle's timeline from `read_from` on: the kept one plus what is newer,
         or (after late data) read again from the committed history."""
         kept = self._timelines.pop(vin, None)
-        if kept is not None and kept.start <= read_from and since > kept.last_ts:
+        if kept is not None and kept.start <= read_from and await self._holds(kept, vin, since):
             kept.extend(await self.store.history_rows(vin, PATHS, kept.last_ts + 1))
             return kept
         seed = await self.store.last_values(vin, PATHS, read_from, SEED_WINDOW_US)
         timeline = Timeline(read_from, seed)
         timeline.extend(await self.store.history_rows(vin, PATHS, read_from))
         return timeline
+
+    async def _holds(self, kept: Timeline, vin: str, since: int) -> bool:
+        """Whether the kept timeline already holds every committed row from `since` to its end.
+
+        Ingest commits while a derivation runs, so the rows a batch names are often
+        already in the timeline, read by the derivation before; only rows it never saw
+        (a backlog from before its end) make it read the history again.
+        """
+        if since > kept.last_ts:
+            return True
+        rows = await self.store.history_rows(vin, PATHS, since, kept.last_ts + 1)
+        return [ts for ts, _ in rows] == [moment.ts for moment in kept.since(since)]
 
     def _keep(self, vin: str, timeline: Timeline) -> None:
         if len(timeline.moments) > MAX_KEPT_MOMENTS:
