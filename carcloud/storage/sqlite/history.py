@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable
 
 from carcloud.ingest.retention import MINUTE_US, RetentionPlan, RetentionReport
@@ -28,6 +29,8 @@ from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.timeutil import now_us
 
 CHUNK_US = 3600 * 1_000_000  # one vehicle-hour of rows per write transaction
+# A rollup write transaction folds vehicles until it has held the writer this long.
+WRITE_BUDGET_S = 0.05
 
 # The minute row merged with an existing one (late rows of a minute already folded).
 _MERGE_MINUTE = (
@@ -76,22 +79,30 @@ class SqliteHistory:
         self._columns = columns  # path -> (column, kind), known after the schema sync
 
     async def roll_up(self, until: int) -> RollupReport:
-        """Fold every vehicle up to `until`, a vehicle-hour per write transaction."""
+        """Fold every vehicle up to `until`: a vehicle-hour per fold, as many folds per
+        write transaction as fit in WRITE_BUDGET_S (one commit for a minute's pass)."""
         vehicle_ids = await self.engine.read(
             lambda conn: [row[0] for row in conn.execute("SELECT id FROM vehicles ORDER BY id")]
         )
+        pending = list(reversed(vehicle_ids))
         folds = written = 0
-        for vehicle_id in vehicle_ids:
 
-            def fold(conn: sqlite3.Connection, vehicle_id: int = vehicle_id) -> tuple[bool, int]:
-                return self._roll_up_chunk(conn, vehicle_id, until)
-
-            while True:
-                done, minutes = await self.engine.write(fold)
-                written += minutes
-                folds += minutes > 0
+        def fold(conn: sqlite3.Connection) -> tuple[int, int]:
+            began, chunk_folds, chunk_written = time.perf_counter(), 0, 0
+            while pending:
+                done, minutes = self._roll_up_chunk(conn, pending[-1], until)
+                chunk_folds += minutes > 0
+                chunk_written += minutes
                 if done:
+                    pending.pop()
+                if time.perf_counter() - began >= WRITE_BUDGET_S:
                     break
+            return chunk_folds, chunk_written
+
+        while pending:
+            chunk_folds, chunk_written = await self.engine.write(fold)
+            folds += chunk_folds
+            written += chunk_written
         return RollupReport(until, len(vehicle_ids), folds, written)
 
     def _roll_up_chunk(
