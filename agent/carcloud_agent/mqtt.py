@@ -195,9 +195,15 @@ class MqttClient:
         return self._next_id
 
     def _send(self, packet: bytes) -> None:
-        if self._writer is None or self.closed.is_set():
-            raise MqttError(f"{self.client_id}: not connected")
+        self._check_open()
+        assert self._writer is not None
         self._writer.write(packet)
+
+    def _check_open(self) -> None:
+        # The transport can be closed (the peer reset it) before the read loop has noticed:
+        # writing then would raise the event loop's RuntimeError, not an MqttError.
+        if self._writer is None or self.closed.is_set() or self._writer.is_closing():
+            raise MqttError(f"{self.client_id}: not connected")
 
     async def publish(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
@@ -215,6 +221,7 @@ class MqttClient:
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
     ) -> asyncio.Future[list[int] | None]:
         """Queue a PUBLISH without waiting for socket room (the caller paces itself)."""
+        self._check_open()  # before a packet id is taken for a PUBACK that cannot come
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[int] | None] = loop.create_future()
         header = 0x30 | (qos << 1) | (1 if retain else 0)

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 BACKLOG_BATCH = 60
 MAX_BACKLOG = 86_400
 RECEIPT_TIMEOUT_S = 15.0
+MAX_RECEIPT_BACKOFF = 8  # at most 2 minutes without a receipt before sending again
 
 
 @dataclass
@@ -118,6 +119,7 @@ class SimulatedCar:
     failures: int = 0
     connecting: bool = False
     dropped: int = 0
+    receipt_backoff: int = 1  # the receipt timeout's multiple to wait before resending
     outbox: deque[tuple[str, bytes]] = field(default_factory=deque)
     side: CarSide | None = None
 
@@ -182,6 +184,10 @@ class FleetRunner:
                             await asyncio.wait_for(stop.wait(), delay)
                         if stop.is_set():
                             break
+                    else:
+                        # Behind schedule: still let the connections read their PUBACKs and
+                        # receipts, answer pings and connect, or a busy machine starves them.
+                        await asyncio.sleep(0)
                     late = time.perf_counter() - due > period
                     for car in self.cars[slot::slots]:
                         self._tick(car, dt_sim, late)
@@ -255,8 +261,13 @@ class FleetRunner:
             self._error(f"{car.vin}: subscribe failed: {exc}")
         while car.outbox:
             self._publish_control(car, *car.outbox.popleft())
+        try:
+            online = await client.publish(topics.mqtt_topic(car.vin, topics.STATUS), ONLINE)
+        except MqttError as exc:  # dropped again at once: the next tick notices and reconnects
+            self._error(f"{car.vin}: {exc}")
+            return
         self.stats.sent += 1
-        self._track(car, await client.publish(topics.mqtt_topic(car.vin, topics.STATUS), ONLINE))
+        self._track(car, online)
         self._flush(car)
 
     def _error(self, problem: str) -> None:
@@ -284,7 +295,10 @@ class FleetRunner:
         except ProtocolError as exc:
             self._error(f"{car.vin}: malformed receipt: {exc}")
             return
-        self.stats.receipted += forget_receipted(car.unreceipted, ranges)
+        named = forget_receipted(car.unreceipted, ranges)
+        self.stats.receipted += named
+        if named:
+            car.receipt_backoff = 1
 
     def _send(self, car: SimulatedCar, seq: int, payload: bytes) -> None:
         assert car.client is not None
@@ -342,8 +356,12 @@ class FleetRunner:
             timeout = self.receipt_timeout_s
             if timeout is not None and car.unreceipted:
                 _, sent_at = next(iter(car.unreceipted.values()))
-                if time.monotonic() - sent_at > timeout:
+                if time.monotonic() - sent_at > timeout * car.receipt_backoff:
                     self._resend(car)
+                    # Still no receipt: the platform is behind, not the link. Waiting twice as
+                    # long each time keeps a fleet from resending its whole window every 15 s
+                    # into an ingest that is catching up (4x the messages, bench/telematics.py).
+                    car.receipt_backoff = min(car.receipt_backoff * 2, MAX_RECEIPT_BACKOFF)
             seq = car.next_seq()
             self._send(car, seq, encode_sample(seq, ts, signals))
             return
@@ -362,6 +380,9 @@ class FleetRunner:
             if car.offline_until_s:
                 car.offline_until_s = 0.0
                 self.stats.offline -= 1
+            # Marked now, not when the task starts: a late tick loop does not yield between
+            # ticks, and each tick would start another connect (duplicate client ids).
+            car.connecting = True
             self._spawn(self._connect(car))
 
     def _maybe_lose_network(self, car: SimulatedCar, dt_sim: float) -> None:

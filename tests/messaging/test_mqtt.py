@@ -232,3 +232,20 @@ def test_keepalive_must_fit_the_connect_packet() -> None:
     with pytest.raises(ValueError, match="keepalive_s"):
         MqttClient("127.0.0.1", 1, "c", keepalive_s=-1)
     assert MqttClient("127.0.0.1", 1, "c", keepalive_s=0).silence_deadline_s is None
+
+
+async def test_a_publish_on_a_link_closed_under_it_raises_mqtt_error_at_once(
+    broker: FakeBroker,
+) -> None:
+    # The simulator publishes from a timer: the socket can be gone (reset by the server)
+    # before the read loop has noticed. That must be the client's MqttError, which callers
+    # handle, not the event loop's RuntimeError (uvloop), which ended a simulator run.
+    client = await connected_client(broker)
+    assert client._writer is not None
+    client._writer.transport.abort()
+    try:
+        with pytest.raises(MqttError, match="not connected"):
+            client.publish_nowait("vehicles/x/telemetry", b"{}")
+        assert client.unacked == 0  # no packet id waits for a PUBACK that cannot come
+    finally:
+        await client.disconnect()
