@@ -111,12 +111,17 @@ def test_kill_9_of_the_ingest_worker_loses_and_duplicates_nothing(
     car.connect()
     total = 3000
     sent = threading.Event()
+    killed = threading.Event()
 
     def stream() -> None:
         for seq in range(1, total + 1):
             car.telemetry({"Vehicle.Speed": float(seq % 250)}, seq=seq, ts=utc_now(seq / 1000))
             if seq % 200 == 0:
                 time.sleep(0.05)
+            if seq == total // 2:
+                # The second half only after the kill, however slowly the worker started:
+                # the kill always falls mid-stream.
+                killed.wait(60)
         sent.set()
 
     worker = platform.spawn_worker("ingest")
@@ -127,6 +132,7 @@ def test_kill_9_of_the_ingest_worker_loses_and_duplicates_nothing(
     )
     worker.send_signal(signal.SIGKILL)
     worker.wait()
+    killed.set()
     stored_at_kill = len(history(platform, creds.vin))
     assert stored_at_kill < total, "the stream had already finished: the kill was not mid-stream"
 
