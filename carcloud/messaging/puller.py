@@ -30,8 +30,12 @@ _LINGER_S = 0.002
 class BatchPuller:
     """Pulls batches of messages for one durable consumer."""
 
-    def __init__(self, nc: NatsClient, stream: str, consumer: str, batch: int) -> None:
+    def __init__(
+        self, nc: NatsClient, stream: str, consumer: str, batch: int, linger_s: float = _LINGER_S
+    ) -> None:
         self.nc = nc
+        # After the first message of a batch arrives, how long more may join it.
+        self.linger_s = linger_s
         self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self.batch = batch
         self.inbox = nc.new_inbox()
@@ -93,7 +97,7 @@ class BatchPuller:
             self._open_until = time.monotonic() + wait_s
             await self._request({"batch": self.batch, "expires": int(wait_s * 1e9)})
         if await _wait(self._arrived, max(0.0, self._open_until - time.monotonic()) + 0.1):
-            await asyncio.sleep(_LINGER_S)
+            await asyncio.sleep(self.linger_s)
         return self._take()
 
 

@@ -33,6 +33,9 @@ from carcloud.webhooks.targets import TargetPolicy
 log = logging.getLogger(__name__)
 
 WEBHOOKS_CONSUMER = "webhooks"
+# Events that arrive this close together are queued as one batch: one read of the
+# endpoints and one write per batch, not per event (every command makes two events).
+FEED_LINGER_S = 0.05
 
 
 def consumer_config() -> ConsumerConfig:
@@ -90,7 +93,9 @@ class EventFeed:
     async def run(self, stop: asyncio.Event) -> None:
         """Pull, queue deliveries, ack; until `stop` is set."""
         await ensure_consumer(self.js, EVENTS_STREAM, consumer_config())
-        puller = BatchPuller(self.nc, EVENTS_STREAM, WEBHOOKS_CONSUMER, self.batch_size)
+        puller = BatchPuller(
+            self.nc, EVENTS_STREAM, WEBHOOKS_CONSUMER, self.batch_size, linger_s=FEED_LINGER_S
+        )
         await puller.start()
         try:
             while not stop.is_set():
