@@ -11,22 +11,19 @@ carcloud's API does the signalling (carcloud/calls/rooms.py).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from carcloud.config import Settings
 from carcloud.errors import ConfigError, MessagingError
-from carcloud.messaging.natsserver import _die_with_parent
+from carcloud.runtime import child
 from carcloud.runtime.datadir import write_private
 
 log = logging.getLogger(__name__)
@@ -204,59 +201,27 @@ class JanusServer:
         """Write the config, start the child, wait until its HTTP API answers."""
         install = find_janus()
         _prepare(install, self.folder, self.config)
-        log_handle = self.log_file.open("ab")
-        try:
-            self.process = subprocess.Popen(  # noqa: ASYNC220 - a quick fork+exec
-                [
-                    str(install.binary),
-                    *("-C", str(self.folder / "janus.jcfg"), "-F", str(self.folder), "-o"),
-                ],
-                stdout=log_handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-                start_new_session=True,
-            )
-        finally:
-            log_handle.close()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + startup_s
-        while loop.time() < deadline:
-            if self.process.poll() is not None:
-                tail = self.log_file.read_text(errors="replace").splitlines()[-5:]
-                raise MessagingError(
-                    f"janus exited with code {self.process.returncode}: " + " | ".join(tail)
-                )
-            if await _answers(self.config.host, self.config.http_port):
-                log.info("janus ready at %s (pid %d)", self.config.url, self.process.pid)
-                return
-            await asyncio.sleep(0.05)
+        self.process = child.spawn(
+            [
+                str(install.binary),
+                *("-C", str(self.folder / "janus.jcfg"), "-F", str(self.folder), "-o"),
+            ],
+            self.log_file,
+            stdin=subprocess.DEVNULL,
+        )
+
+        async def answers() -> bool:
+            return await child.accepts(self.config.host, self.config.http_port)
+
+        if await child.wait_ready(self.process, "janus", self.log_file, answers, startup_s):
+            log.info("janus ready at %s (pid %d)", self.config.url, self.process.pid)
+            return
         await self.stop()
         raise MessagingError(f"janus did not answer within {startup_s:.0f} s; see {self.log_file}")
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """SIGTERM, then SIGKILL after `grace_s`."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(process.wait, grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            await asyncio.to_thread(process.wait)
-        log.info("janus stopped")
-
-
-async def _answers(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection(host, port)
-    except OSError:
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
+        await child.stop(self.process, "janus", grace_s)
 
 
 @dataclass(frozen=True)

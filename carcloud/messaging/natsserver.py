@@ -7,13 +7,10 @@ if carcloud dies (PR_SET_PDEATHSIG), so no orphaned server is left behind.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +24,7 @@ from carcloud.auth.nkeyjwt import public_key
 from carcloud.errors import ConfigError, MessagingError
 from carcloud.messaging import topics
 from carcloud.messaging.accounts import APP_ACCOUNT, vehicle_accounts
+from carcloud.runtime import child
 from carcloud.runtime.datadir import PlatformSecrets
 
 log = logging.getLogger(__name__)
@@ -202,15 +200,6 @@ authorization {{
 """
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM it when the parent dies."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 # nats-server restores every persisted JetStream consumer before it listens; every
 # QoS 1 subscription of a persistent MQTT session is one. Measured here
 # (docs/benchmarks.md, "Reconnect storm"): 20,010 consumers took 8.1 s to restore
@@ -275,55 +264,21 @@ class NatsServer:
                     consumers, startup_s,
                 )  # fmt: skip
         binary = nats_server_binary()
-        log_handle = self.log_file.open("ab")
-        try:
-            self.process = subprocess.Popen(  # noqa: ASYNC220 - a quick fork+exec
-                [binary, "-c", str(self.config_file)],
-                stdout=log_handle,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-                # Its own session: Ctrl-C reaches carcloud, which stops the server last.
-                start_new_session=True,
+        # Its own session: Ctrl-C reaches carcloud, which stops the server last.
+        self.process = child.spawn([binary, "-c", str(self.config_file)], self.log_file)
+
+        async def listening() -> bool:
+            host = self.ports.host
+            return await child.accepts(host, self.ports.nats) and await child.accepts(
+                host, self.ports.mqtt
             )
-        finally:
-            log_handle.close()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + startup_s
-        while loop.time() < deadline:
-            if self.process.poll() is not None:
-                tail = self.log_file.read_text(errors="replace").splitlines()[-5:]
-                raise MessagingError(
-                    f"nats-server exited with code {self.process.returncode}: " + " | ".join(tail)
-                )
-            if await _accepts(self.ports.host, self.ports.nats) and await _accepts(
-                self.ports.host, self.ports.mqtt
-            ):
-                log.info("nats-server %s ready (pid %d)", binary, self.process.pid)
-                return
-            await asyncio.sleep(0.05)
+
+        if await child.wait_ready(self.process, "nats-server", self.log_file, listening, startup_s):
+            log.info("nats-server %s ready (pid %d)", binary, self.process.pid)
+            return
         await self.stop()
         raise MessagingError(f"nats-server did not accept connections within {startup_s:.0f} s")
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Ask the child to stop (SIGTERM), then kill it if it does not."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(process.wait, grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            await asyncio.to_thread(process.wait)
-        log.info("nats-server stopped")
-
-
-async def _accepts(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection(host, port)
-    except OSError:
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
+        await child.stop(self.process, "nats-server", grace_s)
