@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from carcloud.errors import SourceError, UnreachableError, ValidationError
-from carcloud.webhooks.targets import RefusedTarget, TargetPolicy
+from carcloud.outbound import RefusedTarget, TargetPolicy
 
 MAX_CALENDAR_BYTES = 20_000_000
 

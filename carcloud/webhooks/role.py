@@ -24,11 +24,11 @@ from carcloud.errors import CarcloudError
 from carcloud.events.models import SUBJECT_PREFIX, DomainEvent
 from carcloud.messaging.puller import BatchPuller
 from carcloud.messaging.streams import EVENTS_STREAM, ensure_consumer
+from carcloud.outbound import TargetPolicy
 from carcloud.timeutil import parse_rfc3339_us
 from carcloud.webhooks.retries import RetryPolicy
 from carcloud.webhooks.sender import DeliverySender
 from carcloud.webhooks.service import WebhookService
-from carcloud.webhooks.targets import TargetPolicy
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from collections import Counter
 import httpx
 
 from carcloud.errors import CarcloudError
+from carcloud.outbound import RefusedTarget, TargetPolicy
 from carcloud.timeutil import now_us
 from carcloud.webhooks.models import Delivery, DeliveryStatus, Outcome, WebhookEndpoint
 from carcloud.webhooks.retries import RetryPolicy
 from carcloud.webhooks.service import WebhookService
 from carcloud.webhooks.signing import signed_headers
-from carcloud.webhooks.targets import RefusedTarget, TargetPolicy
 
 log = logging.getLogger(__name__)
 

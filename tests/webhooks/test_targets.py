@@ -9,11 +9,11 @@ from typing import cast
 import httpx
 import pytest
 
+from carcloud.outbound import RefusedTarget, TargetPolicy, is_public
 from carcloud.webhooks.models import Delivery, DeliveryStatus, WebhookEndpoint, new_secret
 from carcloud.webhooks.sender import DeliverySender
 from carcloud.webhooks.service import WebhookService
 from carcloud.webhooks.store import WebhookStore
-from carcloud.webhooks.targets import RefusedTarget, TargetPolicy, is_public
 from tests.webhooks.receiver import Receiver, verify
 
 

@@ -1,6 +1,7 @@
-"""Which addresses a delivery may go to: by default public ones only (no SSRF).
+"""Which addresses carcloud may send requests to: by default public ones only (no SSRF).
 
-A webhook URL is chosen by an API caller, and the platform sends requests to it
+Used by webhook deliveries and calendar syncs. A webhook or calendar URL is chosen by
+an API caller, and the platform sends requests to it
 from inside the operator's network; without a check, a brand key could make the
 platform POST to its database, its NATS monitoring port or a cloud metadata
 service. Before each attempt the host is resolved and every address it resolves
