@@ -37,11 +37,7 @@ from collections.abc import Awaitable, Callable
 
 from carcloud.messaging import topics
 from carcloud.messaging.accounts import vehicle_account
-from carcloud_agent.protocol.receipts import SeqRange, decode_receipt, encode_receipt, seq_ranges
-
-# SeqRange and decode_receipt are the protocol's; named here too for older imports.
-
-__all__ = ["DEFAULT_EVERY_S", "ReceiptSender", "SeqRange", "decode_receipt", "receipt_route"]
+from carcloud_agent.protocol.receipts import encode_receipt, seq_ranges
 
 DEFAULT_EVERY_S = 1.0
 
