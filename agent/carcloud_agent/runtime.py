@@ -9,7 +9,10 @@ loop drains the outbox in order whenever a connection is up. Telemetry is
 forgotten only when a commit receipt (`vehicles/{vin}/receipts`) names the seq it
 was sent under: a PUBACK only marks it sent, because nats-server acknowledges
 before the TELEMETRY stream has stored it. What no receipt names is sent again
-after a reconnect or after `receipt_timeout_s` (carcloud stores a (vin, seq) once).
+after a reconnect, or when it has waited `receipt_timeout_s` for its receipt, then
+twice that, up to 8 times that (15, 30, 60, 120 s by default: the simulator's policy),
+so a car does not resend its whole window every 15 s into a platform that is behind;
+a receipt that names something starts the wait over (carcloud stores a (vin, seq) once).
 Other messages (status, results, reported twin) are forgotten at their PUBACK:
 they are state the car sends again anyway, and the cloud keeps no seq for them.
 Connection attempts back off exponentially with full jitter, so a fleet coming
@@ -51,7 +54,7 @@ from carcloud_agent.handlers import HandledSource
 from carcloud_agent.headunit import HeadUnitFeed
 from carcloud_agent.mqtt import MqttClient, MqttError, Will
 from carcloud_agent.protocol import topics
-from carcloud_agent.protocol.backoff import Backoff
+from carcloud_agent.protocol.backoff import Backoff, backoff_ceiling
 from carcloud_agent.protocol.calls import CallReport, encode_call_report
 from carcloud_agent.protocol.receipts import SeqRange, decode_receipt
 from carcloud_agent.protocol.status import OFFLINE, ONLINE
@@ -73,6 +76,8 @@ from carcloud_agent.timeutil import now_us, parse_rfc3339_us
 log = logging.getLogger(__name__)
 
 DRAIN_WINDOW = 256
+# The longest wait for a receipt before sending again, as a multiple of the receipt timeout.
+MAX_RECEIPT_WAITS = 8
 
 
 BATCH_FROM = 8  # consecutive telemetry messages waiting before they travel together
@@ -221,6 +226,8 @@ class Agent:
         self._sent_seqs: dict[int, list[int]] = {}
         self.receipted = 0
         self.resent = 0
+        # Resends since a receipt last named something: each waits twice as long.
+        self.receipt_attempt = 0
         self.loops = Supervisor(log)
 
     def __repr__(self) -> str:
@@ -474,16 +481,23 @@ class Agent:
         finally:
             self._forget_acknowledged()
 
-    def _requeue_overdue(self) -> None:
-        """Send again what waited longer than the receipt timeout for its receipt."""
+    def receipt_wait_s(self) -> float:
+        """How long telemetry waits for its receipt before it is sent again (backing off)."""
+        timeout = self.config.receipt_timeout_s
+        return backoff_ceiling(timeout, timeout * MAX_RECEIPT_WAITS, self.receipt_attempt)
+
+    def _requeue_overdue(self, now: float | None = None) -> None:
+        """Send again what waited longer than `receipt_wait_s` for its receipt."""
         oldest = self.outbox.oldest_unreceipted()
         if oldest is None:
             return
-        cutoff = time.time() - self.config.receipt_timeout_s
+        cutoff = (time.time() if now is None else now) - self.receipt_wait_s()
         if oldest < cutoff:
             requeued = self.outbox.requeue(cutoff)
             self.resent += requeued
             log.info("agent: no receipt for %d messages; sending them again", requeued)
+            # Still no receipt: the platform is behind, not the link; wait longer next time.
+            self.receipt_attempt += 1
             self._queued.set()
 
     def _forget_acknowledged(self) -> None:
@@ -518,12 +532,16 @@ class Agent:
 
     def on_receipt(self, ranges: list[SeqRange]) -> None:
         """Forget the telemetry sent under the seqs a commit receipt names."""
-        self.receipted += self.outbox.receipted(ranges)
+        named = self.outbox.receipted(ranges)
+        self.receipted += named
         for seq in [seq for seq in self._sent_seqs if any(a <= seq <= b for a, b in ranges)]:
             # Its PUBACK is still to come: delete the messages now, the PUBACK finds none.
             ids = self._sent_seqs.pop(seq)
             self.outbox.acknowledge(ids)
             self.receipted += len(ids)
+            named += len(ids)
+        if named:
+            self.receipt_attempt = 0  # the platform keeps up again: the shortest wait
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == self.receipts_topic:

@@ -281,3 +281,40 @@ def test_an_outbox_from_before_receipts_gains_its_columns(tmp_path: Path) -> Non
     assert [m.payload for m in box.peek(1)] == [b"m0"]
     box.mark_sent([(5, [1])])
     assert box.receipted([(5, 5)]) == 1
+
+
+def test_unreceipted_telemetry_goes_again_after_15_30_60_120_s_like_the_simulator(
+    tmp_path: Path,
+) -> None:
+    """A platform that is behind gets the window again less and less often, not every 15 s;
+    a receipt that names something starts the wait over."""
+    from carcloud_agent.config import AgentConfig
+    from carcloud_agent.runtime import Agent
+
+    config = AgentConfig(
+        vin="WVWZZZ1JZXW000001", secret="x", buffer_path=tmp_path / "outbox.db",
+        source={"kind": "simulator", "interval_s": 1.0}, receipt_timeout_s=15.0,
+    )  # fmt: skip
+    agent = Agent(config)
+    clock = Clock()
+    agent.outbox.close()
+    agent.outbox = Outbox(tmp_path / "outbox.db", clock=clock)
+    agent.outbox.put("vehicles/V/telemetry", b"m0")
+
+    def send() -> None:
+        agent.outbox.mark_sent([(1, [m.id for m in agent.outbox.peek(10)])])
+
+    send()
+    start = clock.now
+    resends = []
+    for second in range(1, 400):
+        now = start + second
+        agent._requeue_overdue(now)
+        if agent.outbox.peek(10):  # queued again: the drain sends it at once
+            resends.append(second)
+            clock.now = now
+            send()
+    assert [b - a for a, b in zip([0, *resends], resends, strict=False)] == [16, 31, 61, 121, 121]
+    agent.on_receipt([(1, 1)])  # the platform caught up
+    assert agent.receipt_wait_s() == 15.0
+    agent.outbox.close()
