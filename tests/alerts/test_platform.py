@@ -128,6 +128,36 @@ def test_for_30s_fires_once_clears_and_keeps_its_state_across_restarts(tmp_path:
         platform.stop()
 
 
+def test_late_data_behind_newer_data_does_not_move_a_rules_timer(platform: Platform) -> None:
+    """A backlog of older samples (the car was offline, then sent what it buffered) after
+    newer live ones: the rule goes on in car time from where it was; the older samples,
+    which would have raised the alert long before, change neither timer nor alerts."""
+    creds = platform.register(BRAND)
+    with platform.api() as api:
+        rule = api.post("/alert-rules", {"name": "late", "brand": BRAND, "for_s": 30,
+                                         "condition": "Vehicle.Speed > 100",
+                                         "target": {"vins": [creds.vin]}})  # fmt: skip
+    car = Car(platform, creds.vin, creds.password)
+    assert not car.connect().is_failure
+    _drive(car, 100, 115, 120.0)
+    state = _evaluated(platform, rule["id"], creds.vin, 115)
+    assert state["pending_since"] == format_us(T0 + 100 * SECOND)
+    car.seq += 1
+    backlog = [{"ts": format_us(T0 + second * SECOND), "signals": {"Vehicle.Speed": 150.0}}
+               for second in range(0, 100)]  # fmt: skip
+    car.publish(f"vehicles/{car.vin}/telemetry",
+                json.dumps({"seq": car.seq, "samples": backlog}), timeout=30)  # fmt: skip
+    _drive(car, 116, 135, 120.0)
+    state = _evaluated(platform, rule["id"], creds.vin, 135)
+    [alert] = _alerts(platform, creds.vin)
+    assert alert["raised_at"] == format_us(T0 + 130 * SECOND)  # 100 + 30, not 0 + 30
+    assert alert["pending_since"] == format_us(T0 + 100 * SECOND)
+    assert state["alert_id"] == alert["id"]
+    with platform.api() as api:
+        events = api.get("/events", type="alert", vin=creds.vin)["events"]
+    assert [e["type"] for e in events] == ["alert.raised"]
+
+
 def test_a_brand_key_sees_only_its_brand_rules_and_alerts(platform: Platform) -> None:
     platform.ensure_brand(BRAND)
     platform.ensure_brand(OTHER)

@@ -124,3 +124,18 @@ async def test_alert_reads_are_scoped_and_deleting_a_rule_clears_its_alerts(
     assert len(await store.list_alerts("volta", status="cleared")) == 2  # kept as history
     assert await store.load_states(VIN) == []
     assert [a.id for a in await store.list_alerts(None, status="open")] == ["alt_9"]
+
+
+async def test_a_rule_state_never_moves_back_in_car_time(stores: Stores) -> None:
+    """Two derive processes evaluated the same car: the one that read less (older data)
+    saves last, and the newer state stays, timer and open alert included."""
+    store = stores.alerts
+    await store.save_rule(rule("alr_a"))
+    newer = RuleState("alr_a", VIN, "", 150 * SECOND, None, 200 * SECOND)
+    older = RuleState("alr_a", VIN, "", None, None, 120 * SECOND)
+    await store.save_evaluation(VIN, [newer], [], [], [], alert_events)
+    await store.save_evaluation(VIN, [older], [], [], [], alert_events)
+    assert await store.load_states(VIN) == [newer]
+    onward = RuleState("alr_a", VIN, "", None, "alt_9", 230 * SECOND)
+    await store.save_evaluation(VIN, [onward], [], [], [], alert_events)
+    assert await store.load_states(VIN) == [onward]

@@ -39,11 +39,13 @@ _INSERT_ALERT = (
     f"VALUES ({', '.join(f'${n}' for n in range(1, len(ALERT_FIELDS) + 4))}) "
     "ON CONFLICT (id) DO NOTHING"
 )
+# A state never moves back in car time: an evaluation that read older data (a derive
+# process that lost a race with another) does not overwrite a newer one.
 _SAVE_STATE = (
     f"INSERT INTO alert_states (rule_id, vehicle_id, {', '.join(STATE_FIELDS)}) "
     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (vehicle_id, rule_id, key) DO UPDATE SET "
     "pending_since = excluded.pending_since, alert_id = excluded.alert_id, "
-    "evaluated_ts = excluded.evaluated_ts"
+    "evaluated_ts = excluded.evaluated_ts WHERE excluded.evaluated_ts >= alert_states.evaluated_ts"
 )
 _END = 2**62
 

@@ -40,9 +40,13 @@ _INSERT_ALERT = (
     f"INSERT INTO alerts (id, brand_id, vehicle_id, {', '.join(ALERT_FIELDS)}) "
     f"VALUES ({', '.join('?' * (len(ALERT_FIELDS) + 3))}) ON CONFLICT (id) DO NOTHING"
 )
+# A state never moves back in car time: an evaluation that read older data (a derive
+# process that lost a race with another) does not overwrite a newer one.
 _SAVE_STATE = (
-    f"INSERT OR REPLACE INTO alert_states (rule_id, vehicle_id, {', '.join(STATE_FIELDS)}) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO alert_states (rule_id, vehicle_id, {', '.join(STATE_FIELDS)}) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vehicle_id, rule_id, key) DO UPDATE SET "
+    "pending_since = excluded.pending_since, alert_id = excluded.alert_id, "
+    "evaluated_ts = excluded.evaluated_ts WHERE excluded.evaluated_ts >= alert_states.evaluated_ts"
 )
 _END = 2**62
 
