@@ -133,8 +133,17 @@ async def vehicle_agenda(
     start: From = None,
     to: To = None,
 ) -> dict[str, Any]:
-    """The agenda of the vehicle's current driver."""
+    """The agenda of the vehicle's current driver; each upcoming meeting with a place has
+    its leave-by from the car's live position (travel, route source, buffer, charging stop)."""
     begins, ends = _range(start, to)
     number = str(Vin.parse(vin))
-    driver, entries = await svc.calendars.vehicle_agenda(number, who.brand, begins, ends)
-    return {"vin": number, **_agenda(driver, entries, begins, ends)}
+    found = await svc.productivity.agenda(number, who.brand, begins, ends)
+    assert found.driver is not None
+    document = {"vin": number, **_agenda(found.driver, found.upcoming, begins, ends)}
+    car = found.situation
+    where = car.position if car is not None else None
+    document["position"] = {"lat": where.lat, "lon": where.lon} if where is not None else None
+    for event in document["events"]:
+        plan = found.plans.get(event["id"])
+        event["leave_by"] = plan.document() if plan is not None else None
+    return document

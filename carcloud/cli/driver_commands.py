@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.table import Table
 
@@ -89,7 +91,9 @@ def add_driver_commands(sub: Any) -> None:
         "agenda",
         help="the meetings of a vehicle's current driver",
         description="The agenda of the vehicle's current driver: meetings in UTC and the "
-        "driver's zone, place and coordinates, and how to join (provider, link, dial-in).",
+        "driver's zone, place and coordinates, when to leave (from the car's live position, "
+        "by road, with the buffer and any charging stop) and how to join (provider, link, "
+        "dial-in).",
     )
     agenda.add_argument("vin")
     agenda.add_argument("--from", dest="start", help="RFC 3339 (default now)")
@@ -226,6 +230,7 @@ def cmd_agenda(args: argparse.Namespace) -> int:
     if _print(args, agenda):
         return 0
     rows = []
+    zone = ZoneInfo(agenda["timezone"])
     for event in agenda["events"]:
         join = event["join"] or {}
         dial = join.get("dial_in") or []
@@ -235,6 +240,7 @@ def cmd_agenda(args: argparse.Namespace) -> int:
                 event["end_local"][11:16],
                 event["title"],
                 event["location"],
+                *_leave_by_cells(event.get("leave_by"), zone),
                 join.get("provider"),
                 join.get("url"),
                 dial[0]["uri"] if dial else None,
@@ -242,7 +248,26 @@ def cmd_agenda(args: argparse.Namespace) -> int:
         )
     _table(
         f"agenda of {args.vin} ({agenda['timezone']})",
-        ("start", "end", "title", "where", "provider", "join", "dial-in"),
+        ("start", "end", "title", "where", "leave by", "drive", "charging", "provider", "join",
+         "dial-in"),
         rows,
-    )
+    )  # fmt: skip
+    if agenda.get("position") is None:
+        console.print("no leave-by times: the car has not reported its position yet")
     return 0
+
+
+def _leave_by_cells(plan: dict[str, Any] | None, zone: ZoneInfo) -> tuple[str | None, ...]:
+    """Leave-by (driver's clock), the drive (minutes, km, router, buffer), the charging stop."""
+    if plan is None:
+        return None, None, None
+    leave = dt.datetime.fromisoformat(plan["leave_by"].replace("Z", "+00:00")).astimezone(zone)
+    travel = plan["travel"]
+    drive = (
+        f"{travel['minutes']:.0f} min, {travel['distance_km']:.1f} km ({travel['source']}) "
+        f"+ {plan['buffer_min']} min buffer"
+    )
+    stop = plan.get("charging_stop")
+    charging = f"{stop['minutes']:.0f} min: {stop['reason']}" if stop else None
+    late = f" (late by {plan['late_by_min']} min)" if plan.get("late_by_min") else ""
+    return f"{leave:%H:%M}{late}", drive, charging

@@ -50,6 +50,7 @@ HOUR_US = 60 * MINUTE_US
 PLAN_HORIZON_US = 24 * HOUR_US  # meetings planned (travel, cards, pre-conditioning)
 PRESENCE_DAYS = 7  # a meeting moved within this stays "changed", not "cancelled"
 MAX_PLANNED = 5
+MAX_AGENDA_PLANNED = 20  # meetings of an agenda given a leave-by plan
 RESENT_CARDS = (
     20  # the newest cards looked at when a car comes online  # routes computed per car and refresh
 )
@@ -132,6 +133,35 @@ class ProductivityService:
                 travel = await self.router.travel(situation.position, destination)
                 outlook.plans[entry.id] = plan_meeting(
                     entry, travel, situation, driver.preferences.buffer_min, now, self.policy
+                )
+        return outlook
+
+    async def agenda(
+        self, vin: str, brand: str | None, start: dt.datetime, end: dt.datetime,
+        now: int | None = None,
+    ) -> Outlook:  # fmt: skip
+        """The current driver's agenda in [start, end) with a leave-by plan, from the car's
+        live position, for each upcoming meeting with a place (the first MAX_AGENDA_PLANNED);
+        NotFoundError when the car has no current driver."""
+        at = now_us() if now is None else now
+        driver, entries = await self.calendars.vehicle_agenda(vin, brand, start, end)
+        vehicle = await self.registry.get_vehicle(vin, None)
+        situation = situation_of(
+            await self.telemetry.latest_state(vin), model_energy(self.models, vehicle.model)
+        )
+        outlook = Outlook(vin, driver, situation, entries, computed_at=at)
+        plannable = [
+            entry for entry in entries
+            if entry.coordinates is not None and not entry.busy_only and not entry.all_day
+            and entry.status != "CANCELLED" and datetime_to_us(entry.start) > at
+        ][:MAX_AGENDA_PLANNED]  # fmt: skip
+        if situation.position is not None:
+            for entry in plannable:
+                assert entry.coordinates is not None
+                destination = Point(entry.coordinates.lat, entry.coordinates.lon)
+                travel = await self.router.travel(situation.position, destination)
+                outlook.plans[entry.id] = plan_meeting(
+                    entry, travel, situation, driver.preferences.buffer_min, at, self.policy
                 )
         return outlook
 
