@@ -38,18 +38,38 @@ def is_public(address: Address) -> bool:
     return address.is_global and not address.is_multicast
 
 
+def _origin(url: str) -> tuple[str, str, int | None, str]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port, parts.path or "/"
+
+
 @dataclass(frozen=True)
 class TargetPolicy:
-    """Whether private, loopback and link-local addresses may receive webhooks."""
+    """Whether private, loopback and link-local addresses may receive requests: all of
+    them (`allow_private`), or only URLs under one of the `allowed` prefixes (scheme,
+    host and port equal, path under the prefix's path), e.g. the demo's own calendar feed."""
 
     allow_private: bool = False
+    allowed: tuple[str, ...] = ()
+
+    def permits(self, url: str) -> bool:
+        """The URL is under one of the `allowed` prefixes."""
+        scheme, host, port, path = _origin(url)
+        for prefix in self.allowed:
+            p_scheme, p_host, p_port, p_path = _origin(prefix)
+            under = path == p_path or path.startswith(p_path.rstrip("/") + "/")
+            if (scheme, host, port) == (p_scheme, p_host, p_port) and host and under:
+                return True
+        return False
 
     async def check(self, url: str) -> None:
         """RefusedTarget if the URL's host is or resolves to a non-public address.
 
         OSError if the name does not resolve (a failed attempt, tried again later).
         """
-        if self.allow_private:
+        if self.allow_private or self.permits(url):
             return
         host = urlsplit(url).hostname or ""
         for address in await _addresses(host):

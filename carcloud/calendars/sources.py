@@ -43,12 +43,18 @@ class SourceSettings:
     allow_private: bool = False
     timeout_s: float = 20.0
     max_bytes: int = MAX_CALENDAR_BYTES
+    allowed_urls: tuple[str, ...] = ()  # private URLs allowed one by one (by prefix)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> SourceSettings:
-        """CARCLOUD_CALENDAR_ALLOW_PRIVATE=1 allows private and loopback addresses."""
+        """CARCLOUD_CALENDAR_ALLOW_PRIVATE=1 allows private and loopback addresses;
+        CARCLOUD_CALENDAR_ALLOW_URLS (comma-separated URL prefixes) allows only those."""
         allow = environ.get("CARCLOUD_CALENDAR_ALLOW_PRIVATE", "").strip().lower()
-        return cls(allow_private=allow in ("1", "true", "yes", "on"))
+        urls = environ.get("CARCLOUD_CALENDAR_ALLOW_URLS", "")
+        return cls(
+            allow_private=allow in ("1", "true", "yes", "on"),
+            allowed_urls=tuple(url.strip() for url in urls.split(",") if url.strip()),
+        )
 
 
 def source_url(raw: str, kind: str) -> str:
@@ -80,7 +86,7 @@ def _shown(text: str) -> str:
 async def check_target(url: str, settings: SourceSettings) -> None:
     """SourceError if the URL's host is not a public address (and private ones are not allowed)."""
     try:
-        await TargetPolicy(settings.allow_private).check(url)
+        await TargetPolicy(settings.allow_private, settings.allowed_urls).check(url)
     except RefusedTarget:
         host = urlsplit(url).hostname
         raise SourceError(

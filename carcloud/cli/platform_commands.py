@@ -77,8 +77,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
-    from carcloud.runtime.demo import live_page_url, run_demo
+    from carcloud.runtime.demo import headunit_url, live_page_url, run_demo
+    from carcloud.runtime.democalendars import DemoDriver
     from carcloud.runtime.platform import Started
+    from carcloud_agent.protocol.notifications import Notification
 
     if args.data_dir is None:
         args.data_dir = Path(tempfile.mkdtemp(prefix="carcloud-demo-"))
@@ -95,6 +97,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         console.print(f"  API {settings.http_url}/api/v1/docs   MQTT {settings.mqtt_url}")
         console.print("Press Ctrl-C to stop.")
 
+    def drivers_ready(drivers: list[DemoDriver]) -> None:
+        key = (settings.data_dir / "operator.key").read_text().strip()
+        console.print(
+            f"  {len(drivers)} cars have a driver with a calendar: their next meeting and "
+            "when to leave show on the car's screen within a minute. Open one:"
+        )
+        for driver in drivers:
+            console.print(f"    {driver.name} ({driver.brand}, {driver.vin}):")
+            console.print(f"      [bold]{headunit_url(settings, key, driver.vin)}[/]")
+
+    def card_shown(vin: str, card: Notification) -> None:
+        console.print(f"  card on {vin}: {card.title}")
+
     run_async(
         run_demo(
             settings,
@@ -105,6 +120,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             warmup_s=args.warm_up,
             on_ready=ready,
             on_fleet=fleet_ready,
+            on_drivers=drivers_ready,
+            on_card=card_shown,
         )
     )
     console.print("carcloud demo stopped.")
