@@ -72,6 +72,16 @@ def _count(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _positive(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError("expected a number > 0") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a number > 0")
+    return value
+
+
 def _switch(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("1", "true", "yes", "on"):
@@ -402,6 +412,56 @@ SETTINGS: tuple[Setting, ...] = (
         "seconds a participant whose link dropped may rejoin with the same token",
         metavar="S",
     ),
+    # Trip detection (docs/telematics.md); every derive process of a platform should agree.
+    Setting(
+        "trip_stop_s",
+        _positive,
+        180.0,
+        "seconds a car must stand still for its trip to end (power off ends it at once)",
+        metavar="S",
+    ),
+    Setting(
+        "trip_gap_s",
+        _positive,
+        60.0,
+        "seconds without data that count as a gap (the car was offline), not sampling",
+        metavar="S",
+    ),
+    Setting(
+        "trip_gap_min_m",
+        _positive,
+        200.0,
+        "metres the car must have covered across a gap for its trip to go on through it",
+        metavar="M",
+    ),
+    Setting(
+        "trip_gap_min_kmh",
+        _positive,
+        3.0,
+        "average km/h across a gap at or above which the car kept driving through it",
+        metavar="KMH",
+    ),
+    Setting(
+        "trip_moving_kmh",
+        _positive,
+        1.0,
+        "speed from which a car that reports its speed is moving",
+        metavar="KMH",
+    ),
+    Setting(
+        "trip_min_distance_m",
+        _positive,
+        100.0,
+        "a completed drive shorter than this is not a trip",
+        metavar="M",
+    ),
+    Setting(
+        "trip_min_positions",
+        _count(1),
+        2,
+        "a completed drive with fewer reported positions is not a trip",
+        metavar="N",
+    ),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
@@ -466,6 +526,13 @@ class Settings:
     max_rooms_per_brand: int = _default("max_rooms_per_brand")
     max_participants_per_brand: int = _default("max_participants_per_brand")
     rejoin_grace_s: int = _default("rejoin_grace_s")
+    trip_stop_s: float = _default("trip_stop_s")
+    trip_gap_s: float = _default("trip_gap_s")
+    trip_gap_min_m: float = _default("trip_gap_min_m")
+    trip_gap_min_kmh: float = _default("trip_gap_min_kmh")
+    trip_moving_kmh: float = _default("trip_moving_kmh")
+    trip_min_distance_m: float = _default("trip_min_distance_m")
+    trip_min_positions: int = _default("trip_min_positions")
     nats_url_given: bool = field(init=False, default=False, repr=False, compare=False)
     mqtt_url_given: bool = field(init=False, default=False, repr=False, compare=False)
 
@@ -512,6 +579,13 @@ class Settings:
             "max_rooms_per_brand": self.max_rooms_per_brand,
             "max_participants_per_brand": self.max_participants_per_brand,
             "rejoin_grace_s": self.rejoin_grace_s,
+            "trip_stop_s": self.trip_stop_s,
+            "trip_gap_s": self.trip_gap_s,
+            "trip_gap_min_m": self.trip_gap_min_m,
+            "trip_gap_min_kmh": self.trip_gap_min_kmh,
+            "trip_moving_kmh": self.trip_moving_kmh,
+            "trip_min_distance_m": self.trip_min_distance_m,
+            "trip_min_positions": self.trip_min_positions,
         }
         return "Settings(" + ", ".join(f"{key}={value!r}" for key, value in shown.items()) + ")"
 

@@ -29,6 +29,7 @@ from carcloud.productivity.service import ProductivityService
 from carcloud.registry.secrets import SecretHasher
 from carcloud.registry.service import ConnectionControl, RegistryService
 from carcloud.storage import Stores
+from carcloud.telematics.models import DetectionSettings
 from carcloud.telematics.service import TelematicsService, known_capacities
 from carcloud.twins.service import TwinService
 from carcloud.webhooks.service import WebhookService
@@ -70,6 +71,7 @@ def build_services(
     *,
     vehicle_pepper: str,
     room_limits: RoomLimits | None = None,
+    detection: DetectionSettings | None = None,
 ) -> Services:
     """Every slice's service, wired to each other only through their services.
 
@@ -105,7 +107,7 @@ def build_services(
         twins=twins,
         campaigns=CampaignService(twins, stores.events),
         events=EventService(stores.events),
-        telematics=TelematicsService(stores.telematics, usable_kwh=known_capacities()),
+        telematics=TelematicsService(stores.telematics, detection, usable_kwh=known_capacities()),
         drivers=drivers,
         calendars=calendars,
         webhooks=WebhookService(stores.webhooks),

@@ -60,6 +60,13 @@ _LOCAL_SETTINGS = (
     "max_rooms_per_brand",
     "max_participants_per_brand",
     "rejoin_grace_s",
+    "trip_stop_s",
+    "trip_gap_s",
+    "trip_gap_min_m",
+    "trip_gap_min_kmh",
+    "trip_moving_kmh",
+    "trip_min_distance_m",
+    "trip_min_positions",
 )
 UP_SETTINGS = (*_LOCAL_SETTINGS, "nats_url", "mqtt_url", "secrets_file", "stream_replicas")
 WORKER_SETTINGS = UP_SETTINGS

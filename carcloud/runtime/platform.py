@@ -48,6 +48,7 @@ from carcloud.runtime.datadir import DataDir, PlatformSecrets, load_platform_sec
 from carcloud.runtime.roles import ROLES, USER_ROLES, RoleContext, Runner, check_roles
 from carcloud.services import Services, build_services
 from carcloud.storage import open_storage
+from carcloud.telematics.models import DetectionSettings
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +298,7 @@ async def run_roles(
                 settings.rejoin_grace_s,
                 settings.room_close_after_s,
             ),
+            detection=DetectionSettings.of(settings),
         )
         if media is not None and "api" in names:
             bridge = AudioBridge(media, on_hangup=services.rooms.media_hangup)

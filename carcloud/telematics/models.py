@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from carcloud.errors import ValidationError
 from carcloud.telematics.timeline import Position
 from carcloud.timeutil import format_us
+
+if TYPE_CHECKING:
+    from carcloud.config import Settings
 
 SECOND = 1_000_000
 
@@ -28,7 +32,7 @@ def derived_id(prefix: str, vin: str, start_ts: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DetectionSettings:
-    """How trips and sessions are told apart; every value can come from CARCLOUD_* settings.
+    """How trips and sessions are told apart; each value is a CARCLOUD_TRIP_* setting (`of`).
 
     `stop_s`: standing still this long ends a trip (power off ends it at once).
     `gap_s`: no data for longer than this is a gap (the car was offline), not sampling.
@@ -50,6 +54,19 @@ class DetectionSettings:
                 raise ValidationError(f"{name} must be > 0, not {getattr(self, name)!r}")
         if self.min_positions < 1:
             raise ValidationError(f"min_positions must be >= 1, not {self.min_positions}")
+
+    @classmethod
+    def of(cls, settings: Settings) -> DetectionSettings:
+        """The detection settings of an installation (CARCLOUD_TRIP_* variables or flags)."""
+        return cls(
+            stop_s=settings.trip_stop_s,
+            gap_s=settings.trip_gap_s,
+            moving_kmh=settings.trip_moving_kmh,
+            min_distance_km=settings.trip_min_distance_m / 1000,
+            min_positions=settings.trip_min_positions,
+            gap_min_km=settings.trip_gap_min_m / 1000,
+            gap_min_speed_kmh=settings.trip_gap_min_kmh,
+        )
 
     @property
     def lookback_us(self) -> int:
