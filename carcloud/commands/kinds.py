@@ -105,7 +105,7 @@ KINDS: Mapping[str, CommandKind] = {
         CommandKind(
             "set_charge_limit",
             "Set the state of charge where charging stops.",
-            (Param("percent", "integer", True, None, 50, 100, "percent"),),
+            (Param("percent", "integer", True, None, 50, 100, "percent"), REASON),
         ),
         CommandKind("honk_flash", "Honk and flash the lights.", default_ttl_s=60),
         CommandKind(

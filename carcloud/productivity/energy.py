@@ -82,6 +82,19 @@ def needed_km(trip_km: float, policy: RangePolicy) -> float:
     return trip_km * (1.0 + policy.margin) + policy.reserve_km
 
 
+def limit_for(trip_km: float, model: ModelEnergy, policy: RangePolicy) -> int:
+    """The charge limit (percent, a multiple of 5, at most 100) whose full battery covers
+    a trip of `trip_km` with the margin."""
+    full_km = model.battery_kwh / model.kwh_per_100km * 100.0
+    wanted = needed_km(trip_km, policy) / full_km * 100.0
+    return min(100, max(50, math.ceil(wanted / 5.0 - 1e-9) * 5))
+
+
+def range_at_limit_km(limit_percent: float, model: ModelEnergy) -> float:
+    """What a battery charged to `limit_percent` covers."""
+    return limit_percent / 100.0 * model.battery_kwh / model.kwh_per_100km * 100.0
+
+
 def charging_stop(
     trip_km: float, available_km: float | None, model: ModelEnergy | None, policy: RangePolicy
 ) -> ChargingStop | None:

@@ -28,6 +28,10 @@ from carcloud.timeutil import datetime_to_us, format_us
 LATITUDE = "Vehicle.CurrentLocation.Latitude"
 LONGITUDE = "Vehicle.CurrentLocation.Longitude"
 SECOND_US = 1_000_000
+_CHARGING = "Vehicle.Powertrain.TractionBattery.Charging."
+CABLE = _CHARGING + "ChargingPort.AnyPosition.IsChargingCableConnected"
+CHARGING = _CHARGING + "IsCharging"
+CHARGE_LIMIT = _CHARGING + "ChargeLimit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,9 @@ class CarSituation:
     range_km: float | None
     model: ModelEnergy | None
     cabin_c: float | None = None
+    plugged_in: bool | None = None
+    charging: bool | None = None
+    charge_limit_percent: float | None = None
 
 
 def situation_of(latest: LatestState, model: ModelEnergy | None) -> CarSituation:
@@ -50,12 +57,18 @@ def situation_of(latest: LatestState, model: ModelEnergy | None) -> CarSituation
     if isinstance(lat, int | float) and isinstance(lon, int | float):
         position = Point(float(lat), float(lon))
     cabin = values.get("Vehicle.Cabin.HVAC.AmbientAirTemperature")
+    plugged, charging, limit = values.get(CABLE), values.get(CHARGING), values.get(CHARGE_LIMIT)
     return CarSituation(
         position=position,
         position_at=times.get(LATITUDE),
         range_km=range_km(values, model),
         model=model,
         cabin_c=float(cabin) if isinstance(cabin, int | float) else None,
+        plugged_in=plugged if isinstance(plugged, bool) else None,
+        charging=charging if isinstance(charging, bool) else None,
+        charge_limit_percent=float(limit)
+        if isinstance(limit, int | float) and not isinstance(limit, bool)
+        else None,
     )
 
 

@@ -19,7 +19,7 @@ CARD_PURPOSES: tuple[CardPurpose, ...] = get_args(CardPurpose)
 # Cards that describe a meeting as it was sent (what "changed" is measured against).
 MEETING_CARDS: tuple[CardPurpose, ...] = ("next_meeting", "changed")
 
-PreconditionKind = Literal["climate_start", "charge_start"]
+PreconditionKind = Literal["climate_start", "charge_start", "set_charge_limit"]
 PreconditionStatus = Literal["scheduled", "sent", "cancelled"]
 
 

@@ -248,7 +248,7 @@ class ProductivityService:
         assert outlook.driver is not None
         wanted = (
             planned_preconditions(outlook.vin, outlook.driver, outlook.situation,
-                                  outlook.upcoming, outlook.plans, now)
+                                  outlook.upcoming, outlook.plans, now, self.policy)
             if outlook.driver.preferences.precondition
             else []
         )  # fmt: skip
@@ -257,15 +257,53 @@ class ProductivityService:
             if stored.status == "scheduled" and stored.due_at <= now:
                 await self._send(stored, now)
         keep = {(p.meeting_id, p.kind) for p in wanted}
-        for stored in await self.store.preconditions(outlook.vin, None, ("scheduled", "sent")):
+        active = await self.store.preconditions(outlook.vin, None, ("scheduled", "sent"))
+        cancelled: list[Precondition] = []
+        for stored in active:
             gone = stored.meeting_id not in outlook.present
             unwanted = stored.status == "scheduled" and (stored.meeting_id, stored.kind) not in keep
             if gone or unwanted:
                 await self._cancel(stored, now)
+                cancelled.append(stored)
+        raises = [p for p in active if p.kind == "set_charge_limit"]
+        if any(p in cancelled for p in raises) and all(p in cancelled for p in raises):
+            await self._restore_limit(outlook.vin, min(p.created_at for p in raises))
         return await self.store.preconditions(outlook.vin, None, None)
+
+    async def _restore_limit(self, vin: str, since: int) -> None:
+        """Put the charge limit back where it was before the raises the car applied, once
+        no meeting needs them: the lowest limit they started from (the raises cancelled
+        since the oldest of those that were still active: they overlapped)."""
+        applied: list[Precondition] = []
+        for raised in await self.store.preconditions(vin, None, ("cancelled",)):
+            if raised.kind != "set_charge_limit" or raised.command_id is None:
+                continue
+            if raised.updated_at < since:
+                continue
+            try:
+                command = await self.commands.record(vin, raised.command_id)
+            except CarcloudError:
+                continue
+            if command.status == "succeeded":
+                applied.append(raised)
+        previous = [p.params.get("restore_percent") for p in applied]
+        earlier = min((p for p in previous if isinstance(p, int)), default=None)
+        if earlier is None:
+            return
+        last = max(applied, key=lambda p: p.updated_at)
+        try:
+            await self.commands.send(
+                vin, None, "set_charge_limit",
+                {"percent": earlier, "reason": f"carcloud: back to {earlier} % (the meetings "
+                 "it was raised for are over or cancelled)"},
+                idempotency_key=f"precondition:{last.id}:restore",
+            )  # fmt: skip
+        except CarcloudError as exc:
+            log.info("productivity: cannot restore the charge limit of %s: %s", vin, exc)
 
     async def _send(self, precondition: Precondition, now: int) -> None:
         params: dict[str, Any] = {**precondition.params, "reason": precondition.reason[:200]}
+        params.pop("restore_percent", None)  # for the restore, not the car
         try:
             command, _ = await self.commands.send(
                 precondition.vin, None, precondition.kind, params,

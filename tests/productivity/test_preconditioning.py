@@ -4,12 +4,14 @@ is deleted from the calendar; the car is told the meeting is cancelled."""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from carcloud_agent.protocol.notifications import decode_notification
 from tests.calendars.feedserver import FeedServer
 from tests.platform import Platform
-from tests.productivity.conftest import BATTERY_RANGE, BERLIN, Meeting, calendar, drive
+from tests.productivity.conftest import BATTERY_RANGE, BERLIN, SOC, Meeting, calendar, drive
 
 NEAR = (BERLIN[0] + 0.018, BERLIN[1])
 
@@ -63,3 +65,81 @@ def test_preconditioning_is_scheduled_sent_and_cancelled_with_the_meeting(
 
     titles = platform.wait_for(cancelled_cards, what="the cancelled card on the car")
     assert len(titles) == 1 and titles[0].endswith("Standup"), titles
+
+
+HAMBURG = (53.5511, 9.9937)  # ~255 km: 345 km by the straight-line router's detour factor
+CABLE = (
+    "Vehicle.Powertrain.TractionBattery.Charging.ChargingPort.AnyPosition.IsChargingCableConnected"
+)
+CHARGING = "Vehicle.Powertrain.TractionBattery.Charging.IsCharging"
+LIMIT = "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit"
+
+
+def test_a_plugged_in_car_whose_charge_limit_is_too_low_gets_it_raised_then_restored(
+    platform: Platform, feed: FeedServer
+) -> None:
+    # An Aria (95 kWh, 16.5 kWh/100 km: 576 km full) plugged in at 10 % with its limit at
+    # 60 % (345 km): the 345 km trip needs 429 km with the margin, so charging would stop short.
+    meetings = [Meeting("hh", "Board meeting", 660, *HAMBURG)]
+    signals = {SOC: 10.0, CABLE: True, CHARGING: False, LIMIT: 60}
+    driven = drive(platform, feed, meetings, "pcgamma", signals, model="Aria")
+    car, vin = driven.car, driven.vin
+    car.serve()  # the car answers its commands: succeeded
+    with platform.api() as api:
+        profile = api.get(f"/drivers/{driven.driver_id}")
+        api.request("PUT", f"/drivers/{driven.driver_id}", json={
+            "name": profile["name"], "timezone": profile["timezone"],
+            "preferences": {**profile["preferences"], "precondition": True},
+        })  # fmt: skip
+
+        def sent(kind: str) -> dict[str, Any] | None:
+            found = api.get(f"/vehicles/{vin}/preconditioning")["preconditioning"]
+            return next((p for p in found if p["kind"] == kind and p["status"] == "sent"), None)
+
+        raised = platform.wait_for(lambda: sent("set_charge_limit"), what="the limit raise")
+        started = platform.wait_for(lambda: sent("charge_start"), what="charge_start")
+        command = api.get(f"/vehicles/{vin}/commands/{raised['command_id']}")
+        assert command["params"]["percent"] == 75  # 429 km of 576: 74.3 %, next 5 %
+        reason = command["params"]["reason"]
+        assert reason.startswith("charge limit 60 % gives 345 km < 429 km needed for 344.6 km"), (
+            reason
+        )
+        assert reason.endswith("to 'Board meeting': limit 60 % -> 75 %"), reason
+        assert "restore_percent" not in command["params"]
+        platform.wait_for(
+            lambda: (
+                api.get(f"/vehicles/{vin}/commands/{started['command_id']}")["status"]
+                == "succeeded"
+            ),
+            what="charge_start to succeed",
+        )
+
+    def commands() -> list[tuple[str, dict[str, Any]]]:
+        found = [json.loads(p) for t, p in list(car.received) if "/commands/" in t]
+        return [(c["kind"], c["params"]) for c in found]
+
+    # The raise reached the car before charge_start: charging goes on past 60 %.
+    kinds = [kind for kind, _ in commands()]
+    assert kinds.index("set_charge_limit") < kinds.index("charge_start"), kinds
+    # The car now reports 75 % and charging: nothing more is sent for it.
+    car.telemetry({LIMIT: 75, CHARGING: True, SOC: 12.0})
+    time.sleep(2)
+    assert [kind for kind, _ in commands()].count("set_charge_limit") == 1
+
+    # The meeting is cancelled: the raise is cancelled and the limit goes back to 60 %.
+    feed.serve(calendar([]))
+    with platform.api() as api:
+        api.post(f"/calendar-accounts/{driven.account_id}/sync", {})
+        platform.wait_for(
+            lambda: (
+                (found := api.get(f"/vehicles/{vin}/preconditioning")["preconditioning"])
+                and all(p["status"] == "cancelled" for p in found)
+            ),
+            what="the raise to be cancelled",
+        )
+    restore = platform.wait_for(
+        lambda: [p for k, p in commands() if k == "set_charge_limit" and p["percent"] == 60],
+        what="the limit to go back to 60 %",
+    )
+    assert restore[0]["reason"].startswith("carcloud: back to 60 %")
+    assert [kind for kind, _ in commands()].count("set_charge_limit") == 2
