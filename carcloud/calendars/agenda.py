@@ -48,6 +48,8 @@ class AgendaEntry:
     location: str | None
     coordinates: Coordinates | None
     join: JoinInfo
+    # Why a meeting with a location has no coordinates (carcloud.calendars.geocoding).
+    coordinates_reason: str | None = None
 
     def document(self, zone: ZoneInfo) -> dict[str, Any]:
         """The JSON form: times in UTC and in `zone` (the driver's)."""
@@ -65,6 +67,7 @@ class AgendaEntry:
             "timezone": zone.key,
             "location": self.location,
             "coordinates": self.coordinates.document() if self.coordinates else None,
+            "coordinates_reason": self.coordinates_reason,
             "join": self.join.document(),
         }
 

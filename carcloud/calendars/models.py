@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from carcloud.calendars.places import Coordinates
 from carcloud.timeutil import format_us
 
 AccountKind = Literal["ics", "caldav", "google", "graph"]
@@ -116,3 +117,22 @@ class ItemChanges:
     deletes: tuple[str, ...] = ()
     replace_all: bool = False
     sync_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Geocode:
+    """The geocoder's answer for a location text (`query`: folded, see
+    `carcloud.calendars.geocoding.query_of`): a place, or none with the reason."""
+
+    query: str
+    lat: float | None
+    lon: float | None
+    label: str | None
+    reason: str | None
+    looked_up_at: int
+
+    def coordinates(self) -> Coordinates | None:
+        """Its coordinates, when it found a place."""
+        if self.lat is None or self.lon is None:
+            return None
+        return Coordinates(self.lat, self.lon, "geocoder")

@@ -2,15 +2,14 @@
 
 In order: the event's GEO; Apple's structured location (`geo:` URI); a place of the
 driver whose name or address is the location text ("Home", "work", "Office Berlin").
-A geocoder for free text (a Nominatim-compatible URL) is the next source to add; the
-`Geocoder` protocol is where it plugs in.
+Other free text goes to `carcloud.calendars.geocoding` (the demo cities' places, then a
+Nominatim-compatible geocoder).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Protocol
 
 import icalendar
 
@@ -30,14 +29,6 @@ class Coordinates:
     def document(self) -> dict[str, float | str]:
         """The JSON form."""
         return {"lat": self.lat, "lon": self.lon, "source": self.source}
-
-
-class Geocoder(Protocol):
-    """Free-text location to coordinates (a Nominatim-compatible service)."""
-
-    async def locate(self, text: str) -> Coordinates | None:
-        """The best match of `text`, if any."""
-        ...
 
 
 def _valid(lat: float, lon: float) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from carcloud.calendars import google, graph
 from carcloud.calendars.agenda import AgendaEntry, ParsedItems, build_agenda
 from carcloud.calendars.credentials import CredentialBox
+from carcloud.calendars.geocoding import GeocoderSettings, Locator
 from carcloud.calendars.models import ACCOUNT_KINDS, OAUTH_KINDS, CalendarAccount, SyncState
 from carcloud.calendars.oauth import OAuthProvider
 from carcloud.calendars.sources import SourceSettings, redacted, source_url
@@ -52,11 +53,15 @@ class CalendarService:
         settings: SourceSettings | None = None,
         policy: SyncPolicy | None = None,
         providers: Mapping[str, OAuthProvider] | None = None,
+        geocoder: GeocoderSettings | None = None,
     ) -> None:
         self.store = store
         self.drivers = drivers
         self.settings = settings or SourceSettings.from_env()
-        self.syncer = CalendarSyncer(store, box, self.settings, policy or SyncPolicy(), providers)
+        self.locator = Locator(store, drivers, geocoder)
+        self.syncer = CalendarSyncer(
+            store, box, self.settings, policy or SyncPolicy(), providers, self.locator
+        )
         self.box = box
         self._parsed = ParsedItems()
 
@@ -144,7 +149,7 @@ class CalendarService:
                 # Not checkable now: kept with its error, and the worker tries again.
                 await self.syncer.failed(account, started, str(exc))
                 return await self.store.get_account(account.id, None)
-        await self.syncer.succeeded(account, started, changes, report)
+            await self.syncer.succeeded(account, started, changes, report, client)
         return await self.store.get_account(account.id, None)
 
     async def list_accounts(self, driver_id: str, brand: str | None) -> list[CalendarAccount]:
@@ -176,7 +181,8 @@ class CalendarService:
             raise ValidationError(f"an agenda spans at most {MAX_AGENDA_DAYS} days")
         accounts = await self.store.list_accounts(driver.id, None)
         items = await self.store.driver_items(driver.id)
-        return build_agenda(driver, accounts, items, start, end, self._parsed)
+        entries = build_agenda(driver, accounts, items, start, end, self._parsed)
+        return await self.locator.place(entries)
 
     async def vehicle_agenda(
         self, vin: str, brand: str | None, start: dt.datetime, end: dt.datetime

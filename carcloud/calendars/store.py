@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from carcloud.calendars.models import CalendarAccount, CalendarItem, ItemChanges, SyncState
+from carcloud.calendars.models import (
+    CalendarAccount,
+    CalendarItem,
+    Geocode,
+    ItemChanges,
+    SyncState,
+)
 from carcloud.events.models import NewEvent
 
 
@@ -64,4 +70,12 @@ class CalendarStore(Protocol):
 
     async def driver_items(self, driver_id: str) -> list[tuple[str, CalendarItem]]:
         """(account id, object) of every account of the driver."""
+        ...
+
+    async def geocodes(self, queries: Sequence[str]) -> dict[str, Geocode]:
+        """The geocoder's kept answers for these queries (those asked before), by query."""
+        ...
+
+    async def save_geocodes(self, geocodes: Sequence[Geocode]) -> None:
+        """Keep the geocoder's answers (a newer one replaces an older one of its query)."""
         ...

@@ -25,6 +25,7 @@ import httpx
 
 from carcloud.calendars import caldav, google, graph
 from carcloud.calendars.credentials import CredentialBox
+from carcloud.calendars.geocoding import Locator
 from carcloud.calendars.ics import feed_changes, fetch_feed
 from carcloud.calendars.models import (
     OAUTH_KINDS,
@@ -154,8 +155,10 @@ class CalendarSyncer:
         settings: SourceSettings,
         policy: SyncPolicy,
         providers: Mapping[str, OAuthProvider] | None = None,
+        locator: Locator | None = None,
     ) -> None:
         self.store = store
+        self.locator = locator
         self.box = box
         self.settings = settings
         self.policy = policy
@@ -204,12 +207,20 @@ class CalendarSyncer:
         except Exception as exc:  # a library's surprise must not stop the other accounts
             log.exception("calendar account %s: sync failed unexpectedly", account.id)
             return await self.failed(account, started, f"internal error: {type(exc).__name__}")
-        return await self.succeeded(account, started, changes, report)
+        return await self.succeeded(account, started, changes, report, client)
 
     async def succeeded(
-        self, account: CalendarAccount, started: int, changes: ItemChanges, report: SyncReport
+        self,
+        account: CalendarAccount,
+        started: int,
+        changes: ItemChanges,
+        report: SyncReport,
+        client: httpx.AsyncClient | None = None,
     ) -> SyncState:
-        """Store a sync's changes with the account's new state."""
+        """Store a sync's changes with the account's new state (new locations geocoded
+        first, so the agenda rarely waits for the geocoder; that never fails the sync)."""
+        if self.locator is not None:
+            await self.locator.locate_new(account.driver_id, changes.upserts, client)
         done = now_us()
         new = SyncState(
             status="ok",

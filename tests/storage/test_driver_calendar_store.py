@@ -10,6 +10,7 @@ import pytest
 from carcloud.calendars.models import (
     CalendarAccount,
     CalendarItem,
+    Geocode,
     ItemChanges,
     SyncReport,
     SyncState,
@@ -163,3 +164,16 @@ async def test_a_sync_writes_its_event_with_the_vehicles_of_the_driver(two_brand
     await calendars.delete_account("cal_1", None)  # deleted while it synced: nothing kept
     await calendars.save_sync("cal_1", changes, SyncState("ok"), [event])
     assert len(await two_brands.events.list_events(0, "volta", ["agenda.changed"])) == 1
+
+
+async def test_geocoder_answers_are_kept_by_query(stores: Stores) -> None:
+    calendars = stores.calendars
+    assert await calendars.geocodes(["brandenburger tor, berlin"]) == {}
+    tor = Geocode("brandenburger tor, berlin", 52.5162699, 13.3777034, "Brandenburger Tor", None, 1)
+    nowhere = Geocode("atlantis", None, None, None, "the geocoder knows no place 'Atlantis'", 2)
+    await calendars.save_geocodes([tor, nowhere])
+    found = await calendars.geocodes(["brandenburger tor, berlin", "atlantis", "unknown"])
+    assert found == {tor.query: tor, nowhere.query: nowhere}
+    moved = dataclasses.replace(tor, lat=52.5, looked_up_at=3)
+    await calendars.save_geocodes([moved])
+    assert await calendars.geocodes([tor.query]) == {tor.query: moved}

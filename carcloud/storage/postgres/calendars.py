@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from carcloud.calendars.models import CalendarAccount, CalendarItem, ItemChanges, SyncState
+from carcloud.calendars.models import (
+    CalendarAccount,
+    CalendarItem,
+    Geocode,
+    ItemChanges,
+    SyncState,
+)
 from carcloud.errors import NotFoundError
 from carcloud.events.models import NewEvent
 from carcloud.storage.calendar_rows import (
@@ -184,3 +190,26 @@ class PostgresCalendarStore:
             return [(row[0], CalendarItem(row[1], row[2], row[3])) for row in rows]
 
         return await self.engine.read(query)
+
+    async def geocodes(self, queries: Sequence[str]) -> dict[str, Geocode]:
+        async def query(conn: Conn) -> dict[str, Geocode]:
+            rows = await conn.fetch(
+                "SELECT query, lat, lon, label, reason, looked_up_at FROM calendar_geocodes "
+                "WHERE query = ANY($1::text[])",
+                list(queries),
+            )
+            return {row[0]: Geocode(*row) for row in rows}
+
+        return await self.engine.read(query)
+
+    async def save_geocodes(self, geocodes: Sequence[Geocode]) -> None:
+        async def write(tx: Tx) -> None:
+            await tx.conn.executemany(
+                "INSERT INTO calendar_geocodes (query, lat, lon, label, reason, looked_up_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (query) DO UPDATE SET "
+                "lat = EXCLUDED.lat, lon = EXCLUDED.lon, label = EXCLUDED.label, "
+                "reason = EXCLUDED.reason, looked_up_at = EXCLUDED.looked_up_at",
+                [(g.query, g.lat, g.lon, g.label, g.reason, g.looked_up_at) for g in geocodes],
+            )
+
+        await self.engine.write(write)

@@ -6,7 +6,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from carcloud.calendars.models import CalendarAccount, CalendarItem, ItemChanges, SyncState
+from carcloud.calendars.models import (
+    CalendarAccount,
+    CalendarItem,
+    Geocode,
+    ItemChanges,
+    SyncState,
+)
 from carcloud.errors import NotFoundError
 from carcloud.events.models import NewEvent
 from carcloud.storage.calendar_rows import (
@@ -176,3 +182,29 @@ class SqliteCalendarStore:
             return [(row[0], CalendarItem(row[1], row[2], row[3])) for row in rows]
 
         return await self.engine.read(query)
+
+    async def geocodes(self, queries: Sequence[str]) -> dict[str, Geocode]:
+        def query(conn: sqlite3.Connection) -> dict[str, Geocode]:
+            found: dict[str, Geocode] = {}
+            for start in range(0, len(queries), 500):
+                part = list(queries[start : start + 500])
+                rows = conn.execute(
+                    "SELECT query, lat, lon, label, reason, looked_up_at FROM calendar_geocodes "
+                    f"WHERE query IN ({', '.join('?' * len(part))})",
+                    part,
+                )
+                for row in rows:
+                    found[row[0]] = Geocode(*row)
+            return found
+
+        return await self.engine.read(query)
+
+    async def save_geocodes(self, geocodes: Sequence[Geocode]) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO calendar_geocodes "
+                "(query, lat, lon, label, reason, looked_up_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(g.query, g.lat, g.lon, g.label, g.reason, g.looked_up_at) for g in geocodes],
+            )
+
+        await self.engine.write(write)

@@ -1,0 +1,10 @@
+-- The geocoder's answers for meeting locations, kept so that each text is asked once
+-- (carcloud/calendars/geocoding.py): a place (lat, lon) or none (reason).
+CREATE TABLE calendar_geocodes (
+    query TEXT PRIMARY KEY,
+    lat DOUBLE PRECISION,
+    lon DOUBLE PRECISION,
+    label TEXT,
+    reason TEXT,
+    looked_up_at BIGINT NOT NULL
+);
