@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from carcloud.api.security import CurrentPrincipal, CurrentServices
 from carcloud.calendars.agenda import AgendaEntry
+from carcloud.calendars.consent import ConsentFlow
 from carcloud.calendars.service import AccountDraft
 from carcloud.drivers.models import Driver
 from carcloud.timeutil import parse_rfc3339_us, to_datetime
@@ -78,6 +79,46 @@ async def add_account(
         body.refresh_token, body.calendar_id,
     )  # fmt: skip
     return (await svc.calendars.add_account(driver_id, who.brand, draft)).document()
+
+
+@router.get("/drivers/{driver_id}/calendar-accounts/oauth/start", tags=["calendars"])
+async def oauth_start(
+    driver_id: str,
+    request: Request,
+    who: CurrentPrincipal,
+    svc: CurrentServices,
+    provider: Annotated[str, Query(description="google or graph (Microsoft 365)")],
+    calendar_id: Annotated[str | None, Query(description="google only (default primary)")] = None,
+    redirect_uri: Annotated[
+        str | None, Query(description="where the provider sends the driver back (default: "
+                          "this API's callback; it must be registered with the OAuth client)")
+    ] = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The URL where the driver gives carcloud read access to a Google or Microsoft 365
+    calendar (authorization code with PKCE); the provider then redirects to the callback,
+    which adds the account. The consent is for this driver and expires in 10 minutes."""
+    callback = redirect_uri or str(request.url_for("oauth_callback"))
+    flow = ConsentFlow(svc.calendars)
+    started = await flow.start(driver_id, who.brand, provider, callback, calendar_id)
+    return {"driver_id": driver_id, **started.document()}
+
+
+@router.get(
+    "/calendar-accounts/oauth/callback",
+    status_code=status.HTTP_201_CREATED,
+    tags=["calendars"],
+    name="oauth_callback",
+)
+async def oauth_callback(
+    svc: CurrentServices,
+    state: str | None = None,
+    code: str | None = None,
+    error: str | None = None,
+) -> Any:
+    """Where the provider sends the driver back: the code is exchanged for tokens (the
+    refresh token is stored encrypted) and the calendar is added to the driver the consent
+    was started for. No API key: the sealed `state` says whose consent it is."""
+    return (await ConsentFlow(svc.calendars).finish(code, state, error)).document()
 
 
 @router.get("/drivers/{driver_id}/calendar-accounts", tags=["calendars"])
