@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from carcloud.drivers.service import DriverService
 from carcloud.runtime.launcher import free_port
 from carcloud.storage.sqlite import sqlite_stores
 from carcloud.storage.sqlite.calendars import SqliteCalendarStore
+from carcloud.storage.stores import Stores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from caldav_standin import event  # noqa: E402 - the bench folder is no package
@@ -64,7 +66,10 @@ class CountingSyncer(CalendarSyncer):
     synced = 0
     failures = 0
     requests = 0
+    fetched = 0
     done: asyncio.Event
+    # account URL -> objects fetched by its last sync (those that fetched any)
+    fetched_by: dict[str, int]
 
     async def sync(self, client: httpx.AsyncClient, account: CalendarAccount) -> SyncState:
         state = await super().sync(client, account)
@@ -74,6 +79,9 @@ class CountingSyncer(CalendarSyncer):
             print(f"  {account.id} failed: {state.error}", file=sys.stderr)
         elif state.report is not None:
             self.requests += state.report.requests
+            self.fetched += state.report.fetched
+            if state.report.fetched:
+                self.fetched_by[account.url] = state.report.fetched
         if self.synced >= self.expected:
             self.done.set()
         return state
@@ -85,6 +93,7 @@ class Phase:
     accounts: int
     seconds: float
     requests: int
+    fetched: int
     failed: int
     own_cpu: float
     server_cpu: float
@@ -94,7 +103,8 @@ class Phase:
         per = self.seconds / self.accounts * 1000
         return (
             f"{self.name}: {self.accounts} accounts in {self.seconds:.2f} s, {per:.2f} ms/account, "
-            f"{self.requests} requests, {self.failed} failed; CPU carcloud {self.own_cpu:.1f} s "
+            f"{self.requests} requests, {self.fetched} objects fetched, {self.failed} failed; "
+            f"CPU carcloud {self.own_cpu:.1f} s "
             f"({self.own_cpu / self.accounts * 1000:.2f} ms/account), server "
             f"{self.server_cpu:.1f} s; load {self.load:.1f}; 10,000 accounts at this rate: "
             f"{per * 10:.0f} s"
@@ -163,14 +173,10 @@ class Target:
     def cpu(self) -> float:
         return process_cpu(self.process.pid)
 
-    def edit(self, accounts: int, events: int, round_: int) -> int:
-        """Edit 1 % of all events (at least one); how many."""
-        chosen = random.Random(round_).sample(
-            range(accounts * events), max(1, accounts * events // 100)
-        )
+    def edit(self, chosen: Sequence[tuple[int, int]], round_: int) -> int:
+        """Edit event e of calendar a for each (a, e) chosen; how many."""
         with httpx.Client(base_url=self.url, auth=(USER, PASSWORD), timeout=30) as client:
-            for n in chosen:
-                a, e = divmod(n, events)
+            for a, e in chosen:
                 answer = client.put(
                     f"/{USER}/c{a}/e{e}.ics",
                     content=event(f"e{a}-{e}", f"Changed {round_}", 1 + e % 28),
@@ -185,11 +191,63 @@ class Target:
         self.log.close()
 
 
+def some_events(accounts: int, events: int, round_: int) -> list[tuple[int, int]]:
+    """1 % of all events (at least one), as (calendar, event)."""
+    chosen = random.Random(round_).sample(
+        range(accounts * events), max(1, accounts * events // 100)
+    )
+    return [divmod(n, events) for n in chosen]
+
+
+@dataclass
+class Platform:
+    """The bench's SQLite platform: driver a has calendar c{a} of the target."""
+
+    stores: Stores
+    service: CalendarService
+    syncer: CountingSyncer
+    drivers: list[Driver]
+
+
+async def open_platform(folder: Path, target: Target, accounts: int) -> Platform:
+    """A SQLite platform with a driver of one CalDAV account per calendar of `target`."""
+    stores = sqlite_stores(folder / "carcloud.db")
+    await stores.open()
+    await stores.registry.create_brand("volta", "Volta")
+    drivers = DriverService(stores.drivers)
+    box = CredentialBox(derive_key("bench"))
+    settings = SourceSettings(allow_private=True, timeout_s=60.0)
+    policy = SyncPolicy(interval_s=3600, lease_s=600)
+    service = CalendarService(stores.calendars, drivers, box, settings, policy)
+    syncer = CountingSyncer(stores.calendars, box, settings, policy)
+    created = []
+    for a in range(accounts):
+        driver = await drivers.create(Driver("", "volta", f"Driver {a}", "Europe/Berlin"))
+        draft = AccountDraft("caldav", f"{target.url}/{USER}/c{a}/", None, USER, PASSWORD)
+        await stores.calendars.create_account(service.prepare(driver, draft))
+        created.append(driver)
+    return Platform(stores, service, syncer, created)
+
+
+async def all_due(stores: Stores, limit: int, failed_only: bool = False) -> None:
+    """Make the first `limit` accounts (those whose last sync failed) due now."""
+    assert isinstance(stores.calendars, SqliteCalendarStore)
+    which = "WHERE status = 'error' " if failed_only else ""
+    await stores.calendars.engine.write(
+        lambda conn: conn.execute(
+            "UPDATE calendar_accounts SET next_sync_at = 0 WHERE id IN "
+            f"(SELECT id FROM calendar_accounts {which}ORDER BY created_at, id LIMIT ?)",
+            (limit,),
+        )
+    )
+
+
 async def sync_phase(
     name: str, syncer: CountingSyncer, limits: WorkerLimits, accounts: int, target: Target
 ) -> Phase:
     """Run the worker until `accounts` syncs are done; their time and cost."""
     syncer.expected, syncer.synced, syncer.failures, syncer.requests = accounts, 0, 0, 0
+    syncer.fetched, syncer.fetched_by = 0, {}
     syncer.done = asyncio.Event()
     stop = asyncio.Event()
     cpu, server = own_cpu(), target.cpu()
@@ -200,7 +258,8 @@ async def sync_phase(
     stop.set()
     await task
     return Phase(
-        name, accounts, seconds, syncer.requests, syncer.failures, own_cpu() - cpu,
+        name, accounts, seconds, syncer.requests, syncer.fetched, syncer.failures,
+        own_cpu() - cpu,
         target.cpu() - server, os.getloadavg()[0],
     )  # fmt: skip
 
@@ -218,35 +277,13 @@ async def run(args: argparse.Namespace) -> None:
         made = time.perf_counter()
         target = Target(args.target, folder, accounts, events, args.latency_ms)
         try:
-            stores = sqlite_stores(folder / "carcloud.db")
-            await stores.open()
-            await stores.registry.create_brand("volta", "Volta")
-            drivers = DriverService(stores.drivers)
-            box = CredentialBox(derive_key("bench"))
-            settings = SourceSettings(allow_private=True, timeout_s=60.0)
-            policy = SyncPolicy(interval_s=3600, lease_s=600)
-            service = CalendarService(stores.calendars, drivers, box, settings, policy)
-            syncer = CountingSyncer(stores.calendars, box, settings, policy)
-            for a in range(accounts):
-                driver = await drivers.create(Driver("", "volta", f"Driver {a}", "Europe/Berlin"))
-                draft = AccountDraft("caldav", f"{target.url}/{USER}/c{a}/", None, USER, PASSWORD)
-                await stores.calendars.create_account(service.prepare(driver, draft))
+            platform = await open_platform(folder, target, accounts)
+            stores, syncer = platform.stores, platform.syncer
             print(f"set-up (server, drivers, accounts): {time.perf_counter() - made:.1f} s")
-
-            async def all_due(limit: int) -> None:
-                assert isinstance(stores.calendars, SqliteCalendarStore)
-                await stores.calendars.engine.write(
-                    lambda conn: conn.execute(
-                        "UPDATE calendar_accounts SET next_sync_at = 0 WHERE id IN "
-                        "(SELECT id FROM calendar_accounts ORDER BY created_at, id LIMIT ?)",
-                        (limit,),
-                    )
-                )
-
             limits = WorkerLimits(args.concurrency, per_host)
             phases = [await sync_phase("first sync", syncer, limits, accounts, target)]
-            changed = target.edit(accounts, events, 1)
-            await all_due(accounts)
+            changed = target.edit(some_events(accounts, events, 1), 1)
+            await all_due(stores, accounts)
             profile = cProfile.Profile() if args.profile else None
             if profile is not None:
                 profile.enable()
@@ -254,8 +291,8 @@ async def run(args: argparse.Namespace) -> None:
             if profile is not None:
                 profile.disable()
                 profile.dump_stats(args.profile)
-            target.edit(accounts, events, 2)
-            await all_due(baseline_accounts)
+            target.edit(some_events(accounts, events, 2), 2)
+            await all_due(stores, baseline_accounts)
             phases.append(
                 await sync_phase(
                     "baseline: incremental, one at a time", syncer, WorkerLimits(1, 1),
@@ -272,19 +309,26 @@ async def run(args: argparse.Namespace) -> None:
     print(f"incremental vs baseline per account: {speedup:.1f} x faster")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", choices=("radicale", "standin"), default="radicale")
-    parser.add_argument("--accounts", type=int, default=1000)
+def target_arguments(
+    parser: argparse.ArgumentParser, target: str, accounts: int, per_host: int
+) -> None:
+    """The options of the target and the worker (with these defaults)."""
+    parser.add_argument("--target", choices=("radicale", "standin"), default=target)
+    parser.add_argument("--accounts", type=int, default=accounts)
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument(
-        "--per-host", type=int, default=8, help="Radicale serves 8 connections at once"
+        "--per-host", type=int, default=per_host, help="Radicale serves 8 connections at once"
     )
-    parser.add_argument("--baseline-accounts", type=int, default=0, help="default: all")
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="stand-in only: delay of each answer"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    target_arguments(parser, "radicale", 1000, 8)
+    parser.add_argument("--baseline-accounts", type=int, default=0, help="default: all")
     parser.add_argument("--profile", help="write a cProfile of the incremental sync here")
     asyncio.run(run(parser.parse_args()))
 
