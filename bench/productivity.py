@@ -66,6 +66,14 @@ _PROBE = (
 )
 
 
+class Lines(list[str]):
+    """The report's lines, each printed as it is added (a long run shows its progress)."""
+
+    def append(self, line: str) -> None:
+        print(line, flush=True)
+        super().append(line)
+
+
 def load() -> float:
     return os.getloadavg()[0]
 
@@ -145,7 +153,7 @@ async def calendars(args: argparse.Namespace) -> list[str]:
         args.events,
         WorkerLimits(args.concurrency, args.per_host),
     )
-    lines: list[str] = []
+    lines = Lines()
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         made = time.perf_counter()
@@ -219,7 +227,8 @@ async def leave_by(cars: int, moves: int) -> list[str]:
     """Leave-by passes for `cars` cars; the lines of the report."""
     began = time.perf_counter()
     network_for("berlin")
-    lines = [f"leave-by: Berlin network built in {time.perf_counter() - began:.2f} s"]
+    lines = Lines()
+    lines.append(f"leave-by: Berlin network built in {time.perf_counter() - began:.2f} s")
     fleet_now = fleet(cars, 1)
     rng = random.Random(7)
     worst = 0.0
@@ -254,8 +263,8 @@ async def run(args: argparse.Namespace) -> None:
         f"{args.cars} cars; load at start {load():.1f}",
         flush=True,
     )
-    for line in await calendars(args) + await leave_by(args.cars, args.moves):
-        print(line)
+    await calendars(args)
+    await leave_by(args.cars, args.moves)
     print(f"({time.perf_counter() - began:.0f} s in all; load at the end {load():.1f})")
 
 
