@@ -30,6 +30,7 @@ from carcloud.registry.secrets import SecretHasher
 from carcloud.registry.service import ConnectionControl, RegistryService
 from carcloud.storage import Stores
 from carcloud.telematics.models import DetectionSettings
+from carcloud.telematics.places import ServicePlaces
 from carcloud.telematics.service import TelematicsService, known_capacities
 from carcloud.twins.service import TwinService
 from carcloud.webhooks.service import WebhookService
@@ -99,6 +100,8 @@ def build_services(
     rooms = RoomService(stores.calls, room_limits)
     motion = MotionWatch(stores.telemetry, twins)
     calls = CallService(stores.calls, commands, calendars, rooms, registry, motion)
+    geofences = GeofenceService(stores.geofences, history=stores.telematics)
+    places = ServicePlaces(geofences, drivers)  # trips' ends by name, tariffs at a geofence
     return Services(
         stores=stores,
         catalog=catalog,
@@ -107,11 +110,13 @@ def build_services(
         twins=twins,
         campaigns=CampaignService(twins, stores.events),
         events=EventService(stores.events),
-        telematics=TelematicsService(stores.telematics, detection, usable_kwh=known_capacities()),
+        telematics=TelematicsService(
+            stores.telematics, detection, usable_kwh=known_capacities(), places=places
+        ),
         drivers=drivers,
         calendars=calendars,
         webhooks=WebhookService(stores.webhooks),
-        geofences=GeofenceService(stores.geofences, history=stores.telematics),
+        geofences=geofences,
         alerts=AlertService(stores.alerts, history=stores.telematics, fleet=registry),
         productivity=productivity,
         rooms=rooms,

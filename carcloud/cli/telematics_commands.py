@@ -17,7 +17,8 @@ def add_telematics_commands(sub: Any) -> None:
         "trips",
         help="a vehicle's trips, newest first",
         description="Trips detected from the vehicle's committed telemetry: start and end, "
-        "distance, driving time, energy and consumption. A trip under way shows as driving.",
+        "the geofence or driver's place at each end, distance, driving time, energy and "
+        "consumption. A trip under way shows as driving.",
     )
     trips.add_argument("vin")
     trips.add_argument("--limit", type=int, default=20, help="how many (default 20)")
@@ -45,6 +46,11 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) ->
     console.print(table)
 
 
+def _place(place: dict[str, Any] | None) -> str | None:
+    """A trip end's geofence or named place, as the table shows it."""
+    return str(place["name"]) if place else None
+
+
 def cmd_trips(args: argparse.Namespace) -> int:
     with api_client(args) as client:
         page = client.get(f"/vehicles/{args.vin}/trips", limit=args.limit)
@@ -53,11 +59,24 @@ def cmd_trips(args: argparse.Namespace) -> int:
         return 0
     _table(
         f"trips of {args.vin}",
-        ("start", "end", "status", "km", "driving min", "kWh", "kWh/100km", "max km/h"),
+        (
+            "start",
+            "from",
+            "end",
+            "to",
+            "status",
+            "km",
+            "driving min",
+            "kWh",
+            "kWh/100km",
+            "max km/h",
+        ),
         [
             (
                 t["start_at"][:19],
+                _place(t.get("start_place")),
                 t["end_at"][:19],
+                _place(t.get("end_place")),
                 t["status"],
                 t["distance_km"],
                 round(t["driving_s"] / 60, 1),

@@ -195,6 +195,11 @@ class GeofenceService:
             await self.store.get_geofence(geofence_id, brand)  # NotFound for another brand's
         return await self.store.list_visits(brand, geofence_id, vin, before, limit)
 
+    async def brand_fences(self, brand: str) -> list[Geofence]:
+        """The brand's fences, oldest first: this process's own changes at once, other
+        processes' after at most FENCE_CACHE_S (trips and tariffs read them when derived)."""
+        return await self._fences_of(brand)
+
     async def containing(self, brand: str, position: Position) -> list[Geofence]:
         """The brand's fences that contain a position (no margin), oldest first."""
         return [fence for fence in await self._fences_of(brand) if fence.contains(position)]

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from carcloud.telematics.models import ChargingSegment, ChargingSession, Trip
+from carcloud.telematics.models import ChargingSegment, ChargingSession, PlaceRef, Trip
 from carcloud.telematics.tariffs import Place, Tariff, TariffPeriod
 from carcloud.telematics.timeline import Position
 
@@ -16,7 +16,7 @@ TRIP_FIELDS = (
     "status", "start_ts", "end_ts", "start_lat", "start_lon", "end_lat", "end_lon",
     "distance_km", "distance_source", "driving_s", "max_speed_kmh", "energy_kwh",
     "energy_source", "start_soc", "end_soc", "start_fuel_level", "end_fuel_level",
-    "outside_temp_c", "positions",
+    "outside_temp_c", "positions", "start_place", "end_place",
 )  # fmt: skip
 SESSION_FIELDS = (
     "status", "start_ts", "end_ts", "energy_kwh", "max_power_kw", "current_type",
@@ -25,7 +25,7 @@ SESSION_FIELDS = (
 SEGMENT_FIELDS = ("start_ts", "end_ts", "energy_kwh", "max_power_kw")
 TARIFF_FIELDS = (
     "name", "currency", "timezone", "price_per_kwh", "price_per_minute",
-    "price_per_session", "periods", "vins", "home", "created_at", "updated_at",
+    "price_per_session", "periods", "vins", "home", "created_at", "updated_at", "geofence_id",
 )  # fmt: skip
 
 
@@ -37,6 +37,17 @@ def _position(lat: Any, lon: Any) -> Position | None:
     return Position(float(lat), float(lon)) if lat is not None and lon is not None else None
 
 
+def _place_json(place: PlaceRef | None) -> str | None:
+    return orjson.dumps(place.document()).decode() if place is not None else None
+
+
+def _place(raw: Any) -> PlaceRef | None:
+    if raw is None:
+        return None
+    found = orjson.loads(raw)
+    return PlaceRef(found["kind"], found["name"], found.get("id"))
+
+
 def trip_values(trip: Trip) -> tuple[Any, ...]:
     """A trip's TRIP_FIELDS values."""
     return (
@@ -44,6 +55,7 @@ def trip_values(trip: Trip) -> tuple[Any, ...]:
         *_lat_lon(trip.end_position), trip.distance_km, trip.distance_source, trip.driving_s,
         trip.max_speed_kmh, trip.energy_kwh, trip.energy_source, trip.start_soc, trip.end_soc,
         trip.start_fuel_level, trip.end_fuel_level, trip.outside_temp_c, trip.positions,
+        _place_json(trip.start_place), _place_json(trip.end_place),
     )  # fmt: skip
 
 
@@ -56,7 +68,7 @@ def trip_of(trip_id: str, vin: str, values: Sequence[Any]) -> Trip:
         distance_km=float(v[7]), distance_source=v[8], driving_s=float(v[9]),
         max_speed_kmh=v[10], energy_kwh=v[11], energy_source=v[12], start_soc=v[13],
         end_soc=v[14], start_fuel_level=v[15], end_fuel_level=v[16], outside_temp_c=v[17],
-        positions=int(v[18]),
+        positions=int(v[18]), start_place=_place(v[19]), end_place=_place(v[20]),
     )  # fmt: skip
 
 
@@ -108,7 +120,7 @@ def tariff_values(tariff: Tariff) -> tuple[Any, ...]:
         orjson.dumps(list(tariff.vins)).decode(),
         orjson.dumps({"lat": home.lat, "lon": home.lon, "radius_m": home.radius_m}).decode()
         if home is not None else None,
-        tariff.created_at, tariff.updated_at,
+        tariff.created_at, tariff.updated_at, tariff.geofence_id,
     )  # fmt: skip
 
 
@@ -126,5 +138,5 @@ def tariff_of(tariff_id: str, brand: str, values: Sequence[Any]) -> Tariff:
         ),
         vins=tuple(orjson.loads(v[7])),
         home=Place(home["lat"], home["lon"], home["radius_m"]) if home is not None else None,
-        created_at=int(v[9]), updated_at=int(v[10]),
+        created_at=int(v[9]), updated_at=int(v[10]), geofence_id=v[11],
     )  # fmt: skip

@@ -110,6 +110,9 @@ class TariffIn(BaseModel):
     periods: list[PeriodIn] = Field(default_factory=list, description="Time-of-use prices")
     vins: list[str] = Field(default_factory=list, description="None listed: every vehicle")
     home: PlaceIn | None = Field(default=None, description="Only sessions within this circle")
+    geofence_id: str | None = Field(
+        default=None, description="Only sessions inside this geofence of the brand (not with home)"
+    )
 
 
 def _draft(body: TariffIn, who: Principal) -> Tariff:
@@ -132,6 +135,7 @@ def _draft(body: TariffIn, who: Principal) -> Tariff:
         ),
         vins=tuple(body.vins),
         home=Place(body.home.lat, body.home.lon, body.home.radius_m) if body.home else None,
+        geofence_id=body.geofence_id,
     )
 
 
@@ -159,6 +163,7 @@ def tariff_document(tariff: Tariff) -> dict[str, Any]:
         ],
         "vins": list(tariff.vins),
         "home": {"lat": home.lat, "lon": home.lon, "radius_m": home.radius_m} if home else None,
+        "geofence_id": tariff.geofence_id,
         "created_at": format_us(tariff.created_at),
         "updated_at": format_us(tariff.updated_at),
     }

@@ -21,6 +21,7 @@ from carcloud.telematics.models import (
     DetectionSettings,
     derived_id,
 )
+from carcloud.telematics.places import Fence
 from carcloud.telematics.tariffs import EnergyInterval, Tariff, choose_tariff, session_cost
 from carcloud.telematics.timeline import Moment
 
@@ -139,12 +140,16 @@ def detect_sessions(
     settings: DetectionSettings,
     usable_kwh: float | None = None,
     tariffs: Sequence[Tariff] = (),
+    fences: Sequence[Fence] = (),
 ) -> list[ChargingSession]:
-    """Every charging session of the timeline, priced by the tariff that fits; an open one last."""
+    """Every charging session of the timeline, priced by the tariff that fits (`fences`: the
+    brand's geofences, for tariffs attached to one); an open one last."""
     sessions = []
     for span in find_sessions(moments):
         session = build_session(vin, moments, span, settings, usable_kwh)
-        tariff = choose_tariff(tariffs, vin, session.position)
+        position = session.position
+        inside = [f.id for f in fences if position is not None and f.contains(position)]
+        tariff = choose_tariff(tariffs, vin, position, inside)
         if tariff is not None:
             session = build_session(vin, moments, span, settings, usable_kwh, tariff)
         sessions.append(session)

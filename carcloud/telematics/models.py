@@ -74,6 +74,21 @@ class DetectionSettings:
         return int(max(self.stop_s, self.gap_s) * SECOND)
 
 
+GEOFENCE, DRIVER_PLACE = "geofence", "driver_place"
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceRef:
+    """The place at one end of a trip: a geofence (with its id) or a driver's named place."""
+
+    kind: str  # GEOFENCE or DRIVER_PLACE
+    name: str
+    id: str | None = None
+
+    def document(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "id": self.id, "name": self.name}
+
+
 @dataclass(frozen=True, slots=True)
 class Trip:
     """A drive, from the first movement to standing still (or power off)."""
@@ -97,6 +112,8 @@ class Trip:
     end_fuel_level: float | None
     outside_temp_c: float | None
     positions: int
+    start_place: PlaceRef | None = None  # the geofence or named place there (places.py)
+    end_place: PlaceRef | None = None
 
     @property
     def duration_s(self) -> float:
@@ -198,6 +215,8 @@ def trip_document(trip: Trip) -> dict[str, object]:
         "end_at": format_us(trip.end_ts),
         "start_position": _position_json(trip.start_position),
         "end_position": _position_json(trip.end_position),
+        "start_place": trip.start_place.document() if trip.start_place else None,
+        "end_place": trip.end_place.document() if trip.end_place else None,
         "distance_km": trip.distance_km,
         "distance_source": trip.distance_source,
         "duration_s": round(trip.duration_s, 1),

@@ -27,6 +27,12 @@ from carcloud.telematics.models import (
     session_document,
     trip_document,
 )
+from carcloud.telematics.places import (
+    PlaceSource,
+    check_tariff_place,
+    name_trip_ends,
+    tariff_fences,
+)
 from carcloud.telematics.store import TelematicsStore
 from carcloud.telematics.tariffs import Tariff
 from carcloud.telematics.timeline import LATITUDE, LONGITUDE, PATHS, Position, Timeline
@@ -102,8 +108,11 @@ class TelematicsService:
         store: TelematicsStore,
         settings: DetectionSettings | None = None,
         usable_kwh: Mapping[str, float] | None = None,
+        places: PlaceSource | None = None,
     ) -> None:
         self.store = store
+        # Geofences and drivers' places: trip ends by name, tariffs attached to a geofence.
+        self.places = places
         self.settings = settings or DetectionSettings()
         # Usable battery capacity per model: the fallback when a car reports no power.
         self.usable_kwh = dict(usable_kwh or {})
@@ -137,13 +146,15 @@ class TelematicsService:
             for trip in detect_trips(vin, moments, self.settings, usable)
             if trip.end_ts >= horizon or not trip.completed
         ]
+        trips = await name_trip_ends(self.places, vin, brand, trips)
         trip_from = min([since] + [t.start_ts for t in (*trips, *touched_trips)])
         trip_changes = await self.store.replace_trips(vin, trip_from, trips, trip_events)
 
         tariffs = await self.store.list_tariffs(brand)
+        fences = await tariff_fences(self.places, brand, tariffs)
         sessions = [
             session
-            for session in detect_sessions(vin, moments, self.settings, usable, tariffs)
+            for session in detect_sessions(vin, moments, self.settings, usable, tariffs, fences)
             if session.end_ts >= horizon or not session.completed
         ]
         session_from = min([since] + [s.start_ts for s in (*sessions, *touched_sessions)])
@@ -230,6 +241,7 @@ class TelematicsService:
 
     async def create_tariff(self, draft: Tariff) -> Tariff:
         """Store a new tariff (the draft's id and times are replaced)."""
+        await check_tariff_place(self.places, draft)
         now = now_us()
         tariff = _with(draft, id=f"trf_{secrets.token_hex(8)}", created_at=now, updated_at=now)
         return await self.store.save_tariff(tariff)
@@ -248,6 +260,7 @@ class TelematicsService:
             created_at=current.created_at,
             updated_at=now_us(),
         )
+        await check_tariff_place(self.places, tariff)
         return await self.store.save_tariff(tariff)
 
     async def get_tariff(self, tariff_id: str, brand: str | None) -> Tariff:

@@ -1,9 +1,10 @@
 """Charging tariffs: a price per kWh, per minute and per session, with time-of-use periods.
 
-A tariff belongs to a brand and applies to a vehicle's charging at home: to the
-VINs it lists (none: every vehicle of the brand), and, when it names a `home`
-place, only to sessions there. (A geofence can later be one more kind of place:
-`applies_to` is the one rule to extend.) Period boundaries are local times in the
+A tariff belongs to a brand and applies to the VINs it lists (none: every vehicle
+of the brand), and, when it is attached to a place, only to sessions there: a
+`home` circle, or one of the brand's geofences (`geofence_id`). The most specific
+tariff that fits a session prices it (`applies_to`, `choose_tariff`; the precedence
+is in docs/telematics.md). Period boundaries are local times in the
 tariff's time zone. Cost is computed per power sample: each sample's energy is
 priced by the period it falls in, split at a boundary that falls inside it.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -104,6 +105,7 @@ class Tariff:
     periods: tuple[TariffPeriod, ...] = ()
     vins: tuple[str, ...] = ()
     home: Place | None = None
+    geofence_id: str | None = None
     created_at: int = 0
     updated_at: int = 0
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
@@ -134,6 +136,13 @@ class Tariff:
                 raise ValidationError("home.lat/home.lon must be WGS84 degrees")
             if not 0 < self.home.radius_m <= 100_000:
                 raise ValidationError("home.radius_m must be > 0 and <= 100000")
+        if self.geofence_id is not None:
+            if not isinstance(self.geofence_id, str) or not 0 < len(self.geofence_id) <= 100:
+                raise ValidationError("geofence_id must be a geofence's id")
+            if self.home is not None:
+                raise ValidationError(
+                    "geofence_id: a tariff is attached to a geofence or to a home, not both"
+                )
 
     def local(self, ts: int) -> datetime:
         """A timestamp as the tariff's local time."""
@@ -170,21 +179,35 @@ class Tariff:
         assert best is not None  # tomorrow's midnight is always ahead
         return best
 
-    def applies_to(self, vin: str, position: Position | None) -> int | None:
-        """How specifically this tariff fits a session (higher wins); None if it does not."""
+    def applies_to(
+        self, vin: str, position: Position | None, fences: Collection[str] = ()
+    ) -> int | None:
+        """How specifically this tariff fits a session (higher wins); None if it does not.
+
+        `fences`: the ids of the brand's geofences that contain the session's position.
+        A place (home or geofence) counts 2, listed VINs 1: a tariff for these cars at
+        this place beats one for this place, which beats one for these cars anywhere,
+        which beats the brand's default.
+        """
         if self.vins and vin not in self.vins:
             return None
         if self.home is not None and (position is None or not self.home.contains(position)):
             return None
-        return (2 if self.home is not None else 0) + (1 if self.vins else 0)
+        if self.geofence_id is not None and self.geofence_id not in fences:
+            return None
+        placed = self.home is not None or self.geofence_id is not None
+        return (2 if placed else 0) + (1 if self.vins else 0)
 
 
-def choose_tariff(tariffs: Sequence[Tariff], vin: str, position: Position | None) -> Tariff | None:
-    """The most specific tariff for a session of `vin` at `position` (ties: oldest)."""
+def choose_tariff(
+    tariffs: Sequence[Tariff], vin: str, position: Position | None, fences: Collection[str] = ()
+) -> Tariff | None:
+    """The most specific tariff for a session of `vin` at `position`, inside the geofences
+    `fences` (ids); ties: the oldest."""
     fitting = [
         (score, tariff.created_at, tariff.id, tariff)
         for tariff in tariffs
-        if (score := tariff.applies_to(vin, position)) is not None
+        if (score := tariff.applies_to(vin, position, fences)) is not None
     ]
     if not fitting:
         return None

@@ -157,3 +157,24 @@ async def test_tariffs_round_trip_and_scope(stores: Stores) -> None:
         await store.save_tariff(dataclasses.replace(plain, id="trf_c", brand="nobody"))
     assert await store.vehicle_profile(VIN) == ("volta", "E1")
     assert await store.vehicle_profile("WVWZZZ1JZXW000009") is None
+
+
+async def test_trip_end_places_and_a_tariffs_geofence_round_trip(stores: Stores) -> None:
+    from carcloud.telematics.models import DRIVER_PLACE, GEOFENCE, PlaceRef
+
+    depot = PlaceRef(GEOFENCE, "depot", "gfn_0123456789abcdef")
+    home = PlaceRef(DRIVER_PLACE, "home")
+    placed = dataclasses.replace(trip(100, 400), start_place=depot, end_place=home)
+    unplaced = trip(1000, 1400)
+    store = stores.telematics
+    await store.replace_trips(VIN, 0, [placed, unplaced], trip_events)
+    assert await store.trips_since(VIN, 0) == [placed, unplaced]
+    [got] = [t for t in await store.list_trips(VIN, "volta") if t.id == placed.id]
+    assert (got.start_place, got.end_place) == (depot, home)
+    [event, _] = await stores.events.list_events(0, "volta", ["trip"])
+    assert event.data["start_place"] == {"kind": "geofence", "id": depot.id, "name": "depot"}
+    assert event.data["end_place"] == {"kind": "driver_place", "id": None, "name": "home"}
+    tariff = Tariff(id="trf_g", brand="volta", name="depot", currency="EUR", price_per_kwh=0.2,
+                    geofence_id=depot.id, created_at=1, updated_at=1)  # fmt: skip
+    await store.save_tariff(tariff)
+    assert await store.get_tariff("trf_g", "volta") == tariff
