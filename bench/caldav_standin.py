@@ -166,7 +166,13 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to each answer")
     args = parser.parse_args()
     app = app_of(Calendars(args.accounts, args.events), args.latency_ms / 1000)
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    # Connections are kept 60 s between requests (uvicorn's default is 5 s): on a loaded
+    # machine a connection's next request can come later than that, and a connection the
+    # server closed meanwhile fails the request that reuses it (httpx does not retry).
+    uvicorn.run(
+        app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
+        timeout_keep_alive=60,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

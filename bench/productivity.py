@@ -105,9 +105,13 @@ async def raw_fetch(url: str, accounts: int, concurrency: int) -> tuple[float, i
         nonlocal failed
         while queue:
             a = queue.pop()
-            answer = await client.request(
-                "PROPFIND", f"/{USER}/c{a}/", content=_PROBE, headers={"Depth": "0"}
-            )
+            try:
+                answer = await client.request(
+                    "PROPFIND", f"/{USER}/c{a}/", content=_PROBE, headers={"Depth": "0"}
+                )
+            except httpx.TransportError:
+                failed += 1
+                continue
             failed += answer.status_code != 207
 
     began = time.perf_counter()

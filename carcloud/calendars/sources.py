@@ -126,7 +126,8 @@ async def request(
     except httpx.TimeoutException:
         raise UnreachableError(f"{what} at {host} did not answer within the time out") from None
     except httpx.HTTPError as exc:
-        raise UnreachableError(f"{what} at {host} failed: {exc or type(exc).__name__}") from None
+        detail = str(exc) or type(exc).__name__  # a ReadError has no message of its own
+        raise UnreachableError(f"{what} at {host} failed: {detail}") from None
     if status in allow:
         return Answer(status, headers, bytes(body))
     if status in (401, 403):
