@@ -147,7 +147,7 @@ def missing_reason(text: str, configured: bool) -> str:
             f"no coordinates for {text!r}: not a place of the driver or of the demo cities, "
             "and no geocoder is configured (CARCLOUD_GEOCODER_URL)"
         )
-    return f"{text!r} is not geocoded yet; it is looked up at the next sync"
+    return f"{text!r} is not geocoded yet (the geocoder is asked a few texts at a time)"
 
 
 class Locator:
@@ -221,8 +221,10 @@ class Locator:
             answer = known.get(query_of(text))
             if answer is not None:
                 result[query_of(text)] = answer.coordinates() or answer.reason or "no place"
-            elif self.settings.url is None or len(text) > MAX_QUERY:
-                result[query_of(text)] = missing_reason(text, self.settings.url is not None)
+            elif len(text) > MAX_QUERY:
+                result[query_of(text)] = f"the location is longer than {MAX_QUERY} characters"
+            elif self.settings.url is None:
+                result[query_of(text)] = missing_reason(text, False)
             else:
                 ask.append(text)
         if not ask:
@@ -245,7 +247,7 @@ class Locator:
                         self._down_error = str(exc)
                     result[query_of(text)] = (
                         f"no coordinates for {text!r}: the geocoder failed ({exc}); "
-                        "it is asked again at the next sync"
+                        "it is asked again later"
                     )
                     continue
                 answers.append(answer)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from carcloud.calendars.credentials import CredentialBox, derive_key
-from carcloud.calendars.geocoding import GeocoderSettings
+from carcloud.calendars.geocoding import GeocoderSettings, search_url
 from carcloud.calendars.service import AccountDraft, CalendarService
 from carcloud.calendars.sources import SourceSettings
 from carcloud.drivers.models import Driver
@@ -201,3 +201,30 @@ def test_the_geocoder_settings_come_from_the_environment() -> None:
     assert GeocoderSettings.from_env({}).url is None
     with pytest.raises(ConfigError, match="CARCLOUD_GEOCODER_URL 'ftp://x' is not an http"):
         GeocoderSettings.from_env({"CARCLOUD_GEOCODER_URL": "ftp://x"})
+
+
+async def test_the_geocoder_is_asked_a_few_texts_at_a_time(
+    stores: Stores, driver: Driver, nominatim: ReplayServer, calendar_feed: FeedServer
+) -> None:
+    settings = GeocoderSettings(
+        url=search_url(nominatim.url), allow_private=True, interval_s=0, per_sync=1, per_agenda=1
+    )
+    service = service_with(stores, settings)
+    await service.add_account(driver.id, None, AccountDraft("ics", calendar_feed.url))
+    assert len(nominatim.requests("/search")) == 1  # the sync's one
+    got = await agenda(service, driver)  # asks one more
+    assert len(nominatim.requests("/search")) == 2
+    waiting = [
+        title for title in ("Walk", "Offsite", "Trade fair")
+        if "not geocoded yet" in (got[title]["coordinates_reason"] or "")
+    ]  # fmt: skip
+    assert len(waiting) == 1
+    await agenda(service, driver)  # and the last one
+    got = await agenda(service, driver)  # all known now: nothing asked
+    assert len(nominatim.requests("/search")) == 3
+    assert (
+        got["Walk"]["coordinates"]["source"]
+        == got["Trade fair"]["coordinates"]["source"]
+        == ("geocoder")
+    )
+    assert "knows no place" in got["Offsite"]["coordinates_reason"]
