@@ -80,7 +80,9 @@ class CallReports:
 
 
 class RoomSweeper:
-    """Closes rooms that stayed empty for their time (`--room-close-after-s`)."""
+    """Marks gone the participants the media server no longer has (whichever API process
+    held their connection), and closes rooms that stayed empty for their time
+    (`--room-close-after-s`)."""
 
     def __init__(self, rooms: RoomService, every_s: float = SWEEP_S) -> None:
         self.rooms = rooms
@@ -91,13 +93,16 @@ class RoomSweeper:
         failing = False
         while not stop.is_set():
             try:
+                await self.rooms.reconcile()
                 await self.rooms.close_idle()
                 if failing:
                     log.info("rooms: closing empty rooms works again")
                 failing = False
             except CarcloudError as exc:
                 if not failing:
-                    log.warning("rooms: cannot close empty rooms: %s", exc)
+                    log.warning(
+                        "rooms: cannot follow the media server or close empty rooms: %s", exc
+                    )
                 failing = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.every_s)

@@ -9,6 +9,13 @@ A token joins until it expires; once used, the same token rejoins for
 connection that is still there (a link that dropped unnoticed). A room with nobody
 in it for `close_after_s` is closed. A participant kicked by an operator is not a
 dropped link: its token is revoked and joins no more.
+
+Who is present is kept in the store, shared by every API process; the media
+server's room is the truth it follows. A participant's media handle belongs to the
+process that signalled its join, and that process hears its hangup; a leave or kick
+through another process ends the connection by the room and participant id, and
+every API process's sweep (`reconcile`) marks gone whoever the media server no
+longer has in a room (the process holding the handle stopped, or missed the event).
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from carcloud.timeutil import now_us
 log = logging.getLogger(__name__)
 
 SECOND = 1_000_000
+RECONCILE_AFTER_S = 2  # a participant younger than this is left to its join
 DEFAULT_INVITE_TTL_S = 3600
 MAX_INVITE_TTL_S = 7 * 86_400
 
@@ -349,8 +357,46 @@ class RoomService:
 
     async def _disconnect(self, participant: Participant) -> Participant | None:
         if self.bridge is not None:
-            await self.bridge.leave(participant.media_handle)
+            # Whichever API process holds the handle: by room and id from elsewhere.
+            await self.bridge.hangup(
+                participant.room_id, participant.media_id, participant.media_handle
+            )
         return await self.store.participant_left(participant.id, now_us())
+
+    async def reconcile(self, now: int | None = None) -> list[str]:
+        """Mark gone the present participants the media server no longer has; their ids.
+
+        Hangups reach the API process that holds a participant's handle only; this
+        makes the store follow the media server whichever process that was, also
+        when it stopped or missed the event.
+        """
+        if self.bridge is None:
+            return []
+        now = now_us() if now is None else now
+        settled = now - RECONCILE_AFTER_S * SECOND
+        gone: list[str] = []
+        for room in await self.store.list_rooms(None, RoomStatus.OPEN):
+            present = [
+                participant
+                for participant in await self.store.list_participants(room.id, present_only=True)
+                if participant.joined_at <= settled
+            ]
+            if not present:
+                continue
+            try:
+                live = {entry.id for entry in await self.bridge.participants(room.id)}
+            except NotFoundError:
+                live = set()  # the media server lost the room (it restarted): nobody is in it
+            for participant in present:
+                if participant.media_id in live:
+                    continue
+                if await self.store.participant_left(participant.id, now) is not None:
+                    log.info(
+                        "room %s: %s is no longer on the media server, marked gone",
+                        room.id, participant.id,
+                    )  # fmt: skip
+                    gone.append(participant.id)
+        return gone
 
     async def media_hangup(self, handle: int) -> None:
         """The media server says a participant's connection ended (link dropped, hung up)."""

@@ -5,6 +5,11 @@ list, mute, kick) and one handle per participant that joined through this proces
 which carries that participant's WebRTC connection. A long poll on the session
 receives Janus's asynchronous events (join answers, hangups) and keeps the session
 alive; if Janus forgets the session (it restarted), the client makes a new one.
+
+With several API processes, a participant's handle lives in the session of the
+process that signalled its join; `hangup` ends a connection from any of them (its
+own handle is detached, another process's participant is kicked from the room by
+its id, and that process sees the hangup and detaches the handle).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class AudioBridge:
         self._session: int | None = None
         self._control: int | None = None
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._handles: set[int] = set()  # participants' handles in this process's session
         self._poller: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
@@ -164,11 +170,17 @@ class AudioBridge:
         waiter = self._waiting.get(str(transaction)) if transaction else None
         if kind == "event" and waiter is not None and not waiter.done():
             waiter.set_result(event)
-        elif kind in ("hangup", "detached") and self.on_hangup is not None:
-            try:
-                await self.on_hangup(int(event.get("sender", 0)))
-            except CarcloudError as exc:
-                log.warning("media server hangup not recorded: %s", exc)
+        elif kind in ("hangup", "detached"):
+            handle = int(event.get("sender", 0))
+            if self.on_hangup is not None:
+                try:
+                    await self.on_hangup(handle)
+                except CarcloudError as exc:
+                    log.warning("media server hangup not recorded: %s", exc)
+            if kind == "hangup" and handle in self._handles:
+                # Ended from elsewhere (kicked, the link dropped): free the handle too.
+                await self.leave(handle)
+            self._handles.discard(handle)
 
     # ---- rooms --------------------------------------------------------------------------
 
@@ -226,6 +238,21 @@ class AudioBridge:
             {"request": "kick", "room": room, "id": participant_id, "secret": self.endpoint.secret}
         )
 
+    async def hangup(self, room: str, participant_id: str, handle: int) -> None:
+        """End a participant's connection, whichever process's session holds its handle.
+
+        A handle of this process is detached; another process's participant is kicked
+        from its room by id (Janus closes its connection, and the process that holds
+        the handle hears the hangup). A participant already gone is fine.
+        """
+        if handle in self._handles:
+            await self.leave(handle)
+            return
+        try:
+            await self.kick(room, participant_id)
+        except (NotFoundError, MediaError) as exc:
+            log.debug("hangup of %s in %s: already gone (%s)", participant_id, room, exc)
+
     # ---- participants -------------------------------------------------------------------
 
     @staticmethod
@@ -253,6 +280,7 @@ class AudioBridge:
             raise ValidationError("the SDP offer has no audio (m=audio); rooms carry audio")
         session = await self._ensure_session()
         handle = await self._attach()
+        self._handles.add(handle)
         transaction = secrets.token_hex(8)
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[transaction] = waiter
@@ -284,6 +312,7 @@ class AudioBridge:
 
     async def leave(self, handle: int) -> None:
         """Hang up a participant's handle (it leaves its room)."""
+        self._handles.discard(handle)
         if self._session is None:
             return
         with contextlib.suppress(MediaError):
