@@ -6,7 +6,8 @@ A `call_join` action with a `room` (carcloud_agent.protocol.calls) carries a joi
 token and the signalling URL: the module posts its SDP offer there and sets the
 answer, so it talks to carcloud's API only, never to the media server's. Audio
 comes from a source track (the car's microphone; `ToneSource` for tests and the
-simulator) and goes to a sink (the car's speakers; `PcmSink` keeps the PCM).
+simulator) and goes to a sink: the car's speaker output (`speaker`: an ffmpeg output
+device such as ALSA's default, or a WAV file), or `PcmSink`, which keeps the PCM.
 Video is never offered: rooms carry audio, and a car in motion must not start it.
 """
 
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import fractions
 import json
+import logging
 import math
 import time
 import urllib.error
@@ -23,7 +25,7 @@ import urllib.request
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aioice.ice
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
@@ -34,13 +36,18 @@ from carcloud_agent.protocol.calls import RoomJoin
 
 __all__ = [
     "CallError",
+    "OutputSink",
     "PcmSink",
     "RoomCall",
+    "Sink",
     "ToneSource",
     "join_room",
     "microphone",
+    "speaker",
     "use_host_addresses",
 ]
+
+log = logging.getLogger(__name__)
 
 RATE = 48_000
 FRAME_SAMPLES = 960  # 20 ms
@@ -98,6 +105,18 @@ class ToneSource(MediaStreamTrack):
         return frame
 
 
+class Sink(Protocol):
+    """Where the room's audio goes: frames as they arrive, then `close` at the end."""
+
+    def write(self, frame: AudioFrame) -> None:
+        """Play or keep one received frame."""
+        ...
+
+    def close(self) -> None:
+        """The call ended: release the device or finish the file."""
+        ...
+
+
 @dataclass
 class PcmSink:
     """The speakers: keeps what the room sends, as mono 16-bit samples at 48 kHz.
@@ -122,6 +141,79 @@ class PcmSink:
     def last(self, seconds: float) -> array[int]:
         """The last `seconds` of audio."""
         return self.samples[-int(seconds * RATE) :]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class OutputSink:
+    """The car's speakers: an ffmpeg output `FORMAT:TARGET`, 16-bit PCM at 48 kHz.
+
+    `alsa:default` plays on ALSA's default device (`pulse:default` on PulseAudio);
+    `wav:PATH` writes a WAV file (tests, recordings). What was received is kept as
+    well, like `PcmSink` (the last `keep_s` seconds).
+    """
+
+    def __init__(self, spec: str, keep_s: float = 10.0) -> None:
+        import av
+
+        kind, _, target = spec.partition(":")
+        if not kind or not target:
+            raise CallError(f"speaker {spec!r}: use FORMAT:TARGET (alsa:default, wav:PATH)")
+        self.spec = spec
+        self.kept = PcmSink(keep_s=keep_s)
+        self._container: Any = None
+        self._stream: Any = None
+        try:
+            self._container = av.open(target, mode="w", format=kind)
+        except Exception as exc:  # noqa: BLE001 - ffmpeg's errors (av.error.*, OSError, ValueError)
+            raise CallError(f"speaker {spec!r} cannot be opened: {exc}") from exc
+
+    def write(self, frame: AudioFrame) -> None:
+        """Play one frame (the stream takes its layout from the first)."""
+        self.kept.write(frame)
+        if self._container is None:
+            return
+        try:
+            if self._stream is None:
+                self._stream = self._container.add_stream("pcm_s16le", rate=frame.sample_rate)
+                self._stream.layout = frame.layout.name
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except Exception as exc:  # noqa: BLE001 - a device that went away ends the output only
+            log.warning("speaker %s failed, the call goes on without it: %s", self.spec, exc)
+            self.close()
+
+    @property
+    def samples(self) -> array[int]:
+        """What was received (the last seconds)."""
+        return self.kept.samples
+
+    def last(self, seconds: float) -> array[int]:
+        """The last `seconds` of what was received."""
+        return self.kept.last(seconds)
+
+    def close(self) -> None:
+        """Flush and close the output (a WAV file gets its final sizes)."""
+        container, self._container = self._container, None
+        if container is None:
+            return
+        try:
+            if self._stream is not None:
+                for packet in self._stream.encode(None):
+                    container.mux(packet)
+            container.close()
+        except Exception as exc:  # noqa: BLE001 - closing a broken device
+            log.warning("speaker %s did not close cleanly: %s", self.spec, exc)
+
+
+def speaker(spec: str) -> Sink:
+    """The car's audio output from the config: `FORMAT:TARGET` (ffmpeg's output of that
+    format: `alsa:default`, `pulse:default`, `wav:/path/file.wav`), or `none` (nothing is
+    played; the last seconds are kept)."""
+    if spec.strip().lower() == "none":
+        return PcmSink(keep_s=10.0)
+    return OutputSink(spec)
 
 
 def microphone(spec: str) -> MediaStreamTrack:
@@ -167,7 +259,7 @@ def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
 class RoomCall:
     """A car in a room: its peer connection, and how to leave."""
 
-    def __init__(self, join: RoomJoin, source: MediaStreamTrack, sink: PcmSink) -> None:
+    def __init__(self, join: RoomJoin, source: MediaStreamTrack, sink: Sink) -> None:
         self.join = join
         self.source = source
         self.sink = sink
@@ -220,10 +312,11 @@ class RoomCall:
         for reader in self._readers:
             reader.cancel()
         await asyncio.gather(*self._readers, return_exceptions=True)
+        self.sink.close()
 
 
 async def join_room(
-    join: RoomJoin, source: MediaStreamTrack, sink: PcmSink | None = None, pin: str | None = None
+    join: RoomJoin, source: MediaStreamTrack, sink: Sink | None = None, pin: str | None = None
 ) -> RoomCall:
     """Join a room from a join action; the call is connected when `connected` is set."""
     call = RoomCall(join, source, sink or PcmSink())
@@ -231,5 +324,6 @@ async def join_room(
         await call.start(pin)
     except BaseException:
         await call.peer.close()
+        call.sink.close()
         raise
     return call

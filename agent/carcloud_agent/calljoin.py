@@ -1,7 +1,8 @@
 """The car answers a `call_join` itself, and reports the call on `vehicles/{vin}/events`.
 
 - A carcloud room: the car joins it over WebRTC with its call module
-  (`carcloud_agent.call`, the `call` extra), reports `joined` once media flows, and
+  (`carcloud_agent.call`, the `call` extra) with the microphone and speaker output of
+  `[call]` (`microphone`, `speaker`), reports `joined` once media flows, and
   `left` when the connection ends (kicked, room closed) or the driver hangs up on the
   head unit. Without the extra it reports `failed`, naming the extra.
 - Any other meeting (a Teams/Zoom link, a `tel:` dial-in): the join action goes to the
@@ -101,12 +102,14 @@ class CallJoiner:
         replies: HeadUnitReplies,
         confirm_timeout_s: float = 30.0,
         microphone: str = "alsa:default",
+        speaker: str = "alsa:default",
     ) -> None:
         self.report = report
         self.feed = feed
         self.replies = replies
         self.confirm_timeout_s = confirm_timeout_s
         self.microphone = microphone
+        self.speaker = speaker
         self._calls: dict[str, asyncio.Task[None]] = {}
         self._waiting: dict[str, asyncio.Queue[CallReport]] = {}
         self._follower: asyncio.Task[None] | None = None
@@ -184,12 +187,13 @@ class CallJoiner:
     async def _in_room(self, join: CallJoin) -> None:
         assert join.room is not None
         try:
-            from carcloud_agent.call import PcmSink, join_room, microphone
+            from carcloud_agent.call import join_room, microphone, speaker
         except ImportError:
             self._say(join.call_id, "failed", NO_CALL_MODULE)
             return
         try:
-            call = await join_room(join.room, microphone(self.microphone), PcmSink(keep_s=10.0))
+            # The room's audio plays on the car's speaker output ([call] speaker).
+            call = await join_room(join.room, microphone(self.microphone), speaker(self.speaker))
         except CarcloudError as exc:
             self._say(join.call_id, "failed", str(exc))
             return
@@ -212,8 +216,10 @@ class CallJoiner:
                 hung_up.cancel()
                 self._say(join.call_id, "left", reason)
         finally:
-            self.room_calls.pop(join.call_id, None)
-            await call.close()
+            try:
+                await call.close()  # the speaker output is finished before the call is gone
+            finally:
+                self.room_calls.pop(join.call_id, None)
 
     async def _ended_on_head_unit(self, call_id: str) -> CallReport:
         """The head unit's next reply that ends the call (left, or failed)."""

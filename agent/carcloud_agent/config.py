@@ -81,6 +81,7 @@ class AgentConfig:
     headunit_replies_path: Path = Path("headunit-replies.jsonl")
     call_confirm_s: float = 30.0
     call_microphone: str = "alsa:default"  # [call] microphone: tone:HZ or FORMAT:DEVICE
+    call_speaker: str = "alsa:default"  # [call] speaker: FORMAT:TARGET (wav:PATH) or none
     max_bytes: int = 256 * 1024 * 1024
     max_age_s: float = 168 * 3600.0
     reconnect_min_s: float = 1.0
@@ -146,6 +147,7 @@ def load_config(path: Path) -> AgentConfig:
         headunit_replies_path=replies_path if replies_path.is_absolute() else base / replies_path,
         call_confirm_s=float(headunit.get("call_confirm_s", 30.0)),
         call_microphone=str(section("call").get("microphone", "alsa:default")),
+        call_speaker=str(section("call").get("speaker", "alsa:default")),
         max_bytes=int(float(buffer.get("max_mb", 256)) * 1024 * 1024),
         max_age_s=float(buffer.get("max_age_hours", 168)) * 3600.0,
         reconnect_min_s=float(reconnect.get("min_s", 1.0)),

@@ -207,6 +207,7 @@ class Agent:
             HeadUnitReplies(config.headunit_replies_path),
             config.call_confirm_s,
             config.call_microphone,
+            config.call_speaker,
         )
         self.handlers.register("call_join", self.calls.handle)
         self.health_every_s = float(config.source.get("health_every_s", 60.0))

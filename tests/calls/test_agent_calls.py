@@ -1,11 +1,14 @@
 """The agent answers call_join itself, through a real platform: a car invited to a room
 joins it with its call module and is heard there, its joined/left reports show in the
-API; a Zoom meeting goes to the head unit, which confirms, hangs up, or never answers."""
+API, and the room plays on its speaker output; a Zoom meeting goes to the head unit, which
+confirms, hangs up, or never answers."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import wave
+from array import array
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,7 +60,8 @@ async def running_agent(
         vin=creds.vin, secret=creds.password, port=platform.mqtt_port,
         buffer_path=tmp_path / "outbox.db", headunit_path=tmp_path / "headunit.jsonl",
         headunit_replies_path=tmp_path / "headunit-replies.jsonl", call_confirm_s=confirm_s,
-        call_microphone=f"tone:{CAR_TONE:g}", reconnect_min_s=0.2, reconnect_max_s=1.0,
+        call_microphone=f"tone:{CAR_TONE:g}", call_speaker=f"wav:{tmp_path / 'speaker.wav'}",
+        reconnect_min_s=0.2, reconnect_max_s=1.0,
         source={"kind": "simulator", "interval_s": 1.0},
     )  # fmt: skip
     agent = Agent(config)
@@ -136,7 +140,21 @@ async def test_the_agent_joins_a_room_it_is_invited_to_and_leaves(
             assert ended["ended_at"] is not None
             view = await api(media_platform, "GET", f"/rooms/{room['id']}")
             assert [p["kind"] for p in view["participants"]] == ["person"]
-            assert not agent.calls.room_calls
+
+            async def hung_up() -> bool:
+                return not agent.calls.room_calls
+
+            await wait_until(hung_up, 10, "the car's call closed")
+
+            # What the car played on its speaker output (here a WAV file): the dispatcher,
+            # not its own microphone.
+            with wave.open(str(tmp_path / "speaker.wav")) as played:
+                assert (played.getframerate(), played.getsampwidth()) == (48_000, 2)
+                channels = played.getnchannels()
+                pcm = array("h", played.readframes(played.getnframes()))[::channels]
+            assert len(pcm) > 48_000  # over a second of the call
+            heard = tone_levels(pcm[-48_000:], [CAR_TONE, DISPATCH_TONE])
+            assert heard[DISPATCH_TONE] > HEARD and heard[CAR_TONE] < 0.15, heard
         finally:
             await dispatch.close()
 
