@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 
 from carcloud.client import ApiClient
 from carcloud.errors import ValidationError
@@ -27,6 +28,7 @@ from carcloud.runtime.launcher import free_port
 HEADUNIT = re.compile(r"(http://\S+/headunit/([A-Z0-9]{17})#key=(\S+))")
 CARD = re.compile(r"card on ([A-Z0-9]{17}): (.+)")
 MINUTE = 60.0
+CHROMIUM = "/usr/bin/chromium"
 
 
 @dataclass
@@ -119,6 +121,20 @@ def test_demo_cars_get_meetings_with_leave_by_and_cards_within_a_minute(demo: De
         with pytest.raises(ValidationError, match="not a public address"):
             api.post(f"/drivers/{driver_id}/calendar-accounts",
                      {"kind": "ics", "url": f"http://127.0.0.1:{free_port()}/cal.ics"})  # fmt: skip
+
+    # The printed URL in a browser: the car's screen with the meeting and the countdown.
+    with sync_playwright() as play:
+        browser = play.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 900, "height": 800})
+        page.goto(url)
+        title = screen["next_meeting"]["title"]
+        page.wait_for_function(f"document.querySelector('#next-title').innerText === {title!r}")
+        page.wait_for_function("document.querySelector('#countdown').innerText.includes(':')")
+        assert page.get_attribute("#join", "href") == screen["next_meeting"]["join"]["url"]
+        browser.close()
 
 
 def test_an_allowed_prefix_allows_only_urls_under_it() -> None:
