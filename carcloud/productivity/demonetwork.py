@@ -20,8 +20,9 @@ from carcloud.sim.citygen import network_for
 from carcloud.sim.geo import LocalProjection
 from carcloud.sim.roads import CITIES, RoadNetwork
 
-# The generated networks span 12 km around their centre; a point farther out is not covered.
-COVERED_M = 5_800.0
+# The generated networks are squares of 12 km around their centre (intersections up to
+# about 6.07 km east, west, north and south): a point farther out is not covered.
+COVERED_M = 6_300.0
 # From the exact point to the nearest intersection and back: slow, local streets.
 ACCESS_SPEED_MS = 20 / 3.6
 CELL_M = 500.0
@@ -107,8 +108,9 @@ class DemoNetworkRouter:
     def _index_covering(self, origin: Point, destination: Point) -> _Index | None:
         for slug in self.cities:
             city = CITIES[slug]
-            centre = Point(city.lat, city.lon)
-            if all(straight_line_m(centre, p) <= COVERED_M for p in (origin, destination)):
+            square = LocalProjection(city.lat, city.lon)
+            ends = (square.to_xy(p.lat, p.lon) for p in (origin, destination))
+            if all(max(abs(x), abs(y)) <= COVERED_M for x, y in ends):
                 index = self._indexes.get(slug)
                 if index is None:  # built on first use
                     index = self._indexes[slug] = _Index(network_for(slug, self.seed))

@@ -17,6 +17,7 @@ from carcloud.productivity.demonetwork import DemoNetworkRouter
 from carcloud.productivity.routeservice import RouteService, RoutingSettings
 from carcloud.productivity.routing import Point, RouterChain, StraightLineRouter
 from carcloud.runtime.launcher import free_port
+from carcloud.sim.citygen import network_for
 
 RESPONSES = Path(__file__).parent / "responses"
 FRIEDRICHSTR = Point(52.517037, 13.388860)
@@ -130,6 +131,21 @@ async def test_the_demo_network_covers_its_cities_only() -> None:
     assert await router.travel(centre, Point(52.70, 13.405)) is None  # 20 km out
     chain = RouterChain([router])
     assert (await chain.travel(centre, Point(52.70, 13.405))).source == "straight-line"
+
+
+async def test_every_place_of_a_demo_network_is_routed_over_it() -> None:
+    # The networks are squares: places in their corners are 8 km from the centre.
+    router = DemoNetworkRouter()
+    for city in ("berlin", "munich", "stuttgart"):
+        network = network_for(city, 0)
+        places = network.places_of("home", "depot", "office", "shop", "leisure")
+        points = [Point(network.node_lat[p.node], network.node_lon[p.node]) for p in places]
+        corner = max(
+            points, key=lambda p: abs(p.lat - network.city.lat) + abs(p.lon - network.city.lon)
+        )
+        for point in points:
+            travel = await router.travel(corner, point)
+            assert travel is not None and travel.source == "demo-network", (city, point)
 
 
 def test_routing_settings_name_what_is_wrong() -> None:
