@@ -18,6 +18,7 @@ from tests.conftest import start_platform
 from tests.platform import Car, Platform
 
 BRAND, OTHER = "alarmo", "otheralarm"
+LATE = "latealarm"  # a brand of its own: the brand-key test counts BRAND's rules
 SECOND = 1_000_000
 T0 = 1_780_000_000 * SECOND
 
@@ -132,9 +133,9 @@ def test_late_data_behind_newer_data_does_not_move_a_rules_timer(platform: Platf
     """A backlog of older samples (the car was offline, then sent what it buffered) after
     newer live ones: the rule goes on in car time from where it was; the older samples,
     which would have raised the alert long before, change neither timer nor alerts."""
-    creds = platform.register(BRAND)
+    creds = platform.register(LATE)
     with platform.api() as api:
-        rule = api.post("/alert-rules", {"name": "late", "brand": BRAND, "for_s": 30,
+        rule = api.post("/alert-rules", {"name": "late", "brand": LATE, "for_s": 30,
                                          "condition": "Vehicle.Speed > 100",
                                          "target": {"vins": [creds.vin]}})  # fmt: skip
     car = Car(platform, creds.vin, creds.password)
