@@ -1,4 +1,9 @@
-"""Fixtures that start real things on free ports: carcloud up (nats-server + SQLite)."""
+"""Fixtures that start real things on free ports: carcloud up (nats-server + SQLite or PostgreSQL).
+
+The module-scoped `platform` runs every module that uses it twice: once on the embedded
+default (SQLite) and once on PostgreSQL (a database of its own on the server the machine
+runs, see tests/pg.py), so the end-to-end tests show the same behaviour on both backends.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from carcloud.runtime.launcher import free_port
+from tests.pg import create_database, drop_database
 from tests.platform import OPEN_CARS, Platform
+
+BACKENDS = ("sqlite", "postgresql")
 
 
 def start_platform(data_dir: Path, *extra: str) -> Platform:
@@ -17,9 +25,29 @@ def start_platform(data_dir: Path, *extra: str) -> Platform:
     return platform
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def platform(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    """One running platform shared by the tests of a module, on each storage backend."""
+    data_dir = tmp_path_factory.mktemp("carcloud")
+    if request.param == "sqlite":
+        running = start_platform(data_dir)
+        yield running
+        running.stop()
+        return
+    url = create_database()
+    try:
+        running = start_platform(data_dir, "--database", url)
+        yield running
+        running.stop()
+    finally:
+        drop_database(url)
+
+
 @pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    """One running platform shared by the tests of a module."""
+def sqlite_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """A platform on SQLite only, for tests that read the embedded database file itself."""
     running = start_platform(tmp_path_factory.mktemp("carcloud"))
     yield running
     running.stop()

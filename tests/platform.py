@@ -37,6 +37,14 @@ class VehicleCredentials:
 class Platform(PlatformProcess):
     """A running `carcloud up` child process, with helpers for tests."""
 
+    def restarted(self) -> Platform:
+        """The same platform (data dir, ports, backend) started again after `stop()`."""
+        again = Platform(
+            self.data_dir, self.http_port, self.mqtt_port, self.nats_port, list(self.extra_args)
+        )
+        again.start()
+        return again
+
     def register(
         self, brand: str = "testbrand", vin: str | None = None, **extra: Any
     ) -> VehicleCredentials:

@@ -69,8 +69,7 @@ def _reconnect(platform: Platform, vin: str, password: str, seq: int) -> Car:
 
 def _restart(platform: Platform) -> Platform:
     assert platform.stop() == 0
-    again = Platform(platform.data_dir, platform.http_port, platform.mqtt_port, platform.nats_port)
-    again.start()
+    again = platform.restarted()
     return again
 
 

@@ -17,7 +17,10 @@ def stored_hash(platform: Platform, vin: str) -> str:
     return str(row[0])
 
 
-def test_old_scrypt_hash_authenticates_and_is_upgraded_on_connect(platform: Platform) -> None:
+def test_old_scrypt_hash_authenticates_and_is_upgraded_on_connect(
+    sqlite_platform: Platform,
+) -> None:
+    platform = sqlite_platform
     creds = platform.register()
     assert stored_hash(platform, creds.vin).startswith("hmac-sha256$")
     # The row as a version before the keyed hash wrote it.

@@ -228,8 +228,7 @@ def test_queued_commands_survive_a_restart_of_carcloud(tmp_path: Path) -> None:
     car.disconnect()
     queued = send(platform, creds.vin, "set_charge_limit", {"percent": 85})
     platform.stop()
-    again = Platform(platform.data_dir, platform.http_port, platform.mqtt_port, platform.nats_port)
-    again.start()
+    again = platform.restarted()
     try:
         back = Car(again, creds.vin, creds.password)
         back.answer = lambda kind, params: ("succeeded", None)
