@@ -39,13 +39,15 @@ class Demo:
     def output(self) -> str:
         return self.log.read_text()
 
-    def wait_for(self, pattern: re.Pattern[str], timeout: float, what: str) -> list[re.Match[str]]:
+    def wait_for(
+        self, pattern: re.Pattern[str], timeout: float, what: str, count: int = 1
+    ) -> list[re.Match[str]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"the demo ended:\n{self.output()}")
             found = list(pattern.finditer(self.output()))
-            if found:
+            if len(found) >= count:
                 return found
             time.sleep(0.2)
         raise AssertionError(f"no {what} within {timeout:.0f} s:\n{self.output()}")
@@ -73,9 +75,10 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
 
 
 def test_demo_cars_get_meetings_with_leave_by_and_cards_within_a_minute(demo: Demo) -> None:
-    links = demo.wait_for(HEADUNIT, 240, "head-unit URL")  # start-up: slow on a loaded machine
+    first = demo.wait_for(HEADUNIT, 240, "head-unit URL")  # start-up: slow on a loaded machine
     printed = time.monotonic()
-    assert len(links) == 3, demo.output()  # one car of each brand
+    links = demo.wait_for(HEADUNIT, 10, "three head-unit URLs", count=3)
+    assert len(first) <= len(links) == 3, demo.output()  # one car of each brand
     url, vin, key = links[0].groups()
     base = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
     demo_vins = {match.group(2) for match in links}
