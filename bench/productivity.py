@@ -11,8 +11,9 @@ the phases of `bench/calendar_sync.py` (the stand-in `bench/caldav_standin.py` o
 Radicale, in a child process; the real `CalendarSyncWorker` over a SQLite file), and the
 fleet and passes of `bench/leaveby.py`.
 
-1. Baseline: one PROPFIND (depth 0) to every calendar with the worker's concurrency and
-   connection pools, nothing else: the rate at which the server answers this machine.
+1. Baseline: one PROPFIND (depth 0) to every calendar, as many at once as the worker
+   sends to one server (CONCURRENCY, at most PER-HOST), over connection pools like the
+   worker's, nothing else: the rate at which the server answers this machine.
 2. Full sync of every account (everything fetched).
 3. CHANGED-PERCENT of the calendars get one event edited on the server (a new title),
    every account is made due, and the incremental sync runs. Checked afterwards: the
@@ -165,11 +166,12 @@ async def calendars(args: argparse.Namespace) -> list[str]:
         try:
             platform = await open_platform(folder, target, accounts)
             lines.append(f"set-up (server, drivers, accounts): {time.perf_counter() - made:.1f} s")
-            raw, failed = await raw_fetch(target.url, accounts, args.concurrency)
+            lanes = min(args.concurrency, args.per_host)  # as many at once as the worker
+            raw, failed = await raw_fetch(target.url, accounts, lanes)
             lines.append(
                 f"baseline, raw HTTP: {accounts} PROPFINDs in {raw:.2f} s "
-                f"({accounts / raw:.0f} requests/s, {failed} failed), concurrency "
-                f"{args.concurrency}; load {load():.1f}"
+                f"({accounts / raw:.0f} requests/s, {failed} failed), {lanes} at once; "
+                f"load {load():.1f}"
             )
             full = await sync_phase("full sync", platform.syncer, limits, accounts, target)
             lines.append(full.line())
