@@ -1,10 +1,12 @@
 """History upkeep by the ingest role: minute rollups, partitions ahead of time, retention.
 
-The rollup pass runs at start and then every `rollup_every_s` (a minute); partitions
-and retention every `every_s` (an hour), after a rollup, so that retention finds the
-days it drops already folded. Each ingest process runs it; the backends make
-concurrent passes of several processes safe (PostgreSQL: an advisory lock;
-SQLite: one write transaction per chunk). `carcloud retention` runs one full pass.
+The rollup pass runs at start and then every `rollup_every_s` (a minute) where the
+store needs one (SQLite; PostgreSQL folds each write's rows into their minutes in the
+write itself: `TelemetryStore.folds_at_write`); partitions and retention every
+`every_s` (an hour), after a rollup, so that retention finds the days it drops already
+folded. Each ingest process runs it; the backends make concurrent passes of several
+processes safe (PostgreSQL: an advisory lock; SQLite: one write transaction per chunk).
+`carcloud retention` runs one full pass.
 """
 
 from __future__ import annotations
@@ -74,11 +76,11 @@ class HistoryMaintenance:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
-                report: MaintenanceReport | RollupReport
+                report: MaintenanceReport | RollupReport | None = None
                 if loop.time() >= full_due:
                     report = await maintain_history(self.store, self.policy)
                     full_due = loop.time() + self.every_s
-                else:
+                elif not self.store.folds_at_write:
                     report = await roll_up(self.store)
             except CarcloudError as exc:
                 if not failing:
@@ -92,5 +94,8 @@ class HistoryMaintenance:
                     report.partitions_created or report.retention
                 ):
                     log.info("history maintenance: %s", report)
+            pause = self.every_s
+            if not self.store.folds_at_write:
+                pause = min(pause, self.rollup_every_s)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(self.every_s, self.rollup_every_s))
+                await asyncio.wait_for(stop.wait(), pause)

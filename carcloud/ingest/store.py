@@ -33,6 +33,11 @@ class IngestPolicy(Protocol):
 class TelemetryStore(Protocol):
     """Telemetry history and latest state, idempotent by (vin, seq)."""
 
+    # True: every write folds its rows into the minute aggregates in its own transaction
+    # (PostgreSQL), so `roll_up_history` has nothing to do; False: a periodic pass folds
+    # closed minutes behind a watermark (SQLite). Bucketed answers are the same either way.
+    folds_at_write: bool
+
     async def write_telemetry(
         self,
         messages: Sequence[TelemetryMessage],

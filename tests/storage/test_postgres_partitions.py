@@ -103,3 +103,67 @@ async def test_an_existing_database_migrates_its_history_into_partitions() -> No
             assert [(point.ts, point.value) for point in points] == [(NOW, 42.0)]
         finally:
             await stores.close()
+
+
+async def test_a_database_of_the_rollup_pass_has_its_unfolded_rows_folded() -> None:
+    """Before migration 0013 a periodic pass folded minutes behind a watermark; after it
+    every write folds its own rows, so the rows the pass had not reached are folded once
+    by the migration and bucketed history keeps answering from every row."""
+    minute = 60 * SECOND
+    first = NOW - 10 * minute
+    async with postgres_database() as url:
+        conn = await asyncpg.connect(url)
+        try:
+            folder = resources.files("carcloud.storage.postgres.migrations")
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                "applied_at BIGINT NOT NULL)"
+            )
+            for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
+                if not entry.name.endswith(".sql") or int(entry.name.split("_")[0]) >= 13:
+                    continue
+                await conn.execute(entry.read_text("utf-8"))
+                await conn.execute(
+                    "INSERT INTO schema_migrations VALUES ($1, $2, 0)",
+                    int(entry.name.split("_")[0]),
+                    entry.name,
+                )
+            await conn.execute(
+                "INSERT INTO brands (slug, name, created_at) VALUES ('volta', 'Volta', 0); "
+                f"INSERT INTO vehicles (vin, brand_id, model, secret_hash, created_at) "
+                f"VALUES ('{VIN}', 1, 'E1', 'x', 0)"
+            )
+            # Five minutes of rows, speed = the minute's index; the pass folded two of them.
+            for index in range(5):
+                for second in range(0, 60, 10):
+                    ts = first + index * minute + second * SECOND
+                    await conn.execute(
+                        "INSERT INTO telemetry VALUES (1, $1, $2, $1, $3::jsonb)",
+                        ts,
+                        index * 6 + second,
+                        f'{{"Vehicle.Speed": {float(index)}}}',
+                    )
+            for index in range(2):
+                await conn.execute(
+                    "INSERT INTO telemetry_minutes (vehicle_id, path, minute, average, count, "
+                    "last) VALUES (1, 'Vehicle.Speed', $1, $2, 6, $3::jsonb)",
+                    first + index * minute,
+                    float(index),
+                    str(float(index)),
+                )
+            await conn.execute(
+                "INSERT INTO telemetry_rollup VALUES (1, $1, NULL)", first + 2 * minute
+            )
+        finally:
+            await conn.close()
+        stores = postgres_stores(url)
+        await stores.open()
+        try:
+            points = await stores.telemetry.history(
+                VIN, "Vehicle.Speed", first, first + 5 * minute, 10, minute
+            )
+            assert [(p.ts, p.value, p.count) for p in points] == [
+                (first + index * minute, float(index), 6) for index in range(5)
+            ]
+        finally:
+            await stores.close()

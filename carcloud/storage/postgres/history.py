@@ -3,8 +3,9 @@
 `telemetry` is range-partitioned by vehicle time, one partition per UTC day
 (`telemetry_pYYYYMMDD`) plus a default partition for days without one. Which days
 to prepare and which to drop is `carcloud.ingest.retention`'s decision; here a day
-is created (moving its rows out of the default partition first, so none is lost),
-folded into per-minute aggregates, and dropped as a whole table.
+is created (moving its rows out of the default partition first, so none is lost)
+and dropped as a whole table; its per-minute aggregates stay (every write folded its
+rows into them: `carcloud.storage.postgres.rollup`).
 """
 
 from __future__ import annotations
@@ -21,17 +22,7 @@ from carcloud.ingest.retention import (
     expired_days,
 )
 from carcloud.storage.postgres.engine import Conn, PostgresEngine, Tx
-from carcloud.storage.postgres.rollup import (
-    FOLD_TIMEOUT_S,
-    FOLD_WORK_MEM,
-    HISTORY_LOCK,
-    NO_LOWER,
-    boundary,
-    count_of,
-    fold_sql,
-    fold_windows,
-    unclean_windows,
-)
+from carcloud.storage.postgres.rollup import HISTORY_LOCK, boundary, count_of
 from carcloud.timeutil import now_us
 
 PREFIX = "telemetry_p"
@@ -55,14 +46,6 @@ async def partition_days(conn: Conn) -> list[int]:
         "WHERE i.inhparent = 'telemetry'::regclass AND c.relname LIKE 'telemetry\\_p%'"
     )
     return sorted(partition_day(row[0]) for row in rows)
-
-
-async def _fold_strays(conn: Conn, upper: int) -> int:
-    """Merge rows of the default partition before `upper` into their minutes: rows that
-    came after their day was dropped, whose minutes hold the rest of that minute."""
-    await conn.execute(f"SET LOCAL work_mem = '{FOLD_WORK_MEM}'")
-    sql = fold_sql("telemetry_default", windowed=False, merge=True)
-    return count_of(await conn.execute(sql, NO_LOWER, upper, timeout=FOLD_TIMEOUT_S))
 
 
 class PostgresHistory:
@@ -101,28 +84,15 @@ class PostgresHistory:
             days = await self.engine.read(partition_days)
             for day in expired_days(days, cutoff):
 
-                async def drop(tx: Tx, day: int = day) -> int:
-                    return await self._drop_day(tx, day, plan.downsample)
+                async def drop(tx: Tx, day: int = day) -> bool:
+                    return await self._drop_day(tx, day)
 
-                written += await self.engine.write(drop)
-                dropped += 1
+                dropped += await self.engine.write(drop)
 
-            async def strays(tx: Tx) -> tuple[int, int]:
+            async def strays(tx: Tx) -> int:
+                # Rows of days that never had a partition (their minutes hold them: every
+                # write folds its own rows).
                 await tx.conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
-                # No row may land in the default partition between the fold and the delete.
-                await tx.conn.execute("LOCK TABLE telemetry_default IN SHARE MODE")
-                folded = 0
-                if plan.downsample:
-                    # Days past the last boundary that never had a partition: rows the
-                    # rollup folds (or will); what it has not is folded here. Before the
-                    # boundary: rows that came after their day was dropped, merged.
-                    last = await self.boundary(tx.conn)
-                    windows = await unclean_windows(
-                        tx.conn, NO_LOWER if last is None else last, cutoff
-                    )
-                    folded = await fold_windows(tx.conn, "telemetry_default", windows)
-                    if last is not None:
-                        folded += await _fold_strays(tx.conn, min(last, cutoff))
                 gone = count_of(
                     await tx.conn.execute("DELETE FROM telemetry_default WHERE ts < $1", cutoff)
                 )
@@ -134,10 +104,9 @@ class PostgresHistory:
                     cutoff,
                     now_us(),
                 )
-                return folded, gone
+                return gone
 
-            folded, deleted = await self.engine.write(strays)
-            written += folded
+            deleted = await self.engine.write(strays)
             # A message older than full-rate history can no longer be deduplicated.
             messages_deleted = await self.engine.write(
                 lambda tx: _delete_messages(tx, cutoff)
@@ -150,23 +119,16 @@ class PostgresHistory:
             plan.full_rate_from, dropped, deleted, written, minutes_deleted, messages_deleted
         )  # fmt: skip
 
-    async def _drop_day(self, tx: Tx, day: int, downsample: bool) -> int:
+    async def _drop_day(self, tx: Tx, day: int) -> bool:
         conn = tx.conn
         await conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
         name = partition_name(day)
         if name not in {partition_name(d) for d in await partition_days(conn)}:
-            return 0  # another process dropped it first
-        written = 0
-        if downsample:
-            # The rollup folded the day already, but for rows it has not seen yet (a late
-            # row marked dirty, a vehicle behind): fold those, with no writes in between.
-            await conn.execute(f"LOCK TABLE {name} IN SHARE MODE")
-            windows = await unclean_windows(conn, day, day + DAY_US)
-            written = await fold_windows(conn, name, windows)
+            return False  # another process dropped it first
         began = time.perf_counter()
         await conn.execute(f"DROP TABLE {name}")
         self.last_drop_s = time.perf_counter() - began
-        return written
+        return True
 
     async def boundary(self, conn: Conn) -> int | None:
         """Where full-rate history starts (None: nothing was ever expired)."""

@@ -1,36 +1,34 @@
-"""Continuous minute rollups on PostgreSQL: the mechanics (the rules: `carcloud.ingest.rollup`).
+"""Minute rollups on PostgreSQL, folded by ingest's own write (the rules of bucketed
+reads: `carcloud.ingest.rollup`).
 
-A pass locks its vehicles' `latest_received` rows FOR SHARE (in vehicle order) before it
-reads their watermarks and raw rows (each in a statement of its own, so with a snapshot
-taken after the locks), and ingest's write updates those rows before it checks the
-watermark to mark a late row dirty. So a write either committed before the fold read
-the rows (the fold sees it), or waits for the pass to commit and then sees the new
-watermark (and marks its minute dirty): no row is ever left out of a minute that
-queries read from the aggregates.
+Every transaction that writes history rows also adds them to their minutes
+(`telemetry_minutes`: per vehicle, signal and minute the average of numeric values, how
+many values, the last one and its time), from the values it has in hand: one
+multi-row upsert that merges counts, count-weighted averages and the newest last
+value (`ON CONFLICT … DO UPDATE`). So the aggregates always equal a computation over
+the raw rows, for every minute, at every commit: nothing re-reads history, no pass
+runs, and no lock is held beyond the write's own rows (taken in key order, so two
+ingest processes never deadlock). A row that replaces values of an existing row (the
+same vehicle time sent again under another seq) reads the old values under the
+row's lock and folds the difference: the count stays, the average moves by (new - old).
+
+History loaded around ingest (a bulk COPY, a database migrated from a version that
+folded in a periodic pass) is folded once from the raw rows by `fold_sql`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
 
 from carcloud.ingest.retention import MINUTE_US
-from carcloud.ingest.rollup import (
-    ROLLUP_SPAN_US,
-    RollupReport,
-    RollupState,
-    after_fold,
-    fold_start,
-    minute_floor,
-)
-from carcloud.storage.postgres.engine import Conn, PostgresEngine, Tx
+from carcloud.storage.postgres.engine import Conn
 
-# Serialises partition changes, retention and rollup passes of several processes.
+# Serialises partition changes and retention of several processes.
 HISTORY_LOCK = 7_431_002
-# Vehicles per rollup transaction: their ingest waits for it, so it stays short.
-VEHICLES_PER_TX = 500
 NO_LOWER = -(2**62)
-
-Window = tuple[int, int, int]  # vehicle_id, from, to: one vehicle's stretch to fold
 
 _MERGE = """
     average = CASE
@@ -40,46 +38,42 @@ _MERGE = """
               + excluded.average * excluded.count) / (telemetry_minutes.count + excluded.count)
     END,
     count = telemetry_minutes.count + excluded.count,
-    last = excluded.last"""
-_REPLACE = "average = excluded.average, count = excluded.count, last = excluded.last"
+    last = CASE WHEN telemetry_minutes.last_ts IS NULL
+                  OR excluded.last_ts >= telemetry_minutes.last_ts
+                THEN excluded.last ELSE telemetry_minutes.last END,
+    last_ts = GREATEST(telemetry_minutes.last_ts, excluded.last_ts)"""
+_REPLACE = (
+    "average = excluded.average, count = excluded.count, last = excluded.last, "
+    "last_ts = excluded.last_ts"
+)
 
 
-def fold_sql(source: str, windowed: bool, merge: bool) -> str:
-    """Fold rows of `source` into minutes, per vehicle, signal and minute: the average of
-    numeric values, how many, the last one.
+def fold_sql(source: str, merge: bool) -> str:
+    """Fold the rows of `source` with $1 <= ts < $2 into minutes, per vehicle, signal and
+    minute (a bulk load, or history a write did not fold).
 
-    Windowed: $1..$3 are arrays of (vehicle, from, to) and $4..$5 bound the time (for
-    partition pruning); otherwise $1..$2 bound the time of every vehicle. Averages and
-    counts come from one hash aggregate over every (row, signal); the last values from
-    merging each minute's signal objects in time order (jsonb_merge_agg, migration 0002).
-    Merge: add to an existing minute weighted by counts (rows whose minute lost its
-    other rows to retention); otherwise replace it (the fold saw all of the minute's rows).
+    Averages, counts and the time of the last value come from one hash aggregate over
+    every (row, signal); the last values from merging each minute's signal objects in
+    time order (jsonb_merge_agg, migration 0002). Merge: add to an existing minute;
+    otherwise replace it (the fold saw all of the minute's rows).
     """
-    if windowed:
-        rows = (
-            "unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS w(vehicle_id, lo, hi) "
-            f"JOIN {source} t ON t.vehicle_id = w.vehicle_id AND t.ts >= w.lo AND t.ts < w.hi"
-        )
-        where = "t.ts >= $4 AND t.ts < $5"
-    else:
-        rows, where = f"{source} t", "t.ts >= $1 AND t.ts < $2"
     return f"""
-INSERT INTO telemetry_minutes (vehicle_id, path, minute, average, count, last)
+INSERT INTO telemetry_minutes (vehicle_id, path, minute, average, count, last, last_ts)
 WITH sums AS (
     SELECT t.vehicle_id, t.ts - t.ts % {MINUTE_US} AS minute, s.key AS path,
            AVG((s.value #>> '{{}}')::float8) FILTER (WHERE jsonb_typeof(s.value) = 'number')
                AS average,
-           COUNT(*) AS count
-    FROM {rows} CROSS JOIN LATERAL jsonb_each(t.signals) s
-    WHERE {where}
+           COUNT(*) AS count, MAX(t.ts) AS last_ts
+    FROM {source} t CROSS JOIN LATERAL jsonb_each(t.signals) s
+    WHERE t.ts >= $1 AND t.ts < $2
     GROUP BY 1, 2, 3
 ), lasts AS (
     SELECT t.vehicle_id, t.ts - t.ts % {MINUTE_US} AS minute,
            jsonb_merge_agg(t.signals ORDER BY t.ts) AS merged
-    FROM {rows} WHERE {where}
+    FROM {source} t WHERE t.ts >= $1 AND t.ts < $2
     GROUP BY 1, 2
 )
-SELECT s.vehicle_id, s.path, s.minute, s.average, s.count, l.merged -> s.path
+SELECT s.vehicle_id, s.path, s.minute, s.average, s.count, l.merged -> s.path, s.last_ts
 FROM sums s JOIN lasts l USING (vehicle_id, minute)
 ON CONFLICT (vehicle_id, path, minute) DO UPDATE SET {_MERGE if merge else _REPLACE}
 """
@@ -95,21 +89,11 @@ def count_of(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def fold_windows(conn: Conn, source: str, windows: Sequence[Window]) -> int:
-    """Fold each vehicle's window of `source` into minutes, replacing them; minutes written."""
-    if not windows:
-        return 0
+async def fold_raw(conn: Conn, source: str, lower: int, upper: int, merge: bool = False) -> int:
+    """Fold the rows of `source` in [lower, upper) into minutes; minutes written."""
     await conn.execute(f"SET LOCAL work_mem = '{FOLD_WORK_MEM}'")
-    status = await conn.execute(
-        fold_sql(source, windowed=True, merge=False),
-        [w[0] for w in windows],
-        [w[1] for w in windows],
-        [w[2] for w in windows],
-        min(w[1] for w in windows),
-        max(w[2] for w in windows),
-        timeout=FOLD_TIMEOUT_S,
-    )
-    return count_of(status)
+    sql = fold_sql(source, merge)
+    return count_of(await conn.execute(sql, lower, upper, timeout=FOLD_TIMEOUT_S))
 
 
 async def boundary(conn: Conn) -> int | None:
@@ -118,123 +102,87 @@ async def boundary(conn: Conn) -> int | None:
     return None if value is None else int(value)
 
 
-def state_of(folded_to: int | None, dirty_from: int | None) -> RollupState | None:
-    """A telemetry_rollup row as a state (None: the vehicle was never rolled up)."""
-    return None if folded_to is None else RollupState(int(folded_to), dirty_from)
+Entry = list[Any]  # [sum of numeric values or None, count, last_ts, last value]
 
 
-async def unclean_windows(conn: Conn, lower: int, upper: int) -> list[Window]:
-    """Every vehicle's stretch of [lower, upper) that the aggregates do not hold yet."""
-    rows = await conn.fetch(
-        "SELECT v.id, r.folded_to, r.dirty_from FROM vehicles v "
-        "LEFT JOIN telemetry_rollup r ON r.vehicle_id = v.id"
-    )
-    windows = []
-    for vehicle_id, folded_to, dirty_from in rows:
-        state = state_of(folded_to, dirty_from)
-        start = lower if state is None else max(lower, state.clean_to)
-        if start < upper:
-            windows.append((int(vehicle_id), start, upper))
-    return windows
+class MinuteFold:
+    """The minutes one write adds to: per vehicle, minute and path the sum of numeric
+    values, how many values more, and the newest value with its time."""
 
+    def __init__(self) -> None:
+        self.minutes: dict[tuple[int, int], dict[str, Entry]] = {}
 
-async def mark_dirty(conn: Conn, first_ts: dict[int, int]) -> None:
-    """Mark each vehicle dirty from the minute of its oldest row just written, if that
-    minute was folded already (ingest's write, after it updated latest_received)."""
-    vehicle_ids = sorted(first_ts)
-    await conn.execute(
-        "UPDATE telemetry_rollup r SET dirty_from = LEAST(COALESCE(r.dirty_from, w.minute), "
-        "w.minute) FROM (SELECT vehicle_id, ts, ts - ts % $3 AS minute FROM "
-        "unnest($1::bigint[], $2::bigint[]) AS u(vehicle_id, ts)) w "
-        "WHERE r.vehicle_id = w.vehicle_id AND w.ts < r.folded_to",
-        vehicle_ids,
-        [first_ts[vehicle_id] for vehicle_id in vehicle_ids],
-        MINUTE_US,
-    )
+    def slot(self, vehicle_id: int, ts: int) -> dict[str, Entry]:
+        """The entries of the minute holding `ts`, by path (the write fills them: a new
+        value adds 1 to the count and itself to the sum; one that replaces a value of the
+        same instant adds only its difference; the newest time's value is the last)."""
+        key = (vehicle_id, ts - ts % MINUTE_US)
+        slot = self.minutes.get(key)
+        if slot is None:
+            slot = self.minutes[key] = {}
+        return slot
 
+    def replaced(self, vehicle_id: int, ts: int, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """A row of this write replaced values of a stored row: those values leave their
+        minute (the count stays, the sum moves by new - old)."""
+        slot = self.minutes[(vehicle_id, ts - ts % MINUTE_US)]
+        for path in new.keys() & old.keys():
+            entry = slot[path]
+            entry[1] -= 1
+            previous = old[path]
+            if type(previous) is float or type(previous) is int:
+                entry[0] = (entry[0] or 0.0) - previous
 
-class PostgresRollup:
-    """The rollup pass over one database."""
-
-    def __init__(self, engine: PostgresEngine) -> None:
-        self.engine = engine
-
-    async def roll_up(self, until: int) -> RollupReport:
-        """Fold every vehicle up to `until`, VEHICLES_PER_TX vehicles per transaction."""
-        after, vehicles, folds, written = -1, 0, 0, 0
-        while True:
-
-            async def chunk(tx: Tx, after: int = after) -> tuple[int, int, int, int, bool]:
-                return await self._chunk(tx.conn, after, until)
-
-            last, count, chunk_folds, chunk_written, more = await self.engine.write(chunk)
-            folds += chunk_folds
-            written += chunk_written
-            if more:
-                continue  # the same vehicles again: a window stopped at ROLLUP_SPAN_US
-            vehicles += count
-            if count < VEHICLES_PER_TX:
-                return RollupReport(until, vehicles, folds, written)
-            after = last
-
-    async def _chunk(self, conn: Conn, after: int, until: int) -> tuple[int, int, int, int, bool]:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", HISTORY_LOCK)
-        rows = await conn.fetch(
-            "SELECT vehicle_id FROM latest_received WHERE vehicle_id > $1 "
-            "ORDER BY vehicle_id LIMIT $2 FOR SHARE",
-            after,
-            VEHICLES_PER_TX,
-        )
-        if not rows:
-            return after, 0, 0, 0, False
-        # Read after the locks are held, in a statement of its own: its snapshot then
-        # includes the dirty marks of every write the lock waited for.
-        ids = [int(row[0]) for row in rows]
-        marks = {
-            int(row[0]): state_of(row[1], row[2])
-            for row in await conn.fetch(
-                "SELECT vehicle_id, folded_to, dirty_from FROM telemetry_rollup "
-                "WHERE vehicle_id = ANY($1::bigint[])",
-                ids,
-            )
-        }
-        states = {vehicle_id: marks.get(vehicle_id) for vehicle_id in ids}
-        edge = await boundary(conn)
-        starts = {}
-        for vehicle_id, state in states.items():
-            start = fold_start(state, edge)
-            if start is None or start < until:
-                starts[vehicle_id] = NO_LOWER if start is None else start
-        # Each vehicle's first raw row from its start: empty stretches are skipped.
-        firsts = await conn.fetch(
-            "SELECT w.vehicle_id, (SELECT MIN(t.ts) FROM telemetry t WHERE "
-            "t.vehicle_id = w.vehicle_id AND t.ts >= w.lo AND t.ts < $3) "
-            "FROM unnest($1::bigint[], $2::bigint[]) AS w(vehicle_id, lo)",
-            list(starts),
-            list(starts.values()),
-            until,
-        )
-        windows: list[Window] = []
-        updated: dict[int, RollupState] = {}
-        for vehicle_id, first in firsts:
-            if first is None:
-                updated[vehicle_id] = after_fold(states[vehicle_id], until)
-                continue
-            lower = minute_floor(int(first))
-            upper = min(until, lower + ROLLUP_SPAN_US)
-            windows.append((vehicle_id, lower, upper))
-            updated[vehicle_id] = after_fold(states[vehicle_id], upper)
-        written = await fold_windows(conn, "telemetry", windows)
-        if updated:
-            ids = list(updated)
+    async def write(self, conn: Conn) -> int:
+        """Merge into the stored minutes, in key order (no deadlock between writers);
+        minutes touched."""
+        added: list[tuple[int, str, int]] = []
+        moved: list[tuple[int, str, int]] = []
+        entries: dict[tuple[int, str, int], Entry] = {}
+        for (vehicle_id, minute), slot in self.minutes.items():
+            for path, entry in slot.items():
+                key = (vehicle_id, path, minute)
+                entries[key] = entry
+                # Values that only replaced others: the count stays, the sum moves.
+                (added if entry[1] > 0 else moved).append(key)
+        if added:
+            added.sort()
             await conn.execute(
-                "INSERT INTO telemetry_rollup (vehicle_id, folded_to, dirty_from) "
-                "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) "
-                "ON CONFLICT (vehicle_id) DO UPDATE SET folded_to = excluded.folded_to, "
-                "dirty_from = excluded.dirty_from",
-                ids,
-                [updated[i].folded_to for i in ids],
-                [updated[i].dirty_from for i in ids],
+                "INSERT INTO telemetry_minutes (vehicle_id, path, minute, average, count, "
+                "last_ts, last) SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], "
+                "$4::float8[], $5::bigint[], $6::bigint[], $7::jsonb[]) "
+                f"ON CONFLICT (vehicle_id, path, minute) DO UPDATE SET {_MERGE}",
+                *_columns(added, [entries[key] for key in added]),
             )
-        more = any(upper < until for _, _, upper in windows)
-        return int(rows[-1][0]), len(rows), len(windows), written, more
+        if moved:
+            moved.sort()
+            await conn.execute(
+                "UPDATE telemetry_minutes m SET average = CASE WHEN u.total IS NULL "
+                "THEN m.average ELSE m.average + u.total / m.count END, "
+                "last = CASE WHEN m.last_ts IS NULL OR u.last_ts >= m.last_ts "
+                "THEN u.last ELSE m.last END, last_ts = GREATEST(m.last_ts, u.last_ts) "
+                "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::float8[], "
+                "$5::bigint[], $6::bigint[], $7::jsonb[]) "
+                "AS u(vehicle_id, path, minute, total, count, last_ts, last) "
+                "WHERE m.vehicle_id = u.vehicle_id AND m.path = u.path AND m.minute = u.minute",
+                *_columns(moved, [entries[key] for key in moved]),
+            )
+        return len(entries)
+
+
+def _columns(keys: list[tuple[int, str, int]], entries: list[list[Any]]) -> Iterable[list[Any]]:
+    """The arrays of an upsert: for new values the average, for moved ones the sum."""
+    dumps = orjson.dumps
+    return (
+        [key[0] for key in keys],
+        [key[1] for key in keys],
+        [key[2] for key in keys],
+        [
+            None if entry[0] is None else (entry[0] / entry[1] if entry[1] else entry[0])
+            for entry in entries
+        ],
+        [entry[1] for entry in entries],
+        [entry[2] for entry in entries],
+        # Numeric signals show their average per bucket: only the others need a last value.
+        [None if entry[0] is not None else dumps(entry[3]).decode() for entry in entries],
+    )

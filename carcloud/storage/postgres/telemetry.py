@@ -30,7 +30,7 @@ from carcloud.storage.codec import signal_columns
 from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
 from carcloud.storage.postgres.history import PostgresHistory, minute_buckets
-from carcloud.storage.postgres.rollup import PostgresRollup, mark_dirty, state_of
+from carcloud.storage.postgres.rollup import Entry, MinuteFold
 from carcloud.storage.postgres.vehicles import VEHICLE_COLUMNS, VEHICLE_FROM, vehicle_of
 
 
@@ -47,15 +47,50 @@ def _decode(kind: str, raw: Any) -> SignalValue:
     return str(raw)
 
 
+async def _replace_rows(
+    conn: Conn, keys: list[tuple[int, int]], rows: list[tuple[int, int, str]]
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """Merge values into history rows that exist (the same vehicle time under another
+    seq); the values they held, read under the rows' locks, for the minutes' difference."""
+    vehicle_ids, stamps = [key[0] for key in keys], [key[1] for key in keys]
+    old = {
+        (row[0], row[1]): orjson.loads(row[2])
+        for row in await conn.fetch(
+            "SELECT t.vehicle_id, t.ts, t.signals::text FROM telemetry t JOIN "
+            "unnest($1::bigint[], $2::bigint[]) AS u(vehicle_id, ts) "
+            "ON t.vehicle_id = u.vehicle_id AND t.ts = u.ts "
+            "ORDER BY t.vehicle_id, t.ts FOR UPDATE OF t",
+            vehicle_ids,
+            stamps,
+        )
+    }
+    await conn.execute(
+        "UPDATE telemetry t SET seq = u.seq, received_at = u.received_at, "
+        "signals = t.signals || u.signals FROM unnest($1::bigint[], $2::bigint[], "
+        "$3::bigint[], $4::bigint[], $5::jsonb[]) AS u(vehicle_id, ts, seq, received_at, "
+        "signals) WHERE t.vehicle_id = u.vehicle_id AND t.ts = u.ts",
+        vehicle_ids,
+        stamps,
+        [row[0] for row in rows],
+        [row[1] for row in rows],
+        [row[2] for row in rows],
+    )
+    return old
+
+
+ALL_FOLDED = 2**62  # the clean watermark of every vehicle: writes fold their own rows
+
+
 class PostgresTelemetryStore:
     """TelemetryStore over the shared PostgreSQL engine."""
+
+    folds_at_write = True
 
     def __init__(self, engine: PostgresEngine, catalog: SignalCatalog | None = None) -> None:
         self.engine = engine
         self.catalog = catalog or default_catalog()
         self._kinds = {path: kind for path, (_, kind) in signal_columns(self.catalog).items()}
         self.partitions = PostgresHistory(engine)
-        self.rollup = PostgresRollup(engine)
 
     async def write_telemetry(
         self,
@@ -76,80 +111,9 @@ class PostgresTelemetryStore:
             }
             known = [m for m in messages if m.vin in ids]
             unknown = [m for m in messages if m.vin not in ids]
-            fresh: set[tuple[int, int]] = set()
-            if known:
-                rows = await conn.fetch(
-                    "INSERT INTO telemetry_messages (vehicle_id, seq, ts, received_at, samples) "
-                    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], "
-                    "$4::bigint[], $5::int[]) ON CONFLICT DO NOTHING RETURNING vehicle_id, seq",
-                    [ids[m.vin][0] for m in known],
-                    [m.seq for m in known],
-                    [m.ts for m in known],
-                    [m.received_at for m in known],
-                    [len(m.samples) for m in known],
-                )
-                fresh = {(row[0], row[1]) for row in rows}
-            history: dict[tuple[int, int], tuple[int, int, dict[str, Any]]] = {}
-            latest: dict[tuple[int, str], tuple[int, Any]] = {}
-            received: dict[int, int] = {}
             stored = samples = 0
-            for message in known:
-                vehicle_id = ids[message.vin][0]
-                if (vehicle_id, message.seq) not in fresh:
-                    continue
-                fresh.discard((vehicle_id, message.seq))  # a seq twice in one batch: once
-                stored += 1
-                samples += len(message.samples)
-                received[vehicle_id] = max(received.get(vehicle_id, 0), message.received_at)
-                for path, ts, value in message.samples:
-                    row = history.get((vehicle_id, ts))
-                    if row is None:
-                        row = history[(vehicle_id, ts)] = (message.seq, message.received_at, {})
-                    row[2][path] = value
-                    seen = latest.get((vehicle_id, path))
-                    if seen is None or seen[0] <= ts:
-                        latest[(vehicle_id, path)] = (ts, value)
-            if history:
-                keys = list(history)
-                await conn.execute(
-                    "INSERT INTO telemetry (vehicle_id, ts, seq, received_at, signals) "
-                    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], "
-                    "$4::bigint[], $5::jsonb[]) ON CONFLICT (vehicle_id, ts) DO UPDATE SET "
-                    "seq = excluded.seq, received_at = excluded.received_at, "
-                    "signals = telemetry.signals || excluded.signals",
-                    [key[0] for key in keys],
-                    [key[1] for key in keys],
-                    [history[key][0] for key in keys],
-                    [history[key][1] for key in keys],
-                    [orjson.dumps(history[key][2]).decode() for key in keys],
-                )
-                pairs = list(latest)
-                await conn.execute(
-                    "INSERT INTO latest_values (vehicle_id, path, ts, value) "
-                    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[]) "
-                    "ON CONFLICT (vehicle_id, path) DO UPDATE SET ts = excluded.ts, "
-                    "value = excluded.value WHERE excluded.ts >= latest_values.ts",
-                    [pair[0] for pair in pairs],
-                    [pair[1] for pair in pairs],
-                    [latest[pair][0] for pair in pairs],
-                    [orjson.dumps(latest[pair][1]).decode() for pair in pairs],
-                )
-                # In vehicle order, as the rollup pass locks these rows (no deadlock);
-                # the watermark is read after this lock is held (carcloud.storage.postgres.rollup).
-                vehicle_order = sorted(received)
-                await conn.execute(
-                    "INSERT INTO latest_received (vehicle_id, received_at) "
-                    "SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
-                    "ON CONFLICT (vehicle_id) DO UPDATE SET received_at = "
-                    "GREATEST(latest_received.received_at, excluded.received_at)",
-                    vehicle_order,
-                    [received[vehicle_id] for vehicle_id in vehicle_order],
-                )
-                first_ts: dict[int, int] = {}
-                for vehicle_id, ts in keys:
-                    if ts < first_ts.get(vehicle_id, ts + 1):
-                        first_ts[vehicle_id] = ts
-                await mark_dirty(conn, first_ts)
+            if known:
+                stored, samples = await self._write_known(conn, known, ids)
             letters = list(dead_letters)
             if policy is not None:
                 letters += [policy.unknown_vin(message) for message in unknown]
@@ -188,6 +152,118 @@ class PostgresTelemetryStore:
             )
 
         return await self.engine.write(write)
+
+    async def _write_known(
+        self, conn: Conn, known: list[TelemetryMessage], ids: dict[str, tuple[int, int]]
+    ) -> tuple[int, int]:
+        """Identities, history rows with their minutes, latest values: (messages, samples).
+
+        Every statement takes its rows' locks in key order, so that ingest processes
+        writing the same vehicles wait for each other but never deadlock.
+        """
+        first: dict[tuple[int, int], TelemetryMessage] = {}
+        for message in known:
+            first.setdefault((ids[message.vin][0], message.seq), message)
+        identities = sorted(first.items())
+        rows = await conn.fetch(
+            "INSERT INTO telemetry_messages (vehicle_id, seq, ts, received_at, samples) "
+            "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], "
+            "$4::bigint[], $5::int[]) ON CONFLICT DO NOTHING RETURNING vehicle_id, seq",
+            [key[0] for key, _ in identities],
+            [key[1] for key, _ in identities],
+            [m.ts for _, m in identities],
+            [m.received_at for _, m in identities],
+            [len(m.samples) for _, m in identities],
+        )
+        fresh = {(row[0], row[1]) for row in rows}
+        # (vehicle, ts) -> seq, received_at, values, and the row's minute in the fold
+        history: dict[tuple[int, int], tuple[int, int, dict[str, Any], dict[str, Entry]]] = {}
+        latest: dict[tuple[int, str], tuple[int, Any]] = {}
+        received: dict[int, int] = {}
+        fold = MinuteFold()
+        stored = samples = 0
+        for message in known:
+            vehicle_id = ids[message.vin][0]
+            if (vehicle_id, message.seq) not in fresh:
+                continue
+            fresh.discard((vehicle_id, message.seq))  # a seq twice in one batch: once
+            stored += 1
+            samples += len(message.samples)
+            received[vehicle_id] = max(received.get(vehicle_id, 0), message.received_at)
+            for path, ts, value in message.samples:
+                row = history.get((vehicle_id, ts))
+                if row is None:
+                    row = history[(vehicle_id, ts)] = (
+                        message.seq, message.received_at, {}, fold.slot(vehicle_id, ts)
+                    )  # fmt: skip
+                values = row[2]
+                # The minute (MinuteFold's entries, inline: this loop runs per value).
+                number = value if type(value) is float or type(value) is int else None
+                entry = row[3].get(path)
+                if entry is None:
+                    row[3][path] = [number, 1, ts, value]
+                else:
+                    if path in values:  # the same instant twice in this batch: replaced
+                        previous = values[path]
+                        if number is not None and type(previous) in (float, int):
+                            entry[0] = (entry[0] or 0.0) + number - previous
+                    else:
+                        entry[1] += 1
+                        if number is not None:
+                            entry[0] = number if entry[0] is None else entry[0] + number
+                    if ts >= entry[2]:
+                        entry[2], entry[3] = ts, value
+                values[path] = value
+                seen = latest.get((vehicle_id, path))
+                if seen is None or seen[0] <= ts:
+                    latest[(vehicle_id, path)] = (ts, value)
+        if not history:
+            return stored, samples
+        keys = sorted(history)
+        texts = [orjson.dumps(history[key][2]).decode() for key in keys]
+        inserted = {
+            (row[0], row[1])
+            for row in await conn.fetch(
+                "INSERT INTO telemetry (vehicle_id, ts, seq, received_at, signals) "
+                "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], "
+                "$4::bigint[], $5::jsonb[]) ON CONFLICT (vehicle_id, ts) DO NOTHING "
+                "RETURNING vehicle_id, ts",
+                [key[0] for key in keys],
+                [key[1] for key in keys],
+                [history[key][0] for key in keys],
+                [history[key][1] for key in keys],
+                texts,
+            )
+        }
+        if len(inserted) < len(keys):
+            replaced = [index for index, key in enumerate(keys) if key not in inserted]
+            old = await _replace_rows(conn, [keys[i] for i in replaced], [
+                (history[keys[i]][0], history[keys[i]][1], texts[i]) for i in replaced
+            ])  # fmt: skip
+            for key, values in old.items():
+                fold.replaced(key[0], key[1], values, history[key][2])
+        await fold.write(conn)
+        pairs = sorted(latest)
+        await conn.execute(
+            "INSERT INTO latest_values (vehicle_id, path, ts, value) "
+            "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[]) "
+            "ON CONFLICT (vehicle_id, path) DO UPDATE SET ts = excluded.ts, "
+            "value = excluded.value WHERE excluded.ts >= latest_values.ts",
+            [pair[0] for pair in pairs],
+            [pair[1] for pair in pairs],
+            [latest[pair][0] for pair in pairs],
+            [orjson.dumps(latest[pair][1]).decode() for pair in pairs],
+        )
+        vehicle_order = sorted(received)
+        await conn.execute(
+            "INSERT INTO latest_received (vehicle_id, received_at) "
+            "SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
+            "ON CONFLICT (vehicle_id) DO UPDATE SET received_at = "
+            "GREATEST(latest_received.received_at, excluded.received_at)",
+            vehicle_order,
+            [received[vehicle_id] for vehicle_id in vehicle_order],
+        )
+        return stored, samples
 
     def _values(self, rows: Sequence[Any]) -> tuple[LatestValue, ...]:
         values = [
@@ -287,13 +363,10 @@ class PostgresTelemetryStore:
         limit: int,
         bucket_us: int,
     ) -> list[HistoryPoint]:
-        row = await conn.fetchrow(
-            "SELECT folded_to, dirty_from FROM telemetry_rollup WHERE vehicle_id = $1", vehicle_id
-        )
-        state = None if row is None else state_of(row[0], row[1])
         numeric = kind in ("num", "int")
         boundary = await self.partitions.boundary(conn)
-        clean_to = None if state is None else state.clean_to
+        # Every write folds its rows into their minutes: the aggregates hold every minute.
+        clean_to = ALL_FOLDED
         parts = []
         for segment in history_segments(lower, upper, bucket_us, boundary, clean_to):
             if segment.minutes:
@@ -348,7 +421,8 @@ class PostgresTelemetryStore:
         ]
 
     async def roll_up_history(self, until: int) -> RollupReport:
-        return await self.rollup.roll_up(until)
+        # Nothing to fold: every write folded its own rows (carcloud.storage.postgres.rollup).
+        return RollupReport(until)
 
     async def prepare_history(self, days: Sequence[int]) -> int:
         return await self.partitions.prepare(days)

@@ -34,6 +34,8 @@ from carcloud.storage.sqlite.vehicles import VEHICLE_COLUMNS, VEHICLE_WIDTH, veh
 class SqliteTelemetryStore:
     """TelemetryStore over the shared SQLite engine."""
 
+    folds_at_write = False
+
     def __init__(self, engine: SqliteEngine, catalog: SignalCatalog | None = None) -> None:
         self.engine = engine
         self.catalog = catalog or default_catalog()
