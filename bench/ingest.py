@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import signal
@@ -38,6 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -139,19 +141,6 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_pids() -> list[int]:
-    """Every PostgreSQL server process on this machine (its backends do the writes)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
 def nats_server_pid(platform: PlatformProcess) -> list[int]:
     """The embedded nats-server: the child of `carcloud up`."""
     assert platform.process is not None
@@ -194,6 +183,17 @@ class PostgresCount:
         query = self.conn.fetchval("SELECT COUNT(*) FROM telemetry_messages")
         return int(self.loop.run_until_complete(query))
 
+    def backends(self) -> list[int]:
+        """The server processes of this database (its backends and autovacuum workers):
+        the CPU they spend is the database's cost. Other databases on the same server
+        (other users' tests on a shared machine) and the server's shared processes (WAL
+        writer, checkpointer) are not counted."""
+        query = self.conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return [int(row[0]) for row in self.loop.run_until_complete(query)]
+
     def close(self) -> None:
         self.loop.run_until_complete(self.conn.close())
         self.loop.close()
@@ -212,14 +212,12 @@ async def backend_run(args: argparse.Namespace, backend: str, url: str | None) -
         publishers = await connect_all(platform, register(platform, args.vehicles))
         per_vehicle = args.messages // args.vehicles
         total = per_vehicle * args.vehicles
+        stored: Callable[[], int]
         if url:
             count = await asyncio.to_thread(PostgresCount, url)
             stored = count
         else:
-            db = data_dir / "carcloud.db"
-
-            def stored() -> int:
-                return stored_messages(db)
+            stored = functools.partial(stored_messages, data_dir / "carcloud.db")
 
         first_seq = 1
         start = await blast(publishers, first_seq, per_vehicle)
@@ -240,7 +238,7 @@ async def backend_run(args: argparse.Namespace, backend: str, url: str | None) -
             groups = {
                 "worker": [worker.pid for worker in workers],
                 "nats_server": nats_server_pid(platform),
-                "postgres": postgres_pids() if url else [],
+                "postgres": await asyncio.to_thread(count.backends) if count else [],
                 "platform": [platform.process.pid] if platform.process else [],
             }
             cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
@@ -249,6 +247,14 @@ async def backend_run(args: argparse.Namespace, backend: str, url: str | None) -
             committed += total
             done = await asyncio.to_thread(wait_until, stored, committed, 600, 0.1)
             e2e = total / (done - start)
+            if count is not None:
+                # Backends that connected during the phase: all their CPU is the phase's.
+                started_pids = set(groups["postgres"])
+                groups["postgres"] += [
+                    pid
+                    for pid in await asyncio.to_thread(count.backends)
+                    if pid not in started_pids
+                ]
             cpu_us = {
                 name: round((cpu_seconds(pids) - cpu_before[name]) * 1e6 / total, 1)
                 for name, pids in groups.items()
