@@ -77,9 +77,11 @@ def widen_receive_buffers(call: Any, size: int) -> None:
 
 async def peer_worker(spec: dict[str, Any]) -> None:
     """Join the given tokens one by one; answer `stats` and `stop` lines on stdin."""
+    import aiortc.rtcrtpreceiver
     import numpy as np
     from aiortc import MediaStreamTrack
-    from av import AudioFrame
+    from aiortc.codecs.opus import OpusEncoder
+    from av import AudioFrame, Packet
 
     import carcloud_agent.call as callmod
     from carcloud_agent.call import PcmSink, RoomCall, join_room, use_host_addresses
@@ -87,26 +89,56 @@ async def peer_worker(spec: dict[str, Any]) -> None:
 
     use_host_addresses([spec["address"]])
     loop = asyncio.get_running_loop()
+    light = bool(spec.get("light"))
+    if light:
+        # These participants do not decode what they receive (their counts come from the
+        # RTP sequence numbers all the same); the listeners' process decodes and checks.
+        class Undecoded:
+            def decode(self, encoded_frame: Any) -> list[Any]:
+                return []
+
+        setattr(aiortc.rtcrtpreceiver, "get_decoder", lambda codec: Undecoded())  # noqa: B010
 
     class Tone(MediaStreamTrack):
         """A tone from one precomputed second of frames (a microphone costs nothing here)."""
 
         kind = "audio"
 
-        def __init__(self, hz: float) -> None:
+        def __init__(self, hz: float, light: bool) -> None:
             super().__init__()
             t = np.arange(RATE) / RATE
             pcm = (0.3 * 32767 * np.sin(2 * math.pi * hz * t)).astype(np.int16)
             self.chunks = [pcm[i : i + FRAME].tobytes() for i in range(0, RATE, FRAME)]
             self.sample = 0
             self.start: float | None = None
+            self.opus: list[bytes] = []
+            if light:  # one second of the tone encoded once, then sent again and again
+                encoder = OpusEncoder()
+                while len(self.opus) < 2 * len(self.chunks):
+                    payloads, _ = encoder.encode(self.frame(len(self.opus)))
+                    self.opus += payloads
+                self.opus = self.opus[len(self.chunks) :]
 
-        async def recv(self) -> AudioFrame:
+        def frame(self, index: int) -> AudioFrame:
+            frame = AudioFrame(format="s16", layout="mono", samples=FRAME)
+            frame.planes[0].update(self.chunks[index % len(self.chunks)])
+            frame.sample_rate = RATE
+            frame.pts = index * FRAME
+            frame.time_base = Fraction(1, RATE)
+            return frame
+
+        async def recv(self) -> Any:  # an AudioFrame, or a Packet already encoded
             if self.start is None:
                 self.start = time.monotonic()
             due = self.start + self.sample / RATE - time.monotonic()
             if due > 0:
                 await asyncio.sleep(due)
+            if self.opus:
+                packet = Packet(self.opus[(self.sample // FRAME) % len(self.opus)])
+                packet.pts = self.sample
+                packet.time_base = Fraction(1, RATE)
+                self.sample += FRAME
+                return packet
             frame = AudioFrame(format="s16", layout="mono", samples=FRAME)
             frame.planes[0].update(self.chunks[(self.sample // FRAME) % len(self.chunks)])
             frame.sample_rate = RATE
@@ -155,12 +187,20 @@ async def peer_worker(spec: dict[str, Any]) -> None:
         ear = Ear()
         join = RoomJoin(spec["room"], token, spec["signalling"])
         started = time.monotonic()
-        call = await join_room(join, Tone(hz), ear)
+        call = await join_room(join, Tone(hz, light), ear)
         await asyncio.wait_for(call.connected.wait(), 20)
         if spec["rcvbuf"]:
             widen_receive_buffers(call, spec["rcvbuf"])
         calls.append((call, ear, started))
         connected_at.append(time.monotonic())
+        if light:  # the first packet of the room's mix stands for the first audio heard
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                stats = (await call.peer.getStats()).values()
+                if any(st.type == "inbound-rtp" and st.packetsReceived for st in stats):
+                    ear.first_frame = ear.first_heard = time.monotonic()
+                    break
+                await asyncio.sleep(0.01)
         return {"joined": len(calls), "post_s": post_s[-1], "connect_s": connected_at[-1] - started}
 
     async def snapshot() -> list[dict[str, Any]]:
@@ -169,7 +209,7 @@ async def peer_worker(spec: dict[str, Any]) -> None:
             report = await call.peer.getStats()
             row: dict[str, Any] = {
                 "sent": 0, "up_lost": 0, "up_rr": 0, "received": 0, "down_lost": 0,
-                "frames": ear.frames, "heard": ear.heard, "started": started,
+                "frames": ear.frames, "heard": ear.heard, "started": started, "light": light,
                 "connected": connected,
                 "first_frame_s": None if ear.first_frame is None else ear.first_frame - started,
                 "first_heard_s": None if ear.first_heard is None else ear.first_heard - started,
@@ -333,14 +373,24 @@ def run_size(
     people = [f"P{i:03d}" for i in range(size)]
     invites = api.post(f"/rooms/{room['id']}/invite", json={"people": people}).json()["invites"]
     tokens = [invite["token"] for invite in invites]
-    procs = min(args.peer_procs, size)
+    # Participant i joins through process owner[i]; one join at a time, in order. With
+    # --light, every --listen-every'th participant decodes (the listeners' process 0),
+    # the others send pre-encoded Opus and decode nothing.
+    if args.light:
+        light = [i for i in range(size) if i % args.listen_every]
+        groups_of = [[i for i in range(size) if i % args.listen_every == 0]]
+        lanes = min(args.peer_procs, len(light)) or 1
+        groups_of += [light[p::lanes] for p in range(lanes) if light[p::lanes]]
+    else:
+        lanes = min(args.peer_procs, size)
+        groups_of = [list(range(p, size, lanes)) for p in range(lanes)]
+    owner = {i: p for p, mine in enumerate(groups_of) for i in mine}
     specs = []
-    for p in range(procs):
-        mine = list(range(p, size, procs))  # joined round robin: participant i on i % procs
+    for p, mine in enumerate(groups_of):
         specs.append({
             "address": MEDIA_ADDRESS, "room": room["id"],
             "signalling": f"{url}/api/v1/rooms/{room['id']}/join",
-            "rcvbuf": args.peer_rcvbuf,
+            "rcvbuf": args.peer_rcvbuf, "light": bool(args.light and p > 0),
             "peers": [(tokens[i], 300.0 + 23.0 * i) for i in mine],
         })  # fmt: skip
     started = time.monotonic()
@@ -348,10 +398,9 @@ def run_size(
     try:
         for worker in workers:
             worker.wait_ready()
-        # One join at a time, round robin over the processes: each join is timed alone.
         posts: list[float] = []
         for index in range(size):
-            worker = workers[index % procs]
+            worker = workers[owner[index]]
             worker.send("join")
             posts.append(float(worker.read()["post_s"]))
         fill_s = time.monotonic() - started
@@ -387,7 +436,8 @@ def run_size(
         lost = max(0, b["down_lost"] - a["down_lost"])
         down_loss.append(lost / (got + lost) if got + lost else 1.0)
         frames = b["frames"] - a["frames"]
-        heard.append((b["heard"] - a["heard"]) / frames if frames else 0.0)
+        if not b["light"]:
+            heard.append((b["heard"] - a["heard"]) / frames if frames else 0.0)
     # Join time counts for those who started joining once someone was already in the room
     # (monotonic clocks are one clock across processes); the others had nobody to hear.
     first_in = min(row["connected"] for row in after)
@@ -444,6 +494,13 @@ def main() -> None:
         help="receive buffer of the participants' sockets in bytes (0: the system's); "
         "Janus keeps the system's",
     )
+    parser.add_argument(
+        "--light",
+        action="store_true",
+        help="participants send pre-encoded Opus and decode nothing, but every "
+        "--listen-every'th, which decodes and checks what it hears (cheaper participants)",
+    )
+    parser.add_argument("--listen-every", type=int, default=5)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
         "--keep-going", action="store_true", help="measure every size, past a failed one"
