@@ -8,6 +8,9 @@ asks each deriver to re-derive that vehicle from that time on, from the committe
 history, and acknowledges. A crash before the acknowledgement redelivers the
 batch; re-deriving is idempotent. Live data and a backlog take the same path.
 
+Pulling and deriving overlap, and work is per vehicle, not per batch: see
+`DeriveWorker`.
+
 Derivers are declared once (`Deriver`): trips and charging sessions today; geofences
 and alert rules can be more derivers on the same committed-data feed.
 """
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import nats.errors
@@ -36,9 +41,11 @@ log = logging.getLogger(__name__)
 
 DERIVE_CONSUMER = "derive"
 # How often to ask whether ingest has committed what this worker is about to derive.
-COMMIT_POLL_S = 0.1
-# Vehicles of one batch derived side by side.
+COMMIT_POLL_S = 0.05
+# Vehicles derived side by side.
 DERIVE_CONCURRENCY = 16
+# Messages pulled and not yet acknowledged, at most (then pulling waits for derivation).
+MAX_IN_FLIGHT = 5_000
 
 
 class Deriver(Protocol):
@@ -80,42 +87,46 @@ def oldest_times(batch: Sequence[Msg], catalog: SignalCatalog) -> dict[str, int]
     return oldest
 
 
-async def derive_vehicles(
-    derivers: Sequence[Deriver], oldest: dict[str, int], concurrency: int = DERIVE_CONCURRENCY
-) -> int:
-    """Derive each vehicle from its time on, up to `concurrency` vehicles at once.
+@dataclass(eq=False, slots=True)
+class _Pulled:
+    """A pulled batch of messages, acknowledged once each vehicle it names is derived."""
 
-    One vehicle's derivers run in order; different vehicles run side by side, so
-    their reads overlap and their writes share the store's group commits instead of
-    each waiting for a commit of its own behind ingest's. If any vehicle fails, the
-    others still finish, then the first error is raised (the batch is derived again).
-    """
-    limit = asyncio.Semaphore(concurrency)
+    messages: list[Msg]
+    waiting_for: set[str]
 
-    async def one(vin: str, since: int) -> None:
-        async with limit:
-            for deriver in derivers:
-                await deriver.derive(vin, since)
 
-    outcomes = await asyncio.gather(
-        *(one(vin, since) for vin, since in oldest.items()), return_exceptions=True
-    )
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return len(oldest)
+@dataclass(slots=True)
+class _Dirty:
+    """A vehicle to derive: from which time on, and the batches that wait for it."""
+
+    since: int
+    batches: list[_Pulled] = field(default_factory=list)
 
 
 class DeriveWorker:
-    """One derive loop over the committed-telemetry feed."""
+    """One derive loop over the committed-telemetry feed.
+
+    Pulling and deriving overlap: while the vehicles of one batch are derived, the
+    next batch is pulled and waited for (ingest's commit). A committed batch marks
+    its vehicles dirty, each from its oldest time; up to `concurrency` tasks take
+    dirty vehicles in the order they became dirty and derive them, one derivation
+    of a vehicle at a time. A vehicle marked again while it is being derived (or
+    while it waits) is derived once more, from the oldest time marked: a vehicle
+    many batches name is derived once for all of them, and a slow vehicle (a long
+    plug-in) holds up only itself, not the batch. A batch is acknowledged when every
+    vehicle it names has been derived after its commit; until then it counts
+    against `max_in_flight`, and if the worker stops or dies first it is redelivered.
+    """
 
     def __init__(
         self,
         nc: NatsClient,
         derivers: Sequence[Deriver],
         catalog: SignalCatalog,
-        batch_size: int = 1000,
+        batch_size: int = 250,
         name: str = "derive",
+        concurrency: int = DERIVE_CONCURRENCY,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -123,8 +134,19 @@ class DeriveWorker:
         self.catalog = catalog
         self.batch_size = batch_size
         self.name = name
-        self.derived = 0
+        self.concurrency = concurrency
+        self.max_in_flight = max_in_flight
+        self.derived = 0  # vehicle derivations done
         self._failing = False
+        self._dirty: dict[str, _Dirty] = {}
+        self._ready: deque[str] = deque()  # dirty vehicles not being derived, oldest first
+        self._running: set[str] = set()
+        self._wake = asyncio.Event()
+        self._in_flight = 0  # messages pulled and not yet acknowledged
+        self._room = asyncio.Event()
+        self._room.set()
+        self._acks: set[asyncio.Task[None]] = set()
+        self._floor = 0  # ingest's ack floor as last read
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull, wait for ingest's commit, derive, ack; until `stop` is set."""
@@ -132,8 +154,13 @@ class DeriveWorker:
         puller = BatchPuller(self.nc, TELEMETRY_STREAM, DERIVE_CONSUMER, self.batch_size)
         await puller.start()
         log.info("%s: following committed telemetry", self.name)
+        done = asyncio.Event()  # this worker stops (not the process's `stop`)
+        workers = [asyncio.create_task(self._derive_loop(done)) for _ in range(self.concurrency)]
         try:
             while not stop.is_set():
+                if not self._room.is_set():
+                    await _wait_either(self._room, stop)
+                    continue
                 try:
                     batch = await puller.next_batch(wait_s=0.5)
                 except nats.errors.Error as exc:
@@ -142,31 +169,104 @@ class DeriveWorker:
                     continue
                 if not batch:
                     continue
+                newest = max(msg.metadata.sequence.stream for msg in batch)
                 try:
-                    await self._derive_batch(batch, stop)
-                except (CarcloudError, nats.errors.Error) as exc:
-                    self._failed(f"cannot derive a batch of {len(batch)}: {exc}")
+                    if not await self._committed(newest, stop):
+                        return  # stopping: the batch is redelivered to the next worker
+                except nats.errors.Error as exc:
+                    self._failed(f"cannot read ingest's progress: {exc}")
                     await _nak_all(batch, delay=1.0)
+                    continue
+                self._mark(batch, oldest_times(batch, self.catalog))
         finally:
+            done.set()
+            self._wake.set()
+            await asyncio.gather(*workers, *self._acks, return_exceptions=True)
             await puller.stop()
 
-    async def _derive_batch(self, batch: list[Msg], stop: asyncio.Event) -> None:
-        newest = max(msg.metadata.sequence.stream for msg in batch)
-        if not await self._committed(newest, stop):
-            return  # stopping: the batch is redelivered to the next worker
-        self.derived += await derive_vehicles(self.derivers, oldest_times(batch, self.catalog))
-        for msg in batch:
-            await msg.ack()
-        if self._failing:
-            log.info("%s: deriving again", self.name)
-            self._failing = False
+    def _mark(self, batch: list[Msg], oldest: dict[str, int]) -> None:
+        """Mark the batch's vehicles dirty; a batch naming none is acknowledged at once."""
+        pulled = _Pulled(batch, set(oldest))
+        self._in_flight += len(batch)
+        if self._in_flight >= self.max_in_flight:
+            self._room.clear()
+        if not oldest:
+            self._acknowledge(pulled)
+            return
+        for vin, since in oldest.items():
+            dirty = self._dirty.get(vin)
+            if dirty is None:
+                dirty = self._dirty[vin] = _Dirty(since)
+                if vin not in self._running:
+                    self._ready.append(vin)
+            dirty.since = min(dirty.since, since)
+            dirty.batches.append(pulled)
+        self._wake.set()
+
+    async def _derive_loop(self, done: asyncio.Event) -> None:
+        """One of `concurrency` tasks: derive dirty vehicles until the worker stops."""
+        while not done.is_set():
+            if not self._ready:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            vin = self._ready.popleft()
+            dirty = self._dirty.pop(vin)
+            self._running.add(vin)
+            try:
+                for deriver in self.derivers:
+                    await deriver.derive(vin, dirty.since)
+            except Exception as exc:  # noqa: BLE001 - any failure: derived again, never lost
+                if isinstance(exc, CarcloudError | nats.errors.Error):
+                    self._failed(f"cannot derive {vin}: {exc}")
+                else:
+                    log.exception("%s: deriving %s failed; retrying", self.name, vin)
+                    self._failing = True
+                self._running.discard(vin)
+                await asyncio.sleep(1.0)  # then again, with whatever was marked meanwhile
+                self._requeue(vin, dirty)
+                continue
+            self._running.discard(vin)
+            self.derived += 1
+            if vin in self._dirty:  # marked again while being derived
+                self._ready.append(vin)
+                self._wake.set()
+            for pulled in dirty.batches:
+                pulled.waiting_for.discard(vin)
+                if not pulled.waiting_for:
+                    self._acknowledge(pulled)
+            if self._failing:
+                log.info("%s: deriving again", self.name)
+                self._failing = False
+
+    def _requeue(self, vin: str, failed: _Dirty) -> None:
+        dirty = self._dirty.get(vin)
+        if dirty is None:
+            self._dirty[vin] = failed
+        else:
+            dirty.since = min(dirty.since, failed.since)
+            dirty.batches[:0] = failed.batches
+        if vin not in self._running and vin not in self._ready:
+            self._ready.append(vin)
+        self._wake.set()
+
+    def _acknowledge(self, pulled: _Pulled) -> None:
+        self._in_flight -= len(pulled.messages)
+        if self._in_flight < self.max_in_flight:
+            self._room.set()
+        task = asyncio.create_task(_ack_all(pulled.messages))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
 
     async def _committed(self, stream_seq: int, stop: asyncio.Event) -> bool:
         """Wait until ingest has acknowledged every message up to `stream_seq`."""
         while not stop.is_set():
+            if stream_seq <= self._floor:
+                return True
             info = await self.js.consumer_info(TELEMETRY_STREAM, INGEST_CONSUMER)
             floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
-            if floor is not None and floor >= stream_seq:
+            self._floor = max(self._floor, floor or 0)
+            if self._floor >= stream_seq:
                 return True
             await asyncio.sleep(COMMIT_POLL_S)
         return False
@@ -175,6 +275,21 @@ class DeriveWorker:
         if not self._failing:
             log.error("%s: %s; retrying", self.name, problem)
             self._failing = True
+
+
+async def _wait_either(first: asyncio.Event, second: asyncio.Event) -> None:
+    waits = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
+    _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+
+
+async def _ack_all(batch: list[Msg]) -> None:
+    for msg in batch:
+        try:
+            await msg.ack()  # a publish: no answer is awaited
+        except nats.errors.Error:
+            return  # not acknowledged: redelivered after ack_wait, derived again
 
 
 async def _nak_all(batch: list[Msg], delay: float) -> None:

@@ -15,10 +15,11 @@ import dataclasses
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from carcloud.errors import ValidationError
 from carcloud.events.models import NewEvent
-from carcloud.telematics.charging import detect_sessions
+from carcloud.telematics.charging import detect_sessions, is_plugged
 from carcloud.telematics.models import (
     Changes,
     ChargingSession,
@@ -39,12 +40,37 @@ from carcloud.telematics.timeline import LATITUDE, LONGITUDE, PATHS, Position, T
 from carcloud.telematics.trips import detect_trips
 from carcloud.timeutil import now_us
 
+T = TypeVar("T", Trip, ChargingSession)
+
 # How far back forward-fill looks for a signal's value before the derivation window.
 SEED_WINDOW_US = 24 * 3600 * 1_000_000
 MAX_ROUTE_POINTS = 500
 # Timelines kept between derivations (an open trip is not read again every time).
 MAX_KEPT_TIMELINES = 2_000
 MAX_KEPT_MOMENTS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A vehicle's trips and sessions as this service's last derivation left them stored.
+
+    `trips` (`sessions`) are the stored ones that end at or after `since` - lookback,
+    or are still open: what `trips_since` would read. A later derivation from a time
+    at or after `since` touches only some of these (stored ones outside them ended
+    earlier), so it needs no read to know what it touches, and writes nothing when
+    it derives exactly what is stored. A derivation from before `since` (late data)
+    reads the store again. Like the kept timelines, this assumes one derive process
+    follows a vehicle.
+    """
+
+    since: int
+    trips: tuple[Trip, ...]
+    sessions: tuple[ChargingSession, ...]
+
+
+def _same(stored: Sequence[T], start: int, derived: Sequence[T]) -> bool:
+    """Whether the stored items from `start` on are exactly `derived` (nothing to write)."""
+    return [item for item in stored if item.start_ts >= start] == list(derived)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +144,8 @@ class TelematicsService:
         self.usable_kwh = dict(usable_kwh or {})
         self._profiles: dict[str, tuple[str, str]] = {}
         self._timelines: dict[str, Timeline] = {}
+        # What this service last stored per vehicle (see `_Stored`).
+        self._stored: dict[str, _Stored] = {}
 
     # ---- derivation ------------------------------------------------------------------------
 
@@ -131,38 +159,58 @@ class TelematicsService:
             profile = self._profiles[vin] = found
         brand, model = profile
         lookback = self.settings.lookback_us
-        touched_trips = await self.store.trips_since(vin, since - lookback)
-        touched_sessions = await self.store.sessions_since(vin, since - lookback)
-        starts = [t.start_ts for t in touched_trips] + [s.start_ts for s in touched_sessions]
-        first = min([since, *starts])
-        read_from = first - lookback
-        timeline = await self._timeline(vin, since, read_from)
-        moments = timeline.since(read_from)
-        usable = self.usable_kwh.get(model)
         horizon = since - lookback
+        stored = self._stored.pop(vin, None)
+        if stored is None or since < stored.since:
+            stored = _Stored(
+                since,
+                tuple(await self.store.trips_since(vin, horizon)),
+                tuple(await self.store.sessions_since(vin, horizon)),
+            )
+        touched_trips = [t for t in stored.trips if t.end_ts >= horizon or not t.completed]
+        touched_sessions = [s for s in stored.sessions if s.end_ts >= horizon or not s.completed]
+        # Trips and sessions are detected each over its own window: a car plugged in for
+        # hours is not searched for trips over those hours.
+        trip_read = min([since] + [t.start_ts for t in touched_trips]) - lookback
+        session_read = min([since] + [s.start_ts for s in touched_sessions]) - lookback
+        read_from = min(trip_read, session_read)
+        timeline = await self._timeline(vin, since, read_from)
+        usable = self.usable_kwh.get(model)
 
         trips = [
             trip
-            for trip in detect_trips(vin, moments, self.settings, usable)
+            for trip in detect_trips(vin, timeline.since(trip_read), self.settings, usable)
             if trip.end_ts >= horizon or not trip.completed
         ]
         trips = await name_trip_ends(self.places, vin, brand, trips)
         trip_from = min([since] + [t.start_ts for t in (*trips, *touched_trips)])
-        trip_changes = await self.store.replace_trips(vin, trip_from, trips, trip_events)
+        if _same(stored.trips, trip_from, trips):
+            trip_changes = Changes()
+        else:
+            trip_changes = await self.store.replace_trips(vin, trip_from, trips, trip_events)
 
-        tariffs = await self.store.list_tariffs(brand)
-        fences = await tariff_fences(self.places, brand, tariffs)
-        sessions = [
-            session
-            for session in detect_sessions(vin, moments, self.settings, usable, tariffs, fences)
-            if session.end_ts >= horizon or not session.completed
-        ]
+        moments = timeline.since(session_read)
+        sessions: list[ChargingSession] = []
+        if touched_sessions or any(is_plugged(moment) for moment in moments):
+            tariffs = await self.store.list_tariffs(brand)
+            fences = await tariff_fences(self.places, brand, tariffs)
+            sessions = [
+                session
+                for session in detect_sessions(vin, moments, self.settings, usable, tariffs, fences)
+                if session.end_ts >= horizon or not session.completed
+            ]
         session_from = min([since] + [s.start_ts for s in (*sessions, *touched_sessions)])
-        session_changes = await self.store.replace_sessions(
-            vin, session_from, sessions, session_events
-        )
+        if _same(stored.sessions, session_from, sessions):
+            session_changes = Changes()
+        else:
+            session_changes = await self.store.replace_sessions(
+                vin, session_from, sessions, session_events
+            )
         timeline.trim(read_from)
         self._keep(vin, timeline)
+        self._stored[vin] = _Stored(since, tuple(trips), tuple(sessions))
+        while len(self._stored) > MAX_KEPT_TIMELINES:
+            self._stored.pop(next(iter(self._stored)))
         return Derived(trip_changes, session_changes)
 
     async def _timeline(self, vin: str, since: int, read_from: int) -> Timeline:
@@ -200,6 +248,7 @@ class TelematicsService:
         """Drop what is cached about a vehicle (its model changed, or it was deleted)."""
         self._profiles.pop(vin, None)
         self._timelines.pop(vin, None)
+        self._stored.pop(vin, None)
 
     # ---- reads -----------------------------------------------------------------------------
 

@@ -1,0 +1,206 @@
+"""The derive worker against a real nats-server: it derives a vehicle only once ingest has
+committed (acknowledged) its data, once for all of a vehicle's messages from the oldest
+time, and a vehicle that takes long to derive holds back no other vehicle; every message
+is acknowledged in the end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import nats
+from nats.js.client import JetStreamContext
+
+from carcloud.catalog import default_catalog
+from carcloud.errors import StorageError
+from carcloud.ingest.worker import INGEST_CONSUMER
+from carcloud.ingest.worker import consumer_config as ingest_consumer
+from carcloud.messaging import topics
+from carcloud.messaging.natsserver import NatsServer, ServerPorts
+from carcloud.messaging.streams import TELEMETRY_STREAM, ensure_consumer, ensure_streams
+from carcloud.runtime.launcher import free_port
+from carcloud.telematics.role import DERIVE_CONSUMER, DeriveWorker
+from carcloud.timeutil import format_us
+
+SLOW = "WVWZZZ1JZXW000001"
+FAST = ["WVWZZZ1JZXW000002", "WVWZZZ1JZXW000003", "WVWZZZ1JZXW000004"]
+START = 1_790_000_000_000_000
+SECOND = 1_000_000
+
+
+class Recorder:
+    """A deriver that notes each derivation; the slow vehicle's waits for `release`."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, int, float]] = []
+        self.finished: list[tuple[str, int, float]] = []
+        self.release = asyncio.Event()
+        self.fail_once: set[str] = set()
+
+    async def derive(self, vin: str, since: int) -> object:
+        self.started.append((vin, since, time.monotonic()))
+        if vin == SLOW:
+            await self.release.wait()
+        if vin in self.fail_once:
+            self.fail_once.discard(vin)
+            raise StorageError(f"database is locked (deriving {vin})")
+        self.finished.append((vin, since, time.monotonic()))
+        return None
+
+    def derived(self, vin: str) -> list[int]:
+        return [since for found, since, _ in self.finished if found == vin]
+
+    def finished_at(self, vin: str) -> float:
+        return max(at for found, _, at in self.finished if found == vin)
+
+
+def server(tmp_path: Path) -> NatsServer:
+    ports = ServerPorts("127.0.0.1", free_port(), free_port())
+    store = tmp_path / "store"
+    config = tmp_path / "nats.conf"
+    config.write_text(
+        f"server_name: derive\nlisten: 127.0.0.1:{ports.nats}\n"
+        f'jetstream {{ store_dir: "{store}" }}\n'
+        f"mqtt {{ host: 127.0.0.1, port: {ports.mqtt} }}\n"
+    )
+    return NatsServer(config, tmp_path / "nats.log", ports, store_dir=store)
+
+
+async def publish(js: JetStreamContext, vin: str, seconds: range) -> None:
+    for second in seconds:
+        body = {
+            "seq": second + 1,
+            "ts": format_us(START + second * SECOND),
+            "signals": {"Vehicle.Speed": 30.0},
+        }
+        await js.publish(topics.nats_subject(vin, topics.TELEMETRY), json.dumps(body).encode())
+
+
+async def commit_all(js: JetStreamContext) -> int:
+    """Act as ingest: acknowledge (after a commit, in the real worker) what is there."""
+    sub = await js.pull_subscribe_bind(INGEST_CONSUMER, TELEMETRY_STREAM)
+    acknowledged = 0
+    try:
+        while True:
+            try:
+                batch = await sub.fetch(100, timeout=0.5)
+            except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
+                return acknowledged
+            for msg in batch:
+                await msg.ack_sync()
+            acknowledged += len(batch)
+    finally:
+        await sub.unsubscribe()
+
+
+async def until(predicate: Callable[[], object], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out after {within_s} s waiting for {what}")
+
+
+@asynccontextmanager
+async def derive_worker(
+    tmp_path: Path, recorder: Recorder, before: Callable[[JetStreamContext], Awaitable[None]]
+) -> AsyncIterator[tuple[JetStreamContext, DeriveWorker]]:
+    """A nats-server with the platform's streams, `before` run, then a derive worker."""
+    embedded = server(tmp_path)
+    await embedded.start()
+    nc = await nats.connect(f"nats://127.0.0.1:{embedded.ports.nats}")
+    stop = asyncio.Event()
+    running: asyncio.Task[None] | None = None
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js)
+        await ensure_consumer(js, TELEMETRY_STREAM, ingest_consumer())
+        await before(js)
+        worker = DeriveWorker(nc, [recorder], default_catalog(), batch_size=50)
+        running = asyncio.create_task(worker.run(stop))
+        yield js, worker
+    finally:
+        stop.set()
+        if running is not None:
+            await asyncio.wait_for(running, 10)
+        await nc.close()
+        await embedded.stop()
+
+
+async def all_acknowledged(js: JetStreamContext) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        info = await js.consumer_info(TELEMETRY_STREAM, DERIVE_CONSUMER)
+        if info.num_ack_pending == 0 and info.num_pending == 0:
+            return
+        assert time.monotonic() < deadline, "messages left unacknowledged"
+        await asyncio.sleep(0.1)
+
+
+def test_committed_data_is_derived_per_vehicle_and_a_slow_vehicle_holds_back_no_other(
+    tmp_path: Path,
+) -> None:
+    recorder = Recorder()
+
+    async def fleet(js: JetStreamContext) -> None:
+        # Five seconds of each vehicle, newest first for the slow one: not yet committed.
+        await publish(js, SLOW, range(4, -1, -1))
+        for vin in FAST:
+            await publish(js, vin, range(5))
+
+    async def scenario() -> None:
+        async with derive_worker(tmp_path, recorder, fleet) as (js, worker):
+            await asyncio.sleep(1.0)
+            assert recorder.started == [], "derived before ingest committed"
+
+            assert await commit_all(js) == 20
+            await until(lambda: all(recorder.derived(v) for v in FAST), 30, "the fast vehicles")
+            # Each vehicle once, from its oldest time, while the slow one is still deriving.
+            assert all(recorder.derived(vin) == [START] for vin in FAST)
+            assert recorder.derived(SLOW) == []
+            assert [since for vin, since, _ in recorder.started if vin == SLOW] == [START]
+
+            # More data of a fast vehicle, committed: derived again, still not held back.
+            await publish(js, FAST[0], range(5, 8))
+            assert await commit_all(js) == 3
+            await until(lambda: len(recorder.derived(FAST[0])) == 2, 30, "the new data")
+            assert recorder.derived(FAST[0]) == [START, START + 5 * SECOND]
+            assert recorder.derived(SLOW) == []
+
+            recorder.release.set()
+            await until(lambda: recorder.derived(SLOW), 30, "the slow vehicle")
+            assert recorder.finished_at(FAST[0]) < recorder.finished_at(SLOW)
+            await all_acknowledged(js)
+            assert worker.derived == len(recorder.finished) == 5
+
+    asyncio.run(scenario())
+
+
+def test_a_vehicle_that_fails_to_derive_is_derived_again_and_its_data_kept_until_then(
+    tmp_path: Path,
+) -> None:
+    recorder = Recorder()
+    recorder.release.set()
+    recorder.fail_once = {FAST[1]}
+
+    async def fleet(js: JetStreamContext) -> None:
+        for vin in FAST:
+            await publish(js, vin, range(5))
+
+    async def scenario() -> None:
+        async with derive_worker(tmp_path, recorder, fleet) as (js, worker):
+            assert await commit_all(js) == 15
+            await until(lambda: recorder.derived(FAST[0]) and recorder.derived(FAST[2]), 30, "")
+            info = await js.consumer_info(TELEMETRY_STREAM, DERIVE_CONSUMER)
+            assert info.num_ack_pending == 15  # the batch waits for the failed vehicle
+            await until(lambda: recorder.derived(FAST[1]), 30, "the failed vehicle again")
+            assert recorder.derived(FAST[1]) == [START]
+            await all_acknowledged(js)
+            assert worker.derived == 3
+
+    asyncio.run(scenario())
