@@ -3,10 +3,12 @@
     python bench/telematics.py [--vehicles 50] [--hours 24] [--speedup 288]
                                [--sample-s 10] [--offline-rate 0.5] [--seed 3]
                                [--saturate [--load-cars 20] [--load-rate 3000]]
-                               [--json out.json]
+                               [--ingest-processes 1] [--json out.json]
 
 Starts a real `carcloud up` (nats-server, SQLite, every role including `derive`)
-on free ports, and drives a simulated fleet against it with `carcloud simulate
+on free ports (with `--ingest-processes N`, N > 0, ingest runs in N `carcloud worker
+ingest` processes of their own instead, so that the derive role has the platform
+process to itself and the API), and drives a simulated fleet against it with `carcloud simulate
 --ground-truth FILE` for HOURS of simulated time at SPEEDUP (each car sends one
 message every SAMPLE_S simulated seconds, so `--rate` is SPEEDUP / SAMPLE_S),
 with connectivity gaps (their backlog arrives late). When the simulator is done
@@ -33,13 +35,17 @@ With `--saturate`, extra publishers (LOAD_CARS parked cars, 20 signals a
 message, one vehicle second each) add LOAD_RATE messages/s during the middle half
 of the fleet's run: the lag is then reported separately for the completions
 inside that window (ingest near its full rate) and outside it (the fleet's own
-rate), measured in the same run.
+rate), measured in the same run. Throughout the run the bench samples, once a
+second, the messages stored and ingest's backlog (`/status`), and reports the
+stored rate and the largest backlog inside and outside the window: ingest runs at
+its full rate when its backlog grows (it stores less than it is offered).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -47,6 +53,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -55,7 +62,7 @@ from typing import Any
 from carcloud.runtime.launcher import PlatformProcess
 from carcloud.sim.truth import read_ground_truth
 from carcloud.timeutil import parse_rfc3339_us
-from carcloud_agent.mqtt import MqttClient
+from carcloud_agent.mqtt import MqttClient, MqttError
 
 SECOND = 1_000_000
 MARGIN_S = 900  # true items ending this close to the simulator's stop are not counted
@@ -247,11 +254,13 @@ def stored_messages(db: Path) -> int:
         return int(conn.execute("SELECT COUNT(*) FROM telemetry_messages").fetchone()[0])
 
 
-def wait_derived(platform: PlatformProcess, db: Path, quiet_s: float = 10.0) -> float:
+def wait_derived(
+    platform: PlatformProcess, db: Path, quiet_s: float = 10.0, max_s: float = 600.0
+) -> float:
     """Wait until ingest has nothing pending and no event was written for `quiet_s`."""
     began = time.perf_counter()
     last_id, last_change = -1, time.perf_counter()
-    while time.perf_counter() - began < 600:
+    while time.perf_counter() - began < max_s:
         with platform.api() as api:
             ingest = api.get("/status").get("ingest", {})
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
@@ -263,6 +272,53 @@ def wait_derived(platform: PlatformProcess, db: Path, quiet_s: float = 10.0) -> 
             break
         time.sleep(1.0)
     return time.perf_counter() - began
+
+
+class IngestMonitor:
+    """Samples, once a second, (time, messages stored, ingest backlog) from another thread."""
+
+    def __init__(self, platform: PlatformProcess, db: Path) -> None:
+        self.platform = platform
+        self.db = db
+        self.samples: list[tuple[int, int, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                with self.platform.api() as api:
+                    ingest = api.get("/status").get("ingest", {})
+                backlog = int(ingest.get("pending") or 0) + int(ingest.get("ack_pending") or 0)
+                stored = stored_messages(self.db)
+            except Exception:  # noqa: BLE001 - a missed sample is only a missed sample
+                continue
+            self.samples.append((time.time_ns() // 1000, stored, backlog))
+
+    def summary(self, window: tuple[int, int] | None) -> dict[str, Any]:
+        """Stored messages/s and the largest backlog, inside and outside `window`."""
+
+        def part(samples: list[tuple[int, int, int]]) -> dict[str, Any]:
+            if len(samples) < 2:
+                return {}
+            seconds = (samples[-1][0] - samples[0][0]) / SECOND
+            return {
+                "stored_msg_s": round((samples[-1][1] - samples[0][1]) / seconds),
+                "backlog_max": max(sample[2] for sample in samples),
+            }
+
+        if window is None:
+            return {"ingest": part(self.samples)}
+        inside = [s for s in self.samples if window[0] <= s[0] <= window[1]]
+        before = [s for s in self.samples if s[0] < window[0]]
+        return {"ingest_saturated": part(inside), "ingest_before_window": part(before)}
 
 
 # ---- saturating load ------------------------------------------------------------------------
@@ -301,9 +357,10 @@ async def saturate(
         client = MqttClient("127.0.0.1", port, vin, vin, password)
         await client.connect()
         clients.append((vin, client))
-    sent = 0
+    sent = skipped = 0
     began = time.perf_counter()
     pending: set[asyncio.Future[Any]] = set()
+    reconnecting: dict[str, asyncio.Task[None]] = {}
     while time.perf_counter() - began < seconds:
         due = began + sent / rate
         delay = due - time.perf_counter()
@@ -313,15 +370,38 @@ async def saturate(
         seq = sent // len(clients) + 1
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start_s + seq))
         body = f'{{"seq":{seq},"ts":"{stamp}.000Z","signals":{signals}}}'
-        future = client.publish_nowait(f"vehicles/{vin}/telemetry", body.encode())
+        sent += 1
+        if not client.connected:
+            # Dropped (a missed keepalive on an overloaded machine): connect again aside.
+            if vin not in reconnecting:
+                reconnecting[vin] = asyncio.create_task(_reconnect(client, vin, reconnecting))
+            skipped += 1
+            continue
+        try:
+            future = client.publish_nowait(f"vehicles/{vin}/telemetry", body.encode())
+        except MqttError:
+            skipped += 1
+            continue
         pending.add(future)
         future.add_done_callback(pending.discard)
-        sent += 1
     if pending:
         await asyncio.wait(set(pending), timeout=30)
+    for task in list(reconnecting.values()):
+        task.cancel()
     for _, client in clients:
-        await client.disconnect()
-    return sent
+        with contextlib.suppress(MqttError, OSError):
+            await client.disconnect()
+    return sent - skipped
+
+
+async def _reconnect(
+    client: MqttClient, vin: str, reconnecting: dict[str, asyncio.Task[None]]
+) -> None:
+    try:
+        with contextlib.suppress(MqttError, OSError, TimeoutError):
+            await client.connect()
+    finally:
+        reconnecting.pop(vin, None)
 
 
 def register_load(platform: PlatformProcess, count: int) -> list[tuple[str, str]]:
@@ -340,9 +420,12 @@ def register_load(platform: PlatformProcess, count: int) -> list[tuple[str, str]
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-telematics-"))
-    platform = PlatformProcess(work / "data")
+    extra = ["--ingest-workers", "0"] if args.ingest_processes else []
+    platform = PlatformProcess(work / "data", extra_args=extra)
     platform.start(timeout=60)
+    ingesters = [platform.spawn_worker("ingest") for _ in range(args.ingest_processes)]
     db = platform.data_dir / "carcloud.db"
+    monitor = IngestMonitor(platform, db)
     truth_path = work / "truth.jsonl"
     sim_seconds = args.hours * 3600.0
     duration = sim_seconds / args.speedup
@@ -359,6 +442,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "offline_rate": args.offline_rate,
         "seed": args.seed,
         "saturate": args.saturate,
+        "ingest_processes": args.ingest_processes,
+        "commit": _commit(),
+        "load_average_start": os.getloadavg(),
     }
     try:
         load_creds = register_load(platform, args.load_cars) if args.saturate else []
@@ -372,6 +458,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log = (work / "simulate.log").open("wb")
         began = time.perf_counter()
         sim = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        monitor.start()
         window: tuple[int, int] | None = None
         if args.saturate:
             # Wait until the fleet is registered and sending, then load the middle half.
@@ -390,14 +477,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["simulate_wall_s"] = round(time.perf_counter() - began, 1)
         log.close()
         results["simulate_last_status"] = _last_status(work / "simulate.log")
-        results["wait_for_derive_s"] = round(wait_derived(platform, db), 1)
+        results["load_average_end"] = os.getloadavg()
+        monitor.stop()
+        results.update(monitor.summary(window))
+        results["wait_for_derive_s"] = round(wait_derived(platform, db, max_s=args.max_wait_s), 1)
         results["stored_messages"] = stored_messages(db)
 
         results.update(evaluate(platform, db, truth_path, window))
         results["work_dir"] = str(work)
     finally:
+        monitor.stop()
         platform.stop()
+        for ingester in ingesters:
+            ingester.terminate()
+            ingester.wait(timeout=30)
     return results
+
+
+def _commit() -> str:
+    found = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    return found.stdout.strip()
 
 
 def evaluate(
@@ -467,7 +568,15 @@ def print_report(results: dict[str, Any]) -> None:
         f"{results['speedup']} (a sample every {results['sample_s']} s, "
         f"{results['offered_msg_s']:.0f} msg/s offered), offline rate {results['offline_rate']}/h"
     )
+    print(
+        f"commit {results['commit']}, load average at start {results['load_average_start']}, "
+        f"at the simulator's end {results['load_average_end']}, "
+        f"ingest processes {results['ingest_processes']}"
+    )
     print(f"simulator: {results['simulate_last_status']}")
+    for label in ("ingest", "ingest_before_window", "ingest_saturated"):
+        if label in results:
+            print(f"{label}: {results[label]}")
     print(
         f"stored messages {results['stored_messages']}, derive caught up "
         f"{results['wait_for_derive_s']} s after the simulator"
@@ -513,6 +622,12 @@ def main() -> None:
     parser.add_argument("--saturate", action="store_true")
     parser.add_argument("--load-cars", type=int, default=20)
     parser.add_argument("--load-rate", type=float, default=3000.0)
+    parser.add_argument(
+        "--ingest-processes", type=int, default=1, help="0: ingest in the platform process"
+    )
+    parser.add_argument(
+        "--max-wait-s", type=float, default=600.0, help="longest wait for derive to catch up"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--rescore", type=Path, metavar="WORK_DIR", help="score an earlier run")
     args = parser.parse_args()
