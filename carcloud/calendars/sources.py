@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -97,6 +97,31 @@ async def check_target(url: str, settings: SourceSettings) -> None:
         raise UnreachableError(f"{urlsplit(url).hostname} does not resolve: {exc}") from None
 
 
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _redirected(kwargs: dict[str, object], old: str, new: str, to_get: bool) -> dict[str, object]:
+    """The request's arguments for a redirect's target: no body when it becomes a GET,
+    no credentials when it goes to another origin."""
+    out = dict(kwargs)
+    if to_get:
+        for name in ("data", "content", "json", "files"):
+            out.pop(name, None)
+    same = (urlsplit(old).scheme, urlsplit(old).netloc) == (
+        urlsplit(new).scheme,
+        urlsplit(new).netloc,
+    )
+    if not same:
+        out.pop("auth", None)
+        headers = out.get("headers")
+        if isinstance(headers, Mapping | httpx.Headers):
+            out["headers"] = {
+                k: v for k, v in dict(headers).items() if str(k).lower() != "authorization"
+            }
+    return out
+
+
 async def request(
     client: httpx.AsyncClient,
     method: str,
@@ -111,23 +136,46 @@ async def request(
     A 207 and any 2xx is an answer, and so is a status in `allow`; 401/403/404 are
     SourceError (the account is wrong until someone fixes it); no answer, a 5xx or a 429
     are UnreachableError (try later).
+
+    Redirects are followed here, each target checked against the address policy like
+    the first (a public feed must not redirect the platform into its own network); the
+    credentials do not follow a redirect to another origin.
     """
-    await check_target(url, settings)
-    host = urlsplit(url).hostname
-    try:
-        async with client.stream(method, url, **kwargs) as response:  # type: ignore[arg-type]
-            status, headers, body = response.status_code, response.headers, bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > settings.max_bytes:
-                    raise SourceError(
-                        f"{what} at {host} is larger than {settings.max_bytes // 1_000_000} MB"
-                    )
-    except httpx.TimeoutException:
-        raise UnreachableError(f"{what} at {host} did not answer within the time out") from None
-    except httpx.HTTPError as exc:
-        detail = str(exc) or type(exc).__name__  # a ReadError has no message of its own
-        raise UnreachableError(f"{what} at {host} failed: {detail}") from None
+    for _ in range(MAX_REDIRECTS + 1):
+        await check_target(url, settings)
+        host = urlsplit(url).hostname
+        location: str | None = None
+        try:
+            async with client.stream(
+                method,
+                url,
+                follow_redirects=False,
+                **kwargs,  # type: ignore[arg-type]
+            ) as response:
+                status, headers, body = response.status_code, response.headers, bytearray()
+                if status in REDIRECTS and "location" in headers:
+                    location = headers["location"]
+                else:
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > settings.max_bytes:
+                            raise SourceError(
+                                f"{what} at {host} is larger than "
+                                f"{settings.max_bytes // 1_000_000} MB"
+                            )
+        except httpx.TimeoutException:
+            raise UnreachableError(f"{what} at {host} did not answer within the time out") from None
+        except httpx.HTTPError as exc:
+            detail = str(exc) or type(exc).__name__  # a ReadError has no message of its own
+            raise UnreachableError(f"{what} at {host} failed: {detail}") from None
+        if location is None:
+            break
+        target = urljoin(url, location)
+        to_get = status == 303 or (status in (301, 302) and method == "POST")
+        kwargs = _redirected(kwargs, url, target, to_get)
+        method, url = ("GET" if to_get else method), target
+    else:
+        raise SourceError(f"{what}: more than {MAX_REDIRECTS} redirects")
     if status in allow:
         return Answer(status, headers, bytes(body))
     if status in (401, 403):
