@@ -9,6 +9,11 @@ there. So for one vehicle the aggregates equal a computation over the raw rows f
 every minute before `clean_to = min(folded_to, dirty_from)`, and a bucketed query reads
 them there and the raw rows after (the tail). A backend supplies the mechanics; the
 rules are here, one copy for both.
+
+That is SQLite's way. PostgreSQL folds every write's rows into their minutes inside
+the write (`TelemetryStore.folds_at_write`, `carcloud.storage.postgres.rollup`): every
+vehicle is clean everywhere, its pass has nothing to do, and a bucketed query reads
+whole minutes from the aggregates and only partial minutes from the raw rows.
 """
 
 from __future__ import annotations
