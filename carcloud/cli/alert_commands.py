@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from carcloud.cli.common import _add_client, _print_records, api_client, console
+from carcloud.cli.common import _print_records, api_client, api_command, console
 
 
 def add_alert_commands(sub: Any) -> None:
@@ -16,19 +16,17 @@ def add_alert_commands(sub: Any) -> None:
         description="Alerts raised by a brand's rules (active → acknowledged → cleared).",
     )
     actions = alerts.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="alerts, newest first")
+    listing = api_command(actions, "list", "alerts, newest first", None)
     listing.add_argument("--status", help="active, acknowledged, cleared or open")
     listing.add_argument("--vin")
     listing.add_argument("--limit", type=int, default=20)
-    _add_client(listing)
-    ack = actions.add_parser("ack", help="acknowledge an active alert")
-    ack.add_argument("alert_id")
-    _add_client(ack)
-    rules = actions.add_parser("rules", help="the alert rules the key may see")
-    _add_client(rules)
-    add = actions.add_parser(
+    api_command(actions, "ack", "acknowledge an active alert", None, "alert_id")
+    api_command(actions, "rules", "the alert rules the key may see", None)
+    add = api_command(
+        actions,
         "add-rule",
-        help="create an alert rule",
+        "create an alert rule",
+        None,
         description="e.g. `carcloud alerts add-rule fast --when 'Vehicle.Speed > 130' --for 10` "
         "or turn a built-in on: `carcloud alerts add-rule --builtin low_12v_battery`",
     )
@@ -39,10 +37,14 @@ def add_alert_commands(sub: Any) -> None:
     add.add_argument("--for", dest="for_s", type=float, help="seconds it must hold first")
     add.add_argument("--severity", choices=("info", "warning", "critical"))
     add.add_argument("--brand", help="the rule's brand (needed with an operator key)")
-    _add_client(add)
-    delete = actions.add_parser("delete-rule", help="delete a rule (its open alerts clear)")
-    delete.add_argument("rule_id")
-    _add_client(delete, json_output=False)
+    api_command(
+        actions,
+        "delete-rule",
+        "delete a rule (its open alerts clear)",
+        None,
+        "rule_id",
+        json_output=False,
+    )
     alerts.set_defaults(func=cmd_alerts)
 
 

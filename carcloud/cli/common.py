@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import os
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -119,6 +119,30 @@ def _add_client(parser: argparse.ArgumentParser, json_output: bool = True) -> No
     )
     if json_output:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def api_command(
+    actions: Any,
+    name: str,
+    text: str,
+    func: Callable[[argparse.Namespace], int] | None,
+    *positionals: str,
+    description: str | None = None,
+    json_output: bool = True,
+) -> argparse.ArgumentParser:
+    """A subcommand that talks to the API: its help (and, unless given, a description made
+    from it), its positional arguments, the client options (--api, --key, --json, --data-dir)
+    and its handler (None: the parent's handler reads `args.action`). Returns the parser,
+    for options of its own."""
+    parser: argparse.ArgumentParser = actions.add_parser(
+        name, help=text, description=description or text[0].upper() + text[1:] + "."
+    )
+    for positional in positionals:
+        parser.add_argument(positional)
+    _add_client(parser, json_output)
+    if func is not None:
+        parser.set_defaults(func=func)
+    return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from rich.table import Table
 
-from carcloud.cli.common import _add_client, _cell, api_client, console
+from carcloud.cli.common import _cell, api_client, api_command, console
 from carcloud.errors import ValidationError
 
 
@@ -32,12 +32,8 @@ def add_driver_commands(sub: Any) -> None:
         "the calendar accounts the cloud keeps in sync for them.",
     )
     actions = drivers.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="list drivers", description="List drivers.")
-    _add_client(listing)
-    listing.set_defaults(func=cmd_drivers_list)
-
-    add = actions.add_parser("add", help="create a driver", description="Create a driver.")
-    add.add_argument("name")
+    api_command(actions, "list", "list drivers", cmd_drivers_list)
+    add = api_command(actions, "add", "create a driver", cmd_drivers_add, "name")
     add.add_argument("--brand", help="the brand (required with an operator key)")
     add.add_argument("--timezone", default="UTC", help="IANA zone, e.g. Europe/Berlin")
     add.add_argument("--home", type=_lat_lon, metavar="LAT,LON")
@@ -46,60 +42,51 @@ def add_driver_commands(sub: Any) -> None:
     add.add_argument("--buffer-min", type=int, default=5)
     add.add_argument("--precondition", action="store_true", help="pre-condition the cabin")
     add.add_argument("--target-c", type=float, default=21.0, help="cabin target temperature")
-    _add_client(add)
-    add.set_defaults(func=cmd_drivers_add)
-
     for verb, func, text in (
         ("show", cmd_drivers_show, "show a driver"),
         ("delete", cmd_drivers_delete, "delete a driver and their calendar accounts"),
         ("calendars", cmd_drivers_calendars, "a driver's calendars and their sync state"),
     ):
-        action = actions.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".")
-        action.add_argument("driver_id")
-        _add_client(action)
-        action.set_defaults(func=func)
-
-    assign = actions.add_parser(
+        api_command(actions, verb, text, func, "driver_id")
+    assign = api_command(
+        actions,
         "assign",
-        help="make a driver the vehicle's current driver",
+        "make a driver the vehicle's current driver",
+        cmd_drivers_assign,
+        "vin",
         description="Set who drives the vehicle now; --none: nobody.",
     )
-    assign.add_argument("vin")
     assign.add_argument("driver_id", nargs="?")
     assign.add_argument("--none", action="store_true", help="the vehicle has no driver")
-    _add_client(assign)
-    assign.set_defaults(func=cmd_drivers_assign)
-
-    calendar = actions.add_parser(
+    calendar = api_command(
+        actions,
         "add-calendar",
-        help="give a driver a calendar: an iCalendar feed URL or a CalDAV calendar",
+        "give a driver a calendar: an iCalendar feed URL or a CalDAV calendar",
+        cmd_drivers_add_calendar,
+        "driver_id",
         description="Add a calendar account; it is synced once at once, and a source that "
         "is not a calendar is refused with the reason. The CalDAV password is read from "
         "$CARCLOUD_CALDAV_PASSWORD (not a flag: flags show in the process list).",
     )
-    calendar.add_argument("driver_id")
     kind = calendar.add_mutually_exclusive_group(required=True)
     kind.add_argument("--ics", metavar="URL", help="an iCalendar feed (https:// or webcal://)")
     kind.add_argument("--caldav", metavar="URL", help="the URL of one CalDAV calendar")
     calendar.add_argument("--username", help="CalDAV user")
     calendar.add_argument("--name", help="a name for the calendar")
     calendar.add_argument("--owner-email", help="the driver's address in invitations")
-    _add_client(calendar)
-    calendar.set_defaults(func=cmd_drivers_add_calendar)
-
-    agenda = sub.add_parser(
+    agenda = api_command(
+        sub,
         "agenda",
-        help="the meetings of a vehicle's current driver",
+        "the meetings of a vehicle's current driver",
+        cmd_agenda,
+        "vin",
         description="The agenda of the vehicle's current driver: meetings in UTC and the "
         "driver's zone, place and coordinates, when to leave (from the car's live position, "
         "by road, with the buffer and any charging stop) and how to join (provider, link, "
         "dial-in).",
     )
-    agenda.add_argument("vin")
     agenda.add_argument("--from", dest="start", help="RFC 3339 (default now)")
     agenda.add_argument("--to", dest="end", help="RFC 3339 (default 7 days later)")
-    _add_client(agenda)
-    agenda.set_defaults(func=cmd_agenda)
 
 
 def _print(args: argparse.Namespace, document: Any) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from carcloud.cli.common import _add_client, _print_records, api_client, console
+from carcloud.cli.common import _print_records, api_client, api_command, console
 from carcloud.errors import ValidationError
 
 
@@ -17,16 +17,17 @@ def add_geofence_commands(sub: Any) -> None:
         description="Geofences of a brand; enter/exit use the fence's margin and minimum dwell.",
     )
     actions = fences.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", help="geofences the key may see")
-    _add_client(listing)
-    add = actions.add_parser(
+    api_command(actions, "list", "geofences the key may see", None)
+    add = api_command(
+        actions,
         "add",
-        help="create a geofence",
+        "create a geofence",
+        None,
+        "name",
         description="e.g. `carcloud geofences add depot --circle 48.137,11.575,200` or "
         "`--polygon '48.1,11.5 48.1,11.51 48.11,11.505'` or "
         "`--corridor '48.1,11.5 48.2,11.6' --width 60`",
     )
-    add.add_argument("name")
     shape = add.add_mutually_exclusive_group(required=True)
     shape.add_argument("--circle", metavar="LAT,LON,RADIUS_M")
     shape.add_argument("--polygon", metavar="'LAT,LON LAT,LON ...'")
@@ -35,15 +36,13 @@ def add_geofence_commands(sub: Any) -> None:
     add.add_argument("--brand", help="the fence's brand (needed with an operator key)")
     add.add_argument("--margin", type=float, default=25.0, help="hysteresis margin, metres")
     add.add_argument("--dwell", type=float, default=30.0, help="minimum dwell, seconds")
-    _add_client(add)
-    delete = actions.add_parser("delete", help="delete a geofence and its visits")
-    delete.add_argument("geofence_id")
-    _add_client(delete, json_output=False)
-    visits = actions.add_parser("visits", help="visits to a geofence, newest first")
-    visits.add_argument("geofence_id")
+    delete_text = "delete a geofence and its visits"
+    api_command(actions, "delete", delete_text, None, "geofence_id", json_output=False)
+    visits = api_command(
+        actions, "visits", "visits to a geofence, newest first", None, "geofence_id"
+    )
     visits.add_argument("--vin")
     visits.add_argument("--limit", type=int, default=20)
-    _add_client(visits)
     fences.set_defaults(func=cmd_geofences)
 
 

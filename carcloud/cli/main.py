@@ -16,9 +16,9 @@ from carcloud.cli.common import (
     RETENTION_SETTINGS,
     UP_SETTINGS,
     WORKER_SETTINGS,
-    _add_client,
     _add_data_dir,
     _add_settings,
+    api_command,
     err_console,
 )
 from carcloud.cli.control_commands import cmd_campaigns, cmd_command, cmd_twin_set, cmd_twin_show
@@ -41,6 +41,7 @@ from carcloud.cli.telematics_commands import add_telematics_commands
 from carcloud.cli.webhook_commands import add_webhook_commands
 from carcloud.config import DEMO_WARMUP_S
 from carcloud.errors import CarcloudError
+from carcloud.runtime.role_names import ROLE_DESCRIPTIONS, USER_ROLES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,8 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser(
         "worker",
         help="run some roles against a running platform",
-        description="Run worker roles (callout, presence, ingest, derive, control, webhooks, "
-        "calendar, productivity, api) as their own process. Run several for more throughput. "
+        description="Run worker roles as their own process. Run several for more throughput. "
         "On the platform's host it finds the platform through --data-dir; on another host give "
         "--nats, --database and --secrets-file (or CARCLOUD_NATS_URL, CARCLOUD_DATABASE_URL, "
         "CARCLOUD_SECRETS_FILE), "
@@ -78,11 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "roles",
         nargs="+",
-        choices=[
-            *("callout", "presence", "ingest", "derive", "control", "webhooks", "calendar"),
-            *("productivity", "api"),
-        ],
-        help="the roles this process runs",
+        choices=USER_ROLES,
+        metavar="ROLE",
+        help="the roles this process runs: "
+        + "; ".join(f"{name} ({ROLE_DESCRIPTIONS[name]})" for name in USER_ROLES),
     )
     _add_settings(worker, WORKER_SETTINGS)
     worker.set_defaults(func=cmd_worker)
@@ -102,24 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_cluster_commands(sub)
 
-    status = sub.add_parser(
-        "status", help="vehicles online, ingest backlog", description="Show the platform's status."
+    api_command(
+        sub,
+        "status",
+        "vehicles online, ingest backlog",
+        cmd_status,
+        description="Show the platform's status.",
     )
-    _add_client(status)
-    status.set_defaults(func=cmd_status)
 
     brands = sub.add_parser(
         "brands", help="manage brands (tenants)", description="Brands are the tenants."
     )
     brands_sub = brands.add_subparsers(dest="action", required=True, metavar="ACTION")
-    add = brands_sub.add_parser("add", help="create a brand", description="Create a brand.")
+    add = api_command(brands_sub, "add", "create a brand", cmd_brands_add)
     add.add_argument("slug", help="short lowercase id, e.g. volta")
     add.add_argument("name", nargs="?", help="display name, e.g. 'Volta Motors'")
-    _add_client(add)
-    add.set_defaults(func=cmd_brands_add)
-    lst = brands_sub.add_parser("list", help="list brands", description="List brands.")
-    _add_client(lst)
-    lst.set_defaults(func=cmd_brands_list)
+    api_command(brands_sub, "list", "list brands", cmd_brands_list)
 
     vehicles = sub.add_parser(
         "vehicles",
@@ -127,9 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Vehicles and their MQTT credentials.",
     )
     v_sub = vehicles.add_subparsers(dest="action", required=True, metavar="ACTION")
-    v_add = v_sub.add_parser(
+    v_add = api_command(
+        v_sub,
         "add",
-        help="register a vehicle and print its MQTT credentials",
+        "register a vehicle and print its MQTT credentials",
+        cmd_vehicles_add,
         description="Register a vehicle; its MQTT password is printed once "
         "and stored only as a hash.",
     )
@@ -138,11 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     v_add.add_argument("--model", required=True, help="model name")
     v_add.add_argument("--year", type=int, help="model year")
     v_add.add_argument("--tag", action="append", help="a tag (repeat for several)")
-    _add_client(v_add)
-    v_add.set_defaults(func=cmd_vehicles_add)
-    v_import = v_sub.add_parser(
+    v_import = api_command(
+        v_sub,
         "import",
-        help="register many vehicles from a CSV file",
+        "register many vehicles from a CSV file",
+        cmd_vehicles_import,
         description="Register the vehicles of a CSV file with the header "
         "vin,brand,model,year,tags (year and tags may be empty or left out; tags "
         "separated by ';'), in batches through the API. Bad rows are reported with "
@@ -162,40 +161,44 @@ def build_parser() -> argparse.ArgumentParser:
         default=1000,
         help="vehicles per API request, at most 1000 (default %(default)s)",
     )
-    _add_client(v_import)
-    v_import.set_defaults(func=cmd_vehicles_import)
-    v_list = v_sub.add_parser(
-        "list", help="list vehicles", description="List vehicles with online status."
+    v_list = api_command(
+        v_sub,
+        "list",
+        "list vehicles",
+        cmd_vehicles_list,
+        description="List vehicles with online status.",
     )
     v_list.add_argument("--brand")
     v_list.add_argument("--tag")
     v_list.add_argument("--online", action=argparse.BooleanOptionalAction, default=None)
     v_list.add_argument("--limit", type=int, default=100)
-    _add_client(v_list)
-    v_list.set_defaults(func=cmd_vehicles_list)
-    for name, func, text in (
-        ("show", cmd_vehicles_show, "show a vehicle and its latest signals"),
-        (
-            "rotate-secret",
-            cmd_vehicles_rotate,
-            "issue a new MQTT password (the old one stops working)",
-        ),
-        ("revoke", cmd_vehicles_revoke, "revoke the credentials and drop the live connection"),
-    ):
-        action = v_sub.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
-        action.add_argument("vin")
-        _add_client(action)
-        action.set_defaults(func=func)
+    api_command(v_sub, "show", "show a vehicle and its latest signals", cmd_vehicles_show, "vin")
+    api_command(
+        v_sub,
+        "rotate-secret",
+        "issue a new MQTT password (the old one stops working)",
+        cmd_vehicles_rotate,
+        "vin",
+    )
+    api_command(
+        v_sub,
+        "revoke",
+        "revoke the credentials and drop the live connection",
+        cmd_vehicles_revoke,
+        "vin",
+    )
 
-    command = sub.add_parser(
+    command = api_command(
+        sub,
         "command",
-        help="send a remote command to a vehicle",
+        "send a remote command to a vehicle",
+        cmd_command,
+        "vin",
         description="Send a command (lock, unlock, climate_start, charge_start, charge_stop, "
         "set_charge_limit, honk_flash, navigate_to, custom, …) with key=value parameters, e.g. "
         "`carcloud command VIN set_charge_limit percent=80 --wait 30s`. Exit code: 0 succeeded "
         "or accepted, 1 failed or expired, 3 still open when --wait ended.",
     )
-    command.add_argument("vin")
     command.add_argument("kind", help="command kind (GET /api/v1/command-kinds lists them)")
     command.add_argument("params", nargs="*", help="parameters as key=value (values may be JSON)")
     command.add_argument("--wait", nargs="?", const="30s", help="wait for the result (default 30s)")
@@ -203,31 +206,29 @@ def build_parser() -> argparse.ArgumentParser:
     command.add_argument(
         "--idempotency-key", help="repeat-safe key: the same key, the same command"
     )
-    _add_client(command)
-    command.set_defaults(func=cmd_command)
 
     twin = sub.add_parser("twin", help="show or set a vehicle's twin", description="Twins.")
     twin_sub = twin.add_subparsers(dest="action", required=True, metavar="ACTION")
-    show = twin_sub.add_parser(
+    api_command(
+        twin_sub,
         "show",
-        help="desired, reported and pending properties",
+        "desired, reported and pending properties",
+        cmd_twin_show,
+        "vin",
         description="Show a vehicle's twin.",
     )
-    show.add_argument("vin")
-    _add_client(show)
-    show.set_defaults(func=cmd_twin_show)
-    setter = twin_sub.add_parser(
+    setter = api_command(
+        twin_sub,
         "set",
-        help="set desired properties (key=value, merged; null removes)",
+        "set desired properties (key=value, merged; null removes)",
+        cmd_twin_set,
+        "vin",
         description="Merge desired properties into a vehicle's twin, e.g. "
         "`carcloud twin set VIN charge_limit_percent=80 hvac='{\"eco\": true}'`.",
     )
-    setter.add_argument("vin")
     setter.add_argument("properties", nargs="+", help="key=value (values may be JSON)")
     setter.add_argument("--if-match", type=int, help="only if the desired version is still this")
     setter.add_argument("--replace", action="store_true", help="replace instead of merge")
-    _add_client(setter)
-    setter.set_defaults(func=cmd_twin_set)
 
     campaigns = sub.add_parser(
         "campaigns",
@@ -236,20 +237,22 @@ def build_parser() -> argparse.ArgumentParser:
         "condition such as 'Vehicle.Speed > 130' holds.",
     )
     c_sub = campaigns.add_subparsers(dest="action", required=True, metavar="ACTION")
-    c_list = c_sub.add_parser(
+    api_command(
+        c_sub,
         "list",
-        help="campaigns and how many vehicles run each",
+        "campaigns and how many vehicles run each",
+        cmd_campaigns,
         description="List campaigns with targeted, running and failed counts.",
     )
-    _add_client(c_list)
-    c_list.set_defaults(func=cmd_campaigns)
-    c_create = c_sub.add_parser(
+    c_create = api_command(
+        c_sub,
         "create",
-        help="start a campaign",
+        "start a campaign",
+        cmd_campaigns,
+        "name",
         description="Start a campaign, e.g. `carcloud campaigns create overspeed --signals "
         "Vehicle.Speed --when 'Vehicle.Speed > 130' --brand volta`.",
     )
-    c_create.add_argument("name")
     c_create.add_argument("--signals", required=True, help="comma-separated VSS paths")
     c_create.add_argument("--every-ms", type=int, default=1000, help="time-based period")
     c_create.add_argument("--when", help="condition over signals (makes it condition-based)")
@@ -262,17 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     c_create.add_argument("--brand")
     c_create.add_argument("--model")
     c_create.add_argument("--tag", action="append")
-    _add_client(c_create)
-    c_create.set_defaults(func=cmd_campaigns)
     for verb, text in (
         ("pause", "stop collecting (the definition stays)"),
         ("resume", "collect again"),
         ("delete", "remove the campaign"),
     ):
-        change = c_sub.add_parser(verb, help=text, description=text[0].upper() + text[1:] + ".")
-        change.add_argument("name")
-        _add_client(change)
-        change.set_defaults(func=cmd_campaigns)
+        api_command(c_sub, verb, text, cmd_campaigns, "name")
 
     agent = sub.add_parser(
         "agent",

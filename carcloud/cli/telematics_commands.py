@@ -8,33 +8,32 @@ from typing import Any
 
 from rich.table import Table
 
-from carcloud.cli.common import _add_client, _cell, api_client, console
+from carcloud.cli.common import _cell, api_client, api_command, console
 
 
 def add_telematics_commands(sub: Any) -> None:
     """Register the telematics commands on the top-level subparsers."""
-    trips = sub.add_parser(
+    trips = api_command(
+        sub,
         "trips",
-        help="a vehicle's trips, newest first",
+        "a vehicle's trips, newest first",
+        cmd_trips,
+        "vin",
         description="Trips detected from the vehicle's committed telemetry: start and end, "
         "the geofence or driver's place at each end, distance, driving time, energy and "
         "consumption. A trip under way shows as driving.",
     )
-    trips.add_argument("vin")
     trips.add_argument("--limit", type=int, default=20, help="how many (default 20)")
-    _add_client(trips)
-    trips.set_defaults(func=cmd_trips)
-
-    charging = sub.add_parser(
+    charging = api_command(
+        sub,
         "charging",
-        help="a vehicle's charging sessions, newest first",
+        "a vehicle's charging sessions, newest first",
+        cmd_charging,
+        "vin",
         description="One session per plug-in, with its charging segments, energy, power, "
         "AC/DC and cost from the brand's tariff.",
     )
-    charging.add_argument("vin")
     charging.add_argument("--limit", type=int, default=20, help="how many (default 20)")
-    _add_client(charging)
-    charging.set_defaults(func=cmd_charging)
 
 
 def _table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from carcloud.cli.common import _add_client, _print_records, api_client, console
+from carcloud.cli.common import _print_records, api_client, api_command, console
 
 WEBHOOK_COLUMNS = ("id", "brand", "url", "event_types", "vins", "description")
 DELIVERY_COLUMNS = (
@@ -23,12 +23,8 @@ def add_webhook_commands(sub: Any) -> None:
     )
     actions = webhooks.add_subparsers(dest="action", required=True)
 
-    listing = actions.add_parser("list", help="the webhooks the key may see")
-    _add_client(listing)
-    listing.set_defaults(func=cmd_list)
-
-    add = actions.add_parser("add", help="subscribe a URL (prints its secret once)")
-    add.add_argument("url")
+    api_command(actions, "list", "the webhooks the key may see", cmd_list)
+    add = api_command(actions, "add", "subscribe a URL (prints its secret once)", cmd_add, "url")
     add.add_argument(
         "--type", dest="types", action="append", required=True, metavar="TYPE",
         help="an event type or group (trip, vehicle.*); repeat for more",
@@ -36,26 +32,20 @@ def add_webhook_commands(sub: Any) -> None:
     add.add_argument("--vin", dest="vins", action="append", default=[], help="only this VIN")
     add.add_argument("--brand", help="the brand (operator keys; default: every brand)")
     add.add_argument("--description", default="")
-    _add_client(add)
-    add.set_defaults(func=cmd_add)
-
-    delete = actions.add_parser("delete", help="unsubscribe")
-    delete.add_argument("webhook_id")
-    _add_client(delete, json_output=False)
-    delete.set_defaults(func=cmd_delete)
-
-    deliveries = actions.add_parser("deliveries", help="a webhook's deliveries, newest first")
-    deliveries.add_argument("webhook_id")
+    api_command(actions, "delete", "unsubscribe", cmd_delete, "webhook_id", json_output=False)
+    deliveries = api_command(
+        actions, "deliveries", "a webhook's deliveries, newest first", cmd_deliveries, "webhook_id"
+    )
     deliveries.add_argument("--status", choices=["pending", "succeeded", "failed"])
     deliveries.add_argument("--limit", type=int, default=20, help="how many (default 20)")
-    _add_client(deliveries)
-    deliveries.set_defaults(func=cmd_deliveries)
-
-    redeliver = actions.add_parser("redeliver", help="send one delivery again now")
-    redeliver.add_argument("webhook_id")
-    redeliver.add_argument("delivery_id")
-    _add_client(redeliver)
-    redeliver.set_defaults(func=cmd_redeliver)
+    api_command(
+        actions,
+        "redeliver",
+        "send one delivery again now",
+        cmd_redeliver,
+        "webhook_id",
+        "delivery_id",
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -45,7 +45,8 @@ from carcloud.messaging.natsserver import (
 from carcloud.messaging.streams import TELEMETRY_STREAM, ensure_consumer, ensure_streams
 from carcloud.presence.service import ServerConnections
 from carcloud.runtime.datadir import DataDir, PlatformSecrets, load_platform_secrets
-from carcloud.runtime.roles import ROLES, USER_ROLES, RoleContext, Runner, check_roles
+from carcloud.runtime.role_names import USER_ROLES
+from carcloud.runtime.roles import ROLES, RoleContext, Runner, check_roles
 from carcloud.services import Services, build_services
 from carcloud.storage import open_storage
 from carcloud.telematics.models import DetectionSettings

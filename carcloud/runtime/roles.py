@@ -29,6 +29,7 @@ from carcloud.ingest.worker import IngestWorker
 from carcloud.presence.service import PresenceTracker
 from carcloud.productivity.role import ProductivityWorker
 from carcloud.runtime.datadir import PlatformSecrets
+from carcloud.runtime.role_names import ROLE_DESCRIPTIONS, USER_ROLES
 from carcloud.services import Services
 from carcloud.telematics.role import Deriver, DeriveWorker
 from carcloud.webhooks.role import webhook_runners
@@ -142,30 +143,24 @@ async def _events(ctx: RoleContext) -> list[Runner]:
     return [EventRelay(ctx.nats["svc"], ctx.services.stores.events).run]
 
 
-# In start order: the callout first, so that our own MQTT connections are accepted.
 # The API is started by the platform itself (it needs the HTTP server's lifecycle).
-ROLES: dict[str, Role] = {
-    role.name: role
-    for role in (
-        Role("callout", "NATS auth callout: per-vehicle MQTT permissions", ("auth",), _callout),
-        Role("presence", "online/offline from the server's connect events", ("sys",), _presence),
-        Role("control", "delivers commands and twins, follows cars' answers", ("sys",), _control),
-        Role("ingest", "stores telemetry from the TELEMETRY stream", (), _ingest),
-        Role("derive", "trips, charging, geofences, alerts from committed data", (), _derive),
-        Role("events", "relays committed domain events to the EVENTS stream", (), _events),
-        Role("webhooks", "signed deliveries of events to subscribed URLs", (), _webhooks),
-        Role("calendar", "syncs drivers' calendar accounts, with backoff", (), _calendar),
-        Role("productivity", "leave-by, cards to cars, pre-conditioning", (), _productivity),
-        Role("api", "the REST API and the web page (served by the platform)", ("sys",), _api),
-    )
+_STARTS: dict[str, tuple[tuple[str, ...], Callable[[RoleContext], Awaitable[list[Runner]]]]] = {
+    "callout": (("auth",), _callout),
+    "presence": (("sys",), _presence),
+    "control": (("sys",), _control),
+    "ingest": ((), _ingest),
+    "derive": ((), _derive),
+    "events": ((), _events),
+    "webhooks": ((), _webhooks),
+    "calendar": ((), _calendar),
+    "productivity": ((), _productivity),
+    "api": (("sys",), _api),
 }
-
-
-# Roles a user names; `events` runs in every process anyway.
-USER_ROLES = (
-    *("callout", "presence", "ingest", "derive", "control", "webhooks", "calendar"),
-    *("productivity", "api"),
-)
+# In start order (role_names.ROLE_DESCRIPTIONS): the callout first, so that our own MQTT
+# connections are accepted.
+ROLES: dict[str, Role] = {
+    name: Role(name, description, *_STARTS[name]) for name, description in ROLE_DESCRIPTIONS.items()
+}
 
 
 def check_roles(names: tuple[str, ...]) -> tuple[str, ...]:
