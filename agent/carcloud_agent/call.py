@@ -131,8 +131,9 @@ class PcmSink:
 
     def write(self, frame: AudioFrame) -> None:
         """Keep one received frame (the left channel of interleaved stereo)."""
-        data = array("h", bytes(frame.planes[0]))
         channels = len(frame.layout.channels)
+        # The plane's buffer may be longer than its samples (ffmpeg pads it): only those.
+        data = array("h", bytes(frame.planes[0])[: frame.samples * channels * 2])
         self.samples.extend(data[::channels] if channels > 1 else data)
         self.frames += 1
         if self.keep_s is not None and len(self.samples) > 2 * self.keep_s * RATE:
@@ -164,6 +165,7 @@ class OutputSink:
         self.kept = PcmSink(keep_s=keep_s)
         self._container: Any = None
         self._stream: Any = None
+        self._pts = 0
         try:
             self._container = av.open(target, mode="w", format=kind)
         except Exception as exc:  # noqa: BLE001 - ffmpeg's errors (av.error.*, OSError, ValueError)
@@ -178,6 +180,11 @@ class OutputSink:
             if self._stream is None:
                 self._stream = self._container.add_stream("pcm_s16le", rate=frame.sample_rate)
                 self._stream.layout = frame.layout.name
+            # The output's own clock: received timestamps jump (jitter buffer, a rejoin),
+            # and a muxer refuses timestamps that do not increase.
+            frame.pts = self._pts
+            frame.time_base = fractions.Fraction(1, frame.sample_rate)
+            self._pts += frame.samples
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         except Exception as exc:  # noqa: BLE001 - a device that went away ends the output only

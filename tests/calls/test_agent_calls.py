@@ -129,6 +129,14 @@ async def test_the_agent_joins_a_room_it_is_invited_to_and_leaves(
 
             await wait_until(dispatch_hears_car, 15, "the dispatcher hearing the car")
 
+            # The car's speaker plays the dispatcher (the room leaves the car's own voice out).
+            async def car_hears_dispatch() -> bool:
+                sink = agent.calls.room_calls[car_call].sink
+                heard = tone_levels(sink.last(1.0), [CAR_TONE, DISPATCH_TONE])
+                return len(sink.samples) >= 2 * 48_000 and heard[DISPATCH_TONE] > HEARD
+
+            await wait_until(car_hears_dispatch, 15, "two seconds of the dispatcher on the car")
+
             # The driver hangs up on the head unit: the car leaves the room and says so.
             head_unit_says(agent, car_call, "left")
 
