@@ -44,6 +44,8 @@ DERIVE_CONSUMER = "derive"
 COMMIT_POLL_S = 0.05
 # Vehicles derived side by side.
 DERIVE_CONCURRENCY = 16
+# A backlog (data older than what the vehicle sent before) waits this long for the rest.
+BACKLOG_LINGER_S = 1.0
 # Messages pulled and not yet acknowledged, at most (then pulling waits for derivation).
 MAX_IN_FLIGHT = 5_000
 
@@ -70,9 +72,9 @@ def consumer_config() -> ConsumerConfig:
     )
 
 
-def oldest_times(batch: Sequence[Msg], catalog: SignalCatalog) -> dict[str, int]:
-    """VIN -> the oldest vehicle time of its messages in the batch (undecodable: skipped)."""
-    oldest: dict[str, int] = {}
+def vehicle_times(batch: Sequence[Msg], catalog: SignalCatalog) -> dict[str, tuple[int, int]]:
+    """VIN -> (oldest, newest) vehicle time of its messages in the batch (undecodable: skipped)."""
+    times: dict[str, tuple[int, int]] = {}
     for msg in batch:
         try:
             vin = topics.vin_from_subject(msg.subject)
@@ -81,10 +83,12 @@ def oldest_times(batch: Sequence[Msg], catalog: SignalCatalog) -> dict[str, int]
         decoded = decode_telemetry(vin, msg.subject, msg.data, 0, catalog)
         if decoded.message is None:
             continue
-        ts = min(sample[1] for sample in decoded.message.samples)
-        if vin not in oldest or ts < oldest[vin]:
-            oldest[vin] = ts
-    return oldest
+        stamps = [sample[1] for sample in decoded.message.samples]
+        oldest, newest = min(stamps), max(stamps)
+        if vin in times:
+            oldest, newest = min(oldest, times[vin][0]), max(newest, times[vin][1])
+        times[vin] = (oldest, newest)
+    return times
 
 
 @dataclass(eq=False, slots=True)
@@ -141,6 +145,8 @@ class DeriveWorker:
         self._dirty: dict[str, _Dirty] = {}
         self._ready: deque[str] = deque()  # dirty vehicles not being derived, oldest first
         self._running: set[str] = set()
+        self._held: set[str] = set()  # dirty with a backlog, waiting for the rest of it
+        self._newest: dict[str, int] = {}  # per vehicle, the newest vehicle time marked
         self._wake = asyncio.Event()
         self._in_flight = 0  # messages pulled and not yet acknowledged
         self._room = asyncio.Event()
@@ -177,31 +183,49 @@ class DeriveWorker:
                     self._failed(f"cannot read ingest's progress: {exc}")
                     await _nak_all(batch, delay=1.0)
                     continue
-                self._mark(batch, oldest_times(batch, self.catalog))
+                self._mark(batch, vehicle_times(batch, self.catalog))
         finally:
             done.set()
             self._wake.set()
             await asyncio.gather(*workers, *self._acks, return_exceptions=True)
             await puller.stop()
 
-    def _mark(self, batch: list[Msg], oldest: dict[str, int]) -> None:
-        """Mark the batch's vehicles dirty; a batch naming none is acknowledged at once."""
-        pulled = _Pulled(batch, set(oldest))
+    def _mark(self, batch: list[Msg], times: dict[str, tuple[int, int]]) -> None:
+        """Mark the batch's vehicles dirty; a batch naming none is acknowledged at once.
+
+        Data older than what a vehicle already sent (a backlog after reconnecting, sent
+        in many messages) waits BACKLOG_LINGER_S before it is derived, so that the rest
+        of the backlog joins it: one re-derivation from the backlog's start, not one per
+        message, each emitting a `trip.updated` of its own.
+        """
+        pulled = _Pulled(batch, set(times))
         self._in_flight += len(batch)
         if self._in_flight >= self.max_in_flight:
             self._room.clear()
-        if not oldest:
+        if not times:
             self._acknowledge(pulled)
             return
-        for vin, since in oldest.items():
+        for vin, (since, newest) in times.items():
+            late = vin in self._newest and since < self._newest[vin]
+            self._newest[vin] = max(newest, self._newest.get(vin, newest))
             dirty = self._dirty.get(vin)
             if dirty is None:
                 dirty = self._dirty[vin] = _Dirty(since)
-                if vin not in self._running:
+                if late:
+                    self._held.add(vin)
+                    asyncio.get_running_loop().call_later(BACKLOG_LINGER_S, self._release, vin)
+                elif vin not in self._running:
                     self._ready.append(vin)
             dirty.since = min(dirty.since, since)
             dirty.batches.append(pulled)
         self._wake.set()
+
+    def _release(self, vin: str) -> None:
+        """A held backlog's linger is over: derive it."""
+        self._held.discard(vin)
+        if vin in self._dirty and vin not in self._running and vin not in self._ready:
+            self._ready.append(vin)
+            self._wake.set()
 
     async def _derive_loop(self, done: asyncio.Event) -> None:
         """One of `concurrency` tasks: derive dirty vehicles until the worker stops."""
@@ -228,7 +252,7 @@ class DeriveWorker:
                 continue
             self._running.discard(vin)
             self.derived += 1
-            if vin in self._dirty:  # marked again while being derived
+            if vin in self._dirty and vin not in self._held:  # marked again meanwhile
                 self._ready.append(vin)
                 self._wake.set()
             for pulled in dirty.batches:
@@ -246,7 +270,7 @@ class DeriveWorker:
         else:
             dirty.since = min(dirty.since, failed.since)
             dirty.batches[:0] = failed.batches
-        if vin not in self._running and vin not in self._ready:
+        if vin not in self._running and vin not in self._ready and vin not in self._held:
             self._ready.append(vin)
         self._wake.set()
 

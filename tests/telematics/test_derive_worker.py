@@ -71,13 +71,15 @@ def server(tmp_path: Path) -> NatsServer:
 
 
 async def publish(js: JetStreamContext, vin: str, seconds: range) -> None:
-    for second in seconds:
-        body = {
-            "seq": second + 1,
-            "ts": format_us(START + second * SECOND),
-            "signals": {"Vehicle.Speed": 30.0},
-        }
-        await js.publish(topics.nats_subject(vin, topics.TELEMETRY), json.dumps(body).encode())
+    """One message of these seconds (as a car sends a batch: it cannot be split)."""
+    body = {
+        "seq": seconds[0] + 1,
+        "samples": [
+            {"ts": format_us(START + second * SECOND), "signals": {"Vehicle.Speed": 30.0}}
+            for second in seconds
+        ],
+    }
+    await js.publish(topics.nats_subject(vin, topics.TELEMETRY), json.dumps(body).encode())
 
 
 async def commit_all(js: JetStreamContext) -> int:
@@ -148,7 +150,7 @@ def test_committed_data_is_derived_per_vehicle_and_a_slow_vehicle_holds_back_no_
     recorder = Recorder()
 
     async def fleet(js: JetStreamContext) -> None:
-        # Five seconds of each vehicle, newest first for the slow one: not yet committed.
+        # A message of five seconds per vehicle (the slow one's newest first), not committed.
         await publish(js, SLOW, range(4, -1, -1))
         for vin in FAST:
             await publish(js, vin, range(5))
@@ -158,7 +160,7 @@ def test_committed_data_is_derived_per_vehicle_and_a_slow_vehicle_holds_back_no_
             await asyncio.sleep(1.0)
             assert recorder.started == [], "derived before ingest committed"
 
-            assert await commit_all(js) == 20
+            assert await commit_all(js) == 4
             await until(lambda: all(recorder.derived(v) for v in FAST), 30, "the fast vehicles")
             # Each vehicle once, from its oldest time, while the slow one is still deriving.
             assert all(recorder.derived(vin) == [START] for vin in FAST)
@@ -167,7 +169,7 @@ def test_committed_data_is_derived_per_vehicle_and_a_slow_vehicle_holds_back_no_
 
             # More data of a fast vehicle, committed: derived again, still not held back.
             await publish(js, FAST[0], range(5, 8))
-            assert await commit_all(js) == 3
+            assert await commit_all(js) == 1
             await until(lambda: len(recorder.derived(FAST[0])) == 2, 30, "the new data")
             assert recorder.derived(FAST[0]) == [START, START + 5 * SECOND]
             assert recorder.derived(SLOW) == []
@@ -194,10 +196,10 @@ def test_a_vehicle_that_fails_to_derive_is_derived_again_and_its_data_kept_until
 
     async def scenario() -> None:
         async with derive_worker(tmp_path, recorder, fleet) as (js, worker):
-            assert await commit_all(js) == 15
+            assert await commit_all(js) == 3
             await until(lambda: recorder.derived(FAST[0]) and recorder.derived(FAST[2]), 30, "")
             info = await js.consumer_info(TELEMETRY_STREAM, DERIVE_CONSUMER)
-            assert info.num_ack_pending == 15  # the batch waits for the failed vehicle
+            assert info.num_ack_pending == 3  # the batch waits for the failed vehicle
             await until(lambda: recorder.derived(FAST[1]), 30, "the failed vehicle again")
             assert recorder.derived(FAST[1]) == [START]
             await all_acknowledged(js)
