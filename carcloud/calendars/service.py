@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from carcloud.calendars import google, graph
-from carcloud.calendars.agenda import AgendaEntry, ParsedItems, build_agenda
+from carcloud.calendars.agenda import AgendaCache, AgendaEntry
 from carcloud.calendars.credentials import CredentialBox
 from carcloud.calendars.geocoding import GeocoderSettings, Locator
 from carcloud.calendars.models import ACCOUNT_KINDS, OAUTH_KINDS, CalendarAccount, SyncState
@@ -63,7 +63,9 @@ class CalendarService:
             store, box, self.settings, policy or SyncPolicy(), providers, self.locator
         )
         self.box = box
-        self._parsed = ParsedItems()
+        # Each driver's expanded agenda, checked against the store's object versions
+        # on every read (docs/benchmarks.md, the driver's day at fleet scale).
+        self.agendas = AgendaCache()
 
     def prepare(self, driver: Driver, draft: AccountDraft) -> CalendarAccount:
         """An account of `driver` from a draft: checked and sealed, not yet stored or synced."""
@@ -180,8 +182,10 @@ class CalendarService:
         if end - start > dt.timedelta(days=MAX_AGENDA_DAYS):
             raise ValidationError(f"an agenda spans at most {MAX_AGENDA_DAYS} days")
         accounts = await self.store.list_accounts(driver.id, None)
-        items = await self.store.driver_items(driver.id)
-        entries = build_agenda(driver, accounts, items, start, end, self._parsed)
+        versions = await self.store.item_versions(driver.id)
+        entries = await self.agendas.agenda(
+            driver, accounts, versions, lambda: self.store.driver_items(driver.id), start, end
+        )
         return await self.locator.place(entries)
 
     async def vehicle_agenda(

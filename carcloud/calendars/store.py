@@ -72,6 +72,11 @@ class CalendarStore(Protocol):
         """(account id, object) of every account of the driver."""
         ...
 
+    async def item_versions(self, driver_id: str) -> list[tuple[str, str, str]]:
+        """(account id, href, ETag) of every object of the driver's accounts: what the
+        agenda is made of, read without the objects (cheap enough for every read)."""
+        ...
+
     async def geocodes(self, queries: Sequence[str]) -> dict[str, Geocode]:
         """The geocoder's kept answers for these queries (those asked before), by query."""
         ...

@@ -191,6 +191,17 @@ class PostgresCalendarStore:
 
         return await self.engine.read(query)
 
+    async def item_versions(self, driver_id: str) -> list[tuple[str, str, str]]:
+        async def query(conn: Conn) -> list[tuple[str, str, str]]:
+            rows = await conn.fetch(
+                "SELECT i.account_id, i.href, i.etag FROM calendar_items i "
+                "JOIN calendar_accounts a ON a.id = i.account_id WHERE a.driver_id = $1",
+                driver_id,
+            )
+            return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+        return await self.engine.read(query)
+
     async def geocodes(self, queries: Sequence[str]) -> dict[str, Geocode]:
         async def query(conn: Conn) -> dict[str, Geocode]:
             rows = await conn.fetch(

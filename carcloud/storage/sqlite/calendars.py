@@ -183,6 +183,17 @@ class SqliteCalendarStore:
 
         return await self.engine.read(query)
 
+    async def item_versions(self, driver_id: str) -> list[tuple[str, str, str]]:
+        def query(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            rows = conn.execute(
+                "SELECT i.account_id, i.href, i.etag FROM calendar_items i "
+                "JOIN calendar_accounts a ON a.id = i.account_id WHERE a.driver_id = ?",
+                (driver_id,),
+            )
+            return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+        return await self.engine.read(query)
+
     async def geocodes(self, queries: Sequence[str]) -> dict[str, Geocode]:
         def query(conn: sqlite3.Connection) -> dict[str, Geocode]:
             found: dict[str, Geocode] = {}
