@@ -168,7 +168,8 @@ def build_agenda(
 
 
 # A calendar object's version: (account id, href, ETag). A feed's ETag is a hash of the
-# object's text; CalDAV's, Google's and Graph's change with the object.
+# object's text; CalDAV's, Google's and Graph's change with the object. An object
+# stored without one (a server that gives none) is parsed on every read.
 ItemVersion = tuple[str, str, str]
 DAY = dt.timedelta(days=1)
 MAX_SPAN = dt.timedelta(days=21)  # the longest window kept for several readers' windows
@@ -251,7 +252,8 @@ class AgendaCache:
         slot = self._slots.get(driver.id)
         covered = slot is not None and slot.start <= start and end <= slot.end
         if slot is not None and covered and slot.depends == depends:
-            if set(versions) == slot.by_item.keys():
+            known = set(versions)
+            if known == slot.by_item.keys() and not any(etag == "" for _, _, etag in known):
                 self.hits += 1
                 self._slots.move_to_end(driver.id)
                 return _sorted(
@@ -272,7 +274,7 @@ class AgendaCache:
         by_item: dict[ItemVersion, tuple[AgendaEntry, ...]] = {}
         for account_id, item in await items():
             key = (account_id, item.href, item.etag)
-            if key in reuse:
+            if key in reuse and item.etag:  # no ETag (a server without): read each time
                 by_item[key] = reuse[key]
                 continue
             self.parsed += 1

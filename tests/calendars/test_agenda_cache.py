@@ -14,6 +14,7 @@ import pytest
 
 from carcloud.calendars.agenda import AgendaCache
 from carcloud.calendars.credentials import CredentialBox, derive_key
+from carcloud.calendars.models import CalendarItem, ItemChanges, SyncState
 from carcloud.calendars.service import AccountDraft, CalendarService
 from carcloud.calendars.sources import SourceSettings
 from carcloud.calendars.sync import SyncPolicy
@@ -217,3 +218,19 @@ async def test_a_reader_of_another_window_does_not_push_the_workers_out(
         assert len(await calendars.agenda(driver, *week())) == 3
         assert [e.title for e in await calendars.agenda(driver, *api)] == ["Planning"]
     assert cache.parsed == parsed
+
+
+async def test_an_object_without_etag_is_never_taken_from_memory(store_pair: Stores) -> None:
+    calendars, driver = service(store_pair), await a_driver(store_pair)
+    draft = AccountDraft("ics", "https://calendar.example.org/feed.ics")
+    account = await store_pair.calendars.create_account(calendars.prepare(driver, draft))
+
+    async def store(title: str) -> None:
+        text = feed_of(("x", "20261208T140000Z", title, "Office"))
+        changes = ItemChanges(upserts=(CalendarItem("/x.ics", "", text),))
+        await store_pair.calendars.save_sync(account.id, changes, SyncState(status="ok"))
+
+    await store("Before")
+    assert [e.title for e in await calendars.agenda(driver, *week())] == ["Before"]
+    await store("After")  # a server that gives no ETags: the version looks the same
+    assert [e.title for e in await calendars.agenda(driver, *week())] == ["After"]
