@@ -52,15 +52,13 @@ MAX_KEPT_MOMENTS = 20_000
 
 @dataclass(frozen=True, slots=True)
 class _Stored:
-    """A vehicle's trips and sessions as this service's last derivation left them stored.
+    """A vehicle's stored trips and sessions that a derivation from `since` can touch:
+    those that end at or after `since` - lookback, or are still open.
 
-    `trips` (`sessions`) are the stored ones that end at or after `since` - lookback,
-    or are still open: what `trips_since` would read. A later derivation from a time
-    at or after `since` touches only some of these (stored ones outside them ended
-    earlier), so it needs no read to know what it touches, and writes nothing when
-    it derives exactly what is stored. A derivation from before `since` (late data)
-    reads the store again. Like the kept timelines, this assumes one derive process
-    follows a vehicle.
+    Always read from the store, never kept between derivations: with several derive
+    processes (`carcloud worker derive` on more hosts) another process may have written
+    since, and a derivation that trusted an older copy would leave that process's trip
+    beside its own. A derivation writes nothing when it derives exactly what is stored.
     """
 
     since: int
@@ -144,8 +142,6 @@ class TelematicsService:
         self.usable_kwh = dict(usable_kwh or {})
         self._profiles: dict[str, tuple[str, str]] = {}
         self._timelines: dict[str, Timeline] = {}
-        # What this service last stored per vehicle (see `_Stored`).
-        self._stored: dict[str, _Stored] = {}
 
     # ---- derivation ------------------------------------------------------------------------
 
@@ -160,13 +156,11 @@ class TelematicsService:
         brand, model = profile
         lookback = self.settings.lookback_us
         horizon = since - lookback
-        stored = self._stored.pop(vin, None)
-        if stored is None or since < stored.since:
-            stored = _Stored(
-                since,
-                tuple(await self.store.trips_since(vin, horizon)),
-                tuple(await self.store.sessions_since(vin, horizon)),
-            )
+        stored = _Stored(
+            since,
+            tuple(await self.store.trips_since(vin, horizon)),
+            tuple(await self.store.sessions_since(vin, horizon)),
+        )
         touched_trips = [t for t in stored.trips if t.end_ts >= horizon or not t.completed]
         touched_sessions = [s for s in stored.sessions if s.end_ts >= horizon or not s.completed]
         # Trips and sessions are detected each over its own window: a car plugged in for
@@ -208,9 +202,6 @@ class TelematicsService:
             )
         timeline.trim(read_from)
         self._keep(vin, timeline)
-        self._stored[vin] = _Stored(since, tuple(trips), tuple(sessions))
-        while len(self._stored) > MAX_KEPT_TIMELINES:
-            self._stored.pop(next(iter(self._stored)))
         return Derived(trip_changes, session_changes)
 
     async def _timeline(self, vin: str, since: int, read_from: int) -> Timeline:
@@ -248,7 +239,6 @@ class TelematicsService:
         """Drop what is cached about a vehicle (its model changed, or it was deleted)."""
         self._profiles.pop(vin, None)
         self._timelines.pop(vin, None)
-        self._stored.pop(vin, None)
 
     # ---- reads -----------------------------------------------------------------------------
 
