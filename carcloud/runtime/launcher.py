@@ -14,6 +14,7 @@ import httpx
 
 from carcloud.client import ApiClient
 from carcloud.errors import CarcloudError
+from carcloud.runtime.child import spawn
 
 
 def free_port() -> int:
@@ -63,8 +64,9 @@ class PlatformProcess:
     def start(self, timeout: float = 90.0) -> None:
         """Start the child and wait until /healthz answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        # It dies with whoever started it (a test run killed half-way leaves no platform
+        # behind, holding ports and CPU); start it from a thread that outlives it.
+        self.process = spawn(self.command(), self.log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
