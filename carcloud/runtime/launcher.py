@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,9 +65,17 @@ class PlatformProcess:
     def start(self, timeout: float = 90.0) -> None:
         """Start the child and wait until /healthz answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # It dies with whoever started it (a test run killed half-way leaves no platform
-        # behind, holding ports and CPU); start it from a thread that outlives it.
-        self.process = spawn(self.command(), self.log_path)
+        if threading.current_thread() is threading.main_thread():
+            # It dies with whoever started it: a test run killed half-way leaves no
+            # platform behind, holding ports and CPU.
+            self.process = spawn(self.command(), self.log_path)
+        else:
+            # PDEATHSIG follows the thread that started the child, not the process: from
+            # another thread it would die as soon as that thread ends.
+            with self.log_path.open("ab") as log:
+                self.process = subprocess.Popen(
+                    self.command(), stdout=log, stderr=subprocess.STDOUT
+                )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
