@@ -20,6 +20,7 @@ from carcloud_agent.call import ToneSource, join_room, use_host_addresses
 from carcloud_agent.config import AgentConfig
 from carcloud_agent.protocol.calls import RoomJoin
 from carcloud_agent.runtime import Agent
+from tests.calls.aio import api, wait_until
 from tests.calls.tones import tone_levels
 from tests.platform import Platform
 
@@ -28,27 +29,6 @@ DISPATCH_TONE = 700.0
 HEARD = 0.2
 ZOOM = "https://us02web.zoom.us/j/81234567890?pwd=abc123"
 DIAL_IN = "tel:+4930123456,,81234567890#,,,,*123456#"
-
-
-async def api(platform: Platform, method: str, path: str, body: Any = None) -> Any:
-    def call() -> Any:
-        with platform.api() as client:
-            if method == "GET":
-                return client.get(path)
-            return client.request(method, path, json=body)
-
-    return await asyncio.to_thread(call)
-
-
-async def wait_until(check: Any, limit_s: float, what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + limit_s
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {limit_s}s waiting for {what}; last {last!r}")
 
 
 @asynccontextmanager

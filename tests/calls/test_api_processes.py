@@ -16,6 +16,7 @@ import pytest
 from carcloud.client import ApiClient
 from carcloud_agent.call import RoomCall, ToneSource, join_room, use_host_addresses
 from carcloud_agent.protocol.calls import RoomJoin
+from tests.calls.aio import wait_until
 from tests.calls.tones import tone_levels
 from tests.cluster.nodes import RoleProcess, start_all
 from tests.platform import Platform
@@ -51,17 +52,6 @@ def request(url: str, key: str, method: str, path: str, body: Any = None) -> Any
 
 async def api(url: str, key: str, method: str, path: str, body: Any = None) -> Any:
     return await asyncio.to_thread(request, url, key, method, path, body)
-
-
-async def wait_until(check: Any, limit_s: float, what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + limit_s
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {limit_s}s waiting for {what}; last {last!r}")
 
 
 async def open_room(platform: Platform, names: list[str]) -> tuple[dict[str, Any], list[str]]:

@@ -4,23 +4,13 @@ dropped link, by contrast, rejoins with the same token), on the real Janus."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from carcloud_agent.call import CallError, ToneSource, join_room, use_host_addresses
 from carcloud_agent.protocol.calls import RoomJoin
+from tests.calls.aio import api
 from tests.platform import Platform
-
-
-async def api(platform: Platform, method: str, path: str, body: Any = None) -> Any:
-    def call() -> Any:
-        with platform.api() as client:
-            if method == "GET":
-                return client.get(path)
-            return client.request(method, path, json=body)
-
-    return await asyncio.to_thread(call)
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from playwright.async_api import Page, async_playwright
 
 from carcloud_agent.call import PcmSink, ToneSource, join_room, use_host_addresses
 from carcloud_agent.protocol.calls import RoomJoin
+from tests.calls.aio import api, wait_until
 from tests.calls.tones import tone_levels
 from tests.platform import Platform
 
@@ -27,27 +28,6 @@ CAR_TONE = 440.0
 HEARD = 0.2
 SILENT = 0.15
 PIN = "2468"
-
-
-async def api(platform: Platform, method: str, path: str, body: Any = None) -> Any:
-    def call() -> Any:
-        with platform.api() as client:
-            if method == "GET":
-                return client.get(path)
-            return client.request(method, path, json=body)
-
-    return await asyncio.to_thread(call)
-
-
-async def wait_until(check: Any, limit_s: float, what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + limit_s
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {limit_s}s waiting for {what}; last {last!r}")
 
 
 def tone_wav(path: Path, frequency_hz: float, seconds: int = 5) -> Path:

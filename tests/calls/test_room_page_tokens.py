@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import Page, async_playwright
@@ -17,19 +16,10 @@ from playwright.async_api import Page, async_playwright
 from carcloud.timeutil import now_us
 from carcloud_agent.call import ToneSource, join_room, use_host_addresses
 from carcloud_agent.protocol.calls import RoomJoin
+from tests.calls.aio import api
 from tests.platform import Platform
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-async def api(platform: Platform, method: str, path: str, body: Any = None) -> Any:
-    def call() -> Any:
-        with platform.api() as client:
-            if method == "GET":
-                return client.get(path)
-            return client.request(method, path, json=body)
-
-    return await asyncio.to_thread(call)
 
 
 def expire(platform: Platform, invite_id: str) -> None:

@@ -20,33 +20,13 @@ from carcloud_agent.call import (
     use_host_addresses,
 )
 from carcloud_agent.protocol.calls import CallReport, RoomJoin, encode_call_report, join_of_params
+from tests.calls.aio import api, wait_until
 from tests.calls.tones import tone_levels
 from tests.platform import Car, Platform
 
 TONES = [440.0, 700.0, 1100.0]
 HEARD = 0.2  # a tone counts as heard above this fraction of the loudest
 SILENT = 0.15  # Opus coding leaves a trace of a few per cent
-
-
-async def api(platform: Platform, method: str, path: str, body: Any = None) -> Any:
-    def call() -> Any:
-        with platform.api() as client:
-            if method == "GET":
-                return client.get(path)
-            return client.request(method, path, json=body)
-
-    return await asyncio.to_thread(call)
-
-
-async def wait_until(check: Any, limit_s: float, what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + limit_s
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {limit_s}s waiting for {what}; last {last!r}")
 
 
 def levels(call: RoomCall) -> dict[float, float]:
