@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import resource
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -32,28 +33,9 @@ from carcloud.ingest.retention import day_start
 from carcloud.storage.postgres import postgres_stores
 from carcloud.timeutil import now_us
 
-SIGNALS: dict[str, float | int | bool] = {
-    "Vehicle.Speed": 87.5,
-    "Vehicle.CurrentLocation.Latitude": 52.5208,
-    "Vehicle.CurrentLocation.Longitude": 13.4094,
-    "Vehicle.CurrentLocation.Heading": 181.0,
-    "Vehicle.CurrentLocation.Altitude": 34.0,
-    "Vehicle.TraveledDistance": 12345.6,
-    "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current": 64.2,
-    "Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed": 64.0,
-    "Vehicle.Powertrain.Range": 251000,
-    "Vehicle.Powertrain.TractionBattery.Charging.IsCharging": False,
-    "Vehicle.Cabin.HVAC.AmbientAirTemperature": 21.5,
-    "Vehicle.Exterior.AirTemperature": 7.0,
-    "Vehicle.IsMoving": True,
-    "Vehicle.Powertrain.Transmission.CurrentGear": 1,
-    "Vehicle.LowVoltageBattery.CurrentVoltage": 14.1,
-    "Vehicle.Chassis.Axle.Row1.Wheel.Left.Tire.Pressure": 250,
-    "Vehicle.Chassis.Axle.Row1.Wheel.Right.Tire.Pressure": 251,
-    "Vehicle.Chassis.Axle.Row2.Wheel.Left.Tire.Pressure": 248,
-    "Vehicle.Chassis.Axle.Row2.Wheel.Right.Tire.Pressure": 249,
-    "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked": True,
-}
+# The same 20-signal message as the end-to-end bench.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import SIGNALS  # noqa: E402
 
 
 def cpu_seconds(pids: list[int]) -> float:
