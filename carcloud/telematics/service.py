@@ -2,11 +2,14 @@
 sessions, and answer reads.
 
 `derive(vin, since)` is called with the oldest vehicle time (`ts`) of newly committed
-data. It re-reads the history from the start of every trip or session that data can
-touch, detects again, and replaces what is stored from there on, with the events of
-what changed, in one transaction. Derivation is a function of the committed history
-only, never of arrival order, so a backlog that arrives late gives exactly the trips
-it would have given live.
+data. Live data goes on from the checkpoint the vehicle's last derivation saved in the
+store (checkpoint.py): only the rows after it are read and scanned, however long the
+open trip or plug-in. Data older than the checkpoint (a backlog) re-reads the history
+from the start of every trip or session it can touch, detects again, and saves a new
+checkpoint. Either way what is stored from there on is replaced, with the events of
+what changed. Derivation is a function of the committed history only, never of arrival
+order or of which process derived before, so a backlog that arrives late gives exactly
+the trips it would have given live.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from carcloud.errors import ValidationError
+from carcloud.errors import ConflictError, ValidationError
 from carcloud.events.models import NewEvent
-from carcloud.telematics.charging import detect_sessions, is_plugged
+from carcloud.telematics import checkpoint
+from carcloud.telematics.charging import PriceFor, SessionScan, is_plugged, pricing
+from carcloud.telematics.checkpoint import RECENT_ROWS, Checkpoint
 from carcloud.telematics.models import (
     Changes,
     ChargingSession,
@@ -36,8 +41,8 @@ from carcloud.telematics.places import (
 )
 from carcloud.telematics.store import TelematicsStore
 from carcloud.telematics.tariffs import Tariff
-from carcloud.telematics.timeline import LATITUDE, LONGITUDE, PATHS, Position, Timeline
-from carcloud.telematics.trips import detect_trips
+from carcloud.telematics.timeline import LATITUDE, LONGITUDE, PATHS, Moment, Position, Timeline
+from carcloud.telematics.trips import TripScan
 from carcloud.timeutil import now_us
 
 T = TypeVar("T", Trip, ChargingSession)
@@ -45,9 +50,9 @@ T = TypeVar("T", Trip, ChargingSession)
 # How far back forward-fill looks for a signal's value before the derivation window.
 SEED_WINDOW_US = 24 * 3600 * 1_000_000
 MAX_ROUTE_POINTS = 500
-# Timelines kept between derivations (an open trip is not read again every time).
-MAX_KEPT_TIMELINES = 2_000
-MAX_KEPT_MOMENTS = 20_000
+# A derivation whose checkpoint another derivation replaced meanwhile is done again (from
+# its history) at most this many times, then left to the worker's retry.
+MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,17 @@ class _Stored:
     since: int
     trips: tuple[Trip, ...]
     sessions: tuple[ChargingSession, ...]
+
+
+@dataclass(slots=True)
+class _Scanned:
+    """What one derivation detected, from which times on it replaces what is stored."""
+
+    trips: list[Trip]
+    trip_from: int
+    sessions: list[ChargingSession]
+    session_from: int
+    checkpoint: Checkpoint | None  # where it stopped (None: it read no row)
 
 
 def _same(stored: Sequence[T], start: int, derived: Sequence[T]) -> bool:
@@ -124,6 +140,54 @@ def downsample(points: Sequence[tuple[int, Position]], limit: int) -> list[tuple
     return [points[round(index * step)] for index in range(limit)]
 
 
+class _Pricing:
+    """The tariff for a session of one vehicle at a position, once its brand's tariffs (and
+    the geofences they are attached to) are read; unpriced before."""
+
+    def __init__(self, service: TelematicsService, vin: str, brand: str) -> None:
+        self._service, self._vin, self._brand = service, vin, brand
+        self._price: PriceFor | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._price is not None
+
+    async def load(self) -> None:
+        tariffs = await self._service.store.list_tariffs(self._brand)
+        fences = await tariff_fences(self._service.places, self._brand, tariffs)
+        self._price = pricing(self._vin, tariffs, fences)
+
+    def __call__(self, position: Position | None) -> Tariff | None:
+        return self._price(position) if self._price is not None else None
+
+
+def _scan(
+    vin: str,
+    trips: TripScan,
+    trip_moments: Sequence[Moment],
+    sessions: SessionScan,
+    session_moments: Sequence[Moment],
+) -> tuple[list[Trip], list[ChargingSession]]:
+    """Feed the scans; the trips and sessions they complete, and the open ones last."""
+    found_trips = [trip for moment in trip_moments for trip in trips.feed(moment, vin)]
+    found_sessions = [s for moment in session_moments if (s := sessions.feed(moment, vin))]
+    open_trip, open_session = trips.open_trip(vin), sessions.open_session(vin)
+    return (
+        found_trips if open_trip is None else [*found_trips, open_trip],
+        found_sessions if open_session is None else [*found_sessions, open_session],
+    )
+
+
+def _checkpoint(
+    timeline: Timeline, trips: TripScan, sessions: SessionScan, recent: Sequence[int]
+) -> Checkpoint:
+    """Where the scans stopped: after the timeline's last moment."""
+    times = [*recent, *(moment.ts for moment in timeline.moments)]
+    return Checkpoint(
+        timeline.last_ts, tuple(times[-RECENT_ROWS:]), timeline.latest(), trips, sessions
+    )
+
+
 class TelematicsService:
     """Trips, charging sessions and tariffs."""
 
@@ -141,7 +205,6 @@ class TelematicsService:
         # Usable battery capacity per model: the fallback when a car reports no power.
         self.usable_kwh = dict(usable_kwh or {})
         self._profiles: dict[str, tuple[str, str]] = {}
-        self._timelines: dict[str, Timeline] = {}
 
     # ---- derivation ------------------------------------------------------------------------
 
@@ -154,6 +217,72 @@ class TelematicsService:
                 return Derived(Changes(), Changes())
             profile = self._profiles[vin] = found
         brand, model = profile
+        usable = self.usable_kwh.get(model)
+        resume = True
+        for _ in range(MAX_ATTEMPTS):
+            saved = await self.store.derive_checkpoint(vin)
+            version = saved[0] if saved is not None else 0
+            scanned = None
+            if resume and saved is not None:
+                scanned = await self._resume(vin, brand, usable, since, saved[1])
+            if scanned is None:
+                scanned = await self._from_history(vin, brand, usable, since)
+            derived = await self._write(vin, brand, scanned)
+            if scanned.checkpoint is None:
+                return derived
+            text = checkpoint.encode(scanned.checkpoint)
+            if await self.store.save_derive_checkpoint(vin, version, text):
+                return derived
+            # Another derivation of this vehicle (another process) saved its checkpoint while
+            # this one worked: either may have read less of the history than the other.
+            # Derive again from the history, from what this one wrote on, and save a
+            # checkpoint of the whole (or lose to the next one, which does the same).
+            since = min(since, scanned.trip_from, scanned.session_from)
+            resume = False
+        raise ConflictError(f"deriving {vin}: its checkpoint kept changing under it")
+
+    async def _resume(
+        self, vin: str, brand: str, usable: float | None, since: int, text: str
+    ) -> _Scanned | None:
+        """Go on from the saved checkpoint with the rows after it; None if it cannot be
+        resumed (data older than it added rows, other settings, a tariff changed)."""
+        price_for = _Pricing(self, vin, brand)
+        data = checkpoint.parse(text)
+        if checkpoint.plugged_in(data):
+            await price_for.load()  # the open session's tariff must still be the one for it
+        saved = checkpoint.decode(data, self.settings, usable, price_for)
+        if saved is None:
+            return None
+        holds = saved.holds(since)
+        if holds is None:
+            rows = await self.store.history_rows(vin, PATHS, since, saved.covered_ts + 1)
+            holds = saved.unchanged(since, [ts for ts, _ in rows])
+        if not holds:
+            return None
+        timeline = Timeline(saved.covered_ts + 1, saved.current)
+        timeline.extend(await self.store.history_rows(vin, PATHS, saved.covered_ts + 1))
+        moments = timeline.moments
+        if not price_for.loaded and any(is_plugged(moment) for moment in moments):
+            await price_for.load()
+        trips, sessions = saved.trips, saved.sessions
+        # What the scans can change: the open trip (or one anchored at the last moment read)
+        # and the open session on.
+        trip_from = trips.open.first.ts if trips.open is not None else saved.covered_ts
+        session_from = sessions.open.first.ts if sessions.open is not None else saved.covered_ts + 1
+        found_trips, found_sessions = _scan(vin, trips, moments, sessions, moments)
+        return _Scanned(
+            found_trips,
+            trip_from,
+            found_sessions,
+            session_from,
+            _checkpoint(timeline, trips, sessions, saved.recent) if moments else None,
+        )
+
+    async def _from_history(
+        self, vin: str, brand: str, usable: float | None, since: int
+    ) -> _Scanned:
+        """Detect again from the start of every stored trip or session that data from
+        `since` on can touch (and a lookback before), reading the committed history."""
         lookback = self.settings.lookback_us
         horizon = since - lookback
         stored = _Stored(
@@ -165,80 +294,61 @@ class TelematicsService:
         touched_sessions = [s for s in stored.sessions if s.end_ts >= horizon or not s.completed]
         # Trips and sessions are detected each over its own window: a car plugged in for
         # hours is not searched for trips over those hours.
-        trip_read = min([since] + [t.start_ts for t in touched_trips]) - lookback
+        touched_from = min([since] + [t.start_ts for t in touched_trips])
+        trip_read = touched_from - lookback
         session_read = min([since] + [s.start_ts for s in touched_sessions]) - lookback
         read_from = min(trip_read, session_read)
-        timeline = await self._timeline(vin, since, read_from)
-        usable = self.usable_kwh.get(model)
-
-        trips = [
-            trip
-            for trip in detect_trips(vin, timeline.since(trip_read), self.settings, usable)
-            if trip.end_ts >= horizon or not trip.completed
-        ]
-        trips = await name_trip_ends(self.places, vin, brand, trips)
-        trip_from = min([since] + [t.start_ts for t in (*trips, *touched_trips)])
-        if _same(stored.trips, trip_from, trips):
-            trip_changes = Changes()
-        else:
-            trip_changes = await self.store.replace_trips(vin, trip_from, trips, trip_events)
-
-        moments = timeline.since(session_read)
-        sessions: list[ChargingSession] = []
-        if touched_sessions or any(is_plugged(moment) for moment in moments):
-            tariffs = await self.store.list_tariffs(brand)
-            fences = await tariff_fences(self.places, brand, tariffs)
-            sessions = [
-                session
-                for session in detect_sessions(vin, moments, self.settings, usable, tariffs, fences)
-                if session.end_ts >= horizon or not session.completed
-            ]
-        session_from = min([since] + [s.start_ts for s in (*sessions, *touched_sessions)])
-        if _same(stored.sessions, session_from, sessions):
-            session_changes = Changes()
-        else:
-            session_changes = await self.store.replace_sessions(
-                vin, session_from, sessions, session_events
-            )
-        timeline.trim(read_from)
-        self._keep(vin, timeline)
-        return Derived(trip_changes, session_changes)
-
-    async def _timeline(self, vin: str, since: int, read_from: int) -> Timeline:
-        """The vehicle's timeline from `read_from` on: the kept one plus what is newer,
-        or (after late data) read again from the committed history."""
-        kept = self._timelines.pop(vin, None)
-        if kept is not None and kept.start <= read_from and await self._holds(kept, vin, since):
-            kept.extend(await self.store.history_rows(vin, PATHS, kept.last_ts + 1))
-            return kept
         seed = await self.store.last_values(vin, PATHS, read_from, SEED_WINDOW_US)
         timeline = Timeline(read_from, seed)
         timeline.extend(await self.store.history_rows(vin, PATHS, read_from))
-        return timeline
+        trip_moments, session_moments = timeline.since(trip_read), timeline.since(session_read)
+        price_for = _Pricing(self, vin, brand)
+        if touched_sessions or any(is_plugged(moment) for moment in session_moments):
+            await price_for.load()
+        trips, sessions = TripScan(self.settings, usable), SessionScan(self.settings, usable)
+        sessions.price_for = price_for
+        found_trips, found_sessions = _scan(vin, trips, trip_moments, sessions, session_moments)
+        # A trip that ends before the horizon is stored as it is, unless it is one the data
+        # touched (an open trip that the first data after a long gap completes).
+        found_trips = [
+            trip
+            for trip in found_trips
+            if trip.end_ts >= horizon or not trip.completed or trip.start_ts >= touched_from
+        ]
+        found_sessions = [s for s in found_sessions if s.end_ts >= horizon or not s.completed]
+        trip_from = min([since] + [t.start_ts for t in (*found_trips, *touched_trips)])
+        session_from = min([since] + [s.start_ts for s in (*found_sessions, *touched_sessions)])
+        return _Scanned(
+            found_trips,
+            trip_from,
+            found_sessions,
+            session_from,
+            _checkpoint(timeline, trips, sessions, ()) if timeline.moments else None,
+        )
 
-    async def _holds(self, kept: Timeline, vin: str, since: int) -> bool:
-        """Whether the kept timeline already holds every committed row from `since` to its end.
-
-        Ingest commits while a derivation runs, so the rows a batch names are often
-        already in the timeline, read by the derivation before; only rows it never saw
-        (a backlog from before its end) make it read the history again.
-        """
-        if since > kept.last_ts:
-            return True
-        rows = await self.store.history_rows(vin, PATHS, since, kept.last_ts + 1)
-        return [ts for ts, _ in rows] == [moment.ts for moment in kept.since(since)]
-
-    def _keep(self, vin: str, timeline: Timeline) -> None:
-        if len(timeline.moments) > MAX_KEPT_MOMENTS:
-            return
-        self._timelines[vin] = timeline  # most recently derived last
-        while len(self._timelines) > MAX_KEPT_TIMELINES:
-            self._timelines.pop(next(iter(self._timelines)))
+    async def _write(self, vin: str, brand: str, scanned: _Scanned) -> Derived:
+        """Store what a derivation found, where it differs from what is stored."""
+        trips = await name_trip_ends(self.places, vin, brand, scanned.trips)
+        start = min(scanned.trip_from, scanned.session_from)
+        if _same(await self.store.trips_since(vin, start), scanned.trip_from, trips):
+            trip_changes = Changes()
+        else:
+            trip_changes = await self.store.replace_trips(
+                vin, scanned.trip_from, trips, trip_events
+            )
+        if _same(
+            await self.store.sessions_since(vin, start), scanned.session_from, scanned.sessions
+        ):
+            session_changes = Changes()
+        else:
+            session_changes = await self.store.replace_sessions(
+                vin, scanned.session_from, scanned.sessions, session_events
+            )
+        return Derived(trip_changes, session_changes)
 
     def forget(self, vin: str) -> None:
         """Drop what is cached about a vehicle (its model changed, or it was deleted)."""
         self._profiles.pop(vin, None)
-        self._timelines.pop(vin, None)
 
     # ---- reads -----------------------------------------------------------------------------
 

@@ -77,6 +77,15 @@ class TelematicsStore(Protocol):
         """Sessions newest first, starting before `before`."""
         ...
 
+    async def derive_checkpoint(self, vin: str) -> tuple[int, str] | None:
+        """(version, state) of where the vehicle's derivation stopped; None if none is saved."""
+        ...
+
+    async def save_derive_checkpoint(self, vin: str, version: int, state: str) -> bool:
+        """Save a derivation's checkpoint as version `version` + 1 if the stored one is still
+        `version` (0: none); False (nothing saved) if another was saved since."""
+        ...
+
     async def save_tariff(self, tariff: Tariff) -> Tariff:
         """Create or replace a tariff (by id)."""
         ...

@@ -218,14 +218,19 @@ def choose_tariff(
 def session_cost(tariff: Tariff, intervals: Sequence[EnergyInterval]) -> float:
     """The price of a session: per-session fee, and each sample's kWh and minutes."""
     cost = tariff.price_per_session
-    for start, end, kwh in intervals:
-        if end <= start:
-            continue
-        moment = start
-        while moment < end:
-            cut = min(end, tariff.next_change(moment))
-            share = (cut - moment) / (end - start)
-            per_kwh, per_minute = tariff.prices_at(moment)
-            cost += kwh * share * per_kwh + (cut - moment) / 60e6 * per_minute
-            moment = cut
+    for interval in intervals:
+        cost = add_cost(tariff, cost, interval)
     return round(cost, 2)
+
+
+def add_cost(tariff: Tariff, cost: float, interval: EnergyInterval) -> float:
+    """`cost` plus one sample's kWh and minutes, split at period boundaries (unrounded)."""
+    start, end, kwh = interval
+    moment = start
+    while moment < end:
+        cut = min(end, tariff.next_change(moment))
+        share = (cut - moment) / (end - start)
+        per_kwh, per_minute = tariff.prices_at(moment)
+        cost += kwh * share * per_kwh + (cut - moment) / 60e6 * per_minute
+        moment = cut
+    return cost

@@ -146,6 +146,10 @@ class Timeline:
             current.update(values)
             self.moments.append(_moment(ts, current, values))
 
+    def latest(self) -> dict[str, SignalValue]:
+        """Each signal's newest value at `last_ts` (to start a timeline after it)."""
+        return dict(self._current)
+
     def since(self, start: int) -> list[Moment]:
         """The moments at or after `start`."""
         index = bisect.bisect_left(self.moments, start, key=lambda moment: moment.ts)

@@ -11,10 +11,11 @@ data that arrived live.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from carcloud.telematics.energy import counted_kwh, interval_energy_kwh, power_intervals
+from carcloud.telematics.energy import counted_kwh, interval_energy_kwh
 from carcloud.telematics.models import (
     SECOND,
     TRIP_COMPLETED,
@@ -23,7 +24,7 @@ from carcloud.telematics.models import (
     Trip,
     derived_id,
 )
-from carcloud.telematics.timeline import Moment, distance_km
+from carcloud.telematics.timeline import Moment, Position, distance_km
 
 # VSS CurrentGear: 0 neutral, 126 park; anything else is a driving gear.
 _NOT_DRIVING_GEARS = (0, 126)
@@ -58,142 +59,177 @@ def kept_driving(before: Moment, after: Moment, settings: DetectionSettings) -> 
     return moved >= settings.gap_min_km and moved / hours >= settings.gap_min_speed_kmh
 
 
-@dataclass(frozen=True, slots=True)
-class TripSpan:
-    """Where a trip lies in the timeline: indexes of its first and last moment."""
+@dataclass(slots=True)
+class TripTotals:
+    """A trip's figures so far, from its first moment to `last`: what `TripScan` carries
+    between moments instead of the moments themselves."""
 
-    first: int
-    last: int
-    completed: bool
+    first: Moment
+    last: Moment
+    gps_km: float = 0.0
+    gps_last: Position | None = None  # the last position the car reported inside
+    driving_s: float = 0.0
+    max_speed_kmh: float | None = None
+    temp_sum: float = 0.0
+    temps: int = 0
+    power_kwh: float = 0.0  # energy into the battery by power samples (known intervals)
+    power_known: bool = False  # some interval's energy is known
+    power_reported: bool = False  # some moment inside reports battery power
+    positions: int = 0
+
+    @classmethod
+    def begin(cls, moment: Moment) -> TripTotals:
+        totals = cls(moment, moment)
+        totals._count(moment)
+        return totals
+
+    def add(self, moment: Moment, settings: DetectionSettings, usable_kwh: float | None) -> None:
+        """Extend the trip by the next moment (and the interval that leads to it)."""
+        here, seconds = self.last, (moment.ts - self.last.ts) / SECOND
+        across_gap = moment.ts - here.ts > settings.gap_s * SECOND
+        if is_moving(here, settings) or (across_gap and kept_driving(here, moment, settings)):
+            self.driving_s += seconds
+        energy = interval_energy_kwh(here, moment, seconds, settings.gap_s, usable_kwh)
+        if energy is not None:
+            self.power_kwh += energy
+            self.power_known = True
+        self.last = moment
+        self._count(moment)
+
+    def _count(self, moment: Moment) -> None:
+        if moment.speed_kmh is not None:
+            speed = self.max_speed_kmh
+            self.max_speed_kmh = moment.speed_kmh if speed is None else max(speed, moment.speed_kmh)
+        if moment.outside_temp_c is not None:
+            self.temp_sum += moment.outside_temp_c
+            self.temps += 1
+        if moment.battery_power_w is not None:
+            self.power_reported = True
+        if moment.reported_position:
+            self.positions += 1
+            if moment.position is not None:
+                if self.gps_last is not None:
+                    self.gps_km += distance_km(self.gps_last, moment.position)
+                self.gps_last = moment.position
+
+    def copy(self) -> TripTotals:
+        return dataclasses.replace(self)
+
+    def trip(self, vin: str, completed: bool, usable_kwh: float | None) -> Trip:
+        """The trip these figures make."""
+        first, last = self.first, self.last
+        if first.odometer_km is not None and last.odometer_km is not None:
+            distance, source = max(0.0, last.odometer_km - first.odometer_km), "odometer"
+        else:
+            distance, source = self.gps_km, "gps"
+        energy, energy_source = self._energy_used(usable_kwh)
+        return Trip(
+            id=derived_id("trp", vin, first.ts),
+            vin=vin,
+            status=TRIP_COMPLETED if completed else TRIP_DRIVING,
+            start_ts=first.ts,
+            end_ts=last.ts,
+            start_position=first.position,
+            end_position=last.position,
+            distance_km=round(distance, 3),
+            distance_source=source,
+            driving_s=self.driving_s,
+            max_speed_kmh=self.max_speed_kmh,
+            energy_kwh=round(energy, 4) if energy is not None else None,
+            energy_source=energy_source,
+            start_soc=first.soc,
+            end_soc=last.soc,
+            start_fuel_level=first.fuel_level,
+            end_fuel_level=last.fuel_level,
+            outside_temp_c=round(self.temp_sum / self.temps, 1) if self.temps else None,
+            positions=self.positions,
+        )
+
+    def _energy_used(self, usable_kwh: float | None) -> tuple[float | None, str | None]:
+        """Measured by the battery's energy counters or from its power where reported, else
+        state of charge x capacity."""
+        first, last = self.first, self.last
+        counted = counted_kwh(first, last)
+        if counted is not None:
+            return -counted, "energy_counters"
+        if self.power_known and self.power_reported:
+            return -self.power_kwh, "battery_power"
+        if usable_kwh and first.soc is not None and last.soc is not None:
+            return (first.soc - last.soc) / 100.0 * usable_kwh, "state_of_charge"
+        return None, None
 
 
-def find_trips(moments: Sequence[Moment], settings: DetectionSettings) -> list[TripSpan]:
-    """The spans of every trip in the timeline, the last perhaps still open."""
-    spans: list[TripSpan] = []
-    start: int | None = None
-    rest: int | None = None  # the moment the car came to rest inside the current trip
-    gap_us = settings.gap_s * SECOND
-    stop_us = settings.stop_s * SECOND
-    for index, moment in enumerate(moments):
-        moving = is_moving(moment, settings)
-        if start is not None and index > 0:
-            before = moments[index - 1]
-            if moment.ts - before.ts > gap_us and not kept_driving(before, moment, settings):
-                # Offline without driving on: the car stood still through the gap.
-                if rest is None:
-                    rest = index - 1
-                if moment.ts - moments[rest].ts >= stop_us:
-                    spans.append(TripSpan(start, rest, True))
-                    start = rest = None
-        if start is not None:
+@dataclass(slots=True)
+class TripScan:
+    """Trip detection moment by moment, resumable: its state is small (the last moment,
+    the open trip's figures, where the car came to rest) whatever the trip's length, so a
+    derivation can go on from a saved scan with only the newer moments.
+
+    A trip starts at the first moment the car moves (at the moment at rest just before
+    it, if close and not the end of the trip before) and ends when it has stood still
+    for `stop_s` (where it came to rest) or the power goes off; across a data gap it
+    goes on only if the car kept driving.
+    """
+
+    settings: DetectionSettings
+    usable_kwh: float | None = None
+    prev: Moment | None = None  # the last moment scanned
+    last_end_ts: int | None = None  # where the last trip (or too short a drive) ended
+    open: TripTotals | None = None  # the trip under way, through `prev`
+    rest: TripTotals | None = None  # the open trip up to where the car came to rest
+
+    def feed(self, moment: Moment, vin: str) -> list[Trip]:
+        """Scan the next moment; the trips it completes (drives too short are dropped)."""
+        settings = self.settings
+        done: list[Trip] = []
+        prev = self.prev
+        gap = prev is not None and moment.ts - prev.ts > settings.gap_s * SECOND
+        if (
+            self.open is not None
+            and prev is not None
+            and gap
+            and not kept_driving(prev, moment, settings)
+        ):
+            # Offline without driving on: the car stood still through the gap.
+            if self.rest is None:
+                self.rest = self.open.copy()
+            if moment.ts - self.rest.last.ts >= settings.stop_s * SECOND:
+                self._complete(self.rest, vin, done)
+        if self.open is not None:
+            self.open.add(moment, settings, self.usable_kwh)
             if moment.powered_off:
-                spans.append(TripSpan(start, index, True))
-                start = rest = None
-                continue
-            if moving:
-                rest = None
-                continue
-            if rest is None:
-                rest = index
-            if moment.ts - moments[rest].ts >= stop_us:
-                spans.append(TripSpan(start, rest, True))
-                start = rest = None
-            continue
-        if moving:
-            floor = spans[-1].last + 1 if spans else 0
-            start = max(floor, _anchor(moments, index, gap_us))
-            rest = None
-    if start is not None:
-        spans.append(TripSpan(start, len(moments) - 1, False))
-    return spans
+                self._complete(self.open, vin, done)
+            elif is_moving(moment, settings):
+                self.rest = None
+            else:
+                if self.rest is None:
+                    self.rest = self.open.copy()
+                if moment.ts - self.rest.last.ts >= settings.stop_s * SECOND:
+                    self._complete(self.rest, vin, done)
+        elif is_moving(moment, settings):
+            self.rest = None
+            if (
+                prev is not None
+                and moment.ts - prev.ts <= settings.gap_s * SECOND
+                and (self.last_end_ts is None or prev.ts > self.last_end_ts)
+            ):
+                self.open = TripTotals.begin(prev)
+                self.open.add(moment, settings, self.usable_kwh)
+            else:
+                self.open = TripTotals.begin(moment)
+        self.prev = moment
+        return done
 
+    def _complete(self, totals: TripTotals, vin: str, done: list[Trip]) -> None:
+        trip = totals.trip(vin, True, self.usable_kwh)
+        if is_trip(trip, self.settings):
+            done.append(trip)
+        self.last_end_ts = totals.last.ts
+        self.open = self.rest = None
 
-def _anchor(moments: Sequence[Moment], index: int, gap_us: float) -> int:
-    """A trip starts at the moment at rest just before the first movement, if close."""
-    if index > 0 and moments[index].ts - moments[index - 1].ts <= gap_us:
-        return index - 1
-    return index
-
-
-def build_trip(
-    vin: str,
-    moments: Sequence[Moment],
-    span: TripSpan,
-    settings: DetectionSettings,
-    usable_kwh: float | None = None,
-) -> Trip:
-    """A trip's figures from the moments of its span."""
-    first, last = moments[span.first], moments[span.last]
-    inside = moments[span.first : span.last + 1]
-    gap_us = settings.gap_s * SECOND
-    if first.odometer_km is not None and last.odometer_km is not None:
-        distance, source = max(0.0, last.odometer_km - first.odometer_km), "odometer"
-    else:
-        distance, source = _gps_km(inside), "gps"
-    driving_s = 0.0
-    for here, there, seconds in power_intervals(moments, span.first, span.last):
-        across_gap = there.ts - here.ts > gap_us
-        if is_moving(here, settings) or (across_gap and kept_driving(here, there, settings)):
-            driving_s += seconds
-    speeds = [m.speed_kmh for m in inside if m.speed_kmh is not None]
-    temps = [m.outside_temp_c for m in inside if m.outside_temp_c is not None]
-    energy, energy_source = _energy_used(moments, span, settings, usable_kwh)
-    return Trip(
-        id=derived_id("trp", vin, first.ts),
-        vin=vin,
-        status=TRIP_COMPLETED if span.completed else TRIP_DRIVING,
-        start_ts=first.ts,
-        end_ts=last.ts,
-        start_position=first.position,
-        end_position=last.position,
-        distance_km=round(distance, 3),
-        distance_source=source,
-        driving_s=driving_s,
-        max_speed_kmh=max(speeds) if speeds else None,
-        energy_kwh=round(energy, 4) if energy is not None else None,
-        energy_source=energy_source,
-        start_soc=first.soc,
-        end_soc=last.soc,
-        start_fuel_level=first.fuel_level,
-        end_fuel_level=last.fuel_level,
-        outside_temp_c=round(sum(temps) / len(temps), 1) if temps else None,
-        positions=sum(1 for m in inside if m.reported_position),
-    )
-
-
-def _gps_km(moments: Sequence[Moment]) -> float:
-    total = 0.0
-    previous = None
-    for moment in moments:
-        if moment.reported_position and moment.position is not None:
-            if previous is not None:
-                total += distance_km(previous, moment.position)
-            previous = moment.position
-    return total
-
-
-def _energy_used(
-    moments: Sequence[Moment],
-    span: TripSpan,
-    settings: DetectionSettings,
-    usable_kwh: float | None,
-) -> tuple[float | None, str | None]:
-    """Measured by the battery's energy counters or from its power where reported, else
-    state of charge x capacity."""
-    counted = counted_kwh(moments[span.first], moments[span.last])
-    if counted is not None:
-        return -counted, "energy_counters"
-    measured = [
-        interval_energy_kwh(here, there, seconds, settings.gap_s, usable_kwh)
-        for here, there, seconds in power_intervals(moments, span.first, span.last)
-    ]
-    known = [value for value in measured if value is not None]
-    if known and any(m.battery_power_w is not None for m in moments[span.first : span.last + 1]):
-        return -sum(known), "battery_power"
-    first, last = moments[span.first], moments[span.last]
-    if usable_kwh and first.soc is not None and last.soc is not None:
-        return (first.soc - last.soc) / 100.0 * usable_kwh, "state_of_charge"
-    return None, None
+    def open_trip(self, vin: str) -> Trip | None:
+        """The trip still under way at the last moment scanned, whatever its length so far."""
+        return self.open.trip(vin, False, self.usable_kwh) if self.open is not None else None
 
 
 def is_trip(trip: Trip, settings: DetectionSettings) -> bool:
@@ -208,9 +244,7 @@ def detect_trips(
     usable_kwh: float | None = None,
 ) -> list[Trip]:
     """Every trip of the timeline; an open one last, whatever its length so far."""
-    trips = []
-    for span in find_trips(moments, settings):
-        trip = build_trip(vin, moments, span, settings, usable_kwh)
-        if not span.completed or is_trip(trip, settings):
-            trips.append(trip)
-    return trips
+    scan = TripScan(settings, usable_kwh)
+    trips = [trip for moment in moments for trip in scan.feed(moment, vin)]
+    still_open = scan.open_trip(vin)
+    return trips if still_open is None else [*trips, still_open]

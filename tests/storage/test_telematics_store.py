@@ -178,3 +178,17 @@ async def test_trip_end_places_and_a_tariffs_geofence_round_trip(stores: Stores)
                     geofence_id=depot.id, created_at=1, updated_at=1)  # fmt: skip
     await store.save_tariff(tariff)
     assert await store.get_tariff("trf_g", "volta") == tariff
+
+
+async def test_a_derive_checkpoint_is_saved_only_over_the_version_read(stores: Stores) -> None:
+    store = stores.telematics
+    assert await store.derive_checkpoint(VIN) is None
+    assert await store.save_derive_checkpoint(VIN, 0, '{"a": 1}')
+    assert await store.derive_checkpoint(VIN) == (1, '{"a": 1}')
+    # Two derivations read version 1; the first to save wins, the other is refused.
+    assert await store.save_derive_checkpoint(VIN, 1, '{"b": 2}')
+    assert not await store.save_derive_checkpoint(VIN, 1, '{"c": 3}')
+    assert not await store.save_derive_checkpoint(VIN, 0, '{"d": 4}')
+    assert await store.derive_checkpoint(VIN) == (2, '{"b": 2}')
+    with pytest.raises(NotFoundError):
+        await store.save_derive_checkpoint("WVWZZZ1JZXW000009", 0, "{}")

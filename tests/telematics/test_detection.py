@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
 
-from carcloud.telematics.charging import detect_sessions
+from carcloud.telematics import checkpoint
+from carcloud.telematics.charging import SessionScan, detect_sessions, pricing
+from carcloud.telematics.checkpoint import Checkpoint
 from carcloud.telematics.models import SECOND, DetectionSettings
-from carcloud.telematics.tariffs import Tariff, TariffPeriod
+from carcloud.telematics.tariffs import DAYS, Tariff, TariffPeriod
 from carcloud.telematics.timeline import Timeline, build_timeline
-from carcloud.telematics.trips import detect_trips
+from carcloud.telematics.trips import TripScan, detect_trips
 from tests.telematics.drive import CHARGE, DAY, Leg, rows, run
 
 VIN = "WVWZZZ1JZXW000001"
@@ -204,3 +207,55 @@ def test_energy_counters_measure_a_trip_across_an_offline_gap() -> None:
     assert len(trips) == 2
     assert trips[1].energy_source == "energy_counters"
     assert trips[1].energy_kwh == pytest.approx(drive.energy_kwh, rel=0.005)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_scans_resumed_from_saved_checkpoints_give_exactly_one_scans_trips_and_sessions(
+    seed: int,
+) -> None:
+    # A derivation goes on from where the last one stopped (the checkpoint it saved): a
+    # day cut at random moments, each piece scanned from the checkpoint the piece before
+    # saved, ends with the trips and sessions (figures, cost) of one scan of the day.
+    rng = random.Random(seed)
+    data = rows(run(DAY + CHARGE, report_every_s=rng.choice([1.0, 5.0]), counters=seed == 2))
+    data = [row for row in data if not 3000 < (row[0] - data[0][0]) // SECOND < 3100]  # a gap
+    moments = build_timeline(data)
+    tariff = Tariff(
+        id="trf_1", brand="volta", name="tou", currency="EUR", price_per_kwh=0.4,
+        price_per_minute=0.01, price_per_session=1.0,
+        periods=(TariffPeriod(days=DAYS, start="20:40", end="06:00", price_per_kwh=0.1),),
+    )  # fmt: skip
+    price_for = pricing(VIN, [tariff], [])
+    trip_scan, session_scan = TripScan(SETTINGS, 60.0), SessionScan(SETTINGS, 60.0, price_for)
+    trips, sessions = [], []
+    cuts = sorted(rng.sample(range(1, len(moments)), 30))
+    for first, last in zip([0, *cuts], [*cuts, len(moments)], strict=True):
+        for moment in moments[first:last]:
+            trips += trip_scan.feed(moment, VIN)
+            sessions += [s for s in [session_scan.feed(moment, VIN)] if s is not None]
+        saved = Checkpoint(moments[last - 1].ts, (), {}, trip_scan, session_scan)
+        resumed = checkpoint.decode(checkpoint.parse(checkpoint.encode(saved)), SETTINGS,
+                                    60.0, price_for)  # fmt: skip
+        assert resumed is not None
+        trip_scan, session_scan = resumed.trips, resumed.sessions
+    trips += [t for t in [trip_scan.open_trip(VIN)] if t is not None]
+    sessions += [s for s in [session_scan.open_session(VIN)] if s is not None]
+    assert trips == detect_trips(VIN, moments, SETTINGS, 60.0)
+    assert sessions == detect_sessions(VIN, moments, SETTINGS, 60.0, [tariff])
+    assert len(trips) >= 2 and len(sessions) == 1 and sessions[0].cost
+
+
+def test_a_checkpoint_priced_by_a_tariff_since_changed_is_not_resumed() -> None:
+    data = rows(run(CHARGE))
+    moments = build_timeline(data[: len(data) // 2])
+    tariff = Tariff(id="trf_1", brand="volta", name="home", currency="EUR", price_per_kwh=0.3)
+    scan = SessionScan(SETTINGS, 60.0, pricing(VIN, [tariff], []))
+    for moment in moments:
+        scan.feed(moment, VIN)
+    saved = checkpoint.parse(
+        checkpoint.encode(Checkpoint(moments[-1].ts, (), {}, TripScan(SETTINGS, 60.0), scan))
+    )
+    edited = dataclasses.replace(tariff, price_per_kwh=0.35, updated_at=1)
+    assert checkpoint.decode(saved, SETTINGS, 60.0, pricing(VIN, [tariff], [])) is not None
+    assert checkpoint.decode(saved, SETTINGS, 60.0, pricing(VIN, [edited], [])) is None
+    assert checkpoint.decode(saved, SETTINGS, 50.0, pricing(VIN, [tariff], [])) is None

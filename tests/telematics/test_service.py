@@ -4,7 +4,7 @@ trips and sessions end equal to deriving the whole history at once."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,9 @@ from carcloud.storage.sqlite import sqlite_stores
 from carcloud.telematics.charging import detect_sessions
 from carcloud.telematics.models import DetectionSettings
 from carcloud.telematics.service import TelematicsService, downsample
-from carcloud.telematics.timeline import Position, build_timeline
+from carcloud.telematics.timeline import POWER_STATE, SPEED, Position, build_timeline
 from carcloud.telematics.trips import detect_trips
-from tests.telematics.drive import CHARGE, DAY, SECOND, rows, run
+from tests.telematics.drive import CHARGE, DAY, SECOND, Leg, rows, run
 
 VIN = "WVWZZZ1JZXW000001"
 
@@ -42,8 +42,9 @@ def _messages(samples: list[tuple[int, dict[str, Any]]], first_seq: int) -> list
     ]
 
 
-async def _feed(stores: Stores, service: TelematicsService, chunks: list[list[Any]]) -> None:
-    seq = 0
+async def _feed(
+    stores: Stores, service: TelematicsService, chunks: list[list[Any]], seq: int = 0
+) -> None:
     for chunk in chunks:
         await stores.telemetry.write_telemetry(_messages(chunk, seq), [])
         seq += len(chunk)
@@ -137,3 +138,116 @@ async def test_ingest_running_ahead_of_derive_is_not_read_again_and_late_rows_st
     # Each row read about twice (once new, once to check a batch already held), plus one
     # re-read of the open stretch for the late backlog: not the open trip on every batch.
     assert sum(read) < 4 * len(samples)
+
+
+async def test_a_trip_left_open_by_a_long_offline_stop_is_completed_not_dropped(
+    stores: Stores,
+) -> None:
+    # The car stops mid-drive and goes offline for 10 minutes (no data, it stood still),
+    # then reports again parked: the open trip ends where the car came to rest. The first
+    # data after the gap is past the lookback, and the trip must still be stored.
+    script = run([Leg("park", 30), Leg("drive", 300, speed_kmh=50), Leg("stand", 30)])
+    samples = rows(script)
+    last = samples[-1][0]
+    after = [(last + (600 + n) * SECOND, {**samples[-1][1], POWER_STATE: "OFF", SPEED: 0.0})
+             for n in range(0, 60, 5)]  # fmt: skip
+    chunks = [samples[i : i + 5] for i in range(0, len(samples), 5)] + [after]
+    await _feed(stores, TelematicsService(stores.telematics), chunks)
+
+    [trip] = await stores.telematics.list_trips(VIN, None)
+    assert trip.completed and trip.distance_km > 3.5
+    assert [trip] == detect_trips(VIN, build_timeline(samples + after), DetectionSettings())
+
+
+class _CountedReads:
+    """A view of the store that counts the history rows each read brings."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.read: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def history_rows(self, vin: str, paths: Any, start: int, end: int | None = None) -> Any:
+        found = await self.store.history_rows(vin, paths, start, end)
+        self.read.append(len(found))
+        return found
+
+
+async def test_a_derivation_during_a_long_open_trip_reads_only_the_new_rows(
+    stores: Stores,
+) -> None:
+    samples = rows(run(DAY))
+    middle = next(i for i, (ts, _) in enumerate(samples) if ts > samples[0][0] + 1500 * SECOND)
+    await _feed(stores, TelematicsService(stores.telematics), [samples[:middle]])
+    open_trip = (await stores.telematics.list_trips(VIN, None))[0]
+    assert open_trip.status == "driving" and open_trip.positions > 300
+
+    # Another derive process goes on from the checkpoint the first one saved.
+    counted = _CountedReads(stores.telematics)
+    service = TelematicsService(counted)
+    for first in range(middle, middle + 50, 5):
+        await _feed(stores, service, [samples[first : first + 5]], seq=first)
+    assert sum(counted.read) == 50  # each row once, never the open trip again
+    assert await stores.telematics.list_trips(VIN, None) == list(
+        reversed(detect_trips(VIN, build_timeline(samples[: middle + 50]), DetectionSettings()))
+    )
+
+
+class _Interleaved(_CountedReads):
+    """One derive process's view of the store: while its derivation reads the new rows,
+    `meanwhile` runs (another process commits a backlog and derives it)."""
+
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self.meanwhile: Callable[[], Awaitable[None]] | None = None
+        self.refused = 0
+
+    async def history_rows(self, vin: str, paths: Any, start: int, end: int | None = None) -> Any:
+        found = await super().history_rows(vin, paths, start, end)
+        if self.meanwhile is not None:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        return found
+
+    async def save_derive_checkpoint(self, vin: str, version: int, state: str) -> bool:
+        saved: bool = await self.store.save_derive_checkpoint(vin, version, state)
+        self.refused += not saved
+        return saved
+
+
+async def test_two_derive_processes_racing_over_a_backlog_end_with_the_whole_history(
+    stores: Stores,
+) -> None:
+    # Process A derives live data; a backlog inside the open trip is committed and derived
+    # by process B while A's derivation is under way, from rows read before the backlog.
+    # A's checkpoint must not win over B's: A derives again, and what is stored is the
+    # trips of the whole history.
+    samples = rows(run(DAY))
+    drive = next(i for i, (ts, _) in enumerate(samples) if ts > samples[0][0] + 1300 * SECOND)
+    backlog = samples[drive : drive + 60]
+    live = samples[:drive] + samples[drive + 60 :]
+    split = drive + 400
+    view = _Interleaved(stores.telematics)
+    process_a, process_b = TelematicsService(view), TelematicsService(stores.telematics)
+    await _feed(stores, process_a, [live[i : i + 5] for i in range(0, split, 5)])
+
+    async def backlog_in_process_b() -> None:
+        await stores.telemetry.write_telemetry(_messages(backlog, 100_000), [])
+        await process_b.derive(VIN, backlog[0][0])
+
+    view.meanwhile = backlog_in_process_b
+    await stores.telemetry.write_telemetry(_messages(live[split : split + 5], 200_000), [])
+    await process_a.derive(VIN, live[split][0])
+    assert view.refused == 1
+    committed = sorted(live[: split + 5] + backlog, key=lambda row: row[0])
+    assert await stores.telematics.list_trips(VIN, None) == list(
+        reversed(detect_trips(VIN, build_timeline(committed), DetectionSettings()))
+    )
+    rest = live[split + 5 :]
+    await _feed(stores, process_a, [rest[i : i + 5] for i in range(0, len(rest), 5)], 300_000)
+
+    assert await stores.telematics.list_trips(VIN, None) == list(
+        reversed(detect_trips(VIN, build_timeline(samples), DetectionSettings()))
+    )

@@ -297,6 +297,40 @@ class PostgresTelematicsStore:
 
         return await self.engine.read(query)
 
+    # ---- derive checkpoints --------------------------------------------------------------
+
+    async def derive_checkpoint(self, vin: str) -> tuple[int, str] | None:
+        async def query(conn: Conn) -> tuple[int, str] | None:
+            row = await conn.fetchrow(
+                "SELECT c.version, c.state FROM derive_checkpoints c "
+                "JOIN vehicles v ON v.id = c.vehicle_id WHERE v.vin = $1",
+                vin,
+            )
+            return (int(row[0]), str(row[1])) if row is not None else None
+
+        return await self.engine.read(query)
+
+    async def save_derive_checkpoint(self, vin: str, version: int, state: str) -> bool:
+        async def write(tx: Tx) -> bool:
+            vehicle_id = await tx.conn.fetchval("SELECT id FROM vehicles WHERE vin = $1", vin)
+            if vehicle_id is None:
+                raise NotFoundError(f"vehicle {vin} not found")
+            if version == 0:
+                saved = await tx.conn.fetchval(
+                    "INSERT INTO derive_checkpoints (vehicle_id, version, state) "
+                    "VALUES ($1, 1, $2) ON CONFLICT (vehicle_id) DO NOTHING RETURNING version",
+                    vehicle_id, state,
+                )  # fmt: skip
+            else:
+                saved = await tx.conn.fetchval(
+                    "UPDATE derive_checkpoints SET version = $2 + 1, state = $3 "
+                    "WHERE vehicle_id = $1 AND version = $2 RETURNING version",
+                    vehicle_id, version, state,
+                )  # fmt: skip
+            return saved is not None
+
+        return await self.engine.write(write)
+
     # ---- tariffs ---------------------------------------------------------------------------
 
     async def save_tariff(self, tariff: Tariff) -> Tariff:

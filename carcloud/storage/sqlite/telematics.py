@@ -272,6 +272,38 @@ class SqliteTelematicsStore:
 
         return await self.engine.read(query)
 
+    # ---- derive checkpoints --------------------------------------------------------------
+
+    async def derive_checkpoint(self, vin: str) -> tuple[int, str] | None:
+        def query(conn: sqlite3.Connection) -> tuple[int, str] | None:
+            row = conn.execute(
+                "SELECT c.version, c.state FROM derive_checkpoints c "
+                "JOIN vehicles v ON v.id = c.vehicle_id WHERE v.vin = ?",
+                (vin,),
+            ).fetchone()
+            return (int(row[0]), str(row[1])) if row is not None else None
+
+        return await self.engine.read(query)
+
+    async def save_derive_checkpoint(self, vin: str, version: int, state: str) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            ids = self.engine.vehicle_id(conn, vin)
+            if ids is None:
+                raise NotFoundError(f"vehicle {vin} not found")
+            row = conn.execute(
+                "SELECT version FROM derive_checkpoints WHERE vehicle_id = ?", (ids[0],)
+            ).fetchone()
+            if (row[0] if row is not None else 0) != version:
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO derive_checkpoints (vehicle_id, version, state) "
+                "VALUES (?, ?, ?)",
+                (ids[0], version + 1, state),
+            )
+            return True
+
+        return await self.engine.write(write)
+
     # ---- tariffs ---------------------------------------------------------------------------
 
     async def save_tariff(self, tariff: Tariff) -> Tariff:
