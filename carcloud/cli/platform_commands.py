@@ -71,6 +71,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"  ingest    {ingest.get('pending', '?')} waiting, "
             f"{ingest.get('ack_pending', '?')} in flight"
         )
+    if "derive" in status:
+        derive = status["derive"]
+        console.print(
+            f"  derive    {derive.get('vehicles_waiting', '?')} vehicles waiting "
+            f"(oldest {derive.get('oldest_waiting_s', '?')} s), "
+            f"{derive.get('messages_waiting', '?')} messages"
+        )
     return 0
 
 

@@ -18,13 +18,16 @@ and alert rules can be more derivers on the same committed-data feed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import nats.errors
+import orjson
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -48,6 +51,11 @@ DERIVE_CONCURRENCY = 16
 BACKLOG_LINGER_S = 1.0
 # Messages pulled and not yet acknowledged, at most (then pulling waits for derivation).
 MAX_IN_FLIGHT = 5_000
+# Every derive worker answers a request here with its backlog (`DeriveWorker.backlog`).
+BACKLOG_SUBJECT = "carcloud.derive.backlog"
+# Gathering the workers' answers: the first within this, the rest until this quiet gap.
+BACKLOG_FIRST_S = 0.5
+BACKLOG_QUIET_S = 0.05
 
 
 class Deriver(Protocol):
@@ -101,10 +109,64 @@ class _Pulled:
 
 @dataclass(slots=True)
 class _Dirty:
-    """A vehicle to derive: from which time on, and the batches that wait for it."""
+    """A vehicle to derive: from which time on, since when (monotonic), and the batches
+    that wait for it."""
 
     since: int
+    marked_at: float = field(default_factory=time.monotonic)
     batches: list[_Pulled] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DeriveBacklog:
+    """What waits to be derived: vehicles whose committed data is not derived yet (some
+    being derived now) and how long the oldest has waited; messages pulled and not yet
+    acknowledged. Summed over the derive workers that answered (`workers`)."""
+
+    workers: int = 0
+    vehicles_waiting: int = 0
+    vehicles_deriving: int = 0
+    oldest_waiting_s: float = 0.0
+    messages_in_flight: int = 0
+
+    def document(self) -> dict[str, int | float]:
+        return {
+            "workers": self.workers,
+            "vehicles_waiting": self.vehicles_waiting,
+            "vehicles_deriving": self.vehicles_deriving,
+            "oldest_waiting_s": round(self.oldest_waiting_s, 3),
+            "messages_in_flight": self.messages_in_flight,
+        }
+
+    def __add__(self, other: DeriveBacklog) -> DeriveBacklog:
+        return DeriveBacklog(
+            self.workers + other.workers,
+            self.vehicles_waiting + other.vehicles_waiting,
+            self.vehicles_deriving + other.vehicles_deriving,
+            max(self.oldest_waiting_s, other.oldest_waiting_s),
+            self.messages_in_flight + other.messages_in_flight,
+        )
+
+
+async def gather_backlog(nc: NatsClient) -> DeriveBacklog:
+    """The derive backlog of every derive worker reachable on `nc` (in any process): each
+    answers a request on BACKLOG_SUBJECT; answers are gathered until BACKLOG_QUIET_S passes
+    without one (none at all within BACKLOG_FIRST_S: no worker runs)."""
+    inbox = nc.new_inbox()
+    subscription = await nc.subscribe(inbox)
+    total = DeriveBacklog()
+    try:
+        await nc.publish(BACKLOG_SUBJECT, b"", reply=inbox)
+        wait = BACKLOG_FIRST_S
+        while True:
+            try:
+                answer = await subscription.next_msg(timeout=wait)
+            except nats.errors.TimeoutError:
+                return total
+            total += DeriveBacklog(**orjson.loads(answer.data))
+            wait = BACKLOG_QUIET_S
+    finally:
+        await subscription.unsubscribe()
 
 
 class DeriveWorker:
@@ -144,7 +206,7 @@ class DeriveWorker:
         self._failing = False
         self._dirty: dict[str, _Dirty] = {}
         self._ready: deque[str] = deque()  # dirty vehicles not being derived, oldest first
-        self._running: set[str] = set()
+        self._running: dict[str, float] = {}  # vehicles being derived, since when marked
         self._held: set[str] = set()  # dirty with a backlog, waiting for the rest of it
         self._newest: dict[str, int] = {}  # per vehicle, the newest vehicle time marked
         self._wake = asyncio.Event()
@@ -159,6 +221,7 @@ class DeriveWorker:
         await ensure_consumer(self.js, TELEMETRY_STREAM, consumer_config())
         puller = BatchPuller(self.nc, TELEMETRY_STREAM, DERIVE_CONSUMER, self.batch_size)
         await puller.start()
+        answering = await self.nc.subscribe(BACKLOG_SUBJECT, cb=self._answer_backlog)
         log.info("%s: following committed telemetry", self.name)
         done = asyncio.Event()  # this worker stops (not the process's `stop`)
         workers = [asyncio.create_task(self._derive_loop(done)) for _ in range(self.concurrency)]
@@ -189,6 +252,23 @@ class DeriveWorker:
             self._wake.set()
             await asyncio.gather(*workers, *self._acks, return_exceptions=True)
             await puller.stop()
+            await answering.unsubscribe()
+
+    def backlog(self) -> DeriveBacklog:
+        """This worker's backlog now."""
+        marks = [dirty.marked_at for dirty in self._dirty.values()]
+        marks += self._running.values()
+        return DeriveBacklog(
+            workers=1,
+            vehicles_waiting=len(self._dirty.keys() | self._running.keys()),
+            vehicles_deriving=len(self._running),
+            oldest_waiting_s=time.monotonic() - min(marks) if marks else 0.0,
+            messages_in_flight=self._in_flight,
+        )
+
+    async def _answer_backlog(self, msg: Msg) -> None:
+        if msg.reply:
+            await self.nc.publish(msg.reply, orjson.dumps(dataclasses.asdict(self.backlog())))
 
     def _mark(self, batch: list[Msg], times: dict[str, tuple[int, int]]) -> None:
         """Mark the batch's vehicles dirty; a batch naming none is acknowledged at once.
@@ -236,7 +316,7 @@ class DeriveWorker:
                 continue
             vin = self._ready.popleft()
             dirty = self._dirty.pop(vin)
-            self._running.add(vin)
+            self._running[vin] = dirty.marked_at
             try:
                 for deriver in self.derivers:
                     await deriver.derive(vin, dirty.since)
@@ -246,11 +326,11 @@ class DeriveWorker:
                 else:
                     log.exception("%s: deriving %s failed; retrying", self.name, vin)
                     self._failing = True
-                self._running.discard(vin)
+                self._running.pop(vin, None)
                 await asyncio.sleep(1.0)  # then again, with whatever was marked meanwhile
                 self._requeue(vin, dirty)
                 continue
-            self._running.discard(vin)
+            self._running.pop(vin, None)
             self.derived += 1
             if vin in self._dirty and vin not in self._held:  # marked again meanwhile
                 self._ready.append(vin)
@@ -269,6 +349,7 @@ class DeriveWorker:
             self._dirty[vin] = failed
         else:
             dirty.since = min(dirty.since, failed.since)
+            dirty.marked_at = min(dirty.marked_at, failed.marked_at)
             dirty.batches[:0] = failed.batches
         if vin not in self._running and vin not in self._ready and vin not in self._held:
             self._ready.append(vin)

@@ -23,7 +23,7 @@ from carcloud.messaging import topics
 from carcloud.messaging.natsserver import NatsServer, ServerPorts
 from carcloud.messaging.streams import TELEMETRY_STREAM, ensure_consumer, ensure_streams
 from carcloud.runtime.launcher import free_port
-from carcloud.telematics.role import DERIVE_CONSUMER, DeriveWorker
+from carcloud.telematics.role import DERIVE_CONSUMER, DeriveBacklog, DeriveWorker, gather_backlog
 from carcloud.timeutil import format_us
 
 SLOW = "WVWZZZ1JZXW000001"
@@ -174,11 +174,23 @@ def test_committed_data_is_derived_per_vehicle_and_a_slow_vehicle_holds_back_no_
             assert recorder.derived(FAST[0]) == [START, START + 5 * SECOND]
             assert recorder.derived(SLOW) == []
 
+            # The status's derive backlog (any process's workers answer): the slow vehicle
+            # waits, being derived, and has waited since its batch was committed.
+            backlog = await gather_backlog(worker.nc)
+            assert (backlog.workers, backlog.vehicles_waiting, backlog.vehicles_deriving) == (
+                1, 1, 1,
+            )  # fmt: skip
+            assert 1 <= backlog.messages_in_flight <= 4  # its batch waits for it
+            await asyncio.sleep(0.3)
+            later = (await gather_backlog(worker.nc)).oldest_waiting_s
+            assert backlog.oldest_waiting_s + 0.3 <= later < 60
+
             recorder.release.set()
             await until(lambda: recorder.derived(SLOW), 30, "the slow vehicle")
             assert recorder.finished_at(FAST[0]) < recorder.finished_at(SLOW)
             await all_acknowledged(js)
             assert worker.derived == len(recorder.finished) == 5
+            assert await gather_backlog(worker.nc) == DeriveBacklog(workers=1)
 
     asyncio.run(scenario())
 

@@ -231,3 +231,19 @@ def test_cli_shows_trips_and_charging_sessions(
     assert "charging sessions of" in table.stdout and "EUR" in table.stdout
     missing = _carcloud(platform, "trips", "WVWZZZ1JZXW999999")
     assert missing.returncode != 0 and "not found" in missing.stderr
+
+
+def test_status_reports_the_derive_backlog(
+    platform: Platform, live: tuple[str, list[dict[str, Any]]]
+) -> None:
+    # The day is derived (its trips settled): nothing waits, and the derive role said so.
+    def drained() -> dict[str, Any] | None:
+        with platform.api() as api:
+            derive: dict[str, Any] = api.get("/status")["derive"]
+        return derive if derive["vehicles_waiting"] == derive["messages_waiting"] == 0 else None
+
+    derive = platform.wait_for(drained, timeout=60, what="an empty derive backlog")
+    assert derive["workers"] == 1 and derive["oldest_waiting_s"] == 0
+    shown = _carcloud(platform, "status")
+    assert shown.returncode == 0, shown.stderr
+    assert "derive    0 vehicles waiting (oldest 0.0 s), 0 messages" in shown.stdout
