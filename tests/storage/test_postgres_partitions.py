@@ -154,6 +154,13 @@ async def test_a_database_of_the_rollup_pass_has_its_unfolded_rows_folded() -> N
             await conn.execute(
                 "INSERT INTO telemetry_rollup VALUES (1, $1, NULL)", first + 2 * minute
             )
+            # Latest values, one row per signal before migration 0015.
+            await conn.execute(
+                "INSERT INTO latest_values VALUES (1, 'Vehicle.Speed', $1, '4.0'), "
+                "(1, 'Vehicle.IsMoving', $1, 'true')",
+                first + 4 * minute,
+            )
+            await conn.execute("INSERT INTO latest_received VALUES (1, $1)", first + 5 * minute)
         finally:
             await conn.close()
         stores = postgres_stores(url)
@@ -164,6 +171,12 @@ async def test_a_database_of_the_rollup_pass_has_its_unfolded_rows_folded() -> N
             )
             assert [(p.ts, p.value, p.count) for p in points] == [
                 (first + index * minute, float(index), 6) for index in range(5)
+            ]
+            latest = await stores.telemetry.latest_state(VIN)
+            assert latest.received_at == first + 5 * minute
+            assert [(v.path, v.ts, v.value) for v in latest.values] == [
+                ("Vehicle.IsMoving", first + 4 * minute, True),
+                ("Vehicle.Speed", first + 4 * minute, 4.0),
             ]
         finally:
             await stores.close()

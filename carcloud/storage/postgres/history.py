@@ -182,14 +182,16 @@ async def minute_buckets(
     """Buckets of the downsampled history in [lower, upper): (bucket, value, count).
 
     Numeric: the count-weighted average (a float); otherwise the last value as JSON text.
+    Each minute row holds every signal of its vehicle: the signal's entry is taken once.
     """
     if numeric:
-        value = "SUM(average * count) / SUM(count)"
+        value = "SUM((e ->> 0)::float8) / NULLIF(SUM((e ->> 1)::bigint), 0)"
     else:
-        value = "((array_agg(last ORDER BY minute DESC))[1])::text"
+        value = "((array_agg(NULLIF(e -> 3, 'null') ORDER BY minute DESC))[1])::text"
     rows = await conn.fetch(
-        f"SELECT (minute / $5) * $5 AS bucket, {value}, SUM(count) FROM telemetry_minutes "
-        "WHERE vehicle_id = $1 AND path = $2 AND minute >= $3 AND minute < $4 "
+        f"SELECT (minute / $5) * $5 AS bucket, {value}, SUM((e ->> 1)::bigint) FROM "
+        "(SELECT minute, signals -> $2 AS e FROM telemetry_minutes WHERE vehicle_id = $1 "
+        "AND minute >= $3 AND minute < $4 AND signals ? $2) AS m "
         "GROUP BY bucket ORDER BY bucket LIMIT $6",
         vehicle_id, path, lower, upper, bucket_us, limit,
     )  # fmt: skip

@@ -258,7 +258,12 @@ class PostgresRegistryStore:
         async def delete(tx: Tx) -> Vehicle:
             vehicle = await fetch_vehicle(tx.conn, vin, brand)
             await _emit(tx, emit, vehicle)  # before the row goes: the event names its brand
-            for table in ("telemetry", "latest_values", "latest_received", "telemetry_messages"):
+            for table in (
+                "telemetry",
+                "telemetry_minutes",
+                "vehicle_latest",
+                "telemetry_messages",
+            ):
                 await tx.conn.execute(f"DELETE FROM {table} WHERE vehicle_id = $1", vehicle.id)
             await tx.conn.execute("DELETE FROM vehicles WHERE id = $1", vehicle.id)
             return vehicle

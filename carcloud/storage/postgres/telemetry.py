@@ -30,6 +30,7 @@ from carcloud.storage.codec import signal_columns
 from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
 from carcloud.storage.postgres.history import PostgresHistory, minute_buckets
+from carcloud.storage.postgres.merged_rows import VEHICLE_LATEST, json_fields, json_rows
 from carcloud.storage.postgres.rollup import Entry, MinuteFold
 from carcloud.storage.postgres.vehicles import VEHICLE_COLUMNS, VEHICLE_FROM, vehicle_of
 
@@ -106,7 +107,9 @@ class PostgresTelemetryStore:
             ids = {
                 row[0]: (row[1], row[2])
                 for row in await conn.fetch(
-                    "SELECT vin, id, brand_id FROM vehicles WHERE vin = ANY($1::text[])", vins
+                    "SELECT vin, id, brand_id FROM vehicles WHERE vin IN "
+                    "(SELECT jsonb_array_elements_text($1::jsonb))",
+                    json_rows(vins),
                 )
             }
             known = [m for m in messages if m.vin in ids]
@@ -167,18 +170,18 @@ class PostgresTelemetryStore:
         identities = sorted(first.items())
         rows = await conn.fetch(
             "INSERT INTO telemetry_messages (vehicle_id, seq, ts, received_at, samples) "
-            "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], "
-            "$4::bigint[], $5::int[]) ON CONFLICT DO NOTHING RETURNING vehicle_id, seq",
-            [key[0] for key, _ in identities],
-            [key[1] for key, _ in identities],
-            [m.ts for _, m in identities],
-            [m.received_at for _, m in identities],
-            [len(m.samples) for _, m in identities],
+            f"SELECT {json_fields('bigint', 'bigint', 'bigint', 'bigint', 'int')} "
+            "FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT DO NOTHING "
+            "RETURNING vehicle_id, seq",
+            json_rows(
+                [(key[0], key[1], m.ts, m.received_at, len(m.samples)) for key, m in identities]
+            ),
         )
         fresh = {(row[0], row[1]) for row in rows}
         # (vehicle, ts) -> seq, received_at, values, and the row's minute in the fold
         history: dict[tuple[int, int], tuple[int, int, dict[str, Any], dict[str, Entry]]] = {}
-        latest: dict[tuple[int, str], tuple[int, Any]] = {}
+        # vehicle -> its newest values in this batch, {path: [ts, value]}, and receipt time
+        latest: dict[int, dict[str, tuple[int, Any]]] = {}
         received: dict[int, int] = {}
         fold = MinuteFold()
         stored = samples = 0
@@ -190,6 +193,9 @@ class PostgresTelemetryStore:
             stored += 1
             samples += len(message.samples)
             received[vehicle_id] = max(received.get(vehicle_id, 0), message.received_at)
+            newest = latest.get(vehicle_id)
+            if newest is None:
+                newest = latest[vehicle_id] = {}
             for path, ts, value in message.samples:
                 row = history.get((vehicle_id, ts))
                 if row is None:
@@ -201,7 +207,8 @@ class PostgresTelemetryStore:
                 number = value if type(value) is float or type(value) is int else None
                 entry = row[3].get(path)
                 if entry is None:
-                    row[3][path] = [number, 1, ts, value]
+                    # Numeric signals show their average per bucket: no last value.
+                    row[3][path] = [number, 1, ts, value if number is None else None]
                 else:
                     if path in values:  # the same instant twice in this batch: replaced
                         previous = values[path]
@@ -212,81 +219,65 @@ class PostgresTelemetryStore:
                         if number is not None:
                             entry[0] = number if entry[0] is None else entry[0] + number
                     if ts >= entry[2]:
-                        entry[2], entry[3] = ts, value
+                        entry[2], entry[3] = ts, value if number is None else None
                 values[path] = value
-                seen = latest.get((vehicle_id, path))
+                seen = newest.get(path)
                 if seen is None or seen[0] <= ts:
-                    latest[(vehicle_id, path)] = (ts, value)
+                    newest[path] = (ts, value)
         if not history:
             return stored, samples
         keys = sorted(history)
-        texts = [orjson.dumps(history[key][2]).decode() for key in keys]
         inserted = {
             (row[0], row[1])
             for row in await conn.fetch(
                 "INSERT INTO telemetry (vehicle_id, ts, seq, received_at, signals) "
-                "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], "
-                "$4::bigint[], $5::jsonb[]) ON CONFLICT (vehicle_id, ts) DO NOTHING "
-                "RETURNING vehicle_id, ts",
-                [key[0] for key in keys],
-                [key[1] for key in keys],
-                [history[key][0] for key in keys],
-                [history[key][1] for key in keys],
-                texts,
+                f"SELECT {json_fields('bigint', 'bigint', 'bigint', 'bigint', 'jsonb')} "
+                "FROM jsonb_array_elements($1::jsonb) AS e "
+                "ON CONFLICT (vehicle_id, ts) DO NOTHING RETURNING vehicle_id, ts",
+                json_rows([(*key, *history[key][:3]) for key in keys]),
             )
         }
         if len(inserted) < len(keys):
-            replaced = [index for index, key in enumerate(keys) if key not in inserted]
-            old = await _replace_rows(conn, [keys[i] for i in replaced], [
-                (history[keys[i]][0], history[keys[i]][1], texts[i]) for i in replaced
+            replaced = [key for key in keys if key not in inserted]
+            old = await _replace_rows(conn, replaced, [
+                (history[key][0], history[key][1], orjson.dumps(history[key][2]).decode())
+                for key in replaced
             ])  # fmt: skip
             for key, values in old.items():
                 fold.replaced(key[0], key[1], values, history[key][2])
         await fold.write(conn)
-        pairs = sorted(latest)
-        await conn.execute(
-            "INSERT INTO latest_values (vehicle_id, path, ts, value) "
-            "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[]) "
-            "ON CONFLICT (vehicle_id, path) DO UPDATE SET ts = excluded.ts, "
-            "value = excluded.value WHERE excluded.ts >= latest_values.ts",
-            [pair[0] for pair in pairs],
-            [pair[1] for pair in pairs],
-            [latest[pair][0] for pair in pairs],
-            [orjson.dumps(latest[pair][1]).decode() for pair in pairs],
-        )
-        vehicle_order = sorted(received)
-        await conn.execute(
-            "INSERT INTO latest_received (vehicle_id, received_at) "
-            "SELECT * FROM unnest($1::bigint[], $2::bigint[]) "
-            "ON CONFLICT (vehicle_id) DO UPDATE SET received_at = "
-            "GREATEST(latest_received.received_at, excluded.received_at)",
-            vehicle_order,
-            [received[vehicle_id] for vehicle_id in vehicle_order],
+        # One row per vehicle: its newest values and when its data arrived.
+        await VEHICLE_LATEST.write(
+            conn,
+            [
+                ((vehicle_id,), latest[vehicle_id], received[vehicle_id])
+                for vehicle_id in sorted(received)
+            ],
         )
         return stored, samples
 
-    def _values(self, rows: Sequence[Any]) -> tuple[LatestValue, ...]:
-        values = [
-            LatestValue(
-                row[0], row[1], _decode(self._kinds.get(row[0], "str"), orjson.loads(row[2]))
-            )
-            for row in rows
-        ]
-        return tuple(sorted(values, key=lambda value: value.path))
+    def _values(
+        self, signals: dict[str, Any], paths: Sequence[str] | None = None
+    ) -> tuple[LatestValue, ...]:
+        """A vehicle's stored {path: [ts, value]} as values in the types their signals
+        declare: by path, or in the order of `paths` (those it holds)."""
+        kinds = self._kinds
+        order = sorted(signals) if paths is None else [p for p in paths if p in signals]
+        return tuple(
+            LatestValue(path, signals[path][0], _decode(kinds.get(path, "str"), signals[path][1]))
+            for path in order
+        )
 
     async def latest_state(self, vin: str) -> LatestState:
         async def query(conn: Conn) -> LatestState:
-            vehicle_id = await conn.fetchval("SELECT id FROM vehicles WHERE vin = $1", vin)
-            if vehicle_id is None:
+            row = await conn.fetchrow(
+                "SELECT l.signals::text, l.received_at FROM vehicles v "
+                "JOIN vehicle_latest l ON l.vehicle_id = v.id WHERE v.vin = $1",
+                vin,
+            )
+            if row is None:
                 return LatestState((), None)
-            rows = await conn.fetch(
-                "SELECT path, ts, value::text FROM latest_values WHERE vehicle_id = $1",
-                vehicle_id,
-            )
-            received = await conn.fetchval(
-                "SELECT received_at FROM latest_received WHERE vehicle_id = $1", vehicle_id
-            )
-            return LatestState(self._values(rows), received)
+            return LatestState(self._values(orjson.loads(row[0])), row[1])
 
         return await self.engine.read(query)
 
@@ -297,23 +288,21 @@ class PostgresTelemetryStore:
         wanted = params.add(list(paths))
         where = f"WHERE b.slug = {params.add(brand)}" if brand is not None else ""
         sql = (
-            f"SELECT {VEHICLE_COLUMNS}, lr.received_at, "
-            "(SELECT COALESCE(jsonb_agg(jsonb_build_array(lv.path, lv.ts, lv.value)), '[]') "
-            f"FROM latest_values lv WHERE lv.vehicle_id = v.id AND lv.path = ANY({wanted}::text[]))"
-            f"::text {VEHICLE_FROM} LEFT JOIN latest_received lr ON lr.vehicle_id = v.id "
+            f"SELECT {VEHICLE_COLUMNS}, l.received_at, "
+            "(SELECT COALESCE(jsonb_object_agg(s.key, s.value), '{}') "
+            f"FROM jsonb_each(l.signals) s WHERE s.key = ANY({wanted}::text[]))"
+            f"::text {VEHICLE_FROM} LEFT JOIN vehicle_latest l ON l.vehicle_id = v.id "
             f"{where} ORDER BY v.vin LIMIT {params.add(limit)} OFFSET {params.add(offset)}"
         )
 
         async def query(conn: Conn) -> list[tuple[Vehicle, LatestState]]:
-            result = []
-            for row in await conn.fetch(sql, *params.values):
-                triples = orjson.loads(row[-1])
-                values = tuple(
-                    LatestValue(path, ts, _decode(self._kinds.get(path, "str"), value))
-                    for path, ts, value in sorted(triples, key=lambda t: list(paths).index(t[0]))
+            return [
+                (
+                    vehicle_of(row),
+                    LatestState(self._values(orjson.loads(row[-1] or "{}"), paths), row[-2]),
                 )
-                result.append((vehicle_of(row), LatestState(values, row[-2])))
-            return result
+                for row in await conn.fetch(sql, *params.values)
+            ]
 
         return await self.engine.read(query)
 
