@@ -1,7 +1,7 @@
 """Rows of the rooms and calls tables, shared by both backends: one SQL, one decoding.
 
 The statements are written with `?` placeholders; PostgreSQL runs them through
-`numbered` ($1, $2, …).
+`rows.numbered` ($1, $2, …).
 """
 
 from __future__ import annotations
@@ -72,12 +72,6 @@ SAVE_CALL = (
     "UPDATE calls SET state = ?, updated_at = ?, command_id = ?, reason = ?, joined_at = ?, "
     "ended_at = ? WHERE id = ?"
 )
-
-
-def numbered(sql: str) -> str:
-    """The statement with PostgreSQL's numbered placeholders instead of `?`."""
-    parts = sql.split("?")
-    return parts[0] + "".join(f"${index}{part}" for index, part in enumerate(parts[1:], 1))
 
 
 def room_values(room: Room) -> tuple[Any, ...]:

@@ -1,7 +1,8 @@
 """What both backends share: the columns they read, and turning rows into records.
 
-The SQLite and PostgreSQL schemas keep the same columns for commands, twins,
-configurations and events, so each record is decoded once, here.
+The SQLite and PostgreSQL schemas keep the same columns for commands and events, so
+each record is decoded once, here; statements shared by both are written with `?`
+placeholders, which PostgreSQL runs through `numbered` ($1, $2, …).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from carcloud.commands.models import FINAL_STATUSES, CommandRecord, CommandTrans
 from carcloud.errors import CarcloudError, ConflictError, NotFoundError
 from carcloud.events.models import DomainEvent
 from carcloud.registry.models import NewVehicle, Vehicle
-from carcloud.twins.models import Configuration, Twin, canonical
+from carcloud.twins.models import canonical
 
 
 class Row(Protocol):
@@ -30,18 +31,6 @@ COMMAND_COLUMNS = (
     "c.expires_at, c.delivered_at, c.completed_at"
 )
 COMMAND_FROM = "FROM commands c JOIN vehicles v ON v.id = c.vehicle_id"
-TWIN_COLUMNS = (
-    "v.vin, d.version, d.own, d.effective, d.updated_at, r.document, r.desired_version, "
-    "r.updated_at"
-)
-TWIN_FROM = (
-    "FROM vehicles v JOIN brands b ON b.id = v.brand_id "
-    "LEFT JOIN twin_desired d ON d.vehicle_id = v.id "
-    "LEFT JOIN twin_reported r ON r.vehicle_id = v.id"
-)
-CONFIGURATION_SQL = (
-    "SELECT id, name, target, priority, desired, created_at, updated_at FROM configurations"
-)
 EVENT_COLUMNS = "id, type, brand, vin, at, data"
 
 dumps = canonical
@@ -72,30 +61,15 @@ def step_times(steps: Sequence[CommandTransition]) -> tuple[int | None, int | No
     return delivered, completed
 
 
-def twin_of(row: Row) -> Twin:
-    """A twin from a row of TWIN_COLUMNS (empty documents where nothing is stored)."""
-    return Twin(
-        vin=row[0],
-        desired_version=row[1] or 0,
-        desired_own=json.loads(row[2]) if row[2] else {},
-        desired=json.loads(row[3]) if row[3] else {},
-        desired_updated_at=row[4],
-        reported=json.loads(row[5]) if row[5] else {},
-        reported_desired_version=row[6],
-        reported_updated_at=row[7],
-    )
-
-
-def configuration_of(row: Row) -> Configuration:
-    """A configuration from a row of CONFIGURATION_SQL."""
-    return Configuration(
-        row[0], row[1], json.loads(row[2]), row[3], json.loads(row[4]), row[5], row[6]
-    )
-
-
 def event_of(row: Row) -> DomainEvent:
     """An event from a row of EVENT_COLUMNS."""
     return DomainEvent(row[0], row[1], row[2], row[3], row[4], orjson.loads(row[5]))
+
+
+def numbered(sql: str) -> str:
+    """The statement with PostgreSQL's numbered placeholders instead of `?`."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${index}{part}" for index, part in enumerate(parts[1:], 1))
 
 
 def like_literal(text: str) -> str:

@@ -7,8 +7,8 @@ from typing import Any
 from carcloud.calls.models import Call, Invite, Participant, Room, RoomStatus
 from carcloud.errors import NotFoundError
 from carcloud.storage import call_rows as sql
-from carcloud.storage.call_rows import numbered
 from carcloud.storage.postgres.engine import PostgresEngine, Tx
+from carcloud.storage.rows import numbered
 
 
 def _scoped(base: str, where: list[str], brand: str | None, params: list[Any]) -> str:

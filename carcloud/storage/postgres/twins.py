@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from carcloud.errors import ConflictError, NotFoundError, PreconditionFailed
 from carcloud.registry.models import Vehicle
+from carcloud.storage import twin_rows as sql
 from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
 from carcloud.storage.postgres.vehicles import (
@@ -19,59 +19,44 @@ from carcloud.storage.postgres.vehicles import (
     target_where,
     vehicle_of,
 )
-from carcloud.storage.rows import (
-    CONFIGURATION_SQL,
-    TWIN_COLUMNS,
-    TWIN_FROM,
-    configuration_of,
-    dumps,
-    twin_of,
-)
-from carcloud.timeutil import now_us
-from carcloud.twins.models import Configuration, Twin, next_desired_version
+from carcloud.storage.rows import dumps, numbered
+from carcloud.twins.models import Configuration, Twin
 from carcloud.twins.store import EmitConfiguration, EmitTwin, Resolve, UpdateReported
 
 
 async def _twins(conn: Conn, where: str, args: Sequence[Any]) -> list[Twin]:
     rows = await conn.fetch(
-        f"SELECT {TWIN_COLUMNS} {TWIN_FROM} WHERE {where} ORDER BY v.vin", *args
+        f"SELECT {sql.TWIN_COLUMNS} {sql.TWIN_FROM} WHERE {where} ORDER BY v.vin", *args
     )
-    return [twin_of(row) for row in rows]
+    return [sql.twin_of(row) for row in rows]
 
 
 async def _configurations(
     conn: Conn, where: str = "", args: Sequence[Any] = ()
 ) -> list[Configuration]:
-    rows = await conn.fetch(f"{CONFIGURATION_SQL} {where} ORDER BY priority, name", *args)
-    return [configuration_of(row) for row in rows]
+    """The configurations WHERE `where` (`?` placeholders)."""
+    query = numbered(f"{sql.CONFIGURATION_SQL} {where} ORDER BY priority, name")
+    rows = await conn.fetch(query, *args)
+    return [sql.configuration_of(row) for row in rows]
 
 
-async def _store_effective(
-    tx: Tx, vehicle_id: int, current: Twin, own: dict[str, Any], effective: dict[str, Any]
-) -> bool:
-    """Write own and effective, under a new version when effective changed; True if so."""
-    version = next_desired_version(current, own, effective)
-    if version is None:
-        return False
-    await tx.conn.execute(
-        "INSERT INTO twin_desired (vehicle_id, version, own, effective, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (vehicle_id) DO UPDATE SET "
-        "version = excluded.version, own = excluded.own, effective = excluded.effective, "
-        "updated_at = excluded.updated_at",
-        vehicle_id,
-        version,
-        dumps(own),
-        dumps(effective),
-        now_us(),
-    )
-    return version != current.desired_version
+async def _store_desired(tx: Tx, write: sql.DesiredWrite) -> None:
+    await tx.conn.execute(numbered(sql.STORE_DESIRED), *write.values())
 
 
-class PostgresTwinStore:
+class PostgresTwinStore(sql.TwinReads):
     """TwinStore over the shared PostgreSQL engine."""
 
     def __init__(self, engine: PostgresEngine) -> None:
         self.engine = engine
+
+    async def _read_twins(self, where: str, params: Sequence[Any]) -> list[Twin]:
+        return await self.engine.read(lambda conn: _twins(conn, numbered(where), params))
+
+    async def _read_configurations(
+        self, where: str = "", params: Sequence[Any] = ()
+    ) -> list[Configuration]:
+        return await self.engine.read(lambda conn: _configurations(conn, where, params))
 
     async def get_twin(self, vin: str, brand: str | None) -> Twin:
         async def query(conn: Conn) -> Twin:
@@ -93,15 +78,13 @@ class PostgresTwinStore:
             vehicle = await fetch_vehicle(tx.conn, vin, brand)
             await tx.conn.execute("SELECT id FROM vehicles WHERE id = $1 FOR UPDATE", vehicle.id)
             current = (await _twins(tx.conn, "v.id = $1", (vehicle.id,)))[0]
-            if if_version is not None and if_version != current.desired_version:
-                raise PreconditionFailed(
-                    f"desired properties of {vin} are at version {current.desired_version}, "
-                    f"not {if_version}: read them again and retry"
-                )
+            sql.check_desired_version(vin, current, if_version)
             effective = resolve(vehicle, own, await _configurations(tx.conn))
-            changed = await _store_effective(tx, vehicle.id, current, own, effective)
+            write = sql.desired_write(vehicle.id, current, own, effective)
+            if write is not None:
+                await _store_desired(tx, write)
             twin = (await _twins(tx.conn, "v.id = $1", (vehicle.id,)))[0]
-            if changed and emit is not None:
+            if write is not None and write.changed and emit is not None:
                 await append_events(tx, emit(twin))
             return twin
 
@@ -123,11 +106,7 @@ class PostgresTwinStore:
                 return None
             current = (await _twins(tx.conn, "v.id = $1", (vehicle_id,)))[0]
             await tx.conn.execute(
-                "INSERT INTO twin_reported (vehicle_id, document, desired_version, updated_at) "
-                "VALUES ($1, $2, $3, $4) ON CONFLICT (vehicle_id) DO UPDATE SET "
-                "document = excluded.document, updated_at = excluded.updated_at, "
-                "desired_version = "
-                "COALESCE(excluded.desired_version, twin_reported.desired_version)",
+                numbered(sql.STORE_REPORTED),
                 vehicle_id,
                 dumps(update(current)),
                 desired_version,
@@ -149,64 +128,27 @@ class PostgresTwinStore:
             try:
                 async with tx.conn.transaction():
                     await tx.conn.execute(
-                        "INSERT INTO configurations (id, name, target, priority, desired, "
-                        "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
-                        "target = excluded.target, priority = excluded.priority, "
-                        "desired = excluded.desired, updated_at = excluded.updated_at",
-                        configuration.id,
-                        configuration.name,
-                        dumps(configuration.target),
-                        configuration.priority,
-                        dumps(configuration.desired),
-                        configuration.created_at,
-                        configuration.updated_at,
+                        numbered(sql.SAVE_CONFIGURATION), *sql.configuration_values(configuration)
                     )
             except asyncpg.UniqueViolationError as exc:
-                raise ConflictError(
-                    f"a configuration named {configuration.name!r} already exists"
-                ) from exc
-            saved = (await _configurations(tx.conn, "WHERE id = $1", (configuration.id,)))[0]
+                raise sql.configuration_taken(configuration) from exc
+            saved = (await _configurations(tx.conn, sql.BY_ID, (configuration.id,)))[0]
             if emit is not None:
                 await append_events(tx, emit(saved))
             return saved
 
         return await self.engine.write(upsert)
 
-    async def list_configurations(self, name_prefix: str | None = None) -> list[Configuration]:
-        if name_prefix is None:
-            return await self.engine.read(_configurations)
-        return await self.engine.read(
-            lambda conn: _configurations(
-                conn, "WHERE left(name, $1) = $2", (len(name_prefix), name_prefix)
-            )
-        )
-
-    async def get_configuration(self, configuration_id: str) -> Configuration:
-        found = await self.engine.read(
-            lambda conn: _configurations(conn, "WHERE id = $1", (configuration_id,))
-        )
-        if not found:
-            raise NotFoundError(f"configuration {configuration_id} not found")
-        return found[0]
-
-    async def find_configuration(self, name: str) -> Configuration | None:
-        found = await self.engine.read(
-            lambda conn: _configurations(conn, "WHERE name = $1", (name,))
-        )
-        return found[0] if found else None
-
     async def delete_configuration(
         self, configuration_id: str, emit: EmitConfiguration | None = None
     ) -> Configuration:
         async def delete(tx: Tx) -> Configuration:
-            found = await _configurations(tx.conn, "WHERE id = $1", (configuration_id,))
-            if not found:
-                raise NotFoundError(f"configuration {configuration_id} not found")
-            await tx.conn.execute("DELETE FROM configurations WHERE id = $1", configuration_id)
+            found = await _configurations(tx.conn, sql.BY_ID, (configuration_id,))
+            deleted = sql.found_configuration(found, configuration_id)
+            await tx.conn.execute(numbered(sql.DELETE_CONFIGURATION), configuration_id)
             if emit is not None:
-                await append_events(tx, emit(found[0]))
-            return found[0]
+                await append_events(tx, emit(deleted))
+            return deleted
 
         return await self.engine.write(delete)
 
@@ -226,12 +168,10 @@ class PostgresTwinStore:
             current = {
                 twin.vin: twin for twin in await _twins(tx.conn, "v.id = ANY($1::bigint[])", (ids,))
             }
-            changed: list[int] = []
-            for vehicle in vehicles:
-                twin = current[vehicle.vin]
-                effective = resolve(vehicle, twin.desired_own, configurations)
-                if await _store_effective(tx, vehicle.id, twin, twin.desired_own, effective):
-                    changed.append(vehicle.id)
+            writes = sql.refreshed_desired(vehicles, current, configurations, resolve)
+            for write in writes:
+                await _store_desired(tx, write)
+            changed = [write.vehicle_id for write in writes if write.changed]
             if not changed:
                 return []
             twins = await _twins(tx.conn, "v.id = ANY($1::bigint[])", (changed,))
@@ -241,11 +181,6 @@ class PostgresTwinStore:
             return twins
 
         return await self.engine.write(refresh)
-
-    async def unsynced_twins(self) -> list[Twin]:
-        return await self.engine.read(
-            lambda conn: _twins(conn, "d.version > COALESCE(r.desired_version, 0)", ())
-        )
 
     async def twins_matching(self, target: Mapping[str, Any]) -> list[Twin]:
         params = Params()

@@ -7,16 +7,9 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from carcloud.errors import ConflictError, NotFoundError, PreconditionFailed
 from carcloud.registry.models import Vehicle
-from carcloud.storage.rows import (
-    CONFIGURATION_SQL,
-    TWIN_COLUMNS,
-    TWIN_FROM,
-    configuration_of,
-    dumps,
-    twin_of,
-)
+from carcloud.storage import twin_rows as sql
+from carcloud.storage.rows import dumps
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import append_events
 from carcloud.storage.sqlite.vehicles import (
@@ -26,53 +19,41 @@ from carcloud.storage.sqlite.vehicles import (
     target_where,
     vehicle_rows,
 )
-from carcloud.timeutil import now_us
-from carcloud.twins.models import Configuration, Twin, next_desired_version
+from carcloud.twins.models import Configuration, Twin
 from carcloud.twins.store import EmitConfiguration, EmitTwin, Resolve, UpdateReported
 
 
 def _twins(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[Twin]:
-    rows = conn.execute(f"SELECT {TWIN_COLUMNS} {TWIN_FROM} WHERE {where} ORDER BY v.vin", params)
-    return [twin_of(row) for row in rows]
+    rows = conn.execute(
+        f"SELECT {sql.TWIN_COLUMNS} {sql.TWIN_FROM} WHERE {where} ORDER BY v.vin", params
+    )
+    return [sql.twin_of(row) for row in rows]
 
 
 def _configurations(conn: sqlite3.Connection, where: str = "", params: Sequence[Any] = ()) -> list[
     Configuration
 ]:  # fmt: skip
-    rows = conn.execute(f"{CONFIGURATION_SQL} {where} ORDER BY priority, name", params)
-    return [configuration_of(row) for row in rows]
+    rows = conn.execute(f"{sql.CONFIGURATION_SQL} {where} ORDER BY priority, name", params)
+    return [sql.configuration_of(row) for row in rows]
 
 
-class SqliteTwinStore:
+class SqliteTwinStore(sql.TwinReads):
     """TwinStore over the shared SQLite engine."""
 
     def __init__(self, engine: SqliteEngine) -> None:
         self.engine = engine
 
+    async def _read_twins(self, where: str, params: Sequence[Any]) -> list[Twin]:
+        return await self.engine.read(lambda conn: _twins(conn, where, params))
+
+    async def _read_configurations(
+        self, where: str = "", params: Sequence[Any] = ()
+    ) -> list[Configuration]:
+        return await self.engine.read(lambda conn: _configurations(conn, where, params))
+
     def _emit_twin(self, conn: sqlite3.Connection, emit: EmitTwin | None, twin: Twin) -> None:
         if emit is not None:
             append_events(self.engine, conn, emit(twin))
-
-    def _store_effective(
-        self,
-        conn: sqlite3.Connection,
-        vehicle_id: int,
-        current: Twin,
-        own: dict[str, Any],
-        effective: dict[str, Any],
-    ) -> bool:
-        """Write own and effective, under a new version when effective changed; True if so."""
-        version = next_desired_version(current, own, effective)
-        if version is None:
-            return False
-        conn.execute(
-            "INSERT INTO twin_desired (vehicle_id, version, own, effective, updated_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (vehicle_id) DO UPDATE SET "
-            "version = excluded.version, own = excluded.own, effective = excluded.effective, "
-            "updated_at = excluded.updated_at",
-            (vehicle_id, version, dumps(own), dumps(effective), now_us()),
-        )
-        return version != current.desired_version
 
     async def get_twin(self, vin: str, brand: str | None) -> Twin:
         def query(conn: sqlite3.Connection) -> Twin:
@@ -93,15 +74,13 @@ class SqliteTwinStore:
         def update(conn: sqlite3.Connection) -> Twin:
             vehicle = fetch_vehicle(conn, vin, brand)
             current = _twins(conn, "v.id = ?", (vehicle.id,))[0]
-            if if_version is not None and if_version != current.desired_version:
-                raise PreconditionFailed(
-                    f"desired properties of {vin} are at version {current.desired_version}, "
-                    f"not {if_version}: read them again and retry"
-                )
+            sql.check_desired_version(vin, current, if_version)
             effective = resolve(vehicle, own, _configurations(conn))
-            changed = self._store_effective(conn, vehicle.id, current, own, effective)
+            write = sql.desired_write(vehicle.id, current, own, effective)
+            if write is not None:
+                conn.execute(sql.STORE_DESIRED, write.values())
             twin = _twins(conn, "v.id = ?", (vehicle.id,))[0]
-            if changed:
+            if write is not None and write.changed:
                 self._emit_twin(conn, emit, twin)
             return twin
 
@@ -120,14 +99,7 @@ class SqliteTwinStore:
             if ids is None:
                 return None
             current = _twins(conn, "v.id = ?", (ids[0],))[0]
-            conn.execute(
-                "INSERT INTO twin_reported (vehicle_id, document, desired_version, updated_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (vehicle_id) DO UPDATE SET "
-                "document = excluded.document, updated_at = excluded.updated_at, "
-                "desired_version = "
-                "COALESCE(excluded.desired_version, twin_reported.desired_version)",
-                (ids[0], dumps(update(current)), desired_version, at),
-            )
+            conn.execute(sql.STORE_REPORTED, (ids[0], dumps(update(current)), desired_version, at))
             twin = _twins(conn, "v.id = ?", (ids[0],))[0]
             self._emit_twin(conn, emit, twin)
             return twin
@@ -141,68 +113,26 @@ class SqliteTwinStore:
     ) -> Configuration:
         def upsert(conn: sqlite3.Connection) -> Configuration:
             try:
-                conn.execute(
-                    "INSERT INTO configurations (id, name, target, priority, desired, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
-                    "target = excluded.target, priority = excluded.priority, "
-                    "desired = excluded.desired, updated_at = excluded.updated_at",
-                    (
-                        configuration.id,
-                        configuration.name,
-                        dumps(configuration.target),
-                        configuration.priority,
-                        dumps(configuration.desired),
-                        configuration.created_at,
-                        configuration.updated_at,
-                    ),
-                )
+                conn.execute(sql.SAVE_CONFIGURATION, sql.configuration_values(configuration))
             except sqlite3.IntegrityError as exc:
-                raise ConflictError(
-                    f"a configuration named {configuration.name!r} already exists"
-                ) from exc
-            saved = _configurations(conn, "WHERE id = ?", (configuration.id,))[0]
+                raise sql.configuration_taken(configuration) from exc
+            saved = _configurations(conn, sql.BY_ID, (configuration.id,))[0]
             if emit is not None:
                 append_events(self.engine, conn, emit(saved))
             return saved
 
         return await self.engine.write(upsert)
 
-    async def list_configurations(self, name_prefix: str | None = None) -> list[Configuration]:
-        if name_prefix is None:
-            return await self.engine.read(_configurations)
-        # Names are case-sensitive (SQLite's LIKE is not): compare the leading characters.
-        return await self.engine.read(
-            lambda conn: _configurations(
-                conn, "WHERE substr(name, 1, ?) = ?", (len(name_prefix), name_prefix)
-            )
-        )
-
-    async def get_configuration(self, configuration_id: str) -> Configuration:
-        found = await self.engine.read(
-            lambda conn: _configurations(conn, "WHERE id = ?", (configuration_id,))
-        )
-        if not found:
-            raise NotFoundError(f"configuration {configuration_id} not found")
-        return found[0]
-
-    async def find_configuration(self, name: str) -> Configuration | None:
-        found = await self.engine.read(
-            lambda conn: _configurations(conn, "WHERE name = ?", (name,))
-        )
-        return found[0] if found else None
-
     async def delete_configuration(
         self, configuration_id: str, emit: EmitConfiguration | None = None
     ) -> Configuration:
         def delete(conn: sqlite3.Connection) -> Configuration:
-            found = _configurations(conn, "WHERE id = ?", (configuration_id,))
-            if not found:
-                raise NotFoundError(f"configuration {configuration_id} not found")
-            conn.execute("DELETE FROM configurations WHERE id = ?", (configuration_id,))
+            found = _configurations(conn, sql.BY_ID, (configuration_id,))
+            deleted = sql.found_configuration(found, configuration_id)
+            conn.execute(sql.DELETE_CONFIGURATION, (configuration_id,))
             if emit is not None:
-                append_events(self.engine, conn, emit(found[0]))
-            return found[0]
+                append_events(self.engine, conn, emit(deleted))
+            return deleted
 
         return await self.engine.write(delete)
 
@@ -221,12 +151,10 @@ class SqliteTwinStore:
             current = {
                 twin.vin: twin for twin in _twins_of(conn, [vehicle.id for vehicle in vehicles])
             }
-            changed: list[int] = []
-            for vehicle in vehicles:
-                twin = current[vehicle.vin]
-                effective = resolve(vehicle, twin.desired_own, configurations)
-                if self._store_effective(conn, vehicle.id, twin, twin.desired_own, effective):
-                    changed.append(vehicle.id)
+            writes = sql.refreshed_desired(vehicles, current, configurations, resolve)
+            for write in writes:
+                conn.execute(sql.STORE_DESIRED, write.values())
+            changed = [write.vehicle_id for write in writes if write.changed]
             if not changed:
                 return []
             twins = _twins_of(conn, changed)
@@ -265,14 +193,8 @@ class SqliteTwinStore:
             sql += " WHERE " + " OR ".join(clauses)
         return vehicle_rows(conn, conn.execute(sql + " ORDER BY v.vin", params))
 
-    async def unsynced_twins(self) -> list[Twin]:
-        return await self.engine.read(
-            lambda conn: _twins(conn, "d.version > COALESCE(r.desired_version, 0)", ())
-        )
-
     async def twins_matching(self, target: Mapping[str, Any]) -> list[Twin]:
-        where, params = target_where(target)
-        return await self.engine.read(lambda conn: _twins(conn, where, params))
+        return await self._read_twins(*target_where(target))
 
 
 def _twins_of(conn: sqlite3.Connection, vehicle_ids: Sequence[int]) -> list[Twin]:
