@@ -187,11 +187,14 @@ async def minute_buckets(
     if numeric:
         value = "SUM((e ->> 0)::float8) / NULLIF(SUM((e ->> 1)::bigint), 0)"
     else:
-        value = "((array_agg(NULLIF(e -> 3, 'null') ORDER BY minute DESC))[1])::text"
+        value = (
+            "((array_agg((e -> 3)::text ORDER BY minute DESC) "
+            "FILTER (WHERE json_typeof(e -> 3) <> 'null'))[1])"
+        )
     rows = await conn.fetch(
         f"SELECT (minute / $5) * $5 AS bucket, {value}, SUM((e ->> 1)::bigint) FROM "
-        "(SELECT minute, signals -> $2 AS e FROM telemetry_minutes WHERE vehicle_id = $1 "
-        "AND minute >= $3 AND minute < $4 AND signals ? $2) AS m "
+        "(SELECT minute, signals -> $2::text AS e FROM telemetry_minutes WHERE vehicle_id = $1 "
+        "AND minute >= $3 AND minute < $4) AS m WHERE e IS NOT NULL "
         "GROUP BY bucket ORDER BY bucket LIMIT $6",
         vehicle_id, path, lower, upper, bucket_us, limit,
     )  # fmt: skip

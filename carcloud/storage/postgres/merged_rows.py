@@ -1,6 +1,6 @@
 """Rows that ingest merges each batch into: a vehicle's latest values, its minutes.
 
-Each such row holds one vehicle's signals in a JSONB object (one row per vehicle, or
+Each such row holds one vehicle's signals in a JSON object (one row per vehicle, or
 per vehicle and minute, instead of one per signal). A batch merges its values in three
 statements whatever its size:
 
@@ -26,29 +26,14 @@ from typing import Any
 import orjson
 
 from carcloud.storage.postgres.engine import Conn
+from carcloud.storage.postgres.json_params import JSON_ELEMENTS, json_fields, json_rows
 
 Signals = dict[str, Any]
 
 
-def json_rows(rows: Sequence[Any]) -> str:
-    """Rows (or values) as one JSON array, the parameter of a statement that reads them back with
-    `json_fields` over `jsonb_array_elements($n::jsonb) AS e`. One string instead of an
-    array per column: asyncpg checks and encodes every element of an array parameter,
-    which cost more Python time per batch than the whole merge."""
-    return orjson.dumps(rows).decode()
-
-
-def json_fields(*types: str) -> str:
-    """The fields of `e`, an element of `json_rows`, in the given SQL types."""
-    return ", ".join(
-        f"e -> {index}" if kind == "jsonb" else f"(e ->> {index})::{kind}"
-        for index, kind in enumerate(types)
-    )
-
-
 @dataclass(frozen=True)
 class MergedTable:
-    """A table of merged rows: its bigint key columns, its JSONB `signals` column, and
+    """A table of merged rows: its bigint key columns, its `json` `signals` column, and
     optionally a bigint column that keeps the greatest value written (`newest`)."""
 
     name: str
@@ -67,14 +52,14 @@ class MergedTable:
         width = len(self.keys)
         key_list = ", ".join(self.keys)
         columns = f"{key_list}, signals" + (f", {self.newest}" if self.newest else "")
-        types = ["bigint"] * width + ["jsonb"] + (["bigint"] if self.newest else [])
-        elements = f"SELECT {json_fields(*types)} FROM jsonb_array_elements($1::jsonb) AS e"
+        types = ["bigint"] * width + ["value"] + (["bigint"] if self.newest else [])
+        elements = f"SELECT {json_fields(*types)} FROM {JSON_ELEMENTS}"
 
         # Rows not stored yet start empty (their keys are all this statement parses).
         keys = json_rows([key for key, _, _ in rows])
         await conn.execute(
             f"INSERT INTO {self.name} ({key_list}, signals) SELECT "
-            f"{json_fields(*types[:width])}, '{{}}' FROM jsonb_array_elements($1::jsonb) AS e "
+            f"{json_fields(*types[:width])}, '{{}}' FROM {JSON_ELEMENTS} "
             "ON CONFLICT DO NOTHING",
             keys,
         )
@@ -84,7 +69,7 @@ class MergedTable:
             for row in await conn.fetch(
                 f"SELECT {', '.join(f't.{key}' for key in self.keys)}, t.signals::text "
                 f"FROM {self.name} t JOIN (SELECT {json_fields(*types[:width])} "
-                f"FROM jsonb_array_elements($1::jsonb) AS e) AS u({key_list}) ON {match} "
+                f"FROM {JSON_ELEMENTS}) AS u({key_list}) ON {match} "
                 f"ORDER BY {', '.join(f't.{key}' for key in self.keys)} FOR UPDATE OF t",
                 keys,
             )

@@ -2,7 +2,7 @@
 reads: `carcloud.ingest.rollup`).
 
 Every transaction that writes history rows also adds them to their minutes
-(`telemetry_minutes`: one row per vehicle and minute whose JSONB object holds, per
+(`telemetry_minutes`: one row per vehicle and minute whose JSON object holds, per
 signal, the sum of numeric values, how many values, the time of the last one and, for
 non-numeric signals, the last value), from the values it has in hand: one merge of
 many rows that adds sums and counts and keeps the newest last value (`merged_rows`).
@@ -58,7 +58,7 @@ WITH sums AS (
     GROUP BY 1, 2
 )
 SELECT s.vehicle_id, s.minute, jsonb_object_agg(s.path, jsonb_build_array(
-    s.total, s.count, s.last_ts, CASE WHEN s.total IS NULL THEN l.merged -> s.path END))
+    s.total, s.count, s.last_ts, CASE WHEN s.total IS NULL THEN l.merged -> s.path END))::json
 FROM sums s JOIN lasts l USING (vehicle_id, minute)
 GROUP BY s.vehicle_id, s.minute
 ON CONFLICT (vehicle_id, minute) DO UPDATE SET signals = excluded.signals

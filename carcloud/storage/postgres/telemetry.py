@@ -30,7 +30,13 @@ from carcloud.storage.codec import signal_columns
 from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
 from carcloud.storage.postgres.history import PostgresHistory, minute_buckets
-from carcloud.storage.postgres.merged_rows import VEHICLE_LATEST, json_fields, json_rows
+from carcloud.storage.postgres.json_params import (
+    JSON_ELEMENTS,
+    JSONB_ELEMENTS,
+    json_fields,
+    json_rows,
+)
+from carcloud.storage.postgres.merged_rows import VEHICLE_LATEST
 from carcloud.storage.postgres.rollup import Entry, MinuteFold
 from carcloud.storage.postgres.vehicles import VEHICLE_COLUMNS, VEHICLE_FROM, vehicle_of
 
@@ -108,7 +114,7 @@ class PostgresTelemetryStore:
                 row[0]: (row[1], row[2])
                 for row in await conn.fetch(
                     "SELECT vin, id, brand_id FROM vehicles WHERE vin IN "
-                    "(SELECT jsonb_array_elements_text($1::jsonb))",
+                    "(SELECT json_array_elements_text($1::json))",
                     json_rows(vins),
                 )
             }
@@ -171,7 +177,7 @@ class PostgresTelemetryStore:
         rows = await conn.fetch(
             "INSERT INTO telemetry_messages (vehicle_id, seq, ts, received_at, samples) "
             f"SELECT {json_fields('bigint', 'bigint', 'bigint', 'bigint', 'int')} "
-            "FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT DO NOTHING "
+            f"FROM {JSON_ELEMENTS} ON CONFLICT DO NOTHING "
             "RETURNING vehicle_id, seq",
             json_rows(
                 [(key[0], key[1], m.ts, m.received_at, len(m.samples)) for key, m in identities]
@@ -231,8 +237,8 @@ class PostgresTelemetryStore:
             (row[0], row[1])
             for row in await conn.fetch(
                 "INSERT INTO telemetry (vehicle_id, ts, seq, received_at, signals) "
-                f"SELECT {json_fields('bigint', 'bigint', 'bigint', 'bigint', 'jsonb')} "
-                "FROM jsonb_array_elements($1::jsonb) AS e "
+                f"SELECT {json_fields('bigint', 'bigint', 'bigint', 'bigint', 'value')} "
+                f"FROM {JSONB_ELEMENTS} "
                 "ON CONFLICT (vehicle_id, ts) DO NOTHING RETURNING vehicle_id, ts",
                 json_rows([(*key, *history[key][:3]) for key in keys]),
             )
@@ -289,8 +295,8 @@ class PostgresTelemetryStore:
         where = f"WHERE b.slug = {params.add(brand)}" if brand is not None else ""
         sql = (
             f"SELECT {VEHICLE_COLUMNS}, l.received_at, "
-            "(SELECT COALESCE(jsonb_object_agg(s.key, s.value), '{}') "
-            f"FROM jsonb_each(l.signals) s WHERE s.key = ANY({wanted}::text[]))"
+            "(SELECT COALESCE(json_object_agg(s.key, s.value), '{}') "
+            f"FROM json_each(l.signals) s WHERE s.key = ANY({wanted}::text[]))"
             f"::text {VEHICLE_FROM} LEFT JOIN vehicle_latest l ON l.vehicle_id = v.id "
             f"{where} ORDER BY v.vin LIMIT {params.add(limit)} OFFSET {params.add(offset)}"
         )
