@@ -18,6 +18,7 @@ is derived again from the trip or plug-in it falls in, which saves a new checkpo
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -66,26 +67,27 @@ class Checkpoint:
         return list(row_times) == [ts for ts in self.recent if ts >= since]
 
 
-def fingerprint(settings: DetectionSettings, usable_kwh: float | None) -> str:
+@functools.lru_cache(maxsize=64)
+def _fingerprint(settings: DetectionSettings, usable_kwh: float | None) -> str:
     """What a checkpoint's figures depend on besides the history: another installation's
     settings or another battery capacity start from the history again."""
     return f"{FORMAT}:{settings!r}:{usable_kwh!r}"
 
 
 def encode(checkpoint: Checkpoint) -> str:
-    """The checkpoint as stored (JSON)."""
+    """The checkpoint as stored (JSON; the scans' dataclasses as orjson writes them)."""
     trips, sessions = checkpoint.trips, checkpoint.sessions
     return orjson.dumps(
         {
-            "fingerprint": fingerprint(trips.settings, trips.usable_kwh),
+            "fingerprint": _fingerprint(trips.settings, trips.usable_kwh),
             "covered_ts": checkpoint.covered_ts,
             "recent": [checkpoint.covered_ts - ts for ts in checkpoint.recent],  # shorter
-            "current": dict(checkpoint.current),
+            "current": checkpoint.current,
             "trips": {
-                "prev": _moment_json(trips.prev),
+                "prev": trips.prev,
                 "last_end_ts": trips.last_end_ts,
-                "open": _trip_totals_json(trips.open),
-                "rest": _trip_totals_json(trips.rest),
+                "open": trips.open,
+                "rest": trips.rest,
             },
             "session": _session_json(sessions.open),
         }
@@ -111,7 +113,7 @@ def decode(
 ) -> Checkpoint | None:
     """The parsed checkpoint, resumable with these settings and tariffs; None if it is not
     (other settings or capacity, or the open session's tariff changed)."""
-    if data.get("fingerprint") != fingerprint(settings, usable_kwh):
+    if data.get("fingerprint") != _fingerprint(settings, usable_kwh):
         return None
     trips = data["trips"]
     trip_scan = TripScan(
@@ -134,35 +136,14 @@ def decode(
     )
 
 
-def _position_json(position: Position | None) -> list[float] | None:
-    return [position.lat, position.lon] if position is not None else None
-
-
-def _position_of(data: list[float] | None) -> Position | None:
-    return Position(data[0], data[1]) if data is not None else None
-
-
-def _moment_json(moment: Moment | None) -> dict[str, Any] | None:
-    if moment is None:
-        return None
-    data = {f.name: getattr(moment, f.name) for f in dataclasses.fields(moment)}
-    data["position"] = _position_json(moment.position)
-    return data
+def _position_of(data: dict[str, float] | None) -> Position | None:
+    return Position(data["lat"], data["lon"]) if data is not None else None
 
 
 def _moment_of(data: dict[str, Any] | None) -> Moment | None:
     if data is None:
         return None
     return Moment(**{**data, "position": _position_of(data["position"])})
-
-
-def _trip_totals_json(totals: TripTotals | None) -> dict[str, Any] | None:
-    if totals is None:
-        return None
-    data = {f.name: getattr(totals, f.name) for f in dataclasses.fields(totals)}
-    data["first"], data["last"] = _moment_json(totals.first), _moment_json(totals.last)
-    data["gps_last"] = _position_json(totals.gps_last)
-    return data
 
 
 def _trip_totals_of(data: dict[str, Any] | None) -> TripTotals | None:
@@ -184,9 +165,9 @@ def _session_json(totals: SessionTotals | None) -> dict[str, Any] | None:
     charging = totals.charging
     tariff = totals.tariff
     return {
-        "first": _moment_json(totals.first),
-        "last": _moment_json(totals.last),
-        "position": _position_json(totals.position),
+        "first": totals.first,
+        "last": totals.last,
+        "position": totals.position,
         "segments": [dataclasses.astuple(segment) for segment in totals.segments],
         "charging": dataclasses.astuple(charging) if charging is not None else None,
         "max_power_kw": totals.max_power_kw,

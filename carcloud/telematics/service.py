@@ -80,6 +80,9 @@ class _Scanned:
     sessions: list[ChargingSession]
     session_from: int
     checkpoint: Checkpoint | None  # where it stopped (None: it read no row)
+    # Resumed with no trip (session) open and none found: nothing of it to compare or write.
+    no_trips: bool = False
+    no_sessions: bool = False
 
 
 def _same(stored: Sequence[T], start: int, derived: Sequence[T]) -> bool:
@@ -269,6 +272,7 @@ class TelematicsService:
         # and the open session on.
         trip_from = trips.open.first.ts if trips.open is not None else saved.covered_ts
         session_from = sessions.open.first.ts if sessions.open is not None else saved.covered_ts + 1
+        trips_were_open, sessions_were_open = trips.open is not None, sessions.open is not None
         found_trips, found_sessions = _scan(vin, trips, moments, sessions, moments)
         return _Scanned(
             found_trips,
@@ -276,6 +280,8 @@ class TelematicsService:
             found_sessions,
             session_from,
             _checkpoint(timeline, trips, sessions, saved.recent) if moments else None,
+            no_trips=not trips_were_open and not found_trips,
+            no_sessions=not sessions_were_open and not found_sessions,
         )
 
     async def _from_history(
@@ -330,13 +336,15 @@ class TelematicsService:
         """Store what a derivation found, where it differs from what is stored."""
         trips = await name_trip_ends(self.places, vin, brand, scanned.trips)
         start = min(scanned.trip_from, scanned.session_from)
-        if _same(await self.store.trips_since(vin, start), scanned.trip_from, trips):
+        if scanned.no_trips or _same(
+            await self.store.trips_since(vin, start), scanned.trip_from, trips
+        ):
             trip_changes = Changes()
         else:
             trip_changes = await self.store.replace_trips(
                 vin, scanned.trip_from, trips, trip_events
             )
-        if _same(
+        if scanned.no_sessions or _same(
             await self.store.sessions_since(vin, start), scanned.session_from, scanned.sessions
         ):
             session_changes = Changes()
