@@ -30,7 +30,13 @@ from carcloud.alerts.models import (
     alert_document,
 )
 from carcloud.alerts.store import AlertStore, Fleet, HistoryReader
-from carcloud.errors import CarcloudError, ConflictError, NotFoundError, ValidationError
+from carcloud.errors import (
+    CarcloudError,
+    ConflictError,
+    NotFoundError,
+    PreconditionFailed,
+    ValidationError,
+)
 from carcloud.events.models import NewEvent
 from carcloud.registry.models import Vehicle
 from carcloud.timeutil import now_us
@@ -41,6 +47,7 @@ log = logging.getLogger(__name__)
 SEED_WINDOW_US = 24 * 3600 * SECOND
 # Rules and vehicle profiles changed by another process are seen after at most this long.
 CACHE_S = 5.0
+STALE_RETRIES = 3  # evaluations in a row that another process's may overtake
 OFFLINE_CHECK_S = 60.0
 _EVENT = {ACTIVE: "alert.raised", ACKNOWLEDGED: "alert.acknowledged", CLEARED: "alert.cleared"}
 
@@ -79,7 +86,20 @@ class AlertService:
     # ---- evaluation over committed telemetry -------------------------------------------------
 
     async def derive(self, vin: str, since: int) -> list[Alert]:
-        """Evaluate the vehicle's rules over committed data they have not evaluated yet."""
+        """Evaluate the vehicle's rules over committed data they have not evaluated yet.
+
+        An evaluation saves only over the rule states it started from: if another one
+        (another derive process) saved first, this one's transitions may be stale, so it
+        evaluates again from what that one stored.
+        """
+        for _ in range(STALE_RETRIES):
+            try:
+                return await self._evaluate(vin, since)
+            except PreconditionFailed as exc:
+                log.info("alerts of %s: %s", vin, exc)
+        return await self._evaluate(vin, since)
+
+    async def _evaluate(self, vin: str, since: int) -> list[Alert]:
         vehicle = await self._vehicle(vin)
         if vehicle is None:
             return []
@@ -95,6 +115,11 @@ class AlertService:
         stored: dict[str, dict[str, RuleState]] = {}
         for state in await self.store.load_states(vin):
             stored.setdefault(state.rule_id, {})[state.key] = state
+        expected = {
+            rule.id: (cursor.evaluated_ts if (cursor := stored.get(rule.id, {}).get(CURSOR))
+                      else None)
+            for rule in rules
+        }  # fmt: skip
         # A rule met for the first time starts with the data that woke it.
         cursors = {
             rule.id: stored.get(rule.id, {}).get(
@@ -123,7 +148,7 @@ class AlertService:
         if not changed and not dropped:
             return []
         return await self.store.save_evaluation(
-            vin, changed, dropped, raised, cleared, alert_events
+            vin, changed, dropped, raised, cleared, alert_events, expected
         )
 
     async def _vehicle(self, vin: str) -> Vehicle | None:

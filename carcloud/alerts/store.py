@@ -7,7 +7,7 @@ Which events a change produces is the service's rule (`emit`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from carcloud.alerts.models import Alert, AlertRule, RuleState
@@ -88,10 +88,15 @@ class AlertStore(Protocol):
         raised: Sequence[Alert],
         cleared: Sequence[tuple[str, int]],
         emit: EmitAlert | None = None,
+        expected: Mapping[str, int | None] | None = None,
     ) -> list[Alert]:
         """Upsert `states`, delete the (rule id, key) states `dropped`, insert `raised`
         (an id already stored is kept as it is), clear the open alerts `cleared`
-        (id, time); the raised and cleared alerts as stored, with their events."""
+        (id, time); the raised and cleared alerts as stored, with their events.
+
+        `expected`: rule id -> the evaluated time of its cursor state (key '') that the
+        evaluation started from (None: none was stored). If another evaluation of the
+        vehicle saved in between, PreconditionFailed and nothing is written."""
         ...
 
     async def get_alert(self, alert_id: str, brand: str | None) -> Alert:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from carcloud.alerts.models import Alert, AlertRule, RuleState, Target
+from carcloud.errors import PreconditionFailed
 
 # Rule fields in table order (after id and brand_id); the brand slug comes from the join.
 RULE_FIELDS = (
@@ -77,3 +78,23 @@ def alert_of(alert_id: str, brand: str, vin: str, values: Sequence[Any]) -> Aler
         status=v[3], key=v[4], pending_since=v[5], raised_ts=int(v[6]), acknowledged_at=v[7],
         acknowledged_by=v[8], cleared_ts=v[9], values=orjson.loads(v[10]),
     )  # fmt: skip
+
+
+# The cursors (key '') of some rules of a vehicle: SQL of both dialects after the vehicle
+# id parameter ("?" or "$1").
+CURSORS_SQL = "SELECT rule_id, evaluated_ts FROM alert_states WHERE vehicle_id = {} AND key = ''"
+
+
+def check_cursors(
+    vin: str, stored: Mapping[str, int], expected: Mapping[str, int | None] | None
+) -> None:
+    """PreconditionFailed unless every rule's stored cursor time is the one an evaluation
+    started from (None: it had none): another evaluation of the vehicle saved first."""
+    if expected is None:
+        return
+    moved = sorted(rule for rule, ts in expected.items() if stored.get(rule) != ts)
+    if moved:
+        raise PreconditionFailed(
+            f"rule states of {vin} changed since they were read ({', '.join(moved)}): "
+            "evaluate again"
+        )

@@ -16,7 +16,7 @@ from carcloud.alerts.models import (
     Target,
 )
 from carcloud.alerts.service import alert_events
-from carcloud.errors import NotFoundError
+from carcloud.errors import NotFoundError, PreconditionFailed
 from carcloud.storage import Stores
 from tests.storage.conftest import SECOND, VIN
 
@@ -139,3 +139,27 @@ async def test_a_rule_state_never_moves_back_in_car_time(stores: Stores) -> None
     onward = RuleState("alr_a", VIN, "", None, "alt_9", 230 * SECOND)
     await store.save_evaluation(VIN, [onward], [], [], [], alert_events)
     assert await store.load_states(VIN) == [onward]
+
+
+async def test_an_evaluation_saves_only_over_the_states_it_started_from(stores: Stores) -> None:
+    """Two derive processes read the same states; the second to save gets
+    PreconditionFailed and writes nothing (no alert, no clear, no state), so it can
+    evaluate again from what the first stored."""
+    store = stores.alerts
+    await store.save_rule(rule("alr_a"))
+    first = RuleState("alr_a", VIN, "", 150 * SECOND, None, 200 * SECOND)
+    # Both started with no cursor stored: the first saves.
+    await store.save_evaluation(VIN, [first], [], [], [], alert_events, {"alr_a": None})
+    stale = RuleState("alr_a", VIN, "", None, "alt_1", 260 * SECOND)
+    with pytest.raises(PreconditionFailed, match="alr_a"):
+        await store.save_evaluation(
+            VIN, [stale], [], [alert("alt_1")], [], alert_events, {"alr_a": None}
+        )
+    assert await store.load_states(VIN) == [first]
+    assert await store.list_alerts("volta") == []
+    # Evaluated again from the stored cursor, it saves.
+    done = await store.save_evaluation(
+        VIN, [stale], [], [alert("alt_1")], [], alert_events, {"alr_a": 200 * SECOND}
+    )
+    assert [a.id for a in done] == ["alt_1"]
+    assert await store.load_states(VIN) == [stale]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from carcloud.alerts.models import ACKNOWLEDGED, ACTIVE, CLEARED, Alert, AlertRule, RuleState
 from carcloud.alerts.store import EmitAlert
@@ -10,10 +10,12 @@ from carcloud.errors import NotFoundError
 from carcloud.events.models import NewEvent
 from carcloud.storage.alert_rows import (
     ALERT_FIELDS,
+    CURSORS_SQL,
     RULE_FIELDS,
     STATE_FIELDS,
     alert_of,
     alert_values,
+    check_cursors,
     rule_of,
     rule_values,
     state_of,
@@ -167,6 +169,7 @@ class PostgresAlertStore:
         raised: Sequence[Alert],
         cleared: Sequence[tuple[str, int]],
         emit: EmitAlert | None = None,
+        expected: Mapping[str, int | None] | None = None,
     ) -> list[Alert]:
         async def write(tx: Tx) -> list[Alert]:
             row = await tx.conn.fetchrow(
@@ -175,6 +178,8 @@ class PostgresAlertStore:
             if row is None:
                 raise NotFoundError(f"vehicle {vin} not found")
             vehicle_id, brand_id = row[0], row[1]
+            cursors = await tx.conn.fetch(CURSORS_SQL.format("$1"), vehicle_id)
+            check_cursors(vin, {r[0]: r[1] for r in cursors}, expected)
             done = await self._clear(tx, cleared, emit)
             events: list[NewEvent] = []
             for alert in raised:

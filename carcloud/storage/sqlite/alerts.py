@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from carcloud.alerts.models import ACKNOWLEDGED, ACTIVE, CLEARED, Alert, AlertRule, RuleState
@@ -12,10 +12,12 @@ from carcloud.errors import NotFoundError
 from carcloud.events.models import NewEvent
 from carcloud.storage.alert_rows import (
     ALERT_FIELDS,
+    CURSORS_SQL,
     RULE_FIELDS,
     STATE_FIELDS,
     alert_of,
     alert_values,
+    check_cursors,
     rule_of,
     rule_values,
     state_of,
@@ -166,12 +168,15 @@ class SqliteAlertStore:
         raised: Sequence[Alert],
         cleared: Sequence[tuple[str, int]],
         emit: EmitAlert | None = None,
+        expected: Mapping[str, int | None] | None = None,
     ) -> list[Alert]:
         def write(conn: sqlite3.Connection) -> list[Alert]:
             ids = self.engine.vehicle_id(conn, vin)
             if ids is None:
                 raise NotFoundError(f"vehicle {vin} not found")
             vehicle_id, brand_id = ids
+            cursors = conn.execute(CURSORS_SQL.format("?"), (vehicle_id,)).fetchall()
+            check_cursors(vin, dict(cursors), expected)
             # Clear first: a rule may clear one alert and raise the next in one evaluation.
             done = self._clear(conn, cleared, emit)
             events: list[NewEvent] = []
