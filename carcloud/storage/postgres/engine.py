@@ -9,7 +9,7 @@ asks for it, anything else StorageError.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypeAlias, TypeVar
@@ -18,6 +18,7 @@ import asyncpg
 
 from carcloud.errors import CarcloudError, StorageError
 from carcloud.events.models import DomainEvent
+from carcloud.storage.rows import numbered
 from carcloud.timeutil import now_us
 
 T = TypeVar("T")
@@ -171,3 +172,17 @@ class Params:
     def add(self, value: Any) -> str:
         self.values.append(value)
         return f"${len(self.values)}"
+
+
+class PostgresStore:
+    """A store over the shared engine; `_rows` runs a statement written for both backends
+    (`?` placeholders) and answers its rows (the reads a shared *_rows module makes)."""
+
+    def __init__(self, engine: PostgresEngine) -> None:
+        self.engine = engine
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        async def fetch(conn: Conn) -> list[Any]:
+            return list(await conn.fetch(numbered(sql), *params))
+
+        return await self.engine.read(fetch)

@@ -7,17 +7,12 @@ from typing import Any
 
 import asyncpg
 
-from carcloud.errors import CarcloudError, ConflictError, NotFoundError
+from carcloud.errors import CarcloudError
 from carcloud.events.models import NewEvent
-from carcloud.registry.models import (
-    ApiKeyRecord,
-    Brand,
-    NewVehicle,
-    Vehicle,
-    VehicleCredentials,
-)
+from carcloud.registry.models import ApiKeyRecord, Brand, NewVehicle, Vehicle
 from carcloud.registry.store import EmitVehicle
-from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
+from carcloud.storage import registry_rows as sql
+from carcloud.storage.postgres.engine import Conn, Params, PostgresStore, Tx
 from carcloud.storage.postgres.events import append_events
 from carcloud.storage.postgres.vehicles import (
     VEHICLE_COLUMNS,
@@ -25,13 +20,8 @@ from carcloud.storage.postgres.vehicles import (
     fetch_vehicle,
     vehicle_of,
 )
-from carcloud.storage.rows import sort_batch
+from carcloud.storage.rows import numbered, sort_batch
 from carcloud.timeutil import now_us
-
-_KEY_SQL = (
-    "SELECT k.id, k.name, b.slug, k.key_hash, k.created_at, k.revoked_at "
-    "FROM api_keys k LEFT JOIN brands b ON b.id = k.brand_id"
-)
 
 
 async def _emit(tx: Tx, emit: EmitVehicle | None, vehicle: Vehicle) -> None:
@@ -47,11 +37,8 @@ async def _replace_tags(tx: Tx, vehicle_id: int, tags: Sequence[str]) -> None:
     )
 
 
-class PostgresRegistryStore:
+class PostgresRegistryStore(PostgresStore, sql.RegistryReads):
     """RegistryStore over the shared PostgreSQL engine."""
-
-    def __init__(self, engine: PostgresEngine) -> None:
-        self.engine = engine
 
     # ---- brands ------------------------------------------------------------------------
 
@@ -61,36 +48,14 @@ class PostgresRegistryStore:
             try:
                 async with tx.conn.transaction():
                     brand_id = await tx.conn.fetchval(
-                        "INSERT INTO brands (slug, name, created_at) VALUES ($1, $2, $3) "
-                        "RETURNING id",
-                        slug,
-                        name,
-                        created,
+                        numbered(sql.INSERT_BRAND + " RETURNING id"), slug, name, created
                     )
             except asyncpg.UniqueViolationError as exc:
-                raise ConflictError(f"brand {slug!r} already exists") from exc
+                raise sql.brand_taken(slug) from exc
             await append_events(tx, emit)
             return Brand(int(brand_id), slug, name, created)
 
         return await self.engine.write(insert)
-
-    async def list_brands(self) -> list[Brand]:
-        async def query(conn: Conn) -> list[Brand]:
-            rows = await conn.fetch("SELECT id, slug, name, created_at FROM brands ORDER BY slug")
-            return [Brand(*row) for row in rows]
-
-        return await self.engine.read(query)
-
-    async def get_brand(self, slug: str) -> Brand:
-        async def query(conn: Conn) -> Brand:
-            row = await conn.fetchrow(
-                "SELECT id, slug, name, created_at FROM brands WHERE slug = $1", slug
-            )
-            if row is None:
-                raise NotFoundError(f"brand {slug!r} not found")
-            return Brand(*row)
-
-        return await self.engine.read(query)
 
     # ---- vehicles ----------------------------------------------------------------------
 
@@ -105,14 +70,13 @@ class PostgresRegistryStore:
         emit: EmitVehicle | None = None,
     ) -> Vehicle:
         async def insert(tx: Tx) -> Vehicle:
-            brand_id = await tx.conn.fetchval("SELECT id FROM brands WHERE slug = $1", brand)
+            brand_id = await tx.conn.fetchval(numbered(sql.BRAND_ID), brand)
             if brand_id is None:
-                raise NotFoundError(f"brand {brand!r} not found")
+                raise sql.brand_missing(brand)
             try:
                 async with tx.conn.transaction():
                     vehicle_id = await tx.conn.fetchval(
-                        "INSERT INTO vehicles (vin, brand_id, model, model_year, secret_hash, "
-                        "created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                        numbered(sql.INSERT_VEHICLE + " RETURNING id"),
                         vin,
                         brand_id,
                         model,
@@ -121,7 +85,7 @@ class PostgresRegistryStore:
                         now_us(),
                     )
             except asyncpg.UniqueViolationError as exc:
-                raise ConflictError(f"vehicle {vin} is already registered") from exc
+                raise sql.vehicle_taken(vin) from exc
             await _replace_tags(tx, vehicle_id, tags)
             vehicle = await fetch_vehicle(tx.conn, vin, None)
             await _emit(tx, emit, vehicle)
@@ -202,23 +166,23 @@ class PostgresRegistryStore:
             )
         if online is not None:
             where.append(f"v.online = {params.add(online)}")
-        sql = (
+        select = (
             f"SELECT {VEHICLE_COLUMNS} {VEHICLE_FROM} WHERE {' AND '.join(where)} "
             f"ORDER BY v.vin LIMIT {params.add(limit)} OFFSET {params.add(offset)}"
         )
 
         async def query(conn: Conn) -> list[Vehicle]:
-            return [vehicle_of(row) for row in await conn.fetch(sql, *params.values)]
+            return [vehicle_of(row) for row in await conn.fetch(select, *params.values)]
 
         return await self.engine.read(query)
 
     async def count_vehicles(self, brand: str | None = None) -> tuple[int, int]:
         async def query(conn: Conn) -> tuple[int, int]:
-            sql = f"SELECT COUNT(*), COUNT(*) FILTER (WHERE v.online) {VEHICLE_FROM}"
+            count = f"SELECT COUNT(*), COUNT(*) FILTER (WHERE v.online) {VEHICLE_FROM}"
             row = (
-                await conn.fetchrow(sql + " WHERE b.slug = $1", brand)
+                await conn.fetchrow(count + " WHERE b.slug = $1", brand)
                 if brand is not None
-                else await conn.fetchrow(sql)
+                else await conn.fetchrow(count)
             )
             assert row is not None  # an aggregate always answers one row
             return int(row[0]), int(row[1])
@@ -237,13 +201,9 @@ class PostgresRegistryStore:
         async def update(tx: Tx) -> Vehicle:
             vehicle = await fetch_vehicle(tx.conn, vin, brand)
             if model is not None:
-                await tx.conn.execute(
-                    "UPDATE vehicles SET model = $1 WHERE id = $2", model, vehicle.id
-                )
+                await tx.conn.execute(numbered(sql.SET_MODEL), model, vehicle.id)
             if model_year is not None:
-                await tx.conn.execute(
-                    "UPDATE vehicles SET model_year = $1 WHERE id = $2", model_year, vehicle.id
-                )
+                await tx.conn.execute(numbered(sql.SET_MODEL_YEAR), model_year, vehicle.id)
             if tags is not None:
                 await _replace_tags(tx, vehicle.id, tags)
             updated = await fetch_vehicle(tx.conn, vin, None)
@@ -271,11 +231,13 @@ class PostgresRegistryStore:
         return await self.engine.write(delete)
 
     async def _set(
-        self, vin: str, brand: str | None, sql: str, args: Sequence[Any], emit: EmitVehicle | None
+        self, vin: str, brand: str | None, update_sql: str, value: Any, emit: EmitVehicle | None
     ) -> Vehicle:
+        """Run `update_sql` (`?` placeholders: the value, then the vehicle's id)."""
+
         async def update(tx: Tx) -> Vehicle:
             vehicle = await fetch_vehicle(tx.conn, vin, brand)
-            await tx.conn.execute(sql, vehicle.id, *args)
+            await tx.conn.execute(numbered(update_sql), value, vehicle.id)
             updated = await fetch_vehicle(tx.conn, vin, None)
             await _emit(tx, emit, updated)
             return updated
@@ -285,17 +247,11 @@ class PostgresRegistryStore:
     async def set_vehicle_secret(
         self, vin: str, brand: str | None, secret_hash: str, emit: EmitVehicle | None = None
     ) -> Vehicle:
-        sql = "UPDATE vehicles SET secret_hash = $2, revoked_at = NULL WHERE id = $1"
-        return await self._set(vin, brand, sql, (secret_hash,), emit)
+        return await self._set(vin, brand, sql.SET_SECRET, secret_hash, emit)
 
     async def upgrade_secret_hash(self, vin: str, old_hash: str, new_hash: str) -> bool:
         async def update(tx: Tx) -> bool:
-            status = await tx.conn.execute(
-                "UPDATE vehicles SET secret_hash = $1 WHERE vin = $2 AND secret_hash = $3",
-                new_hash,
-                vin,
-                old_hash,
-            )
+            status = await tx.conn.execute(numbered(sql.UPGRADE_SECRET), new_hash, vin, old_hash)
             return status != "UPDATE 0"
 
         return await self.engine.write(update)
@@ -303,21 +259,7 @@ class PostgresRegistryStore:
     async def revoke_vehicle(
         self, vin: str, brand: str | None, emit: EmitVehicle | None = None
     ) -> Vehicle:
-        sql = "UPDATE vehicles SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1"
-        return await self._set(vin, brand, sql, (now_us(),), emit)
-
-    async def get_credentials(self, vin: str) -> VehicleCredentials | None:
-        async def query(conn: Conn) -> VehicleCredentials | None:
-            row = await conn.fetchrow(
-                f"SELECT v.vin, b.slug, v.secret_hash, v.revoked_at {VEHICLE_FROM} "
-                "WHERE v.vin = $1",
-                vin,
-            )
-            if row is None:
-                return None
-            return VehicleCredentials(row[0], row[1], row[2], row[3] is not None)
-
-        return await self.engine.read(query)
+        return await self._set(vin, brand, sql.REVOKE, now_us(), emit)
 
     # ---- presence ----------------------------------------------------------------------
 
@@ -339,7 +281,7 @@ class PostgresRegistryStore:
             if changed is not None:
                 await _emit(tx, emit, await fetch_vehicle(tx.conn, vin, None))
                 return True
-            return await tx.conn.fetchval("SELECT 1 FROM vehicles WHERE vin = $1", vin) is not None
+            return await tx.conn.fetchval(numbered(sql.VEHICLE_EXISTS), vin) is not None
 
         return await self.engine.write(update)
 
@@ -381,33 +323,13 @@ class PostgresRegistryStore:
         async def insert(tx: Tx) -> ApiKeyRecord:
             brand_id = None
             if brand is not None:
-                brand_id = await tx.conn.fetchval("SELECT id FROM brands WHERE slug = $1", brand)
+                brand_id = await tx.conn.fetchval(numbered(sql.BRAND_ID), brand)
                 if brand_id is None:
-                    raise NotFoundError(f"brand {brand!r} not found")
+                    raise sql.brand_missing(brand)
             created = now_us()
             await tx.conn.execute(
-                "INSERT INTO api_keys (id, name, brand_id, key_hash, created_at) "
-                "VALUES ($1, $2, $3, $4, $5)",
-                key_id,
-                name,
-                brand_id,
-                key_hash,
-                created,
+                numbered(sql.INSERT_API_KEY), key_id, name, brand_id, key_hash, created
             )
             return ApiKeyRecord(key_id, name, brand, key_hash, created, None)
 
         return await self.engine.write(insert)
-
-    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        async def query(conn: Conn) -> ApiKeyRecord | None:
-            row = await conn.fetchrow(_KEY_SQL + " WHERE k.id = $1", key_id)
-            return ApiKeyRecord(*row) if row else None
-
-        return await self.engine.read(query)
-
-    async def list_api_keys(self) -> list[ApiKeyRecord]:
-        async def query(conn: Conn) -> list[ApiKeyRecord]:
-            rows = await conn.fetch(_KEY_SQL + " ORDER BY k.created_at DESC")
-            return [ApiKeyRecord(*row) for row in rows]
-
-        return await self.engine.read(query)

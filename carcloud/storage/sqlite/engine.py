@@ -13,11 +13,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from carcloud.errors import NotFoundError, StorageError
 from carcloud.events.models import DomainEvent
@@ -213,3 +213,14 @@ class SqliteEngine:
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
+
+
+class SqliteStore:
+    """A store over the shared engine; `_rows` runs a statement written for both backends
+    (`?` placeholders) and answers its rows (the reads a shared *_rows module makes)."""
+
+    def __init__(self, engine: SqliteEngine) -> None:
+        self.engine = engine
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self.engine.read(lambda conn: conn.execute(sql, params).fetchall())

@@ -6,18 +6,13 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from carcloud.errors import CarcloudError, ConflictError, NotFoundError
+from carcloud.errors import CarcloudError
 from carcloud.events.models import NewEvent
-from carcloud.registry.models import (
-    ApiKeyRecord,
-    Brand,
-    NewVehicle,
-    Vehicle,
-    VehicleCredentials,
-)
+from carcloud.registry.models import ApiKeyRecord, Brand, NewVehicle, Vehicle
 from carcloud.registry.store import EmitVehicle
+from carcloud.storage import registry_rows as sql
 from carcloud.storage.rows import sort_batch
-from carcloud.storage.sqlite.engine import SqliteEngine
+from carcloud.storage.sqlite.engine import SqliteStore
 from carcloud.storage.sqlite.events import append_events
 from carcloud.storage.sqlite.vehicles import (
     VEHICLE_COLUMNS,
@@ -27,15 +22,10 @@ from carcloud.storage.sqlite.vehicles import (
 )
 from carcloud.timeutil import now_us
 
-_KEY_SQL = (
-    "SELECT k.id, k.name, b.slug, k.key_hash, k.created_at, k.revoked_at "
-    "FROM api_keys k LEFT JOIN brands b ON b.id = k.brand_id"
-)
-
 
 def _brand_id(conn: sqlite3.Connection, slug: str) -> list[int]:
     """The id of a brand as a list of none or one (for a comprehension)."""
-    row = conn.execute("SELECT id FROM brands WHERE slug = ?", (slug,)).fetchone()
+    row = conn.execute(sql.BRAND_ID, (slug,)).fetchone()
     return [] if row is None else [int(row[0])]
 
 
@@ -65,11 +55,8 @@ def _vehicles_by_vin(conn: sqlite3.Connection, vins: Sequence[str]) -> dict[str,
     return found
 
 
-class SqliteRegistryStore:
+class SqliteRegistryStore(SqliteStore, sql.RegistryReads):
     """RegistryStore over the shared SQLite engine."""
-
-    def __init__(self, engine: SqliteEngine) -> None:
-        self.engine = engine
 
     def _emit(self, conn: sqlite3.Connection, emit: EmitVehicle | None, vehicle: Vehicle) -> None:
         if emit is not None:
@@ -81,34 +68,13 @@ class SqliteRegistryStore:
         def insert(conn: sqlite3.Connection) -> Brand:
             created = now_us()
             try:
-                cur = conn.execute(
-                    "INSERT INTO brands (slug, name, created_at) VALUES (?, ?, ?)",
-                    (slug, name, created),
-                )
+                cur = conn.execute(sql.INSERT_BRAND, (slug, name, created))
             except sqlite3.IntegrityError as exc:
-                raise ConflictError(f"brand {slug!r} already exists") from exc
+                raise sql.brand_taken(slug) from exc
             append_events(self.engine, conn, emit)
             return Brand(int(cur.lastrowid or 0), slug, name, created)
 
         return await self.engine.write(insert)
-
-    async def list_brands(self) -> list[Brand]:
-        def query(conn: sqlite3.Connection) -> list[Brand]:
-            rows = conn.execute("SELECT id, slug, name, created_at FROM brands ORDER BY slug")
-            return [Brand(*row) for row in rows]
-
-        return await self.engine.read(query)
-
-    async def get_brand(self, slug: str) -> Brand:
-        def query(conn: sqlite3.Connection) -> Brand:
-            row = conn.execute(
-                "SELECT id, slug, name, created_at FROM brands WHERE slug = ?", (slug,)
-            ).fetchone()
-            if row is None:
-                raise NotFoundError(f"brand {slug!r} not found")
-            return Brand(*row)
-
-        return await self.engine.read(query)
 
     # ---- vehicles ----------------------------------------------------------------------
 
@@ -123,18 +89,16 @@ class SqliteRegistryStore:
         emit: EmitVehicle | None = None,
     ) -> Vehicle:
         def insert(conn: sqlite3.Connection) -> Vehicle:
-            brand_row = conn.execute("SELECT id FROM brands WHERE slug = ?", (brand,)).fetchone()
+            brand_row = conn.execute(sql.BRAND_ID, (brand,)).fetchone()
             if brand_row is None:
-                raise NotFoundError(f"brand {brand!r} not found")
+                raise sql.brand_missing(brand)
             try:
                 cur = conn.execute(
-                    "INSERT INTO vehicles "
-                    "(vin, brand_id, model, model_year, secret_hash, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    sql.INSERT_VEHICLE,
                     (vin, brand_row[0], model, model_year, secret_hash, now_us()),
                 )
             except sqlite3.IntegrityError as exc:
-                raise ConflictError(f"vehicle {vin} is already registered") from exc
+                raise sql.vehicle_taken(vin) from exc
             conn.executemany(
                 "INSERT OR IGNORE INTO vehicle_tags (vehicle_id, tag) VALUES (?, ?)",
                 [(cur.lastrowid, tag) for tag in tags],
@@ -160,9 +124,7 @@ class SqliteRegistryStore:
             for index in inserted.values():
                 new = vehicles[index]
                 cur = conn.execute(
-                    "INSERT INTO vehicles "
-                    "(vin, brand_id, model, model_year, secret_hash, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    sql.INSERT_VEHICLE,
                     (new.vin, brand_ids[new.brand], new.model, new.model_year,
                      new.secret_hash, created_at),
                 )  # fmt: skip
@@ -189,7 +151,7 @@ class SqliteRegistryStore:
         limit: int = 100,
         offset: int = 0,
     ) -> list[Vehicle]:
-        sql = f"SELECT {VEHICLE_COLUMNS} {VEHICLE_FROM}"
+        query = f"SELECT {VEHICLE_COLUMNS} {VEHICLE_FROM}"
         where: list[str] = []
         params: list[Any] = []
         if brand is not None:
@@ -202,18 +164,18 @@ class SqliteRegistryStore:
             where.append("v.online = ?")
             params.append(int(online))
         if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY v.vin LIMIT ? OFFSET ?"
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY v.vin LIMIT ? OFFSET ?"
         params += [limit, offset]
-        return await self.engine.read(lambda conn: vehicle_rows(conn, conn.execute(sql, params)))
+        return await self.engine.read(lambda conn: vehicle_rows(conn, conn.execute(query, params)))
 
     async def count_vehicles(self, brand: str | None = None) -> tuple[int, int]:
         def query(conn: sqlite3.Connection) -> tuple[int, int]:
-            sql = f"SELECT COUNT(*), COALESCE(SUM(v.online), 0) {VEHICLE_FROM}"
+            count = f"SELECT COUNT(*), COALESCE(SUM(v.online), 0) {VEHICLE_FROM}"
             row = (
-                conn.execute(sql + " WHERE b.slug = ?", (brand,)).fetchone()
+                conn.execute(count + " WHERE b.slug = ?", (brand,)).fetchone()
                 if brand is not None
-                else conn.execute(sql).fetchone()
+                else conn.execute(count).fetchone()
             )
             return int(row[0]), int(row[1])
 
@@ -231,11 +193,9 @@ class SqliteRegistryStore:
         def update(conn: sqlite3.Connection) -> Vehicle:
             vehicle = fetch_vehicle(conn, vin, brand)
             if model is not None:
-                conn.execute("UPDATE vehicles SET model = ? WHERE id = ?", (model, vehicle.id))
+                conn.execute(sql.SET_MODEL, (model, vehicle.id))
             if model_year is not None:
-                conn.execute(
-                    "UPDATE vehicles SET model_year = ? WHERE id = ?", (model_year, vehicle.id)
-                )
+                conn.execute(sql.SET_MODEL_YEAR, (model_year, vehicle.id))
             if tags is not None:
                 conn.execute("DELETE FROM vehicle_tags WHERE vehicle_id = ?", (vehicle.id,))
                 conn.executemany(
@@ -267,10 +227,7 @@ class SqliteRegistryStore:
     ) -> Vehicle:
         def update(conn: sqlite3.Connection) -> Vehicle:
             vehicle = fetch_vehicle(conn, vin, brand)
-            conn.execute(
-                "UPDATE vehicles SET secret_hash = ?, revoked_at = NULL WHERE id = ?",
-                (secret_hash, vehicle.id),
-            )
+            conn.execute(sql.SET_SECRET, (secret_hash, vehicle.id))
             updated = fetch_vehicle(conn, vin, None)
             self._emit(conn, emit, updated)
             return updated
@@ -279,10 +236,7 @@ class SqliteRegistryStore:
 
     async def upgrade_secret_hash(self, vin: str, old_hash: str, new_hash: str) -> bool:
         def update(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE vehicles SET secret_hash = ? WHERE vin = ? AND secret_hash = ?",
-                (new_hash, vin, old_hash),
-            )
+            cur = conn.execute(sql.UPGRADE_SECRET, (new_hash, vin, old_hash))
             return cur.rowcount > 0
 
         return await self.engine.write(update)
@@ -292,27 +246,12 @@ class SqliteRegistryStore:
     ) -> Vehicle:
         def update(conn: sqlite3.Connection) -> Vehicle:
             vehicle = fetch_vehicle(conn, vin, brand)
-            conn.execute(
-                "UPDATE vehicles SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                (now_us(), vehicle.id),
-            )
+            conn.execute(sql.REVOKE, (now_us(), vehicle.id))
             updated = fetch_vehicle(conn, vin, None)
             self._emit(conn, emit, updated)
             return updated
 
         return await self.engine.write(update)
-
-    async def get_credentials(self, vin: str) -> VehicleCredentials | None:
-        def query(conn: sqlite3.Connection) -> VehicleCredentials | None:
-            row = conn.execute(
-                f"SELECT v.vin, b.slug, v.secret_hash, v.revoked_at {VEHICLE_FROM} WHERE v.vin = ?",
-                (vin,),
-            ).fetchone()
-            if row is None:
-                return None
-            return VehicleCredentials(row[0], row[1], row[2], row[3] is not None)
-
-        return await self.engine.read(query)
 
     # ---- presence ----------------------------------------------------------------------
 
@@ -339,9 +278,7 @@ class SqliteRegistryStore:
             if cur.rowcount:
                 self._emit(conn, emit, fetch_vehicle(conn, vin, None))
                 return True
-            return (
-                conn.execute("SELECT 1 FROM vehicles WHERE vin = ?", (vin,)).fetchone() is not None
-            )
+            return conn.execute(sql.VEHICLE_EXISTS, (vin,)).fetchone() is not None
 
         return await self.engine.write(update)
 
@@ -399,30 +336,12 @@ class SqliteRegistryStore:
         def insert(conn: sqlite3.Connection) -> ApiKeyRecord:
             brand_id = None
             if brand is not None:
-                row = conn.execute("SELECT id FROM brands WHERE slug = ?", (brand,)).fetchone()
+                row = conn.execute(sql.BRAND_ID, (brand,)).fetchone()
                 if row is None:
-                    raise NotFoundError(f"brand {brand!r} not found")
+                    raise sql.brand_missing(brand)
                 brand_id = row[0]
             created = now_us()
-            conn.execute(
-                "INSERT INTO api_keys (id, name, brand_id, key_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (key_id, name, brand_id, key_hash, created),
-            )
+            conn.execute(sql.INSERT_API_KEY, (key_id, name, brand_id, key_hash, created))
             return ApiKeyRecord(key_id, name, brand, key_hash, created, None)
 
         return await self.engine.write(insert)
-
-    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
-        def query(conn: sqlite3.Connection) -> ApiKeyRecord | None:
-            row = conn.execute(_KEY_SQL + " WHERE k.id = ?", (key_id,)).fetchone()
-            return ApiKeyRecord(*row) if row else None
-
-        return await self.engine.read(query)
-
-    async def list_api_keys(self) -> list[ApiKeyRecord]:
-        def query(conn: sqlite3.Connection) -> list[ApiKeyRecord]:
-            rows = conn.execute(_KEY_SQL + " ORDER BY k.created_at DESC")
-            return [ApiKeyRecord(*row) for row in rows]
-
-        return await self.engine.read(query)
