@@ -1,19 +1,17 @@
-"""What both backends share: the columns they read, and turning rows into records.
+"""What both backends share across domains: the row type, events' columns and decoding,
+the JSON encoding, and `numbered`; each domain's rows are in its own *_rows module.
 
-The SQLite and PostgreSQL schemas keep the same columns for commands and events, so
-each record is decoded once, here; statements shared by both are written with `?`
-placeholders, which PostgreSQL runs through `numbered` ($1, $2, …).
+Statements shared by both backends are written with `?` placeholders, which PostgreSQL
+runs through `numbered` ($1, $2, …).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import orjson
 
-from carcloud.commands.models import FINAL_STATUSES, CommandRecord, CommandTransition
 from carcloud.errors import CarcloudError, ConflictError, NotFoundError
 from carcloud.events.models import DomainEvent
 from carcloud.registry.models import NewVehicle, Vehicle
@@ -26,39 +24,9 @@ class Row(Protocol):
     def __getitem__(self, index: int, /) -> Any: ...
 
 
-COMMAND_COLUMNS = (
-    "c.id, v.vin, c.kind, c.params, c.status, c.reason, c.idempotency_key, c.created_at, "
-    "c.expires_at, c.delivered_at, c.completed_at"
-)
-COMMAND_FROM = "FROM commands c JOIN vehicles v ON v.id = c.vehicle_id"
 EVENT_COLUMNS = "id, type, brand, vin, at, data"
 
 dumps = canonical
-
-
-def command_of(row: Row, transitions: tuple[CommandTransition, ...] = ()) -> CommandRecord:
-    """A command from a row of COMMAND_COLUMNS."""
-    return CommandRecord(
-        id=row[0],
-        vin=row[1],
-        kind=row[2],
-        params=json.loads(row[3]),
-        status=row[4],
-        reason=row[5],
-        idempotency_key=row[6],
-        created_at=row[7],
-        expires_at=row[8],
-        delivered_at=row[9],
-        completed_at=row[10],
-        transitions=transitions,
-    )
-
-
-def step_times(steps: Sequence[CommandTransition]) -> tuple[int | None, int | None]:
-    """(delivered_at, completed_at) that a command's new steps set, None where none does."""
-    delivered = next((step.at for step in steps if step.status == "delivered"), None)
-    completed = next((step.at for step in steps if step.status in FINAL_STATUSES), None)
-    return delivered, completed
 
 
 def event_of(row: Row) -> DomainEvent:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from carcloud.commands.models import (
-    OPEN_STATUSES,
-    CommandRecord,
-    CommandTransition,
-)
+from carcloud.commands.models import OPEN_STATUSES, CommandRecord, CommandTransition
 from carcloud.commands.store import EmitCommand, Plan
-from carcloud.errors import NotFoundError
+from carcloud.storage import command_rows as sql
 from carcloud.storage.postgres.engine import Conn, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
 from carcloud.storage.postgres.vehicles import visible_vehicle_id
-from carcloud.storage.rows import COMMAND_COLUMNS, COMMAND_FROM, command_of, dumps, step_times
+from carcloud.storage.rows import numbered
 from carcloud.timeutil import now_us
 
 _OPEN = list(OPEN_STATUSES)
@@ -29,31 +25,17 @@ async def _transitions(conn: Conn, command_id: str) -> tuple[CommandTransition, 
 
 
 async def _load(conn: Conn, command_id: str) -> CommandRecord:
-    row = await conn.fetchrow(
-        f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.id = $1", command_id
-    )
+    row = await conn.fetchrow(numbered(sql.COMMAND_BY_ID), command_id)
     if row is None:
-        raise NotFoundError(f"command {command_id} not found")
-    return command_of(row, await _transitions(conn, command_id))
+        raise sql.command_missing(command_id)
+    return sql.command_of(row, await _transitions(conn, command_id))
 
 
 async def _apply(tx: Tx, command_id: str, steps: Sequence[CommandTransition]) -> None:
     """Record transitions and keep the command row's status and times in step."""
-    last = steps[-1]
-    delivered, completed = step_times(steps)
-    await tx.conn.execute(
-        "UPDATE commands SET status = $2, reason = $3, "
-        "delivered_at = COALESCE(delivered_at, $4), "
-        "completed_at = COALESCE($5, completed_at) WHERE id = $1",
-        command_id,
-        last.status,
-        last.reason,
-        delivered,
-        completed,
-    )
+    await tx.conn.execute(numbered(sql.SET_STATUS), *sql.status_values(command_id, steps))
     await tx.conn.executemany(
-        "INSERT INTO command_transitions (command_id, status, at, reason) VALUES ($1, $2, $3, $4)",
-        [(command_id, step.status, step.at, step.reason) for step in steps],
+        numbered(sql.INSERT_TRANSITION), sql.transition_values(command_id, steps)
     )
 
 
@@ -78,44 +60,17 @@ class PostgresCommandStore:
             vehicle_id = await visible_vehicle_id(tx.conn, vin, brand)
             if idempotency_key is not None:
                 found = await tx.conn.fetchval(
-                    "SELECT id FROM commands WHERE vehicle_id = $1 AND idempotency_key = $2",
-                    vehicle_id,
-                    idempotency_key,
+                    numbered(sql.FIND_IDEMPOTENT), vehicle_id, idempotency_key
                 )
                 if found is not None:
                     return await _load(tx.conn, found), False
-            created = now_us()
-            await tx.conn.execute(
-                "INSERT INTO commands (id, vehicle_id, kind, params, status, idempotency_key, "
-                "created_at, expires_at) VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7)",
-                command_id,
-                vehicle_id,
-                kind,
-                dumps(params),
-                idempotency_key,
-                created,
-                expires_at,
+            record = sql.queued(
+                command_id, vin, kind, params, expires_at, idempotency_key, now_us()
             )
             await tx.conn.execute(
-                "INSERT INTO command_transitions (command_id, status, at) "
-                "VALUES ($1, 'queued', $2)",
-                command_id,
-                created,
+                numbered(sql.INSERT_COMMAND), *sql.insert_values(record, vehicle_id)
             )
-            record = CommandRecord(
-                id=command_id,
-                vin=vin,
-                kind=kind,
-                params=params,
-                status="queued",
-                reason=None,
-                idempotency_key=idempotency_key,
-                created_at=created,
-                expires_at=expires_at,
-                delivered_at=None,
-                completed_at=None,
-                transitions=(CommandTransition("queued", created),),
-            )
+            await tx.conn.execute(numbered(sql.INSERT_QUEUED), command_id, record.created_at)
             if emit is not None:
                 await append_events(tx, emit(record))
             return record, True
@@ -126,10 +81,7 @@ class PostgresCommandStore:
         async def query(conn: Conn) -> CommandRecord:
             if brand is not None:
                 await visible_vehicle_id(conn, vin, brand)
-            command = await _load(conn, command_id)
-            if command.vin != vin:
-                raise NotFoundError(f"command {command_id} not found")
-            return command
+            return sql.of_vehicle(await _load(conn, command_id), vin)
 
         return await self.engine.read(query)
 
@@ -139,14 +91,14 @@ class PostgresCommandStore:
         async def query(conn: Conn) -> list[CommandRecord]:
             vehicle_id = await visible_vehicle_id(conn, vin, brand)
             rows = await conn.fetch(
-                f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.vehicle_id = $1 "
+                f"SELECT {sql.COMMAND_COLUMNS} {sql.COMMAND_FROM} WHERE c.vehicle_id = $1 "
                 "AND ($2::text IS NULL OR c.status = $2) ORDER BY c.created_at DESC, c.seq DESC "
                 "LIMIT $3",
                 vehicle_id,
                 status,
                 limit,
             )
-            return [command_of(row, await _transitions(conn, row[0])) for row in rows]
+            return [sql.command_of(row, await _transitions(conn, row[0])) for row in rows]
 
         return await self.engine.read(query)
 
@@ -159,13 +111,9 @@ class PostgresCommandStore:
     ) -> CommandRecord | None:
         async def update(tx: Tx) -> CommandRecord | None:
             row = await tx.conn.fetchrow(
-                "SELECT c.status, v.vin FROM commands c JOIN vehicles v ON v.id = c.vehicle_id "
-                "WHERE c.id = $1 FOR UPDATE OF c",
-                command_id,
+                numbered(sql.COMMAND_STATUS + " FOR UPDATE OF c"), command_id
             )
-            if row is None or (vin is not None and row[1] != vin):
-                return None
-            steps = plan(row[0])
+            steps = sql.planned(row, vin, plan)
             if not steps:
                 return None
             await _apply(tx, command_id, steps)
@@ -184,7 +132,7 @@ class PostgresCommandStore:
 
         async def query(conn: Conn) -> list[CommandRecord]:
             rows = await conn.fetch(
-                f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.status = ANY($1::text[]) "
+                f"SELECT {sql.COMMAND_COLUMNS} {sql.COMMAND_FROM} WHERE c.status = ANY($1::text[]) "
                 "AND c.expires_at > $2 AND ($3::text IS NULL OR v.vin = $3) "
                 "AND ($4::text[] IS NULL OR c.id = ANY($4::text[])) "
                 "ORDER BY c.created_at, c.seq",
@@ -193,7 +141,7 @@ class PostgresCommandStore:
                 vin,
                 None if ids is None else list(ids),
             )
-            return [command_of(row) for row in rows]
+            return [sql.command_of(row) for row in rows]
 
         return await self.engine.read(query)
 

@@ -6,14 +6,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from carcloud.commands.models import (
-    OPEN_STATUSES,
-    CommandRecord,
-    CommandTransition,
-)
+from carcloud.commands.models import OPEN_STATUSES, CommandRecord, CommandTransition
 from carcloud.commands.store import EmitCommand, Plan
-from carcloud.errors import NotFoundError
-from carcloud.storage.rows import COMMAND_COLUMNS, COMMAND_FROM, command_of, dumps, step_times
+from carcloud.storage import command_rows as sql
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import append_events
 from carcloud.storage.sqlite.vehicles import visible_vehicle_id
@@ -32,12 +27,10 @@ def _transitions(conn: sqlite3.Connection, command_id: str) -> tuple[CommandTran
 
 
 def _load(conn: sqlite3.Connection, command_id: str) -> CommandRecord:
-    row = conn.execute(
-        f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.id = ?", (command_id,)
-    ).fetchone()
+    row = conn.execute(sql.COMMAND_BY_ID, (command_id,)).fetchone()
     if row is None:
-        raise NotFoundError(f"command {command_id} not found")
-    return command_of(row, _transitions(conn, command_id))
+        raise sql.command_missing(command_id)
+    return sql.command_of(row, _transitions(conn, command_id))
 
 
 class SqliteCommandStore:
@@ -64,45 +57,14 @@ class SqliteCommandStore:
         def insert(conn: sqlite3.Connection) -> tuple[CommandRecord, bool]:
             vehicle_id = visible_vehicle_id(conn, vin, brand)
             if idempotency_key is not None:
-                row = conn.execute(
-                    "SELECT id FROM commands WHERE vehicle_id = ? AND idempotency_key = ?",
-                    (vehicle_id, idempotency_key),
-                ).fetchone()
+                row = conn.execute(sql.FIND_IDEMPOTENT, (vehicle_id, idempotency_key)).fetchone()
                 if row is not None:
                     return _load(conn, row[0]), False
-            created = now_us()
-            conn.execute(
-                "INSERT INTO commands (id, vehicle_id, kind, params, status, idempotency_key, "
-                "created_at, expires_at) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (
-                    command_id,
-                    vehicle_id,
-                    kind,
-                    dumps(params),
-                    idempotency_key,
-                    created,
-                    expires_at,
-                ),
+            record = sql.queued(
+                command_id, vin, kind, params, expires_at, idempotency_key, now_us()
             )
-            conn.execute(
-                "INSERT INTO command_transitions (command_id, status, at) VALUES (?, 'queued', ?)",
-                (command_id, created),
-            )
-            # Built here rather than read back: this is on every command's path.
-            record = CommandRecord(
-                id=command_id,
-                vin=vin,
-                kind=kind,
-                params=params,
-                status="queued",
-                reason=None,
-                idempotency_key=idempotency_key,
-                created_at=created,
-                expires_at=expires_at,
-                delivered_at=None,
-                completed_at=None,
-                transitions=(CommandTransition("queued", created),),
-            )
+            conn.execute(sql.INSERT_COMMAND, sql.insert_values(record, vehicle_id))
+            conn.execute(sql.INSERT_QUEUED, (command_id, record.created_at))
             self._emit(conn, emit, record)
             return record, True
 
@@ -112,10 +74,7 @@ class SqliteCommandStore:
         def query(conn: sqlite3.Connection) -> CommandRecord:
             if brand is not None:  # an operator sees every vehicle: the VIN check below suffices
                 visible_vehicle_id(conn, vin, brand)
-            command = _load(conn, command_id)
-            if command.vin != vin:
-                raise NotFoundError(f"command {command_id} not found")
-            return command
+            return sql.of_vehicle(_load(conn, command_id), vin)
 
         return await self.engine.read(query)
 
@@ -123,16 +82,16 @@ class SqliteCommandStore:
         self, vin: str, brand: str | None, status: str | None, limit: int
     ) -> list[CommandRecord]:
         def query(conn: sqlite3.Connection) -> list[CommandRecord]:
-            sql = f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} WHERE c.vehicle_id = ?"
+            query = f"SELECT {sql.COMMAND_COLUMNS} {sql.COMMAND_FROM} WHERE c.vehicle_id = ?"
             params: list[Any] = [visible_vehicle_id(conn, vin, brand)]
             if status is not None:
-                sql += " AND c.status = ?"
+                query += " AND c.status = ?"
                 params.append(status)
-            sql += " ORDER BY c.created_at DESC LIMIT ?"
+            query += " ORDER BY c.created_at DESC LIMIT ?"
             params.append(limit)
             return [
-                command_of(row, _transitions(conn, row[0]))
-                for row in conn.execute(sql, params).fetchall()
+                sql.command_of(row, _transitions(conn, row[0]))
+                for row in conn.execute(query, params).fetchall()
             ]
 
         return await self.engine.read(query)
@@ -141,17 +100,8 @@ class SqliteCommandStore:
         self, conn: sqlite3.Connection, command_id: str, steps: Sequence[CommandTransition]
     ) -> None:
         """Record transitions and keep the command row's status and times in step."""
-        last = steps[-1]
-        delivered, completed = step_times(steps)
-        conn.execute(
-            "UPDATE commands SET status = ?, reason = ?, delivered_at = COALESCE(delivered_at, ?), "
-            "completed_at = COALESCE(?, completed_at) WHERE id = ?",
-            (last.status, last.reason, delivered, completed, command_id),
-        )
-        conn.executemany(
-            "INSERT INTO command_transitions (command_id, status, at, reason) VALUES (?, ?, ?, ?)",
-            [(command_id, step.status, step.at, step.reason) for step in steps],
-        )
+        conn.execute(sql.SET_STATUS, sql.status_values(command_id, steps))
+        conn.executemany(sql.INSERT_TRANSITION, sql.transition_values(command_id, steps))
 
     async def transition_command(
         self,
@@ -161,14 +111,8 @@ class SqliteCommandStore:
         emit: EmitCommand | None = None,
     ) -> CommandRecord | None:
         def update(conn: sqlite3.Connection) -> CommandRecord | None:
-            row = conn.execute(
-                "SELECT c.status, v.vin FROM commands c JOIN vehicles v ON v.id = c.vehicle_id "
-                "WHERE c.id = ?",
-                (command_id,),
-            ).fetchone()
-            if row is None or (vin is not None and row[1] != vin):
-                return None
-            steps = plan(row[0])
+            row = conn.execute(sql.COMMAND_STATUS, (command_id,)).fetchone()
+            steps = sql.planned(row, vin, plan)
             if not steps:
                 return None
             self._apply(conn, command_id, steps)
@@ -185,19 +129,19 @@ class SqliteCommandStore:
             return []
 
         def query(conn: sqlite3.Connection) -> list[CommandRecord]:
-            sql = (
-                f"SELECT {COMMAND_COLUMNS} {COMMAND_FROM} "
+            query = (
+                f"SELECT {sql.COMMAND_COLUMNS} {sql.COMMAND_FROM} "
                 f"WHERE c.status IN ({_OPEN}) AND c.expires_at > ?"
             )
             params: list[Any] = [now_us()]
             if vin is not None:
-                sql += " AND v.vin = ?"
+                query += " AND v.vin = ?"
                 params.append(vin)
             if ids is not None:
-                sql += f" AND c.id IN ({','.join('?' * len(ids))})"
+                query += f" AND c.id IN ({','.join('?' * len(ids))})"
                 params += ids
-            sql += " ORDER BY c.created_at, c.rowid"
-            return [command_of(row) for row in conn.execute(sql, params).fetchall()]
+            query += " ORDER BY c.created_at, c.rowid"
+            return [sql.command_of(row) for row in conn.execute(query, params).fetchall()]
 
         return await self.engine.read(query)
 
