@@ -6,19 +6,15 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from carcloud.errors import NotFoundError
-from carcloud.storage.sqlite.engine import SqliteEngine
+from carcloud.storage import registry_rows
+from carcloud.storage import webhook_rows as sql
+from carcloud.storage.sqlite.engine import SqliteStore
 from carcloud.storage.webhook_rows import (
     DELIVERY_COLUMNS,
     DELIVERY_FIELDS,
-    ENDPOINT_COLUMNS,
-    ENDPOINT_FROM,
-    OUTCOME_FIELDS,
     delivery_of,
     delivery_values,
     endpoint_of,
-    endpoint_values,
-    outcome_values,
 )
 from carcloud.webhooks.models import Delivery, DeliveryStatus, Outcome, WebhookEndpoint
 
@@ -26,59 +22,33 @@ _PENDING = str(DeliveryStatus.PENDING)
 
 
 def _visible(conn: sqlite3.Connection, endpoint_id: str, brand: str | None) -> WebhookEndpoint:
-    sql = f"SELECT {ENDPOINT_COLUMNS} {ENDPOINT_FROM} WHERE e.id = ?"
-    params: list[Any] = [endpoint_id]
-    if brand is not None:
-        sql += " AND b.slug = ?"
-        params.append(brand)
-    row = conn.execute(sql, params).fetchone()
+    where, params = sql.endpoint_where(endpoint_id, brand)
+    row = conn.execute(sql.ENDPOINT_SELECT + where, params).fetchone()
     if row is None:
-        raise NotFoundError(f"webhook {endpoint_id} not found")
+        raise sql.endpoint_missing(endpoint_id)
     return endpoint_of(row)
 
 
-class SqliteWebhookStore:
+class SqliteWebhookStore(SqliteStore, sql.WebhookReads):
     """WebhookStore over the shared SQLite engine."""
-
-    def __init__(self, engine: SqliteEngine) -> None:
-        self.engine = engine
 
     async def create_endpoint(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
         def insert(conn: sqlite3.Connection) -> WebhookEndpoint:
             brand_id = None
             if endpoint.brand is not None:
-                row = conn.execute(
-                    "SELECT id FROM brands WHERE slug = ?", (endpoint.brand,)
-                ).fetchone()
+                row = conn.execute(registry_rows.BRAND_ID, (endpoint.brand,)).fetchone()
                 if row is None:
-                    raise NotFoundError(f"brand {endpoint.brand!r} not found")
+                    raise registry_rows.brand_missing(endpoint.brand)
                 brand_id = row[0]
-            conn.execute(
-                "INSERT INTO webhook_endpoints (id, url, event_types, vins, description, "
-                "secret, created_at, brand_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (*endpoint_values(endpoint), brand_id),
-            )
+            conn.execute(sql.INSERT_ENDPOINT, (*sql.endpoint_values(endpoint), brand_id))
             return endpoint
 
         return await self.engine.write(insert)
 
-    async def list_endpoints(self, brand: str | None) -> list[WebhookEndpoint]:
-        sql = f"SELECT {ENDPOINT_COLUMNS} {ENDPOINT_FROM}"
-        params: list[Any] = []
-        if brand is not None:
-            sql += " WHERE b.slug = ?"
-            params.append(brand)
-        sql += " ORDER BY e.created_at, e.id"
-        rows = await self.engine.read(lambda conn: conn.execute(sql, params).fetchall())
-        return [endpoint_of(row) for row in rows]
-
-    async def get_endpoint(self, endpoint_id: str, brand: str | None) -> WebhookEndpoint:
-        return await self.engine.read(lambda conn: _visible(conn, endpoint_id, brand))
-
     async def delete_endpoint(self, endpoint_id: str, brand: str | None) -> None:
         def delete(conn: sqlite3.Connection) -> None:
             _visible(conn, endpoint_id, brand)
-            conn.execute("DELETE FROM webhook_endpoints WHERE id = ?", (endpoint_id,))
+            conn.execute(sql.DELETE_ENDPOINT, (endpoint_id,))
 
         await self.engine.write(delete)
 
@@ -87,7 +57,7 @@ class SqliteWebhookStore:
             return 0
         marks = ", ".join("?" * len(DELIVERY_FIELDS))
         # An endpoint deleted since the events were matched takes no delivery.
-        sql = (
+        insert_sql = (
             f"INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) SELECT {marks} "
             "WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = ?) "
             "ON CONFLICT (endpoint_id, event_id) DO NOTHING"
@@ -96,7 +66,7 @@ class SqliteWebhookStore:
         def insert(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
             for delivery in deliveries:
-                conn.execute(sql, (*delivery_values(delivery), delivery.endpoint_id))
+                conn.execute(insert_sql, (*delivery_values(delivery), delivery.endpoint_id))
             return conn.total_changes - before
 
         return await self.engine.write(insert)
@@ -111,7 +81,7 @@ class SqliteWebhookStore:
     ) -> list[Delivery]:
         skip = list(skip_endpoints)
         not_skipped = f"AND endpoint_id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
-        sql = (
+        claim_sql = (
             "UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN ("
             " SELECT id FROM (SELECT id, next_attempt_at, ROW_NUMBER() OVER ("
             "  PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS n"
@@ -122,15 +92,15 @@ class SqliteWebhookStore:
         params = [lease_until, _PENDING, now, *skip, per_endpoint, limit]
 
         def claim(conn: sqlite3.Connection) -> list[Delivery]:
-            return [delivery_of(row) for row in conn.execute(sql, params).fetchall()]
+            return [delivery_of(row) for row in conn.execute(claim_sql, params).fetchall()]
 
         return await self.engine.write(claim)
 
     async def record_outcome(self, delivery_id: str, outcome: Outcome) -> None:
-        assignments = ", ".join(f"{name} = ?" for name in OUTCOME_FIELDS)
-        sql = f"UPDATE webhook_deliveries SET {assignments} WHERE id = ?"
         await self.engine.write(
-            lambda conn: conn.execute(sql, (*outcome_values(outcome), delivery_id))
+            lambda conn: conn.execute(
+                sql.RECORD_OUTCOME, (*sql.outcome_values(outcome), delivery_id)
+            )
         )
 
     async def list_deliveries(
@@ -143,28 +113,23 @@ class SqliteWebhookStore:
     ) -> list[Delivery]:
         def query(conn: sqlite3.Connection) -> list[Delivery]:
             _visible(conn, endpoint_id, brand)
-            sql = f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = ?"
+            query = f"SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = ?"
             params: list[Any] = [endpoint_id]
             if status is not None:
-                sql += " AND status = ?"
+                query += " AND status = ?"
                 params.append(str(status))
             if before is not None:
-                sql += " AND event_id < ?"
+                query += " AND event_id < ?"
                 params.append(before)
-            sql += " ORDER BY event_id DESC LIMIT ?"
+            query += " ORDER BY event_id DESC LIMIT ?"
             params.append(limit)
-            return [delivery_of(row) for row in conn.execute(sql, params)]
+            return [delivery_of(row) for row in conn.execute(query, params)]
 
         return await self.engine.read(query)
 
     async def prune(self, succeeded_before: int, failed_before: int) -> int:
         def delete(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
-                "DELETE FROM webhook_deliveries WHERE (status = ? AND completed_at < ?) "
-                "OR (status = ? AND completed_at < ?)",
-                (str(DeliveryStatus.SUCCEEDED), succeeded_before,
-                 str(DeliveryStatus.FAILED), failed_before),
-            )  # fmt: skip
+            cur = conn.execute(sql.PRUNE, sql.prune_values(succeeded_before, failed_before))
             return cur.rowcount
 
         return await self.engine.write(delete)
@@ -175,13 +140,10 @@ class SqliteWebhookStore:
         def requeue(conn: sqlite3.Connection) -> Delivery:
             _visible(conn, endpoint_id, brand)
             row = conn.execute(
-                "UPDATE webhook_deliveries SET status = ?, attempts = 0, next_attempt_at = ?, "
-                "retry_until = ?, completed_at = NULL WHERE id = ? AND endpoint_id = ? "
-                f"RETURNING {DELIVERY_COLUMNS}",
-                (_PENDING, now, retry_until, delivery_id, endpoint_id),
+                sql.REDELIVER, sql.redeliver_values(endpoint_id, delivery_id, now, retry_until)
             ).fetchone()
             if row is None:
-                raise NotFoundError(f"delivery {delivery_id} of webhook {endpoint_id} not found")
+                raise sql.delivery_missing(endpoint_id, delivery_id)
             return delivery_of(row)
 
         return await self.engine.write(requeue)
