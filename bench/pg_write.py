@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,28 +40,10 @@ from carcloud.ingest.retention import day_start
 from carcloud.storage.postgres import postgres_stores
 from carcloud.timeutil import now_us
 
-SIGNALS = {
-    "Vehicle.Speed": 87.5,
-    "Vehicle.CurrentLocation.Latitude": 52.5208,
-    "Vehicle.CurrentLocation.Longitude": 13.4094,
-    "Vehicle.CurrentLocation.Heading": 181.0,
-    "Vehicle.CurrentLocation.Altitude": 34.0,
-    "Vehicle.TraveledDistance": 12345.6,
-    "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current": 64.2,
-    "Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed": 64.0,
-    "Vehicle.Powertrain.Range": 251000,
-    "Vehicle.Powertrain.TractionBattery.Charging.IsCharging": False,
-    "Vehicle.Cabin.HVAC.AmbientAirTemperature": 21.5,
-    "Vehicle.Exterior.AirTemperature": 7.0,
-    "Vehicle.IsMoving": True,
-    "Vehicle.Powertrain.Transmission.CurrentGear": 1,
-    "Vehicle.LowVoltageBattery.CurrentVoltage": 14.1,
-    "Vehicle.Chassis.Axle.Row1.Wheel.Left.Tire.Pressure": 250,
-    "Vehicle.Chassis.Axle.Row1.Wheel.Right.Tire.Pressure": 251,
-    "Vehicle.Chassis.Axle.Row2.Wheel.Left.Tire.Pressure": 248,
-    "Vehicle.Chassis.Axle.Row2.Wheel.Right.Tire.Pressure": 249,
-    "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked": True,
-}
+# The same 20-signal message as the end-to-end bench.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import SIGNALS  # noqa: E402
+
 COLUMNS = ["vehicle_id", "ts", "seq", "received_at", "signals"]
 MERGE = (
     "ON CONFLICT (vehicle_id, ts) DO UPDATE SET seq = excluded.seq, "
