@@ -321,6 +321,24 @@ SETTINGS: tuple[Setting, ...] = (
         default_text="up: its own server; worker: from DATA_DIR/runtime.json",
     ),
     Setting(
+        "nats_tls_ca",
+        _path,
+        None,
+        "CA certificate (PEM) of the NATS servers: carcloud checks tls:// servers against it "
+        "(default: the system's trust store); nats-config: the nodes check each other's routes "
+        "with it",
+        metavar="FILE",
+    ),
+    Setting(
+        "nats_tls_cert",
+        _path,
+        None,
+        "certificate (PEM) on carcloud's side of NATS TLS: nats-config: every node's, for "
+        "clients and routes; a carcloud process: its client certificate (mutual TLS)",
+        metavar="FILE",
+    ),
+    Setting("nats_tls_key", _path, None, "private key (PEM) of --nats-tls-cert", metavar="FILE"),
+    Setting(
         "mqtt_url",
         _mqtt_url,
         "",
@@ -513,6 +531,9 @@ class Settings:
     tls_cert: Path | None = _default("tls_cert")
     tls_key: Path | None = _default("tls_key")
     nats_url: str = _default("nats_url")
+    nats_tls_ca: Path | None = _default("nats_tls_ca")
+    nats_tls_cert: Path | None = _default("nats_tls_cert")
+    nats_tls_key: Path | None = _default("nats_tls_key")
     mqtt_url: str = _default("mqtt_url")
     stream_replicas: int = _default("stream_replicas")
     secrets_file: Path | None = _default("secrets_file")
@@ -566,6 +587,9 @@ class Settings:
             "tls_cert": None if self.tls_cert is None else str(self.tls_cert),
             "tls_key": None if self.tls_key is None else str(self.tls_key),
             "nats_url": mask_url(self.nats_url),
+            "nats_tls_ca": None if self.nats_tls_ca is None else str(self.nats_tls_ca),
+            "nats_tls_cert": None if self.nats_tls_cert is None else str(self.nats_tls_cert),
+            "nats_tls_key": None if self.nats_tls_key is None else str(self.nats_tls_key),
             "mqtt_url": mask_url(self.mqtt_url),
             "stream_replicas": self.stream_replicas,
             "secrets_file": None if self.secrets_file is None else str(self.secrets_file),

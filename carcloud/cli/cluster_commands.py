@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from carcloud.cli.common import _add_settings, _settings, console
+from carcloud.cli.common import NATS_TLS_SETTINGS, _add_settings, _settings, console
 from carcloud.config import host_list, port_list
 from carcloud.messaging import cluster
 
@@ -34,7 +34,9 @@ def add_cluster_commands(sub: Any) -> None:
         description="Write one nats-server config per node (JetStream, MQTT, routes, and "
         "carcloud's accounts and auth callout) and carcloud.env with the CARCLOUD_* settings "
         "that point carcloud at the cluster (docs/scale-out.md). The services' passwords "
-        "come from --secrets-file, or from the data dir's secrets.json (made if missing).",
+        "come from --secrets-file, or from the data dir's secrets.json (made if missing). "
+        "With --nats-tls-cert/--nats-tls-key (and --nats-tls-ca), clients connect with TLS "
+        "only (tls:// URLs) and the routes run over TLS, checked against the CA.",
     )
     nats_config.add_argument(
         "--cluster", type=int, default=3, metavar="N", help="nodes (1, or 3 or more; default 3)"
@@ -62,11 +64,14 @@ def add_cluster_commands(sub: Any) -> None:
         metavar="DIR",
         help="where node N keeps JetStream: DIR/carcloud-N (default: the --out dir)",
     )
-    _add_settings(nats_config, ["data_dir", "secrets_file", "tls_cert", "tls_key"])
+    _add_settings(
+        nats_config, ["data_dir", "secrets_file", "tls_cert", "tls_key", *NATS_TLS_SETTINGS]
+    )
     nats_config.set_defaults(func=cmd_nats_config)
 
 
 def cmd_nats_config(args: argparse.Namespace) -> int:
+    from carcloud.messaging.tls import node_tls
     from carcloud.runtime.datadir import DataDir, load_platform_secrets
     from carcloud.runtime.platform import tls_settings
 
@@ -83,7 +88,13 @@ def cmd_nats_config(args: argparse.Namespace) -> int:
         platform = data_dir.platform_secrets()
         secrets_file = data_dir.secrets_file
     written = cluster.write_cluster(
-        args.out, nodes, platform, secrets_file, args.store_dir, tls_settings(settings)
+        args.out,
+        nodes,
+        platform,
+        secrets_file,
+        args.store_dir,
+        tls_settings(settings),
+        node_tls(settings),
     )
     for node, path in zip(nodes, written.configs, strict=True):
         console.print(
@@ -91,6 +102,7 @@ def cmd_nats_config(args: argparse.Namespace) -> int:
             f"MQTT {node.host}:{node.mqtt_port}  ->  {path}"
         )
     console.print(f"  carcloud settings  ->  {written.env_file}")
+    console.print(f"  CARCLOUD_NATS_URL={written.nats_url}")
     console.print("Start each node on its host:  nats-server -c CONFIG")
     console.print(
         f"then carcloud against them:  set -a; . {written.env_file}; set +a; "

@@ -68,7 +68,16 @@ _LOCAL_SETTINGS = (
     "trip_min_distance_m",
     "trip_min_positions",
 )
-UP_SETTINGS = (*_LOCAL_SETTINGS, "nats_url", "mqtt_url", "secrets_file", "stream_replicas")
+# TLS on NATS (docs/scale-out.md): nats-config's node certificate, the clients' CA and certificate.
+NATS_TLS_SETTINGS = ("nats_tls_ca", "nats_tls_cert", "nats_tls_key")
+UP_SETTINGS = (
+    *_LOCAL_SETTINGS,
+    "nats_url",
+    *NATS_TLS_SETTINGS,
+    "mqtt_url",
+    "secrets_file",
+    "stream_replicas",
+)
 WORKER_SETTINGS = UP_SETTINGS
 # The demo makes a fresh data dir, database and NATS of its own, unless --data-dir is given.
 DEMO_SETTINGS = tuple(name for name in _LOCAL_SETTINGS if name not in ("data_dir", "database_url"))

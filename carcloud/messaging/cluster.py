@@ -7,6 +7,11 @@
                               accounts and auth callout on all (as the embedded server's)
     DIR/carcloud.env          CARCLOUD_NATS_URL, CARCLOUD_MQTT_URL (every node's),
                               CARCLOUD_STREAM_REPLICAS and CARCLOUD_SECRETS_FILE
+                              (and CARCLOUD_NATS_TLS_CA with NATS TLS)
+
+With a NATS certificate (`--nats-tls-cert/--nats-tls-key`, `--nats-tls-ca`), the client
+ports take TLS connections only (carcloud connects to tls://HOST:PORT) and the routes
+run over TLS, each node checking the other's certificate against the CA.
 
 Start each node with `nats-server -c DIR/carcloud-N.conf` on its host, then carcloud
 with those settings (`carcloud up` or `carcloud worker ...`). The files hold the
@@ -21,7 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from carcloud.errors import ConfigError
-from carcloud.messaging.natsserver import ClusterRoutes, MqttTls, ServerPorts, render_config
+from carcloud.messaging.natsserver import (
+    ClusterRoutes,
+    MqttTls,
+    NatsTls,
+    ServerPorts,
+    render_config,
+)
 from carcloud.runtime.datadir import PlatformSecrets, write_private
 
 CLUSTER_NAME = "carcloud"
@@ -121,10 +132,13 @@ def route_password(platform: PlatformSecrets) -> str:
     return digest.hexdigest()[:32]
 
 
-def cluster_urls(nodes: list[ClusterNode], tls: bool = False) -> tuple[str, str]:
+def cluster_urls(
+    nodes: list[ClusterNode], tls: bool = False, nats_tls: bool = False
+) -> tuple[str, str]:
     """(CARCLOUD_NATS_URL, CARCLOUD_MQTT_URL) naming every node."""
     scheme = "mqtts" if tls else "mqtt"
-    nats_url = ",".join(f"nats://{node.host}:{node.nats_port}" for node in nodes)
+    nats_scheme = "tls" if nats_tls else "nats"
+    nats_url = ",".join(f"{nats_scheme}://{node.host}:{node.nats_port}" for node in nodes)
     mqtt_url = ",".join(f"{scheme}://{node.host}:{node.mqtt_port}" for node in nodes)
     return nats_url, mqtt_url
 
@@ -135,6 +149,7 @@ def render_node(
     platform: PlatformSecrets,
     store_dir: Path,
     tls: MqttTls | None = None,
+    nats_tls: NatsTls | None = None,
 ) -> str:
     """The nats-server config of one node of the cluster (of one server when alone)."""
     password = route_password(platform)
@@ -146,6 +161,7 @@ def render_node(
             tuple(f"nats-route://{ROUTE_USER}:{password}@{n.route_address}" for n in nodes),
             ROUTE_USER,
             password,
+            nats_tls,
         )
         if len(nodes) > 1
         else None
@@ -157,6 +173,7 @@ def render_node(
         name=node.name,
         tls=tls,
         cluster=routes,
+        nats_tls=nats_tls,
     )
 
 
@@ -167,6 +184,7 @@ def write_cluster(
     secrets_file: Path,
     store_root: Path | None = None,
     tls: MqttTls | None = None,
+    nats_tls: NatsTls | None = None,
 ) -> ClusterFiles:
     """Write every node's config and carcloud.env into `out_dir` (created if missing).
 
@@ -181,9 +199,10 @@ def write_cluster(
     configs = []
     for node in nodes:
         path = out_dir / f"{node.name}.conf"
-        write_private(path, render_node(node, nodes, platform, root / node.name, tls))
+        write_private(path, render_node(node, nodes, platform, root / node.name, tls, nats_tls))
         configs.append(path)
-    nats_url, mqtt_url = cluster_urls(nodes, tls is not None)
+    nats_url, mqtt_url = cluster_urls(nodes, tls is not None, nats_tls is not None)
+    ca_file = nats_tls.ca_file if nats_tls is not None else None
     replicas = min(len(nodes), MAX_STREAM_REPLICAS)
     env_file = out_dir / "carcloud.env"
     write_private(
@@ -192,6 +211,7 @@ def write_cluster(
         f"CARCLOUD_NATS_URL={nats_url}\n"
         f"CARCLOUD_MQTT_URL={mqtt_url}\n"
         f"CARCLOUD_STREAM_REPLICAS={replicas}\n"
-        f"CARCLOUD_SECRETS_FILE={secrets_file.absolute()}\n",
+        f"CARCLOUD_SECRETS_FILE={secrets_file.absolute()}\n"
+        + (f"CARCLOUD_NATS_TLS_CA={ca_file}\n" if ca_file is not None else ""),
     )
     return ClusterFiles(configs, env_file, nats_url, mqtt_url, replicas)

@@ -69,6 +69,33 @@ def check_port_free(host: str, port: int, flag: str) -> None:
 
 
 @dataclass(frozen=True)
+class NatsTls:
+    """A node's certificate and key for NATS clients and routes, and the CA routes are checked with.
+
+    Routes check the certificate of the node they reach and show theirs (nats-server
+    always verifies both ends of a route), so the certificate names the node's host
+    and may serve as a TLS client as well as a server.
+    """
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path | None = None  # None: the system's trust store
+
+    def render(self, indent: str) -> str:
+        """A `tls` block: the client port's (top level) or the routes' (inside `cluster`)."""
+        return tls_block(indent, self.cert_file, self.key_file, self.ca_file)
+
+
+def tls_block(indent: str, cert_file: Path, key_file: Path, ca_file: Path | None = None) -> str:
+    """A nats-server `tls` block, indented by `indent`."""
+    lines = [f'cert_file: "{cert_file}"', f'key_file: "{key_file}"']
+    if ca_file is not None:
+        lines.append(f'ca_file: "{ca_file}"')
+    body = "".join(f"{indent}  {line}\n" for line in lines)
+    return f"{indent}tls {{\n{body}{indent}}}\n"
+
+
+@dataclass(frozen=True)
 class ClusterRoutes:
     """How one node of a NATS cluster meets the others (see `carcloud.messaging.cluster`)."""
 
@@ -78,6 +105,7 @@ class ClusterRoutes:
     routes: tuple[str, ...]  # nats-route://USER:PASSWORD@HOST:PORT of every node
     route_user: str
     route_password: str
+    tls: NatsTls | None = None  # routes over TLS, checked against its CA
 
     def __repr__(self) -> str:
         return f"ClusterRoutes({self.cluster_name!r}, {self.host}:{self.port}, {len(self.routes)})"
@@ -90,6 +118,7 @@ class ClusterRoutes:
             f"  name: {self.cluster_name}\n"
             f"  listen: {self.host}:{self.port}\n"
             f'  authorization {{ user: {self.route_user}, password: "{self.route_password}" }}\n'
+            f"{self.tls.render('  ') if self.tls is not None else ''}"
             f"  routes: [\n{routes}  ]\n"
             "}\n"
         )
@@ -110,17 +139,18 @@ def render_config(
     name: str = "carcloud",
     tls: MqttTls | None = None,
     cluster: ClusterRoutes | None = None,
+    nats_tls: NatsTls | None = None,
 ) -> str:
     """nats-server config: APP (vehicles, services, JetStream), AUTH (callout), SYS.
 
     With `cluster`, the config of one node of a NATS cluster: the same accounts and
     auth callout on every node, its own name, store and listeners, and routes to all.
+    With `nats_tls`, the client port takes TLS connections only.
     """
-    tls_block = (
-        f'  tls {{\n    cert_file: "{tls.cert_file}"\n    key_file: "{tls.key_file}"\n  }}\n'
-        if tls is not None
-        else ""
-    )
+    mqtt_tls = tls_block("  ", tls.cert_file, tls.key_file) if tls is not None else ""
+
+    # Only TLS connections on the client port: carcloud's services send passwords over it.
+    client_tls = nats_tls.render("") if nats_tls is not None else ""
 
     # Go's pprof endpoint for finding where the server spends its time (never by default).
     prof_port = os.environ.get("CARCLOUD_NATS_PROF_PORT", "")
@@ -161,7 +191,7 @@ def render_config(
 server_name: {name}
 listen: {ports.host}:{ports.nats}
 max_payload: {MAX_PAYLOAD}
-{profiling}{cluster.render() if cluster is not None else ""}jetstream {{
+{client_tls}{profiling}{cluster.render() if cluster is not None else ""}jetstream {{
   store_dir: "{store_dir}"
   limits {{
     # nats-server 2.15 allows 1,000 consumers per stream unless told otherwise. Every
@@ -176,7 +206,7 @@ mqtt {{
   # QoS 1 redelivery to vehicles that do not acknowledge.
   ack_wait: "30s"
   max_ack_pending: 1024
-{tls_block}}}
+{mqtt_tls}}}
 accounts {{
   AUTH {{ users: [ {{ user: auth, password: "{hashed("auth")}" }} ] }}
   {APP_ACCOUNT} {{

@@ -43,6 +43,7 @@ from carcloud.messaging.natsserver import (
     render_config,
 )
 from carcloud.messaging.streams import TELEMETRY_STREAM, ensure_consumer, ensure_streams
+from carcloud.messaging.tls import client_tls, readable_file
 from carcloud.presence.service import ServerConnections
 from carcloud.runtime.datadir import DataDir, PlatformSecrets, load_platform_secrets
 from carcloud.runtime.role_names import USER_ROLES
@@ -72,8 +73,13 @@ class Started:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-async def _connect(url: str, user: str, password: str, name: str) -> NatsClient:
-    """A NATS connection that reconnects for ever, to any server of `url` (a list on a cluster)."""
+async def _connect(
+    url: str, user: str, password: str, name: str, tls: ssl.SSLContext | None = None
+) -> NatsClient:
+    """A NATS connection that reconnects for ever, to any server of `url` (a list on a cluster).
+
+    `tls` (see `carcloud.messaging.tls.client_tls`) for tls:// servers.
+    """
     servers = nats_servers(url)
     state = {"down": False}
 
@@ -98,6 +104,7 @@ async def _connect(url: str, user: str, password: str, name: str) -> NatsClient:
             allow_reconnect=True,
             error_cb=on_error,
             reconnected_cb=on_reconnect,
+            tls=tls,
         )
     except (OSError, nats.errors.Error) as exc:
         raise MessagingError(f"cannot connect to NATS at {mask_url(url)} as {user}: {exc}") from exc
@@ -137,10 +144,9 @@ def tls_settings(settings: Settings) -> MqttTls | None:
         return None
     if settings.tls_cert is None or settings.tls_key is None:
         raise ConfigError("TLS needs both --tls-cert and --tls-key")
-    for path, flag in ((settings.tls_cert, "--tls-cert"), (settings.tls_key, "--tls-key")):
-        if not path.is_file():
-            raise ConfigError(f"{flag} {path} is not a readable file")
-    return MqttTls(settings.tls_cert.absolute(), settings.tls_key.absolute())
+    return MqttTls(
+        readable_file(settings.tls_cert, "--tls-cert"), readable_file(settings.tls_key, "--tls-key")
+    )
 
 
 def internal_mqtt_ssl(settings: Settings) -> ssl.SSLContext | None:
@@ -272,7 +278,10 @@ async def run_roles(
     if media is None and settings.janus_url is not None:
         media = MediaEndpoint(settings.janus_url, settings.janus_secret)
     try:
-        svc_nc = await _connect(url, "svc", platform.passwords["svc"], f"carcloud-{os.getpid()}")
+        tls = client_tls(settings)
+        svc_nc = await _connect(
+            url, "svc", platform.passwords["svc"], f"carcloud-{os.getpid()}", tls
+        )
         clients.append(svc_nc)
         js = svc_nc.jetstream()
         await ensure_streams(js, settings.stream_replicas)
@@ -280,7 +289,11 @@ async def run_roles(
         connections: dict[str, NatsClient] = {"svc": svc_nc}
         for identity in sorted({need for name in names for need in ROLES[name].needs}):
             client = await _connect(
-                url, identity, platform.passwords[identity], f"carcloud-{identity}-{os.getpid()}"
+                url,
+                identity,
+                platform.passwords[identity],
+                f"carcloud-{identity}-{os.getpid()}",
+                tls,
             )
             clients.append(client)
             connections[identity] = client

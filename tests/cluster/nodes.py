@@ -109,8 +109,8 @@ class NatsCluster:
     env: dict[str, str]
 
     @classmethod
-    def configure(cls, root: Path, size: int) -> NatsCluster:
-        """Write the configs (free ports) with the CLI; nothing is started yet."""
+    def configure(cls, root: Path, size: int, *options: str) -> NatsCluster:
+        """Write the configs (free ports) with the CLI, given `options` too; nothing is started."""
         out_dir, data_dir = root / "nats", root / "data"
         ports = [[free_port() for _ in range(size)] for _ in range(3)]
         result = carcloud(
@@ -127,6 +127,7 @@ class NatsCluster:
             ",".join(map(str, ports[1])),
             "--mqtt-ports",
             ",".join(map(str, ports[2])),
+            *options,
         )
         assert result.returncode == 0, result.stderr
         env = {}
