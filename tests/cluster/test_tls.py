@@ -30,7 +30,7 @@ from carcloud.messaging.tls import client_tls, node_tls
 from carcloud.runtime.datadir import load_platform_secrets
 from carcloud.runtime.launcher import free_port
 from carcloud.runtime.platform import _connect
-from tests.agent.test_tls import make_certificates
+from tests.certs import make_certificates
 from tests.cluster.nodes import CLI, NatsCluster, RoleProcess, carcloud, start_all, wait_until
 from tests.cluster.test_processes import register
 from tests.platform import Car
