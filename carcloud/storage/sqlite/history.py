@@ -2,17 +2,14 @@
 (`carcloud.ingest.rollup`, `carcloud.ingest.retention`).
 
 The rollup folds each vehicle's closed minutes into per-minute aggregates, at most a
-vehicle-hour per write transaction, and rests between transactions (REST_RATIO) so that
-it does not crowd out ingest and derive in the process that runs it. SQLite has no
-partitions: expired full-rate rows are deleted one vehicle-hour at a time (folding
-first only what the rollup has not), each chunk in its own short write transaction,
-so that ingest keeps committing between chunks. SQLite has one writer: a rollup never
-races a write.
+vehicle-hour per write transaction. SQLite has no partitions: expired full-rate rows
+are deleted one vehicle-hour at a time (folding first only what the rollup has not),
+each chunk in its own short write transaction, so that ingest keeps committing
+between chunks. SQLite has one writer: a rollup never races a write.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
@@ -34,11 +31,6 @@ from carcloud.timeutil import now_us
 CHUNK_US = 3600 * 1_000_000  # one vehicle-hour of rows per write transaction
 # A rollup write transaction folds vehicles until it has held the writer this long.
 WRITE_BUDGET_S = 0.05
-# After each such transaction the rollup rests this many times as long as it worked, so
-# that a pass takes at most half of the writer and of the process (ingest and derive
-# write, and derive computes, between its chunks): the pass runs longer, but it is
-# bulk work and derivation lag is not.
-REST_RATIO = 1.0
 
 # The minute row merged with an existing one (late rows of a minute already folded).
 _MERGE_MINUTE = (
@@ -95,7 +87,7 @@ class SqliteHistory:
         pending = list(reversed(vehicle_ids))
         folds = written = 0
 
-        def fold(conn: sqlite3.Connection) -> tuple[int, int, float]:
+        def fold(conn: sqlite3.Connection) -> tuple[int, int]:
             began, chunk_folds, chunk_written = time.perf_counter(), 0, 0
             while pending:
                 done, minutes = self._roll_up_chunk(conn, pending[-1], until)
@@ -105,14 +97,12 @@ class SqliteHistory:
                     pending.pop()
                 if time.perf_counter() - began >= WRITE_BUDGET_S:
                     break
-            return chunk_folds, chunk_written, time.perf_counter() - began
+            return chunk_folds, chunk_written
 
         while pending:
-            chunk_folds, chunk_written, worked_s = await self.engine.write(fold)
+            chunk_folds, chunk_written = await self.engine.write(fold)
             folds += chunk_folds
             written += chunk_written
-            if pending:
-                await asyncio.sleep(worked_s * REST_RATIO)
         return RollupReport(until, len(vehicle_ids), folds, written)
 
     def _roll_up_chunk(
