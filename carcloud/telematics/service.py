@@ -53,6 +53,13 @@ MAX_ROUTE_POINTS = 500
 # A derivation whose checkpoint another derivation replaced meanwhile is done again (from
 # its history) at most this many times, then left to the worker's retry.
 MAX_ATTEMPTS = 3
+# A derivation that writes nothing (no trip or session open, none found) does not save a
+# checkpoint that moves on by fewer rows and less vehicle time than these: the next one
+# goes on from the saved checkpoint and reads those rows again (with the same result).
+# A parked car's data then costs no write per derivation. Safe with several derive
+# processes: a derivation that skips its save wrote nothing another one could overwrite.
+CHECKPOINT_ROWS = 32
+CHECKPOINT_SPAN_US = 300 * 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,17 @@ class _Scanned:
     # Resumed with no trip (session) open and none found: nothing of it to compare or write.
     no_trips: bool = False
     no_sessions: bool = False
+    resumed_from: int | None = None  # the saved checkpoint's covered_ts it went on from
+
+    def checkpoint_due(self) -> bool:
+        """Whether to save its checkpoint (see CHECKPOINT_ROWS)."""
+        if self.checkpoint is None:
+            return False
+        if self.resumed_from is None or not (self.no_trips and self.no_sessions):
+            return True
+        newer = sum(1 for ts in self.checkpoint.recent if ts > self.resumed_from)
+        span = self.checkpoint.covered_ts - self.resumed_from
+        return newer >= CHECKPOINT_ROWS or span >= CHECKPOINT_SPAN_US
 
 
 def _same(stored: Sequence[T], start: int, derived: Sequence[T]) -> bool:
@@ -231,7 +249,7 @@ class TelematicsService:
             if scanned is None:
                 scanned = await self._from_history(vin, brand, usable, since)
             derived = await self._write(vin, brand, scanned)
-            if scanned.checkpoint is None:
+            if scanned.checkpoint is None or not scanned.checkpoint_due():
                 return derived
             text = checkpoint.encode(scanned.checkpoint)
             if await self.store.save_derive_checkpoint(vin, version, text):
@@ -282,6 +300,7 @@ class TelematicsService:
             _checkpoint(timeline, trips, sessions, saved.recent) if moments else None,
             no_trips=not trips_were_open and not found_trips,
             no_sessions=not sessions_were_open and not found_sessions,
+            resumed_from=saved.covered_ts,
         )
 
     async def _from_history(

@@ -15,7 +15,7 @@ from carcloud.storage import Stores
 from carcloud.storage.sqlite import sqlite_stores
 from carcloud.telematics.charging import detect_sessions
 from carcloud.telematics.models import DetectionSettings
-from carcloud.telematics.service import TelematicsService, downsample
+from carcloud.telematics.service import CHECKPOINT_ROWS, TelematicsService, downsample
 from carcloud.telematics.timeline import POWER_STATE, SPEED, Position, build_timeline
 from carcloud.telematics.trips import detect_trips
 from tests.telematics.drive import CHARGE, DAY, SECOND, Leg, rows, run
@@ -248,6 +248,39 @@ async def test_two_derive_processes_racing_over_a_backlog_end_with_the_whole_his
     rest = live[split + 5 :]
     await _feed(stores, process_a, [rest[i : i + 5] for i in range(0, len(rest), 5)], 300_000)
 
+    assert await stores.telematics.list_trips(VIN, None) == list(
+        reversed(detect_trips(VIN, build_timeline(samples), DetectionSettings()))
+    )
+
+
+class _CountedSaves(_CountedReads):
+    """A view of the store that counts checkpoint saves."""
+
+    def __init__(self, store: Any) -> None:
+        super().__init__(store)
+        self.saves = 0
+
+    async def save_derive_checkpoint(self, vin: str, version: int, state: str) -> bool:
+        self.saves += 1
+        saved: bool = await self.store.save_derive_checkpoint(vin, version, state)
+        return saved
+
+
+async def test_a_parked_car_saves_a_checkpoint_only_every_so_many_rows(stores: Stores) -> None:
+    # An hour parked (a row a second), one row per derivation: a derivation that writes
+    # nothing saves its checkpoint only once it is CHECKPOINT_ROWS rows on; the one after
+    # it then reads fewer than that many rows again. The drive after it is detected as
+    # from the whole history.
+    samples = rows(run([Leg("park", 3600), *DAY]))
+    parked = next(i for i, (ts, _) in enumerate(samples) if ts >= samples[0][0] + 3500 * SECOND)
+    counted = _CountedSaves(stores.telematics)
+    service = TelematicsService(counted)
+    await _feed(stores, service, [[row] for row in samples[:parked]])
+    assert await stores.telematics.list_trips(VIN, None) == []
+    assert counted.saves <= parked // CHECKPOINT_ROWS + 2  # not one a derivation
+    assert max(counted.read[1:]) <= CHECKPOINT_ROWS + 1
+    rest = samples[parked:]
+    await _feed(stores, service, [rest[i : i + 5] for i in range(0, len(rest), 5)], seq=parked)
     assert await stores.telematics.list_trips(VIN, None) == list(
         reversed(detect_trips(VIN, build_timeline(samples), DetectionSettings()))
     )
