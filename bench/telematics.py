@@ -487,10 +487,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["work_dir"] = str(work)
     finally:
         monitor.stop()
-        platform.stop()
+        # Ingest processes first, while their NATS is still there (a worker whose server is
+        # gone keeps reconnecting); one that does not stop is killed, so a slow stop never
+        # costs the run its results.
         for ingester in ingesters:
             ingester.terminate()
-            ingester.wait(timeout=30)
+        for ingester in ingesters:
+            try:
+                ingester.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                ingester.kill()
+                ingester.wait()
+        platform.stop()
     return results
 
 
