@@ -238,6 +238,11 @@ authorization {{
 # is several times that, so that a busy machine slows the start but never refuses it.
 BASE_STARTUP_S = 15.0
 STARTUP_S_PER_CONSUMER = 0.002
+# It also reads every stream's message blocks: a TELEMETRY stream of 8.1 GB (near its
+# 8 GiB limit, after bench/telematics.py's 500-car day) took 15.0 s to restore on a quiet
+# 2-core machine, so the fixed 15 s refused the restart. The allowance per GB is about
+# three times that.
+STARTUP_S_PER_GB = 6.0
 # Stopping is not waited for as long: nats-server stops each consumer in turn (20,010
 # took 215 s), and killing it after this grace is safe (cars were disconnected first,
 # and JetStream recovers its files at the next start; all 20,010 came back).
@@ -254,9 +259,19 @@ def persisted_consumers(store_dir: Path) -> int:
     return count
 
 
-def startup_limit_s(consumers: int) -> float:
-    """How long nats-server may take to listen when it must restore `consumers`."""
-    return BASE_STARTUP_S + consumers * STARTUP_S_PER_CONSUMER
+def stored_bytes(store_dir: Path) -> int:
+    """How many bytes of stream messages nats-server will restore from `store_dir`."""
+    total = 0
+    for msgs in store_dir.glob("jetstream/*/streams/*/msgs"):
+        with contextlib.suppress(OSError), os.scandir(msgs) as entries:
+            total += sum(entry.stat().st_size for entry in entries if entry.is_file())
+    return total
+
+
+def startup_limit_s(consumers: int, stored: int = 0) -> float:
+    """How long nats-server may take to listen when it must restore `consumers` and
+    `stored` bytes of messages."""
+    return BASE_STARTUP_S + consumers * STARTUP_S_PER_CONSUMER + stored / 1e9 * STARTUP_S_PER_GB
 
 
 class NatsServer:
@@ -287,11 +302,13 @@ class NatsServer:
         """
         if startup_s is None:
             consumers = persisted_consumers(self.store_dir) if self.store_dir is not None else 0
-            startup_s = startup_limit_s(consumers)
-            if consumers:
+            stored = stored_bytes(self.store_dir) if self.store_dir is not None else 0
+            startup_s = startup_limit_s(consumers, stored)
+            if consumers or stored:
                 log.info(
-                    "nats-server restores %d JetStream consumer(s); allowing it %.0f s to start",
-                    consumers, startup_s,
+                    "nats-server restores %d JetStream consumer(s) and %s MB of messages; "
+                    "allowing it %.0f s to start",
+                    consumers, f"{stored / 1e6:,.1f}", startup_s,
                 )  # fmt: skip
         binary = nats_server_binary()
         # Its own session: Ctrl-C reaches carcloud, which stops the server last.
