@@ -15,10 +15,12 @@ from carcloud.messaging.natsserver import (
     ServerPorts,
     persisted_consumers,
     startup_limit_s,
+    stored_bytes,
 )
 from carcloud.runtime.launcher import free_port
 
 CONSUMERS = 40
+MESSAGES = 100
 
 
 def server(tmp_path: Path) -> NatsServer:
@@ -45,6 +47,8 @@ def test_a_restart_counts_the_persisted_consumers_and_allows_for_them(
         await js.add_stream(name="FLEET", subjects=["fleet.>"])
         for index in range(CONSUMERS):
             await js.pull_subscribe(f"fleet.{index}", durable=f"car{index}")
+        for index in range(MESSAGES):
+            await js.publish(f"fleet.{index % CONSUMERS}", b"x" * 1000)
         await nc.close()
         await embedded.stop()
         on_disk = persisted_consumers(tmp_path / "store")
@@ -59,9 +63,11 @@ def test_a_restart_counts_the_persisted_consumers_and_allows_for_them(
     on_disk, restored = asyncio.run(scenario())
     assert on_disk == CONSUMERS
     assert restored == CONSUMERS
-    allowed = f"restores {CONSUMERS} JetStream consumer(s); allowing it"
+    assert stored_bytes(tmp_path / "store") >= MESSAGES * 1000
+    allowed = f"restores {CONSUMERS} JetStream consumer(s) and 0.1 MB of messages; allowing it"
     assert any(allowed in record.getMessage() for record in caplog.records)
     assert persisted_consumers(tmp_path / "no-store") == 0
+    assert stored_bytes(tmp_path / "no-store") == 0
 
 
 def test_the_start_up_limit_covers_what_a_large_fleet_measured() -> None:
@@ -70,3 +76,5 @@ def test_the_start_up_limit_covers_what_a_large_fleet_measured() -> None:
     # had refused such a start before.
     assert startup_limit_s(20_010) >= 3 * 8.1 + BASE_STARTUP_S
     assert startup_limit_s(0) == BASE_STARTUP_S
+    # A TELEMETRY stream near its 8 GiB limit: 8.1 GB took 15.0 s to restore, quiet.
+    assert startup_limit_s(0, 8_100_000_000) >= 3 * 15.0 + BASE_STARTUP_S
