@@ -339,6 +339,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("nats_tls_key", _path, None, "private key (PEM) of --nats-tls-cert", metavar="FILE"),
     Setting(
+        "nats_tls_first",
+        _switch,
+        True,
+        "NATS TLS starts with the TLS handshake, before the server's INFO, so that nothing "
+        "on the network can talk a client out of TLS; 0 for servers that send INFO first "
+        "(nats-config: the client ports' handshake_first)",
+        metavar="1|0",
+    ),
+    Setting(
         "mqtt_url",
         _mqtt_url,
         "",
@@ -534,6 +543,7 @@ class Settings:
     nats_tls_ca: Path | None = _default("nats_tls_ca")
     nats_tls_cert: Path | None = _default("nats_tls_cert")
     nats_tls_key: Path | None = _default("nats_tls_key")
+    nats_tls_first: bool = _default("nats_tls_first")
     mqtt_url: str = _default("mqtt_url")
     stream_replicas: int = _default("stream_replicas")
     secrets_file: Path | None = _default("secrets_file")
@@ -590,6 +600,7 @@ class Settings:
             "nats_tls_ca": None if self.nats_tls_ca is None else str(self.nats_tls_ca),
             "nats_tls_cert": None if self.nats_tls_cert is None else str(self.nats_tls_cert),
             "nats_tls_key": None if self.nats_tls_key is None else str(self.nats_tls_key),
+            "nats_tls_first": self.nats_tls_first,
             "mqtt_url": mask_url(self.mqtt_url),
             "stream_replicas": self.stream_replicas,
             "secrets_file": None if self.secrets_file is None else str(self.secrets_file),

@@ -36,7 +36,8 @@ def add_cluster_commands(sub: Any) -> None:
         "that point carcloud at the cluster (docs/scale-out.md). The services' passwords "
         "come from --secrets-file, or from the data dir's secrets.json (made if missing). "
         "With --nats-tls-cert/--nats-tls-key (and --nats-tls-ca), clients connect with TLS "
-        "only (tls:// URLs) and the routes run over TLS, checked against the CA.",
+        "only (tls:// URLs), starting with the handshake (unless --nats-tls-first 0), and "
+        "the routes run over TLS, checked against the CA.",
     )
     nats_config.add_argument(
         "--cluster", type=int, default=3, metavar="N", help="nodes (1, or 3 or more; default 3)"

@@ -69,7 +69,7 @@ _LOCAL_SETTINGS = (
     "trip_min_positions",
 )
 # TLS on NATS (docs/scale-out.md): nats-config's node certificate, the clients' CA and certificate.
-NATS_TLS_SETTINGS = ("nats_tls_ca", "nats_tls_cert", "nats_tls_key")
+NATS_TLS_SETTINGS = ("nats_tls_ca", "nats_tls_cert", "nats_tls_key", "nats_tls_first")
 UP_SETTINGS = (
     *_LOCAL_SETTINGS,
     "nats_url",

@@ -7,11 +7,13 @@
                               accounts and auth callout on all (as the embedded server's)
     DIR/carcloud.env          CARCLOUD_NATS_URL, CARCLOUD_MQTT_URL (every node's),
                               CARCLOUD_STREAM_REPLICAS and CARCLOUD_SECRETS_FILE
-                              (and CARCLOUD_NATS_TLS_CA with NATS TLS)
+                              (and CARCLOUD_NATS_TLS_FIRST, CARCLOUD_NATS_TLS_CA
+                              with NATS TLS)
 
 With a NATS certificate (`--nats-tls-cert/--nats-tls-key`, `--nats-tls-ca`), the client
 ports take TLS connections only (carcloud connects to tls://HOST:PORT) and the routes
-run over TLS, each node checking the other's certificate against the CA.
+run over TLS, each node checking the other's certificate against the CA. Clients
+start with the TLS handshake (`handshake_first`) unless `--nats-tls-first 0`.
 
 Start each node with `nats-server -c DIR/carcloud-N.conf` on its host, then carcloud
 with those settings (`carcloud up` or `carcloud worker ...`). The files hold the
@@ -202,7 +204,12 @@ def write_cluster(
         write_private(path, render_node(node, nodes, platform, root / node.name, tls, nats_tls))
         configs.append(path)
     nats_url, mqtt_url = cluster_urls(nodes, tls is not None, nats_tls is not None)
-    ca_file = nats_tls.ca_file if nats_tls is not None else None
+    tls_env = (
+        ""
+        if nats_tls is None
+        else f"CARCLOUD_NATS_TLS_FIRST={int(nats_tls.handshake_first)}\n"
+        + (f"CARCLOUD_NATS_TLS_CA={nats_tls.ca_file}\n" if nats_tls.ca_file is not None else "")
+    )
     replicas = min(len(nodes), MAX_STREAM_REPLICAS)
     env_file = out_dir / "carcloud.env"
     write_private(
@@ -211,7 +218,6 @@ def write_cluster(
         f"CARCLOUD_NATS_URL={nats_url}\n"
         f"CARCLOUD_MQTT_URL={mqtt_url}\n"
         f"CARCLOUD_STREAM_REPLICAS={replicas}\n"
-        f"CARCLOUD_SECRETS_FILE={secrets_file.absolute()}\n"
-        + (f"CARCLOUD_NATS_TLS_CA={ca_file}\n" if ca_file is not None else ""),
+        f"CARCLOUD_SECRETS_FILE={secrets_file.absolute()}\n{tls_env}",
     )
     return ClusterFiles(configs, env_file, nats_url, mqtt_url, replicas)

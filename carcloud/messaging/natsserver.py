@@ -80,17 +80,33 @@ class NatsTls:
     cert_file: Path
     key_file: Path
     ca_file: Path | None = None  # None: the system's trust store
+    # The client port starts with the TLS handshake instead of a plaintext INFO, so a
+    # man in the middle cannot strip `tls_required` from it (routes always start with TLS).
+    handshake_first: bool = True
 
-    def render(self, indent: str) -> str:
-        """A `tls` block: the client port's (top level) or the routes' (inside `cluster`)."""
+    def render_client_port(self) -> str:
+        """The top-level `tls` block: the client port's."""
+        return tls_block("", self.cert_file, self.key_file, self.ca_file, self.handshake_first)
+
+    def render_routes(self, indent: str) -> str:
+        """The `tls` block inside `cluster`: the routes'."""
         return tls_block(indent, self.cert_file, self.key_file, self.ca_file)
 
 
-def tls_block(indent: str, cert_file: Path, key_file: Path, ca_file: Path | None = None) -> str:
+def tls_block(
+    indent: str,
+    cert_file: Path,
+    key_file: Path,
+    ca_file: Path | None = None,
+    handshake_first: bool = False,
+) -> str:
     """A nats-server `tls` block, indented by `indent`."""
     lines = [f'cert_file: "{cert_file}"', f'key_file: "{key_file}"']
     if ca_file is not None:
         lines.append(f'ca_file: "{ca_file}"')
+    if handshake_first:
+        # `true`, never a duration: a duration lets clients that wait for INFO fall back to it.
+        lines.append("handshake_first: true")
     body = "".join(f"{indent}  {line}\n" for line in lines)
     return f"{indent}tls {{\n{body}{indent}}}\n"
 
@@ -118,7 +134,7 @@ class ClusterRoutes:
             f"  name: {self.cluster_name}\n"
             f"  listen: {self.host}:{self.port}\n"
             f'  authorization {{ user: {self.route_user}, password: "{self.route_password}" }}\n'
-            f"{self.tls.render('  ') if self.tls is not None else ''}"
+            f"{self.tls.render_routes('  ') if self.tls is not None else ''}"
             f"  routes: [\n{routes}  ]\n"
             "}\n"
         )
@@ -145,12 +161,13 @@ def render_config(
 
     With `cluster`, the config of one node of a NATS cluster: the same accounts and
     auth callout on every node, its own name, store and listeners, and routes to all.
-    With `nats_tls`, the client port takes TLS connections only.
+    With `nats_tls`, the client port takes TLS connections only (handshake first, unless
+    `nats_tls.handshake_first` is off).
     """
     mqtt_tls = tls_block("  ", tls.cert_file, tls.key_file) if tls is not None else ""
 
     # Only TLS connections on the client port: carcloud's services send passwords over it.
-    client_tls = nats_tls.render("") if nats_tls is not None else ""
+    client_tls = nats_tls.render_client_port() if nats_tls is not None else ""
 
     # Go's pprof endpoint for finding where the server spends its time (never by default).
     prof_port = os.environ.get("CARCLOUD_NATS_PROF_PORT", "")

@@ -5,11 +5,16 @@ between hosts. With `--nats-tls-cert/--nats-tls-key` (and `--nats-tls-ca`), nats
 writes nodes whose client port takes TLS only and whose routes run over TLS; carcloud's
 processes then connect to tls://HOST:PORT and check the servers against the CA
 (`CARCLOUD_NATS_TLS_CA`), showing a client certificate of their own if given one.
+
+Both sides start with the TLS handshake (`CARCLOUD_NATS_TLS_FIRST`, on by default): a
+NATS server otherwise says in a plaintext INFO that it wants TLS, and whoever can
+rewrite that INFO on the network could have the client send its password in clear.
 """
 
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +23,14 @@ from carcloud.errors import ConfigError
 from carcloud.messaging.natsserver import NatsTls
 
 SECURE_SCHEMES = ("tls", "wss")
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """How carcloud's NATS connections do TLS (see `client_tls`)."""
+
+    context: ssl.SSLContext
+    handshake_first: bool  # TLS before the server's INFO; False: when the INFO asks for it
 
 
 def readable_file(path: Path, flag: str) -> Path:
@@ -47,15 +60,20 @@ def node_tls(settings: Settings) -> NatsTls | None:
                 "--nats-tls-cert and --nats-tls-key"
             )
         return None
-    return NatsTls(*files, None if ca is None else readable_file(ca, "--nats-tls-ca"))
+    return NatsTls(
+        *files,
+        None if ca is None else readable_file(ca, "--nats-tls-ca"),
+        settings.nats_tls_first,
+    )
 
 
-def client_tls(settings: Settings) -> ssl.SSLContext | None:
-    """The SSL context of carcloud's NATS connections; None when the servers are nats://.
+def client_tls(settings: Settings) -> ClientTls | None:
+    """The TLS of carcloud's NATS connections; None when the servers are nats://.
 
     Servers are checked against --nats-tls-ca (else the system's trust store) and
     must be named by their certificates; --nats-tls-cert/--nats-tls-key are shown to
-    servers that ask for a client certificate.
+    servers that ask for a client certificate. The handshake comes first, before any
+    byte from the server, unless --nats-tls-first is 0.
     """
     servers = nats_servers(settings.nats_url)
     secure = [urlsplit(server).scheme in SECURE_SCHEMES for server in servers]
@@ -83,4 +101,4 @@ def client_tls(settings: Settings) -> ssl.SSLContext | None:
             context.load_cert_chain(*files)
     except ssl.SSLError as exc:
         raise ConfigError(f"NATS TLS files cannot be used: {exc}") from exc
-    return context
+    return ClientTls(context, settings.nats_tls_first)

@@ -43,7 +43,7 @@ from carcloud.messaging.natsserver import (
     render_config,
 )
 from carcloud.messaging.streams import TELEMETRY_STREAM, ensure_consumer, ensure_streams
-from carcloud.messaging.tls import client_tls, readable_file
+from carcloud.messaging.tls import ClientTls, client_tls, readable_file
 from carcloud.presence.service import ServerConnections
 from carcloud.runtime.datadir import DataDir, PlatformSecrets, load_platform_secrets
 from carcloud.runtime.role_names import USER_ROLES
@@ -74,11 +74,12 @@ class Started:
 
 
 async def _connect(
-    url: str, user: str, password: str, name: str, tls: ssl.SSLContext | None = None
+    url: str, user: str, password: str, name: str, tls: ClientTls | None = None
 ) -> NatsClient:
     """A NATS connection that reconnects for ever, to any server of `url` (a list on a cluster).
 
-    `tls` (see `carcloud.messaging.tls.client_tls`) for tls:// servers.
+    `tls` (see `carcloud.messaging.tls.client_tls`) for tls:// servers. The first
+    connection is tried for ever too: see `_connect_unless_stopped` for giving up.
     """
     servers = nats_servers(url)
     state = {"down": False}
@@ -104,10 +105,40 @@ async def _connect(
             allow_reconnect=True,
             error_cb=on_error,
             reconnected_cb=on_reconnect,
-            tls=tls,
+            tls=None if tls is None else tls.context,
+            tls_handshake_first=tls is not None and tls.handshake_first,
         )
     except (OSError, nats.errors.Error) as exc:
         raise MessagingError(f"cannot connect to NATS at {mask_url(url)} as {user}: {exc}") from exc
+
+
+class StoppedConnecting(CarcloudError):
+    """`stop` was set before the first connection to NATS was made."""
+
+
+async def _connect_unless_stopped(
+    stop: asyncio.Event, url: str, user: str, password: str, name: str, tls: ClientTls | None
+) -> NatsClient:
+    """`_connect`, given up (StoppedConnecting) as soon as `stop` is set (Ctrl-C, SIGTERM).
+
+    A first connection is retried for ever (a server down, a CA that does not match);
+    the process must still stop when asked.
+    """
+    connecting = asyncio.create_task(_connect(url, user, password, name, tls))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([connecting, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not connecting.done():
+            connecting.cancel()
+            await asyncio.wait([connecting])  # its socket closed before we go on
+    if connecting.cancelled():
+        raise StoppedConnecting(
+            f"asked to stop while {name} was still trying to connect to NATS at "
+            f"{mask_url(url)}: stopped without having connected"
+        )
+    return connecting.result()
 
 
 async def ensure_operator_key(services: Services, data_dir: DataDir) -> tuple[str | None, bool]:
@@ -279,8 +310,8 @@ async def run_roles(
         media = MediaEndpoint(settings.janus_url, settings.janus_secret)
     try:
         tls = client_tls(settings)
-        svc_nc = await _connect(
-            url, "svc", platform.passwords["svc"], f"carcloud-{os.getpid()}", tls
+        svc_nc = await _connect_unless_stopped(
+            stop, url, "svc", platform.passwords["svc"], f"carcloud-{os.getpid()}", tls
         )
         clients.append(svc_nc)
         js = svc_nc.jetstream()
@@ -288,7 +319,8 @@ async def run_roles(
         await ensure_consumer(js, TELEMETRY_STREAM, consumer_config())
         connections: dict[str, NatsClient] = {"svc": svc_nc}
         for identity in sorted({need for name in names for need in ROLES[name].needs}):
-            client = await _connect(
+            client = await _connect_unless_stopped(
+                stop,
                 url,
                 identity,
                 platform.passwords[identity],
@@ -369,6 +401,8 @@ async def run_roles(
             if task is not waiter and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
         waiter.cancel()
+    except StoppedConnecting as exc:
+        log.warning("%s", exc)
     finally:
         stop.set()
         if server is not None:

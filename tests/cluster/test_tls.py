@@ -9,10 +9,12 @@ that does not trust the CA, is refused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import ssl
+import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -72,6 +74,23 @@ def plaintext(port: int, send: bytes) -> bytes:
     return asyncio.run(talk())
 
 
+def first_line_over_tls(port: int, context: ssl.SSLContext) -> bytes:
+    """What a port says first to a client that starts with the TLS handshake."""
+
+    async def talk() -> bytes:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=context, ssl_handshake_timeout=20
+        )
+        try:
+            return await asyncio.wait_for(reader.readline(), 10)
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+
+    return asyncio.run(talk())
+
+
 def test_clients_and_routes_must_use_tls_and_carcloud_is_told_tls_urls(
     tls_cluster: NatsCluster,
 ) -> None:
@@ -79,14 +98,20 @@ def test_clients_and_routes_must_use_tls_and_carcloud_is_told_tls_urls(
     urls = env["CARCLOUD_NATS_URL"].split(",")
     assert urls == [f"tls://127.0.0.1:{node.nats_port}" for node in tls_cluster.nodes]
     assert env["CARCLOUD_NATS_TLS_CA"] == str(tls_cluster.out_dir.parent / "certs" / "ca.pem")
+    assert env["CARCLOUD_NATS_TLS_FIRST"] == "1"
     password = load_platform_secrets(Path(env["CARCLOUD_SECRETS_FILE"])).passwords["svc"]
     connect = b'CONNECT {"user":"svc","pass":"%s"}\r\nPING\r\n' % password.encode()
+    context = ssl.create_default_context(cafile=env["CARCLOUD_NATS_TLS_CA"])
     for node in tls_cluster.nodes:
-        # A client that will not speak TLS gets the server's INFO asking for it, and no
-        # answer to its CONNECT (its credentials are never read): the server hangs up.
-        info, _, rest = plaintext(node.nats_port, connect).partition(b"\r\n")
+        # The client port starts with the TLS handshake: a client that waits for the
+        # server's INFO gets not a byte until the server gives up on it (so nothing on
+        # the network can rewrite an INFO to ask for no TLS), and one that sends its
+        # CONNECT gets no answer (its credentials are never read): the server hangs up.
+        assert plaintext(node.nats_port, b"") == b""
+        assert plaintext(node.nats_port, connect) == b""
+        # The INFO comes after the handshake, over TLS.
+        info = first_line_over_tls(node.nats_port, context)
         assert json.loads(info.removeprefix(b"INFO "))["tls_required"] is True
-        assert rest == b""
         # A route starts with the TLS handshake: a peer without TLS gets not a byte.
         _, route_port = re.findall(r"listen: 127.0.0.1:(\d+)", node.config.read_text())
         assert plaintext(int(route_port), b"CONNECT {}\r\n") == b""
@@ -167,27 +192,80 @@ def test_a_client_that_does_not_trust_the_ca_is_refused_and_carcloud_says_why(
 ) -> None:
     env = tls_cluster.env
     password = load_platform_secrets(Path(env["CARCLOUD_SECRETS_FILE"])).passwords["svc"]
+    url = f"tls://127.0.0.1:{tls_cluster.nodes[0].nats_port}"
 
-    async def connect(url: str) -> None:
-        nc = await nats.connect(url, user="svc", password=password, allow_reconnect=False)
+    async def connect() -> None:
+        nc = await nats.connect(
+            url,
+            user="svc",
+            password=password,
+            allow_reconnect=False,
+            connect_timeout=10,
+            tls_handshake_first=True,
+        )
         await nc.close()
 
-    # nats-py goes over to TLS when the server asks, and checks it against the system's
-    # trust store, which does not know the cluster's CA.
+    # Starting with the handshake, nats-py checks the server against the system's trust
+    # store, which does not know the cluster's CA.
     with pytest.raises(ssl.SSLCertVerificationError):
-        asyncio.run(connect(f"nats://127.0.0.1:{tls_cluster.nodes[0].nats_port}"))
+        asyncio.run(connect())
+    database = {"CARCLOUD_DATABASE_URL": f"sqlite:///{tmp_path / 'carcloud.db'}"}
     # A worker given the tls:// URLs but not CARCLOUD_NATS_TLS_CA waits for NATS, saying why.
     without_ca = {key: value for key, value in env.items() if key != "CARCLOUD_NATS_TLS_CA"}
-    database = {"CARCLOUD_DATABASE_URL": f"sqlite:///{tmp_path / 'carcloud.db'}"}
     worker = RoleProcess.worker(["ingest"], {**without_ca, **database}, tmp_path)
     worker.start()
     try:
-        wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in worker.log(), 30, "the reason")
+        wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in worker.log(), 60, "the reason")
         assert "worker running roles" not in worker.log()
     finally:
-        assert worker.process is not None
-        worker.process.kill()  # it is still connecting, which Ctrl-C does not interrupt
-        worker.process.wait()
+        stop_while_connecting([worker])
+
+
+def stop_while_connecting(workers: list[RoleProcess]) -> None:
+    """SIGTERM workers still trying to connect to NATS: each exits promptly, saying so."""
+    processes = [worker.process for worker in workers]
+    for process in processes:
+        assert process is not None
+        process.terminate()
+    try:
+        for worker, process in zip(workers, processes, strict=True):
+            assert process is not None
+            try:
+                # Generous for a loaded machine; before the fix it never exited at all.
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"SIGTERM did not stop a worker:\n{worker.log()}") from None
+            assert process.returncode == 0, worker.log()
+            assert "was still trying to connect to NATS" in worker.log()
+            assert "stopped without having connected" in worker.log()
+    finally:
+        for process in processes:
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_a_worker_that_cannot_reach_nats_stops_when_asked(
+    tls_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    database = {"CARCLOUD_DATABASE_URL": f"sqlite:///{tmp_path / 'carcloud.db'}"}
+    secrets = {"CARCLOUD_SECRETS_FILE": tls_cluster.env["CARCLOUD_SECRETS_FILE"]}
+    # Nothing listens there: every attempt is refused.
+    nowhere = {"CARCLOUD_NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    # The servers start with TLS; a worker told they do not waits for an INFO never sent.
+    info_first = {**tls_cluster.env, "CARCLOUD_NATS_TLS_FIRST": "0"}
+    workers = [
+        RoleProcess.worker(["ingest"], {**settings, **secrets, **database}, tmp_path / name)
+        for name, settings in (("nowhere", nowhere), ("info-first", info_first))
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            wait_until(lambda w=worker: "NATS connection problem" in w.log(), 60, "the problem")
+            assert "worker running roles" not in worker.log()
+    finally:
+        stop_while_connecting(workers)
 
 
 def test_nats_tls_settings_that_cannot_work_are_refused_with_the_reason(tmp_path: Path) -> None:
@@ -225,3 +303,17 @@ def test_nats_tls_settings_that_cannot_work_are_refused_with_the_reason(tmp_path
         ca,
     )
     assert result.returncode == 2 and "--nats-tls-cert" in result.stderr
+
+
+def test_nats_config_writes_info_first_nodes_and_tells_carcloud_when_asked(
+    tmp_path: Path,
+) -> None:
+    tls = tls_options(tmp_path / "certs")
+    for first, written in (("1", ["handshake_first: true"]), ("0", [])):
+        (tmp_path / first).mkdir()
+        cluster = NatsCluster.configure(tmp_path / first, 1, *tls, "--nats-tls-first", first)
+        config = cluster.nodes[0].config.read_text()
+        assert re.findall(r"handshake_first: \w+", config) == written
+        assert cluster.env["CARCLOUD_NATS_TLS_FIRST"] == first
+        carcloud_tls = client_tls(load_settings(environ=cluster.env))
+        assert carcloud_tls is not None and carcloud_tls.handshake_first is (first == "1")
