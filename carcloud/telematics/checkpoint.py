@@ -51,6 +51,12 @@ class Checkpoint:
     current: Mapping[str, SignalValue]  # each signal's newest value at covered_ts
     trips: TripScan
     sessions: SessionScan
+    # How many rows the chain of derivations that led here read from `counted_from` to
+    # `covered_ts`: data older than `recent` reaches is checked by counting the rows
+    # stored in that range (a late row adds one), so a batch that ingest committed long
+    # before derive got to it does not send the vehicle back to its whole history.
+    counted_from: int = 0
+    count: int = -1  # -1: not counted (a checkpoint of an earlier format)
 
     def holds(self, since: int) -> bool | None:
         """True if data from `since` on cannot be older than the checkpoint; None if the
@@ -61,6 +67,10 @@ class Checkpoint:
         if not self.recent or since < self.recent[0]:
             return False
         return None
+
+    def countable(self, since: int) -> bool:
+        """Whether data from `since` on can be checked by counting (`count`)."""
+        return self.count >= 0 and since >= self.counted_from
 
     def unchanged(self, since: int, row_times: Sequence[int]) -> bool:
         """Whether the rows now stored from `since` to `covered_ts` are those it read."""
@@ -82,6 +92,8 @@ def encode(checkpoint: Checkpoint) -> str:
             "fingerprint": _fingerprint(trips.settings, trips.usable_kwh),
             "covered_ts": checkpoint.covered_ts,
             "recent": [checkpoint.covered_ts - ts for ts in checkpoint.recent],  # shorter
+            "counted_from": checkpoint.counted_from,
+            "count": checkpoint.count,
             "current": checkpoint.current,
             "trips": {
                 "prev": trips.prev,
@@ -133,6 +145,8 @@ def decode(
         current=data["current"],
         trips=trip_scan,
         sessions=SessionScan(settings, usable_kwh, price_for, session),
+        counted_from=data.get("counted_from", 0),
+        count=data.get("count", -1),
     )
 
 

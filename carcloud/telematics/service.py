@@ -200,12 +200,25 @@ def _scan(
 
 
 def _checkpoint(
-    timeline: Timeline, trips: TripScan, sessions: SessionScan, recent: Sequence[int]
+    timeline: Timeline,
+    trips: TripScan,
+    sessions: SessionScan,
+    recent: Sequence[int],
+    counted: tuple[int, int],
 ) -> Checkpoint:
-    """Where the scans stopped: after the timeline's last moment."""
+    """Where the scans stopped: after the timeline's last moment (one a row). `counted`:
+    from when the rows before the timeline were counted, and how many (the timeline's
+    own are added)."""
     times = [*recent, *(moment.ts for moment in timeline.moments)]
+    counted_from, count = counted
     return Checkpoint(
-        timeline.last_ts, tuple(times[-RECENT_ROWS:]), timeline.latest(), trips, sessions
+        timeline.last_ts,
+        tuple(times[-RECENT_ROWS:]),
+        timeline.latest(),
+        trips,
+        sessions,
+        counted_from,
+        count + len(timeline.moments) if count >= 0 else -1,
     )
 
 
@@ -278,6 +291,11 @@ class TelematicsService:
         if holds is None:
             rows = await self.store.history_rows(vin, PATHS, since, saved.covered_ts + 1)
             holds = saved.unchanged(since, [ts for ts, _ in rows])
+        elif not holds and saved.countable(since):
+            stored = await self.store.count_rows(
+                vin, PATHS, saved.counted_from, saved.covered_ts + 1
+            )
+            holds = stored == saved.count
         if not holds:
             return None
         timeline = Timeline(saved.covered_ts + 1, saved.current)
@@ -297,7 +315,9 @@ class TelematicsService:
             trip_from,
             found_sessions,
             session_from,
-            _checkpoint(timeline, trips, sessions, saved.recent) if moments else None,
+            _checkpoint(timeline, trips, sessions, saved.recent, (saved.counted_from, saved.count))
+            if moments
+            else None,
             no_trips=not trips_were_open and not found_trips,
             no_sessions=not sessions_were_open and not found_sessions,
             resumed_from=saved.covered_ts,
@@ -348,7 +368,9 @@ class TelematicsService:
             trip_from,
             found_sessions,
             session_from,
-            _checkpoint(timeline, trips, sessions, ()) if timeline.moments else None,
+            _checkpoint(timeline, trips, sessions, (), (read_from, 0))
+            if timeline.moments
+            else None,
         )
 
     async def _write(self, vin: str, brand: str, scanned: _Scanned) -> Derived:

@@ -31,6 +31,12 @@ class TelematicsStore(Protocol):
         """Rows in [start, end) that carry any of `paths`, oldest first, only those paths."""
         ...
 
+    async def count_rows(
+        self, vin: str, paths: Sequence[str], start: int, end: int | None = None
+    ) -> int:
+        """How many rows `history_rows` would return for the same arguments."""
+        ...
+
     async def last_values(
         self, vin: str, paths: Sequence[str], before: int, within_us: int
     ) -> dict[str, SignalValue]:

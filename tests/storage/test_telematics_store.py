@@ -60,6 +60,12 @@ async def test_history_rows_bring_several_signals_per_instant(stores: Stores) ->
         (3 * SECOND, {SPEED: 3.0, ODOMETER: 103.0, POWER_STATE: "ON", CABLE: False}),
     ]
     assert await stores.telematics.history_rows(VIN, (LATITUDE,), 0) == []
+    # Counting gives what reading would, without reading.
+    paths = (SPEED, ODOMETER, POWER_STATE, CABLE)
+    assert await stores.telematics.count_rows(VIN, paths, 2 * SECOND, 4 * SECOND) == 2
+    assert await stores.telematics.count_rows(VIN, paths, 0) == 5
+    assert await stores.telematics.count_rows(VIN, (LATITUDE,), 0) == 0
+    assert await stores.telematics.count_rows("WVWZZZ1JZXW999999", paths, 0) == 0
     last = await stores.telematics.last_values(VIN, (SPEED, LATITUDE), 4 * SECOND, 10 * SECOND)
     assert last == {SPEED: 3.0}
     assert await stores.telematics.last_values(VIN, (SPEED,), 4 * SECOND, SECOND // 2) == {}

@@ -284,3 +284,31 @@ async def test_a_parked_car_saves_a_checkpoint_only_every_so_many_rows(stores: S
     assert await stores.telematics.list_trips(VIN, None) == list(
         reversed(detect_trips(VIN, build_timeline(samples), DetectionSettings()))
     )
+
+
+async def test_a_batch_ingest_committed_long_before_derive_got_to_it_is_not_derived_again(
+    stores: Stores,
+) -> None:
+    # Ingest ran far ahead: one derivation read 600 rows of an open trip at once; derive is
+    # then told about a batch among them, older than the row times the checkpoint keeps.
+    # Counting the stored rows shows nothing was added: it goes on from the checkpoint
+    # instead of reading the trip's history again. A row that really came late is seen.
+    samples = rows(run(DAY))
+    drive = next(i for i, (ts, values) in enumerate(samples) if values.get(SPEED, 0) > 0)
+    ahead = samples[drive : drive + 600]
+    everything_else = samples[:drive] + samples[drive + 600 :]
+    counted = _CountedReads(stores.telematics)
+    service = TelematicsService(counted)
+    await _feed(stores, service, [samples[:drive]])
+    late = ahead.pop(300)  # committed later, a backlog
+    await _feed(stores, service, [ahead], seq=drive)
+    counted.read.clear()
+    await service.derive(VIN, ahead[10][0])  # a batch already read, 590 rows back
+    assert sum(counted.read) == 0
+    await _feed(stores, service, [[late]], seq=50_000)  # a real late row: from history
+    assert sum(counted.read) > 300
+    rest = everything_else[drive:]
+    await _feed(stores, service, [rest[i : i + 5] for i in range(0, len(rest), 5)], seq=60_000)
+    assert await stores.telematics.list_trips(VIN, None) == list(
+        reversed(detect_trips(VIN, build_timeline(samples), DetectionSettings()))
+    )

@@ -113,6 +113,28 @@ class PostgresTelematicsStore:
             return []
         return await self.engine.read(query)
 
+    async def count_rows(
+        self, vin: str, paths: Sequence[str], start: int, end: int | None = None
+    ) -> int:
+        wanted = [path for path in paths if path in self._kinds]
+
+        async def query(conn: Conn) -> int:
+            return int(
+                await conn.fetchval(
+                    "SELECT COUNT(*) FROM telemetry "
+                    "WHERE vehicle_id = (SELECT id FROM vehicles WHERE vin = $1) "
+                    "AND ts >= $2 AND ts < $3 AND signals ?| $4::text[]",
+                    vin,
+                    start,
+                    end if end is not None else _END,
+                    wanted,
+                )  # fmt: skip
+            )
+
+        if not wanted:
+            return 0
+        return await self.engine.read(query)
+
     async def last_values(
         self, vin: str, paths: Sequence[str], before: int, within_us: int
     ) -> dict[str, SignalValue]:

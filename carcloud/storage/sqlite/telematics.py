@@ -103,6 +103,27 @@ class SqliteTelematicsStore:
 
         return await self.engine.read(query)
 
+    async def count_rows(
+        self, vin: str, paths: Sequence[str], start: int, end: int | None = None
+    ) -> int:
+        columns = [self._columns[path][0] for path in paths if path in self._columns]
+        if not columns:
+            return 0
+        any_set = " OR ".join(f"{column} IS NOT NULL" for column in columns)
+
+        def query(conn: sqlite3.Connection) -> int:
+            ids = conn.execute("SELECT id FROM vehicles WHERE vin = ?", (vin,)).fetchone()
+            if ids is None:
+                return 0
+            found = conn.execute(
+                f"SELECT COUNT(*) FROM telemetry WHERE vehicle_id = ? AND ts >= ? AND ts < ? "
+                f"AND ({any_set})",
+                (ids[0], start, end if end is not None else 2**62),
+            ).fetchone()
+            return int(found[0])
+
+        return await self.engine.read(query)
+
     async def last_values(
         self, vin: str, paths: Sequence[str], before: int, within_us: int
     ) -> dict[str, SignalValue]:
