@@ -11,8 +11,9 @@ only if no other derivation saved one since (the store's version).
 
 A checkpoint is a function of the committed history up to `covered_ts`; it may be
 resumed only while that history is unchanged. Data older than `covered_ts` (a
-backlog) is checked against the saved row times, and if it adds rows the vehicle
-is derived again from the trip or plug-in it falls in, which saves a new checkpoint.
+backlog) is checked against the saved row times, or, older than those, by counting the
+stored rows; if it adds rows the vehicle is derived again from the trip or plug-in it
+falls in, which saves a new checkpoint.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from carcloud.telematics.timeline import Moment, Position
 from carcloud.telematics.trips import TripScan, TripTotals
 
 # Bump when the scans' state changes shape: older checkpoints are then ignored.
-FORMAT = 1
+FORMAT = 2  # 2: the rows counted (`counted_from`, `count`)
 # Row times kept, newest last, to check that a batch older than `covered_ts` adds no row.
 RECENT_ROWS = 256
 
@@ -55,8 +56,8 @@ class Checkpoint:
     # `covered_ts`: data older than `recent` reaches is checked by counting the rows
     # stored in that range (a late row adds one), so a batch that ingest committed long
     # before derive got to it does not send the vehicle back to its whole history.
-    counted_from: int = 0
-    count: int = -1  # -1: not counted (a checkpoint of an earlier format)
+    counted_from: int
+    count: int
 
     def holds(self, since: int) -> bool | None:
         """True if data from `since` on cannot be older than the checkpoint; None if the
@@ -70,7 +71,7 @@ class Checkpoint:
 
     def countable(self, since: int) -> bool:
         """Whether data from `since` on can be checked by counting (`count`)."""
-        return self.count >= 0 and since >= self.counted_from
+        return since >= self.counted_from
 
     def unchanged(self, since: int, row_times: Sequence[int]) -> bool:
         """Whether the rows now stored from `since` to `covered_ts` are those it read."""
@@ -145,8 +146,8 @@ def decode(
         current=data["current"],
         trips=trip_scan,
         sessions=SessionScan(settings, usable_kwh, price_for, session),
-        counted_from=data.get("counted_from", 0),
-        count=data.get("count", -1),
+        counted_from=data["counted_from"],
+        count=data["count"],
     )
 
 

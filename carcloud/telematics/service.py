@@ -218,7 +218,7 @@ def _checkpoint(
         trips,
         sessions,
         counted_from,
-        count + len(timeline.moments) if count >= 0 else -1,
+        count + len(timeline.moments),
     )
 
 

@@ -233,7 +233,7 @@ def test_scans_resumed_from_saved_checkpoints_give_exactly_one_scans_trips_and_s
         for moment in moments[first:last]:
             trips += trip_scan.feed(moment, VIN)
             sessions += [s for s in [session_scan.feed(moment, VIN)] if s is not None]
-        saved = Checkpoint(moments[last - 1].ts, (), {}, trip_scan, session_scan)
+        saved = Checkpoint(moments[last - 1].ts, (), {}, trip_scan, session_scan, 0, last)
         resumed = checkpoint.decode(checkpoint.parse(checkpoint.encode(saved)), SETTINGS,
                                     60.0, price_for)  # fmt: skip
         assert resumed is not None
@@ -253,7 +253,9 @@ def test_a_checkpoint_priced_by_a_tariff_since_changed_is_not_resumed() -> None:
     for moment in moments:
         scan.feed(moment, VIN)
     saved = checkpoint.parse(
-        checkpoint.encode(Checkpoint(moments[-1].ts, (), {}, TripScan(SETTINGS, 60.0), scan))
+        checkpoint.encode(
+            Checkpoint(moments[-1].ts, (), {}, TripScan(SETTINGS, 60.0), scan, 0, len(moments))
+        )
     )
     edited = dataclasses.replace(tariff, price_per_kwh=0.35, updated_at=1)
     assert checkpoint.decode(saved, SETTINGS, 60.0, pricing(VIN, [tariff], [])) is not None

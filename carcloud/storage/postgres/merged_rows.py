@@ -2,18 +2,18 @@
 
 Each such row holds one vehicle's signals in a JSON object (one row per vehicle, or
 per vehicle and minute, instead of one per signal). A batch merges its values in three
-statements whatever its size:
+statements whatever its size, each taking the batch as one JSON parameter
+(`json_params`):
 
-1. rows that do not exist yet are inserted with the batch's values as they are
-   (`ON CONFLICT DO NOTHING RETURNING` names them);
-2. the others are read under their row locks, in key order;
-3. merged in Python and written back (`UPDATE … FROM unnest`).
+1. rows that do not exist yet are inserted empty (`ON CONFLICT DO NOTHING`);
+2. all of the batch's rows are read under their row locks, in key order;
+3. merged in Python and written back (`UPDATE … FROM`).
 
 Merging in Python is what makes this cheap: the same merge as a SQL function over
 `jsonb_each` cost PostgreSQL 40-95 µs per row, a plain update 6-16 µs (measured with
 1,000 rows of 20 signals). Two writers of the same rows never deadlock: inserts go in
 key order and wait only for an insert of the same key, and locks are taken in key
-order; a row inserted by a writer that committed meanwhile is read in step 2 (read
+order; a row another writer inserted is waited for in step 1 and read in step 2 (read
 committed: every statement sees what committed before it).
 """
 
@@ -90,7 +90,7 @@ class MergedTable:
                     (*key, signals, newest) if self.newest else (*key, signals)
                     for key, signals, newest in merged
                 ]
-            ),  # fmt: skip
+            ),
         )
 
 
