@@ -1,15 +1,21 @@
-"""Rows of the telematics tables, shared by both backends: one encoding, one decoding."""
+"""Rows of the telematics tables, shared by both backends: one encoding, one decoding,
+and what replacing a vehicle's trips or sessions changes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import orjson
 
-from carcloud.telematics.models import ChargingSegment, ChargingSession, PlaceRef, Trip
+from carcloud.events.models import NewEvent
+from carcloud.telematics.models import Changes, ChargingSegment, ChargingSession, PlaceRef, Trip
+from carcloud.telematics.store import Replacement
 from carcloud.telematics.tariffs import Place, Tariff, TariffPeriod
 from carcloud.telematics.timeline import Position
+
+D = TypeVar("D", Trip, ChargingSession)
 
 # Trip fields in table order (after id and vehicle_id); the vin comes from the join.
 TRIP_FIELDS = (
@@ -140,3 +146,42 @@ def tariff_of(tariff_id: str, brand: str, values: Sequence[Any]) -> Tariff:
         home=Place(home["lat"], home["lon"], home["radius_m"]) if home is not None else None,
         created_at=int(v[9]), updated_at=int(v[10]), geofence_id=v[11],
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Plan(Generic[D]):
+    """What a replacement does to the stored items: rows to delete and to write, what
+    changed, and the events of it (removals first), to be written in the same transaction."""
+
+    delete: tuple[str, ...]
+    write: tuple[D, ...]
+    changes: Changes
+    events: tuple[NewEvent, ...]
+
+
+def plan(stored: Sequence[D], replacement: Replacement[D]) -> Plan[D]:
+    """How to make `stored` (the items from the replacement's start on) its items."""
+    emit = replacement.emit
+    before = {item.id: item for item in stored}
+    after = {item.id: item for item in replacement.items}
+    events: list[NewEvent] = []
+    removed = tuple(item_id for item_id in before if item_id not in after)
+    for item_id in removed:
+        if emit is not None:
+            events += emit(before[item_id], None)
+    created: list[str] = []
+    updated: list[str] = []
+    completed: list[str] = []
+    written: list[D] = []
+    for item_id, item in after.items():
+        was = before.get(item_id)
+        if was == item:
+            continue
+        written.append(item)
+        (created if was is None else updated).append(item_id)
+        if item.completed and (was is None or not was.completed):
+            completed.append(item_id)
+        if emit is not None:
+            events += emit(was, item)
+    changes = Changes(tuple(created), tuple(updated), removed, tuple(completed))
+    return Plan(removed, tuple(written), changes, tuple(events))

@@ -7,9 +7,11 @@ store (checkpoint.py): only the rows after it are read and scanned, however long
 open trip or plug-in. Data older than the checkpoint (a backlog) re-reads the history
 from the start of every trip or session it can touch, detects again, and saves a new
 checkpoint. Either way what is stored from there on is replaced, with the events of
-what changed. Derivation is a function of the committed history only, never of arrival
-order or of which process derived before, so a backlog that arrives late gives exactly
-the trips it would have given live.
+what changed, in one transaction with the new checkpoint, and only if no other
+derivation of the vehicle saved one meanwhile (else it derives again, from history).
+Derivation is a function of the committed history only, never of arrival order or of
+which process derived before, so a backlog that arrives late gives exactly the trips
+it would have given live.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from carcloud.telematics.places import (
     name_trip_ends,
     tariff_fences,
 )
-from carcloud.telematics.store import TelematicsStore
+from carcloud.telematics.store import Replacement, TelematicsStore
 from carcloud.telematics.tariffs import Tariff
 from carcloud.telematics.timeline import LATITUDE, LONGITUDE, PATHS, Moment, Position, Timeline
 from carcloud.telematics.trips import TripScan
@@ -261,16 +263,20 @@ class TelematicsService:
                 scanned = await self._resume(vin, brand, usable, since, saved[1])
             if scanned is None:
                 scanned = await self._from_history(vin, brand, usable, since)
-            derived = await self._write(vin, brand, scanned)
-            if scanned.checkpoint is None or not scanned.checkpoint_due():
-                return derived
-            text = checkpoint.encode(scanned.checkpoint)
-            if await self.store.save_derive_checkpoint(vin, version, text):
-                return derived
+            trips, sessions = await self._replacements(vin, brand, scanned)
+            text = None
+            if scanned.checkpoint is not None and scanned.checkpoint_due():
+                text = checkpoint.encode(scanned.checkpoint)
+            if trips is None and sessions is None and text is None:
+                return Derived(Changes(), Changes())  # nothing to write: no transaction
+            changes = await self.store.save_derivation(vin, version, trips, sessions, text)
+            if changes is not None:
+                return Derived(*changes)
             # Another derivation of this vehicle (another process) saved its checkpoint while
-            # this one worked: either may have read less of the history than the other.
-            # Derive again from the history, from what this one wrote on, and save a
-            # checkpoint of the whole (or lose to the next one, which does the same).
+            # this one worked, and this one wrote nothing: either may have read less of the
+            # history than the other. Derive again from the history, from what this one
+            # would have replaced on, and save it with a checkpoint of the whole (or lose to
+            # the next one, which does the same).
             since = min(since, scanned.trip_from, scanned.session_from)
             resume = False
         raise ConflictError(f"deriving {vin}: its checkpoint kept changing under it")
@@ -373,27 +379,26 @@ class TelematicsService:
             else None,
         )
 
-    async def _write(self, vin: str, brand: str, scanned: _Scanned) -> Derived:
-        """Store what a derivation found, where it differs from what is stored."""
+    async def _replacements(
+        self, vin: str, brand: str, scanned: _Scanned
+    ) -> tuple[Replacement[Trip] | None, Replacement[ChargingSession] | None]:
+        """What a derivation replaces of the stored trips and sessions: None for those it
+        found exactly as stored."""
         trips = await name_trip_ends(self.places, vin, brand, scanned.trips)
         start = min(scanned.trip_from, scanned.session_from)
-        if scanned.no_trips or _same(
+        trip_replacement: Replacement[Trip] | None = None
+        session_replacement: Replacement[ChargingSession] | None = None
+        if not scanned.no_trips and not _same(
             await self.store.trips_since(vin, start), scanned.trip_from, trips
         ):
-            trip_changes = Changes()
-        else:
-            trip_changes = await self.store.replace_trips(
-                vin, scanned.trip_from, trips, trip_events
-            )
-        if scanned.no_sessions or _same(
+            trip_replacement = Replacement(scanned.trip_from, trips, trip_events)
+        if not scanned.no_sessions and not _same(
             await self.store.sessions_since(vin, start), scanned.session_from, scanned.sessions
         ):
-            session_changes = Changes()
-        else:
-            session_changes = await self.store.replace_sessions(
-                vin, scanned.session_from, scanned.sessions, session_events
+            session_replacement = Replacement(
+                scanned.session_from, scanned.sessions, session_events
             )
-        return Derived(trip_changes, session_changes)
+        return trip_replacement, session_replacement
 
     def forget(self, vin: str) -> None:
         """Drop what is cached about a vehicle (its model changed, or it was deleted)."""

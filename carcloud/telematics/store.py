@@ -1,15 +1,18 @@
 """What the telematics slice needs persisted: derived trips and sessions, tariffs, and a
 read of committed history.
 
-A re-derivation replaces a vehicle's trips (or sessions) from one time on, in one
-transaction with the events of what changed; which events a change produces is
-the service's rule (`emit`), the store only calls it.
+A derivation saves what it found in one transaction (`save_derivation`): the vehicle's
+trips and sessions replaced from one time on, with the events of what changed, and the
+checkpoint it stopped at, only if no other derivation of the vehicle saved since it read
+its checkpoint. Which events a change produces is the service's rule (`emit`), the store
+only calls it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from carcloud.events.models import NewEvent
 from carcloud.ingest.models import SignalValue
@@ -17,9 +20,17 @@ from carcloud.telematics.models import Changes, ChargingSession, Trip
 from carcloud.telematics.tariffs import Tariff
 from carcloud.telematics.timeline import HistoryRow
 
-# (as stored before, as derived now): one of them may be None (new, or gone).
-EmitTrip = Callable[[Trip | None, Trip | None], Sequence[NewEvent]]
-EmitSession = Callable[[ChargingSession | None, ChargingSession | None], Sequence[NewEvent]]
+D = TypeVar("D", Trip, ChargingSession)
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement(Generic[D]):
+    """Make the vehicle's trips (or sessions) that start at or after `start` exactly
+    `items`; `emit` gives the events of each change (as stored before, as derived now)."""
+
+    start: int
+    items: Sequence[D]
+    emit: Callable[[D | None, D | None], Sequence[NewEvent]] | None = None
 
 
 class TelematicsStore(Protocol):
@@ -47,12 +58,6 @@ class TelematicsStore(Protocol):
         """The vehicle's trips that end at or after `since` (an open trip always), by start."""
         ...
 
-    async def replace_trips(
-        self, vin: str, start: int, trips: Sequence[Trip], emit: EmitTrip | None = None
-    ) -> Changes:
-        """Make the vehicle's trips that start at or after `start` exactly `trips`."""
-        ...
-
     async def list_trips(
         self, vin: str, brand: str | None, before: int | None = None, limit: int = 50
     ) -> list[Trip]:
@@ -67,16 +72,6 @@ class TelematicsStore(Protocol):
         """Sessions that end at or after `since` (an open one always), by start."""
         ...
 
-    async def replace_sessions(
-        self,
-        vin: str,
-        start: int,
-        sessions: Sequence[ChargingSession],
-        emit: EmitSession | None = None,
-    ) -> Changes:
-        """Make the vehicle's sessions that start at or after `start` exactly `sessions`."""
-        ...
-
     async def list_sessions(
         self, vin: str, brand: str | None, before: int | None = None, limit: int = 50
     ) -> list[ChargingSession]:
@@ -87,9 +82,19 @@ class TelematicsStore(Protocol):
         """(version, state) of where the vehicle's derivation stopped; None if none is saved."""
         ...
 
-    async def save_derive_checkpoint(self, vin: str, version: int, state: str) -> bool:
-        """Save a derivation's checkpoint as version `version` + 1 if the stored one is still
-        `version` (0: none); False (nothing saved) if another was saved since."""
+    async def save_derivation(
+        self,
+        vin: str,
+        version: int,
+        trips: Replacement[Trip] | None,
+        sessions: Replacement[ChargingSession] | None,
+        checkpoint: str | None,
+    ) -> tuple[Changes, Changes] | None:
+        """In one transaction, if the vehicle's stored checkpoint is still version `version`
+        (0: none): replace its trips and its sessions (None: leave them), with their events,
+        and save `checkpoint` as version `version` + 1 (None: keep the stored one and its
+        version). The trips' and the sessions' changes; None, and nothing written, if
+        another checkpoint was saved since. NotFoundError for an unknown vehicle."""
         ...
 
     async def save_tariff(self, tariff: Tariff) -> Tariff:

@@ -14,8 +14,9 @@ from carcloud.ingest.models import TelemetryMessage
 from carcloud.storage import Stores
 from carcloud.storage.sqlite import sqlite_stores
 from carcloud.telematics.charging import detect_sessions
-from carcloud.telematics.models import DetectionSettings
+from carcloud.telematics.models import DetectionSettings, Trip
 from carcloud.telematics.service import CHECKPOINT_ROWS, TelematicsService, downsample
+from carcloud.telematics.store import Replacement
 from carcloud.telematics.timeline import POWER_STATE, SPEED, Position, build_timeline
 from carcloud.telematics.trips import detect_trips
 from tests.telematics.drive import CHARGE, DAY, SECOND, Leg, rows, run
@@ -203,6 +204,8 @@ class _Interleaved(_CountedReads):
         super().__init__(store)
         self.meanwhile: Callable[[], Awaitable[None]] | None = None
         self.refused = 0
+        self.refused_trips: Replacement[Trip] | None = None  # what the refused one replaced
+        self.stored_when_refused: list[Trip] | None = None
 
     async def history_rows(self, vin: str, paths: Any, start: int, end: int | None = None) -> Any:
         found = await super().history_rows(vin, paths, start, end)
@@ -211,19 +214,22 @@ class _Interleaved(_CountedReads):
             await meanwhile()
         return found
 
-    async def save_derive_checkpoint(self, vin: str, version: int, state: str) -> bool:
-        saved: bool = await self.store.save_derive_checkpoint(vin, version, state)
-        self.refused += not saved
-        return saved
+    async def save_derivation(self, vin: str, version: int, *written: Any) -> Any:
+        changes = await self.store.save_derivation(vin, version, *written)
+        if changes is None:
+            self.refused += 1
+            self.refused_trips = written[0]
+            self.stored_when_refused = await self.store.list_trips(vin, None)
+        return changes
 
 
-async def test_two_derive_processes_racing_over_a_backlog_end_with_the_whole_history(
+async def _race_over_a_backlog(
     stores: Stores,
-) -> None:
-    # Process A derives live data; a backlog inside the open trip is committed and derived
-    # by process B while A's derivation is under way, from rows read before the backlog.
-    # A's checkpoint must not win over B's: A derives again, and what is stored is the
-    # trips of the whole history.
+) -> tuple[_Interleaved, TelematicsService, list[Trip], list[tuple[int, dict[str, Any]]]]:
+    """Process A derives live data; a backlog inside the open trip is committed and derived
+    by process B while A's derivation of the next live rows is under way, from rows read
+    before the backlog. The view of A's store, A, the trips of what is committed when A's
+    derivation ends, and the live rows still to come."""
     samples = rows(run(DAY))
     drive = next(i for i, (ts, _) in enumerate(samples) if ts > samples[0][0] + 1300 * SECOND)
     backlog = samples[drive : drive + 60]
@@ -240,12 +246,20 @@ async def test_two_derive_processes_racing_over_a_backlog_end_with_the_whole_his
     view.meanwhile = backlog_in_process_b
     await stores.telemetry.write_telemetry(_messages(live[split : split + 5], 200_000), [])
     await process_a.derive(VIN, live[split][0])
-    assert view.refused == 1
     committed = sorted(live[: split + 5] + backlog, key=lambda row: row[0])
-    assert await stores.telematics.list_trips(VIN, None) == list(
-        reversed(detect_trips(VIN, build_timeline(committed), DetectionSettings()))
-    )
-    rest = live[split + 5 :]
+    trips = list(reversed(detect_trips(VIN, build_timeline(committed), DetectionSettings())))
+    return view, process_a, trips, live[split + 5 :]
+
+
+async def test_two_derive_processes_racing_over_a_backlog_end_with_the_whole_history(
+    stores: Stores,
+) -> None:
+    # A's checkpoint must not win over B's: A derives again, and what is stored is the
+    # trips of the whole history.
+    samples = rows(run(DAY))
+    view, process_a, trips, rest = await _race_over_a_backlog(stores)
+    assert view.refused == 1
+    assert await stores.telematics.list_trips(VIN, None) == trips
     await _feed(stores, process_a, [rest[i : i + 5] for i in range(0, len(rest), 5)], 300_000)
 
     assert await stores.telematics.list_trips(VIN, None) == list(
@@ -253,17 +267,37 @@ async def test_two_derive_processes_racing_over_a_backlog_end_with_the_whole_his
     )
 
 
+async def test_a_derivation_that_loses_the_race_writes_none_of_its_trips(
+    stores: Stores,
+) -> None:
+    # A's derivation lacks the backlog (its open trip is shorter than B's): when A learns
+    # that B saved first, the store still holds B's trips, not A's, and A's next try
+    # derives the whole history. A reader never sees A's trips without A's checkpoint.
+    view, _, trips, _ = await _race_over_a_backlog(stores)
+    assert view.refused == 1 and view.refused_trips is not None
+    losing = view.refused_trips
+    assert sorted(losing.items, key=lambda t: t.start_ts) != [
+        t for t in reversed(trips) if t.start_ts >= losing.start
+    ]  # A would have written other trips
+    assert view.stored_when_refused == trips
+    assert await stores.telematics.list_trips(VIN, None) == trips
+
+
 class _CountedSaves(_CountedReads):
-    """A view of the store that counts checkpoint saves."""
+    """A view of the store that counts a derivation's write transactions and the
+    checkpoints they save."""
 
     def __init__(self, store: Any) -> None:
         super().__init__(store)
+        self.transactions = 0
         self.saves = 0
 
-    async def save_derive_checkpoint(self, vin: str, version: int, state: str) -> bool:
-        self.saves += 1
-        saved: bool = await self.store.save_derive_checkpoint(vin, version, state)
-        return saved
+    async def save_derivation(
+        self, vin: str, version: int, trips: Any, sessions: Any, checkpoint: str | None
+    ) -> Any:
+        self.transactions += 1
+        self.saves += checkpoint is not None
+        return await self.store.save_derivation(vin, version, trips, sessions, checkpoint)
 
 
 async def test_a_parked_car_saves_a_checkpoint_only_every_so_many_rows(stores: Stores) -> None:
@@ -278,6 +312,7 @@ async def test_a_parked_car_saves_a_checkpoint_only_every_so_many_rows(stores: S
     await _feed(stores, service, [[row] for row in samples[:parked]])
     assert await stores.telematics.list_trips(VIN, None) == []
     assert counted.saves <= parked // CHECKPOINT_ROWS + 2  # not one a derivation
+    assert counted.transactions == counted.saves  # one that saves nothing writes nothing
     assert max(counted.read[1:]) <= CHECKPOINT_ROWS + 1
     rest = samples[parked:]
     await _feed(stores, service, [rest[i : i + 5] for i in range(0, len(rest), 5)], seq=parked)

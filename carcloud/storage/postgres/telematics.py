@@ -9,7 +9,6 @@ import orjson
 
 from carcloud.catalog import SignalCatalog, default_catalog
 from carcloud.errors import NotFoundError
-from carcloud.events.models import NewEvent
 from carcloud.ingest.models import SignalValue
 from carcloud.storage.codec import signal_columns
 from carcloud.storage.postgres.engine import Conn, PostgresEngine, Tx
@@ -21,6 +20,8 @@ from carcloud.storage.telematics_rows import (
     SESSION_FIELDS,
     TARIFF_FIELDS,
     TRIP_FIELDS,
+    Plan,
+    plan,
     segment_values,
     session_of,
     session_values,
@@ -30,7 +31,7 @@ from carcloud.storage.telematics_rows import (
     trip_values,
 )
 from carcloud.telematics.models import Changes, ChargingSession, Trip
-from carcloud.telematics.store import EmitSession, EmitTrip
+from carcloud.telematics.store import Replacement
 from carcloud.telematics.tariffs import Tariff
 from carcloud.telematics.timeline import HistoryRow
 
@@ -72,6 +73,51 @@ async def _sessions(conn: Conn, where: str, *args: Any) -> list[ChargingSession]
     ):
         segments.setdefault(segment[0], []).append(list(segment)[1:])
     return [session_of(row[0], row[1], list(row)[2:], segments.get(row[0], [])) for row in rows]
+
+
+_TRIP_UPSERT = (
+    f"INSERT INTO trips (id, vehicle_id, {', '.join(TRIP_FIELDS)}) "
+    f"VALUES ({_marks(len(TRIP_FIELDS) + 2)}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{f} = excluded.{f}" for f in TRIP_FIELDS)
+)
+_SESSION_UPSERT = (
+    f"INSERT INTO charging_sessions (id, vehicle_id, {', '.join(SESSION_FIELDS)}) "
+    f"VALUES ({_marks(len(SESSION_FIELDS) + 2)}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{f} = excluded.{f}" for f in SESSION_FIELDS)
+)
+_SEGMENT_INSERT = (
+    f"INSERT INTO charging_segments (session_id, position, {', '.join(SEGMENT_FIELDS)}) "
+    f"VALUES ({_marks(len(SEGMENT_FIELDS) + 2)})"
+)
+
+
+async def _write_trip(conn: Conn, vehicle_id: int, trip: Trip) -> None:
+    await conn.execute(_TRIP_UPSERT, trip.id, vehicle_id, *trip_values(trip))
+
+
+async def _write_session(conn: Conn, vehicle_id: int, session: ChargingSession) -> None:
+    await conn.execute(_SESSION_UPSERT, session.id, vehicle_id, *session_values(session))
+    await conn.execute("DELETE FROM charging_segments WHERE session_id = $1", session.id)
+    await conn.executemany(
+        _SEGMENT_INSERT,
+        [(session.id, index, *segment_values(s)) for index, s in enumerate(session.segments)],
+    )
+
+
+async def _apply(
+    tx: Tx,
+    vehicle_id: int,
+    planned: Plan[D],
+    table: str,
+    write: Callable[[Conn, int, D], Awaitable[None]],
+) -> Changes:
+    """Write a plan's rows and its events in the caller's transaction."""
+    if planned.delete:
+        await tx.conn.execute(f"DELETE FROM {table} WHERE id = ANY($1::text[])", planned.delete)
+    for item in planned.write:
+        await write(tx.conn, vehicle_id, item)
+    await append_events(tx, planned.events)
+    return planned.changes
 
 
 class PostgresTelematicsStore:
@@ -180,105 +226,6 @@ class PostgresTelematicsStore:
             )
         )
 
-    async def _replace(
-        self,
-        tx: Tx,
-        vin: str,
-        new: Sequence[D],
-        old: Sequence[D],
-        table: str,
-        write: Callable[[Conn, int, D], Awaitable[None]],
-        emit: Callable[[D | None, D | None], Sequence[NewEvent]] | None,
-    ) -> Changes:
-        vehicle_id = await tx.conn.fetchval("SELECT id FROM vehicles WHERE vin = $1", vin)
-        if vehicle_id is None:
-            raise NotFoundError(f"vehicle {vin} not found")
-        before = {item.id: item for item in old}
-        after = {item.id: item for item in new}
-        created: list[str] = []
-        updated: list[str] = []
-        removed: list[str] = []
-        completed: list[str] = []
-        events: list[NewEvent] = []
-        for item_id, item in before.items():
-            if item_id not in after:
-                await tx.conn.execute(f"DELETE FROM {table} WHERE id = $1", item_id)
-                removed.append(item_id)
-                if emit is not None:
-                    events += emit(item, None)
-        for item_id, item in after.items():
-            was = before.get(item_id)
-            if was == item:
-                continue
-            await write(tx.conn, int(vehicle_id), item)
-            (created if was is None else updated).append(item_id)
-            if item.completed and (was is None or not was.completed):
-                completed.append(item_id)
-            if emit is not None:
-                events += emit(was, item)
-        await append_events(tx, events)
-        return Changes(tuple(created), tuple(updated), tuple(removed), tuple(completed))
-
-    async def replace_trips(
-        self, vin: str, start: int, trips: Sequence[Trip], emit: EmitTrip | None = None
-    ) -> Changes:
-        updates = ", ".join(f"{f} = excluded.{f}" for f in TRIP_FIELDS)
-
-        async def write_trip(conn: Conn, vehicle_id: int, trip: Trip) -> None:
-            await conn.execute(
-                f"INSERT INTO trips (id, vehicle_id, {', '.join(TRIP_FIELDS)}) "
-                f"VALUES ({_marks(len(TRIP_FIELDS) + 2)}) ON CONFLICT (id) DO UPDATE SET {updates}",
-                trip.id,
-                vehicle_id,
-                *trip_values(trip),
-            )
-
-        async def replace(tx: Tx) -> Changes:
-            await tx.conn.execute(
-                "SELECT 1 FROM vehicles WHERE vin = $1 FOR UPDATE", vin
-            )  # one re-derivation of a vehicle at a time
-            old = await _trips(tx.conn, "WHERE v.vin = $1 AND t.start_ts >= $2", vin, start)
-            return await self._replace(tx, vin, trips, old, "trips", write_trip, emit)
-
-        return await self.engine.write(replace)
-
-    async def replace_sessions(
-        self,
-        vin: str,
-        start: int,
-        sessions: Sequence[ChargingSession],
-        emit: EmitSession | None = None,
-    ) -> Changes:
-        updates = ", ".join(f"{f} = excluded.{f}" for f in SESSION_FIELDS)
-
-        async def write_session(conn: Conn, vehicle_id: int, session: ChargingSession) -> None:
-            await conn.execute(
-                f"INSERT INTO charging_sessions (id, vehicle_id, {', '.join(SESSION_FIELDS)}) "
-                f"VALUES ({_marks(len(SESSION_FIELDS) + 2)}) "
-                f"ON CONFLICT (id) DO UPDATE SET {updates}",
-                session.id,
-                vehicle_id,
-                *session_values(session),
-            )
-            await conn.execute("DELETE FROM charging_segments WHERE session_id = $1", session.id)
-            await conn.executemany(
-                f"INSERT INTO charging_segments (session_id, position, {', '.join(SEGMENT_FIELDS)})"
-                " VALUES ($1, $2, $3, $4, $5, $6)",
-                [
-                    (session.id, index, *segment_values(segment))
-                    for index, segment in enumerate(session.segments)
-                ],
-            )
-
-        async def replace(tx: Tx) -> Changes:
-            await tx.conn.execute("SELECT 1 FROM vehicles WHERE vin = $1 FOR UPDATE", vin)
-            old = await _sessions(tx.conn, "WHERE v.vin = $1 AND s.start_ts >= $2", vin, start)
-            return await self._replace(
-                tx, vin, sessions, old, "charging_sessions", write_session, emit
-            )
-
-        return await self.engine.write(replace)
-
     async def list_trips(
         self, vin: str, brand: str | None, before: int | None = None, limit: int = 50
     ) -> list[Trip]:
@@ -332,24 +279,46 @@ class PostgresTelematicsStore:
 
         return await self.engine.read(query)
 
-    async def save_derive_checkpoint(self, vin: str, version: int, state: str) -> bool:
-        async def write(tx: Tx) -> bool:
-            vehicle_id = await tx.conn.fetchval("SELECT id FROM vehicles WHERE vin = $1", vin)
+    async def save_derivation(
+        self,
+        vin: str,
+        version: int,
+        trips: Replacement[Trip] | None,
+        sessions: Replacement[ChargingSession] | None,
+        checkpoint: str | None,
+    ) -> tuple[Changes, Changes] | None:
+        async def write(tx: Tx) -> tuple[Changes, Changes] | None:
+            # The vehicle's row lock puts the derivations of a vehicle that save one after
+            # the other: each then reads the checkpoint version the one before committed.
+            vehicle_id = await tx.conn.fetchval(
+                "SELECT id FROM vehicles WHERE vin = $1 FOR UPDATE", vin
+            )
             if vehicle_id is None:
                 raise NotFoundError(f"vehicle {vin} not found")
-            if version == 0:
-                saved = await tx.conn.fetchval(
+            saved = await tx.conn.fetchval(
+                "SELECT version FROM derive_checkpoints WHERE vehicle_id = $1", vehicle_id
+            )
+            if (saved if saved is not None else 0) != version:
+                return None  # another derivation saved since: this one writes nothing
+            trip_changes = session_changes = Changes()
+            if trips is not None:
+                old = await _trips(tx.conn, "WHERE t.vehicle_id = $1 AND t.start_ts >= $2",
+                                   vehicle_id, trips.start)  # fmt: skip
+                trip_changes = await _apply(tx, vehicle_id, plan(old, trips), "trips", _write_trip)
+            if sessions is not None:
+                stored = await _sessions(tx.conn, "WHERE s.vehicle_id = $1 AND s.start_ts >= $2",
+                                         vehicle_id, sessions.start)  # fmt: skip
+                session_changes = await _apply(
+                    tx, vehicle_id, plan(stored, sessions), "charging_sessions", _write_session
+                )
+            if checkpoint is not None:
+                await tx.conn.execute(
                     "INSERT INTO derive_checkpoints (vehicle_id, version, state) "
-                    "VALUES ($1, 1, $2) ON CONFLICT (vehicle_id) DO NOTHING RETURNING version",
-                    vehicle_id, state,
+                    "VALUES ($1, $2, $3) ON CONFLICT (vehicle_id) "
+                    "DO UPDATE SET version = excluded.version, state = excluded.state",
+                    vehicle_id, version + 1, checkpoint,
                 )  # fmt: skip
-            else:
-                saved = await tx.conn.fetchval(
-                    "UPDATE derive_checkpoints SET version = $2 + 1, state = $3 "
-                    "WHERE vehicle_id = $1 AND version = $2 RETURNING version",
-                    vehicle_id, version, state,
-                )  # fmt: skip
-            return saved is not None
+            return trip_changes, session_changes
 
         return await self.engine.write(write)
 

@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 from carcloud.catalog import SignalCatalog, default_catalog
 from carcloud.errors import NotFoundError
-from carcloud.events.models import NewEvent
 from carcloud.ingest.models import SignalValue
 from carcloud.storage.codec import decode, signal_columns
 from carcloud.storage.sqlite.engine import SqliteEngine
@@ -19,6 +18,8 @@ from carcloud.storage.telematics_rows import (
     SESSION_FIELDS,
     TARIFF_FIELDS,
     TRIP_FIELDS,
+    Plan,
+    plan,
     segment_values,
     session_of,
     session_values,
@@ -28,7 +29,7 @@ from carcloud.storage.telematics_rows import (
     trip_values,
 )
 from carcloud.telematics.models import Changes, ChargingSession, Trip
-from carcloud.telematics.store import EmitSession, EmitTrip
+from carcloud.telematics.store import Replacement
 from carcloud.telematics.tariffs import Tariff
 from carcloud.telematics.timeline import HistoryRow
 
@@ -62,6 +63,33 @@ def _sessions(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> li
         ).fetchall()
         found.append(session_of(row[0], row[1], row[2:], segments))
     return found
+
+
+_TRIP_INSERT = (
+    f"INSERT OR REPLACE INTO trips (id, vehicle_id, {', '.join(TRIP_FIELDS)}) "
+    f"VALUES ({', '.join('?' * (len(TRIP_FIELDS) + 2))})"
+)
+_SESSION_INSERT = (
+    f"INSERT OR REPLACE INTO charging_sessions (id, vehicle_id, {', '.join(SESSION_FIELDS)}) "
+    f"VALUES ({', '.join('?' * (len(SESSION_FIELDS) + 2))})"
+)
+_SEGMENT_INSERT = (
+    f"INSERT INTO charging_segments (session_id, position, {', '.join(SEGMENT_FIELDS)}) "
+    f"VALUES ({', '.join('?' * (len(SEGMENT_FIELDS) + 2))})"
+)
+
+
+def _write_trip(conn: sqlite3.Connection, vehicle_id: int, trip: Trip) -> None:
+    conn.execute(_TRIP_INSERT, (trip.id, vehicle_id, *trip_values(trip)))
+
+
+def _write_session(conn: sqlite3.Connection, vehicle_id: int, session: ChargingSession) -> None:
+    conn.execute("DELETE FROM charging_segments WHERE session_id = ?", (session.id,))
+    conn.execute(_SESSION_INSERT, (session.id, vehicle_id, *session_values(session)))
+    conn.executemany(
+        _SEGMENT_INSERT,
+        [(session.id, index, *segment_values(s)) for index, s in enumerate(session.segments)],
+    )
 
 
 class SqliteTelematicsStore:
@@ -167,96 +195,6 @@ class SqliteTelematicsStore:
             )
         )
 
-    def _replace(
-        self,
-        conn: sqlite3.Connection,
-        vin: str,
-        new: Sequence[D],
-        old: Sequence[D],
-        table: str,
-        write: Callable[[sqlite3.Connection, int, D], None],
-        emit: Callable[[D | None, D | None], Sequence[NewEvent]] | None,
-    ) -> Changes:
-        ids = self.engine.vehicle_id(conn, vin)
-        if ids is None:
-            raise NotFoundError(f"vehicle {vin} not found")
-        before = {item.id: item for item in old}
-        after = {item.id: item for item in new}
-        created: list[str] = []
-        updated: list[str] = []
-        removed: list[str] = []
-        completed: list[str] = []
-        events: list[NewEvent] = []
-        for item_id, item in before.items():
-            if item_id not in after:
-                conn.execute(f"DELETE FROM {table} WHERE id = ?", (item_id,))
-                removed.append(item_id)
-                if emit is not None:
-                    events += emit(item, None)
-        for item_id, item in after.items():
-            was = before.get(item_id)
-            if was == item:
-                continue
-            write(conn, ids[0], item)
-            (created if was is None else updated).append(item_id)
-            if item.completed and (was is None or not was.completed):
-                completed.append(item_id)
-            if emit is not None:
-                events += emit(was, item)
-        append_events(self.engine, conn, events)
-        return Changes(tuple(created), tuple(updated), tuple(removed), tuple(completed))
-
-    async def replace_trips(
-        self, vin: str, start: int, trips: Sequence[Trip], emit: EmitTrip | None = None
-    ) -> Changes:
-        marks = ", ".join("?" * (len(TRIP_FIELDS) + 2))
-
-        def write_trip(conn: sqlite3.Connection, vehicle_id: int, trip: Trip) -> None:
-            conn.execute(
-                f"INSERT OR REPLACE INTO trips (id, vehicle_id, {', '.join(TRIP_FIELDS)}) "
-                f"VALUES ({marks})",
-                (trip.id, vehicle_id, *trip_values(trip)),
-            )
-
-        def replace(conn: sqlite3.Connection) -> Changes:
-            old = _trips(conn, "WHERE v.vin = ? AND t.start_ts >= ?", (vin, start))
-            return self._replace(conn, vin, trips, old, "trips", write_trip, emit)
-
-        return await self.engine.write(replace)
-
-    async def replace_sessions(
-        self,
-        vin: str,
-        start: int,
-        sessions: Sequence[ChargingSession],
-        emit: EmitSession | None = None,
-    ) -> Changes:
-        marks = ", ".join("?" * (len(SESSION_FIELDS) + 2))
-
-        def write_session(
-            conn: sqlite3.Connection, vehicle_id: int, session: ChargingSession
-        ) -> None:
-            conn.execute("DELETE FROM charging_segments WHERE session_id = ?", (session.id,))
-            conn.execute(
-                "INSERT OR REPLACE INTO charging_sessions "
-                f"(id, vehicle_id, {', '.join(SESSION_FIELDS)}) VALUES ({marks})",
-                (session.id, vehicle_id, *session_values(session)),
-            )
-            conn.executemany(
-                f"INSERT INTO charging_segments (session_id, position, {', '.join(SEGMENT_FIELDS)})"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (session.id, index, *segment_values(segment))
-                    for index, segment in enumerate(session.segments)
-                ],
-            )
-
-        def replace(conn: sqlite3.Connection) -> Changes:
-            old = _sessions(conn, "WHERE v.vin = ? AND s.start_ts >= ?", (vin, start))
-            return self._replace(conn, vin, sessions, old, "charging_sessions", write_session, emit)
-
-        return await self.engine.write(replace)
-
     async def list_trips(
         self, vin: str, brand: str | None, before: int | None = None, limit: int = 50
     ) -> list[Trip]:
@@ -306,24 +244,59 @@ class SqliteTelematicsStore:
 
         return await self.engine.read(query)
 
-    async def save_derive_checkpoint(self, vin: str, version: int, state: str) -> bool:
-        def write(conn: sqlite3.Connection) -> bool:
+    async def save_derivation(
+        self,
+        vin: str,
+        version: int,
+        trips: Replacement[Trip] | None,
+        sessions: Replacement[ChargingSession] | None,
+        checkpoint: str | None,
+    ) -> tuple[Changes, Changes] | None:
+        def write(conn: sqlite3.Connection) -> tuple[Changes, Changes] | None:
             ids = self.engine.vehicle_id(conn, vin)
             if ids is None:
                 raise NotFoundError(f"vehicle {vin} not found")
+            vehicle_id = ids[0]
             row = conn.execute(
-                "SELECT version FROM derive_checkpoints WHERE vehicle_id = ?", (ids[0],)
+                "SELECT version FROM derive_checkpoints WHERE vehicle_id = ?", (vehicle_id,)
             ).fetchone()
             if (row[0] if row is not None else 0) != version:
-                return False
-            conn.execute(
-                "INSERT OR REPLACE INTO derive_checkpoints (vehicle_id, version, state) "
-                "VALUES (?, ?, ?)",
-                (ids[0], version + 1, state),
-            )
-            return True
+                return None  # another derivation saved since: this one writes nothing
+            trip_changes = session_changes = Changes()
+            if trips is not None:
+                old = _trips(conn, "WHERE t.vehicle_id = ? AND t.start_ts >= ?",
+                             (vehicle_id, trips.start))  # fmt: skip
+                trip_changes = self._apply(conn, vehicle_id, plan(old, trips), "trips", _write_trip)
+            if sessions is not None:
+                stored = _sessions(conn, "WHERE s.vehicle_id = ? AND s.start_ts >= ?",
+                                   (vehicle_id, sessions.start))  # fmt: skip
+                session_changes = self._apply(
+                    conn, vehicle_id, plan(stored, sessions), "charging_sessions", _write_session
+                )
+            if checkpoint is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO derive_checkpoints (vehicle_id, version, state) "
+                    "VALUES (?, ?, ?)",
+                    (vehicle_id, version + 1, checkpoint),
+                )
+            return trip_changes, session_changes
 
         return await self.engine.write(write)
+
+    def _apply(
+        self,
+        conn: sqlite3.Connection,
+        vehicle_id: int,
+        planned: Plan[D],
+        table: str,
+        write: Callable[[sqlite3.Connection, int, D], None],
+    ) -> Changes:
+        """Write a plan's rows and its events in the caller's transaction."""
+        conn.executemany(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in planned.delete])
+        for item in planned.write:
+            write(conn, vehicle_id, item)
+        append_events(self.engine, conn, planned.events)
+        return planned.changes
 
     # ---- tariffs ---------------------------------------------------------------------------
 
