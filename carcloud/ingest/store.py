@@ -55,6 +55,12 @@ class TelemetryStore(Protocol):
         """The newest value of every signal the vehicle has reported."""
         ...
 
+    async def latest_values(self, vin: str, paths: Sequence[str]) -> LatestState:
+        """The newest value of a few signals of one vehicle, in the order of `paths` (those
+        it has reported; a path outside the catalog is none of them). Reads only those
+        signals, so a caller that needs three of them does not decode the whole state."""
+        ...
+
     async def fleet_overview(
         self, brand: str | None, paths: Sequence[str], limit: int = 1000, offset: int = 0
     ) -> list[tuple[Vehicle, LatestState]]:

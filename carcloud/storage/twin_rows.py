@@ -40,6 +40,10 @@ STORE_REPORTED = (
     "document = excluded.document, updated_at = excluded.updated_at, "
     "desired_version = COALESCE(excluded.desired_version, twin_reported.desired_version)"
 )
+# A vehicle's own desired document alone (NULL when nothing was set; no row: no vehicle).
+OWN_DESIRED = (
+    "SELECT d.own FROM vehicles v LEFT JOIN twin_desired d ON d.vehicle_id = v.id WHERE v.vin = ?"
+)
 
 CONFIGURATION_SQL = (
     "SELECT id, name, target, priority, desired, created_at, updated_at FROM configurations"
@@ -66,6 +70,14 @@ def twin_of(row: Row) -> Twin:
         reported_desired_version=row[6],
         reported_updated_at=row[7],
     )
+
+
+def own_value(vin: str, row: Row | None, key: str) -> Any:
+    """One property of the own desired document in a row of OWN_DESIRED (None if unset);
+    NotFoundError when there was no row (no such vehicle)."""
+    if row is None:
+        raise NotFoundError(f"vehicle {vin} not found")
+    return json.loads(row[0]).get(key) if row[0] else None
 
 
 def configuration_of(row: Row) -> Configuration:

@@ -126,6 +126,11 @@ class TwinService:
         """A vehicle's twin (NotFoundError for a vehicle the caller cannot see)."""
         return await self.store.get_twin(vin, brand)
 
+    async def own_desired_value(self, vin: str, key: str) -> Any:
+        """One property of the vehicle's own desired document (None when not set), without
+        reading the rest of the twin (NotFoundError for an unknown vehicle)."""
+        return await self.store.own_desired_value(vin, key)
+
     async def set_desired(
         self, vin: str, brand: str | None, own: dict[str, Any], if_version: int | None
     ) -> Twin:

@@ -25,6 +25,11 @@ class TwinStore(Protocol):
         """A vehicle's twin (empty documents if nothing was set yet)."""
         ...
 
+    async def own_desired_value(self, vin: str, key: str) -> Any:
+        """One top-level property of the vehicle's own desired document (None when it is not
+        set), read without the rest of the twin; NotFoundError for an unknown vehicle."""
+        ...
+
     async def set_desired(
         self,
         vin: str,

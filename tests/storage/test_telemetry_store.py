@@ -59,6 +59,36 @@ async def test_values_keep_their_types(telemetry: TelemetryStore) -> None:
     }
 
 
+async def test_latest_values_reads_only_the_signals_asked_for(telemetry: TelemetryStore) -> None:
+    gear, brake = "Vehicle.Powertrain.Transmission.CurrentGear", "Vehicle.Chassis.ParkingBrake"
+    first = message(1, 10 * SECOND, 50.0, Vehicle_Powertrain_Transmission_CurrentGear=3)
+    await telemetry.write_telemetry([first], [])
+    later = TelemetryMessage(VIN, 2, 12 * SECOND, 12 * SECOND + 5, (
+        Sample("Vehicle.Speed", 12 * SECOND, 0.0), Sample(f"{brake}.IsEngaged", 12 * SECOND, True),
+        Sample("Vehicle.LowVoltageSystemState", 12 * SECOND, "ON"),
+    ))  # fmt: skip
+    await telemetry.write_telemetry([later], [])
+    await telemetry.write_telemetry([message(0, 9 * SECOND, 99.0)], [])  # late, older
+    paths = [
+        f"{brake}.IsEngaged",
+        "Vehicle.Speed",
+        "Vehicle.Cabin.Unknown",
+        gear,
+        "Vehicle.IsMoving",
+    ]
+    state = await telemetry.latest_values(VIN, paths)
+    # Newest of each, in the order asked, with its own time; never reported or unknown: absent.
+    assert [(v.path, v.ts, v.value) for v in state.values] == [
+        (f"{brake}.IsEngaged", 12 * SECOND, True),
+        ("Vehicle.Speed", 12 * SECOND, 0.0),
+        (gear, 10 * SECOND, 3),
+    ]
+    assert state.received_at == (await telemetry.latest_state(VIN)).received_at
+    assert (await telemetry.latest_values(VIN, [])).values == ()
+    nothing = await telemetry.latest_values("ZZZZZZZZZZZZ99999", ["Vehicle.Speed"])
+    assert (nothing.values, nothing.received_at) == ((), None)
+
+
 async def test_history_range_limit_and_downsampling(telemetry: TelemetryStore) -> None:
     await telemetry.write_telemetry([message(i, i * SECOND, float(i)) for i in range(120)], [])
     window = await telemetry.history(VIN, "Vehicle.Speed", 10 * SECOND, 20 * SECOND, 1000)

@@ -65,6 +65,22 @@ async def test_get_twin_is_brand_scoped(stores: Stores) -> None:
     assert (await stores.twins.get_twin(VIN, None)).desired_version == 0
 
 
+async def test_one_own_desired_value(stores: Stores) -> None:
+    twins = stores.twins
+    assert await twins.own_desired_value(VIN, "calls") is None  # nothing set yet
+    own = {"calls": {"video_allowed": True}, "a.b": [1, "x"], 'q"x': False}
+    await twins.set_desired(VIN, "volta", own, None, effective_desired)
+    await twins.save_configuration(configuration("c", "fleet", {"brand": "volta"}, {"seats": 2}))
+    await twins.refresh_desired(effective_desired, vins=[VIN])
+    assert await twins.own_desired_value(VIN, "calls") == {"video_allowed": True}
+    assert await twins.own_desired_value(VIN, "a.b") == [1, "x"]
+    assert await twins.own_desired_value(VIN, 'q"x') is False
+    assert (await twins.get_twin(VIN, None)).desired["seats"] == 2
+    assert await twins.own_desired_value(VIN, "seats") is None  # a configuration's, not own
+    with pytest.raises(NotFoundError):
+        await twins.own_desired_value("ZZZZZZZZZZZZ99999", "calls")
+
+
 async def test_set_desired_with_if_match(stores: Stores) -> None:
     twins = stores.twins
     first = await twins.set_desired(VIN, "volta", {"climate": {"temp": 21}}, 0, effective_desired)

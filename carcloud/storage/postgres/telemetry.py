@@ -287,6 +287,21 @@ class PostgresTelemetryStore:
 
         return await self.engine.read(query)
 
+    async def latest_values(self, vin: str, paths: Sequence[str]) -> LatestState:
+        async def query(conn: Conn) -> LatestState:
+            row = await conn.fetchrow(
+                "SELECT l.received_at, (SELECT COALESCE(json_object_agg(p, l.signals -> p), "
+                "'{}') FROM unnest($2::text[]) AS p WHERE l.signals -> p IS NOT NULL)::text "
+                "FROM vehicles v JOIN vehicle_latest l ON l.vehicle_id = v.id WHERE v.vin = $1",
+                vin,
+                list(paths),
+            )
+            if row is None:
+                return LatestState((), None)
+            return LatestState(self._values(orjson.loads(row[1]), paths), row[0])
+
+        return await self.engine.read(query)
+
     async def fleet_overview(
         self, brand: str | None, paths: Sequence[str], limit: int = 1000, offset: int = 0
     ) -> list[tuple[Vehicle, LatestState]]:

@@ -65,6 +65,13 @@ class PostgresTwinStore(sql.TwinReads):
 
         return await self.engine.read(query)
 
+    async def own_desired_value(self, vin: str, key: str) -> Any:
+        async def query(conn: Conn) -> Any:
+            row = await conn.fetchrow(numbered(sql.OWN_DESIRED), vin)
+            return sql.own_value(vin, row, key)
+
+        return await self.engine.read(query)
+
     async def set_desired(
         self,
         vin: str,

@@ -227,6 +227,27 @@ class SqliteTelemetryStore:
 
         return await self.engine.read(query)
 
+    async def latest_values(self, vin: str, paths: Sequence[str]) -> LatestState:
+        wanted = [(path, *self._columns[path]) for path in paths if path in self._columns]
+        picks = "".join(f", l.{column}, l.{column}__ts" for _, column, _ in wanted)
+        sql = (
+            f"SELECT l.received_at{picks} FROM latest_state l "
+            "JOIN vehicles v ON v.id = l.vehicle_id WHERE v.vin = ?"
+        )
+
+        def query(conn: sqlite3.Connection) -> LatestState:
+            row = conn.execute(sql, (vin,)).fetchone()
+            if row is None:
+                return LatestState((), None)
+            values = [
+                LatestValue(path, row[2 + 2 * index], decode(kind, row[1 + 2 * index]))
+                for index, (path, _, kind) in enumerate(wanted)
+                if row[2 + 2 * index] is not None
+            ]
+            return LatestState(tuple(values), row[0])
+
+        return await self.engine.read(query)
+
     async def fleet_overview(
         self, brand: str | None, paths: Sequence[str], limit: int = 1000, offset: int = 0
     ) -> list[tuple[Vehicle, LatestState]]:

@@ -62,6 +62,13 @@ class SqliteTwinStore(sql.TwinReads):
 
         return await self.engine.read(query)
 
+    async def own_desired_value(self, vin: str, key: str) -> Any:
+        def query(conn: sqlite3.Connection) -> Any:
+            row = conn.execute(sql.OWN_DESIRED, (vin,)).fetchone()
+            return sql.own_value(vin, row, key)
+
+        return await self.engine.read(query)
+
     async def set_desired(
         self,
         vin: str,
