@@ -117,14 +117,22 @@ class GeofenceService:
         start = min([since - lookback] + [v.enter_ts for v in touched if v not in resume.values()])
         read_from = min([start] + [v.last_ts + 1 for v in resume.values()])
         fixes = fixes_of(await self.history.history_rows(vin, (LATITUDE, LONGITUDE), read_from))
+        positions = {position for _, position in fixes}  # a parked car: one
         visits: list[Visit] = []
         for fence in fences:
             open_visit = resume.get(fence.id)
             if open_visit is not None:
                 after = [fix for fix in fixes if fix[0] > open_visit.last_ts]
                 visits += detect_visits(vin, fence, after, open_visit)
-            else:
+            elif any(fence.area.side(p, fence.margin_m) != -1 for p in positions):
                 visits += detect_visits(vin, fence, [fix for fix in fixes if fix[0] >= start])
+            # else: every position is clearly out of it, so no visit starts (detection
+            # starts outside and a position out only cancels a candidate enter)
+        if not visits and not touched:
+            # Nothing derived and nothing stored to replace: every stored visit ended
+            # before `start` (touched has those that did not), so the replacement would
+            # change nothing. A car outside every fence costs no write transaction.
+            return VisitChanges()
         by_id = {fence.id: fence for fence in fences}
         visits = keep_ids(touched, visits)
         return await self.store.replace_visits(vin, start, visits, visit_events(by_id))

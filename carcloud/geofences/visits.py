@@ -31,8 +31,11 @@ def detect_visits(
     entered = resume.enter_ts if resume is not None else 0
     last = resume.last_ts if resume is not None else 0
     candidate: int | None = None  # since when the car seems to have changed side
+    previous: Position | None = None
+    side = 0
     for ts, position in fixes:
-        side = fence.area.side(position, fence.margin_m)
+        if position != previous:  # a parked car repeats its position: its side too
+            side, previous = fence.area.side(position, fence.margin_m), position
         is_in, is_out = side == 1, side == -1
         if inside:
             if is_out and candidate is None:
