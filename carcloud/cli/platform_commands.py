@@ -76,7 +76,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(
             f"  derive    {derive.get('vehicles_waiting', '?')} vehicles waiting "
             f"(oldest {derive.get('oldest_waiting_s', '?')} s), "
-            f"{derive.get('messages_waiting', '?')} messages"
+            f"{derive.get('notices_waiting', '?')} commit notices"
         )
     return 0
 

@@ -3,9 +3,10 @@
 Several workers (in one process or many) share one durable pull consumer, so
 JetStream spreads the work. Nothing is acknowledged before its transaction has
 committed; a crash between commit and ack only causes a redelivery, which the
-(vin, seq) key turns into a no-op. After each commit the worker tells the cars
-what it stored (commit receipts, `receipts.py`): a car's PUBACK is no proof of
-storage, the receipt is.
+(vin, seq) key turns into a no-op. After each commit the worker publishes a commit
+notice for the derivers (`notices.py`) and waits for JetStream to hold it before it
+acknowledges, and tells the cars what it stored (commit receipts, `receipts.py`): a
+car's PUBACK is no proof of storage, the receipt is.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from carcloud.catalog import SignalCatalog
 from carcloud.errors import CarcloudError, ValidationError
 from carcloud.events.models import NewEvent
 from carcloud.ingest.models import DeadLetter, TelemetryMessage
+from carcloud.ingest.notices import COMMITTED_SUBJECT, notice_of
 from carcloud.ingest.protocol import DEFAULT_MAX_MESSAGE_BYTES, decode_telemetry
 from carcloud.ingest.receipts import DEFAULT_EVERY_S, ReceiptSender
 from carcloud.ingest.store import TelemetryStore
@@ -70,6 +72,7 @@ class IngestStats:
     failures: int = 0
     last_error: str | None = None
     receipts: int = 0
+    notices: int = 0
 
 
 # (vin, seq, backlog): a committed message that a receipt will name.
@@ -206,13 +209,18 @@ class IngestWorker:
         letters: list[DeadLetter],
         receipted: list[Receipted] | None = None,
     ) -> None:
-        """Store in one transaction, then ack every message; on failure let them redeliver.
+        """Store in one transaction, publish its commit notice, then ack every message; on
+        failure let them redeliver (the notice of data stored before is published again).
 
         The receipts name what the commit holds, so they are noted right after it,
         before the acks (an ack that fails does not undo the commit).
         """
         try:
             result = await self.storage.write_telemetry(messages, letters, INGEST_POLICY)
+            notice = notice_of(messages, result.unknown_vins)
+            if notice.vehicles:
+                await self.js.publish(COMMITTED_SUBJECT, notice.encode())
+                self.stats.notices += 1
             if self.receipts is not None and receipted:
                 unknown = set(result.unknown_vins)
                 for vin, seq, backlog in receipted:

@@ -14,11 +14,13 @@ from nats.js.client import JetStreamContext
 
 from carcloud.errors import ConfigError, MessagingError
 from carcloud.events.models import SUBJECT_PREFIX
+from carcloud.ingest.notices import COMMITTED_SUBJECT
 from carcloud.messaging import topics
 
 log = logging.getLogger(__name__)
 
 TELEMETRY_STREAM = "TELEMETRY"
+TELEMETRY_COMMITTED_STREAM = "TELEMETRY_COMMITTED"
 VEHICLE_EVENTS_STREAM = "VEHICLE_EVENTS"
 EVENTS_STREAM = "EVENTS"
 VEHICLE_REPORTS_STREAM = "VEHICLE_REPORTS"
@@ -38,6 +40,16 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
             max_age=DAY,
             max_bytes=8 * 1024**3,
             duplicate_window=120.0,
+            num_replicas=replicas,
+        ),
+        StreamConfig(
+            name=TELEMETRY_COMMITTED_STREAM,
+            description="Ingest's commit notices (ingest/notices.py): what derive re-derives",
+            subjects=[COMMITTED_SUBJECT],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=DAY,
+            max_bytes=512 * 1024**2,
             num_replicas=replicas,
         ),
         StreamConfig(

@@ -1,23 +1,24 @@
 """The derive worker: follows committed telemetry and re-derives what it changed.
 
-It reads the TELEMETRY stream through a durable consumer of its own (`derive`),
-but only as a list of what arrived: which vehicle, from which vehicle time. It
-waits until ingest has acknowledged those messages (ingest acknowledges only
-after its commit, so the data is in the database, or was a dead letter), then
-asks each deriver to re-derive that vehicle from that time on, from the committed
-history, and acknowledges. A crash before the acknowledgement redelivers the
-batch; re-deriving is idempotent. Live data and a backlog take the same path.
+It reads ingest's commit notices (`carcloud.ingest.notices`) through a durable
+consumer of its own (`derive`) on the TELEMETRY_COMMITTED stream: each names the
+vehicles a committed batch held data of, from which vehicle time to which. A notice
+is published only after its commit, so the data is in the database when it arrives.
+The worker asks each deriver to re-derive that vehicle from that time on, from the
+committed history, and acknowledges the notice. A crash before the acknowledgement
+redelivers it; re-deriving is idempotent. Live data and a backlog take the same path.
 
-Pulling and deriving overlap, and work is per vehicle, not per batch: see
+Pulling and deriving overlap, and work is per vehicle, not per notice: see
 `DeriveWorker`.
 
-Derivers are declared once (`Deriver`): trips and charging sessions today; geofences
-and alert rules can be more derivers on the same committed-data feed.
+Derivers are declared once (`Deriver`): trips and charging sessions, geofences, alert
+rules and the calls' motion policy, all on the same committed-data feed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import nats.errors
+import nats.js.errors
 import orjson
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -34,23 +36,39 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from carcloud.catalog import SignalCatalog
 from carcloud.errors import CarcloudError, ValidationError
-from carcloud.ingest.worker import INGEST_CONSUMER
+from carcloud.ingest.notices import (
+    COMMITTED_SUBJECT,
+    CommitNotice,
+    VehicleTimes,
+    decode_notice,
+    widen,
+)
 from carcloud.messaging import topics
 from carcloud.messaging.puller import BatchPuller
-from carcloud.messaging.streams import TELEMETRY_STREAM, ensure_consumer
+from carcloud.messaging.streams import (
+    TELEMETRY_COMMITTED_STREAM,
+    TELEMETRY_STREAM,
+    ensure_consumer,
+)
 from carcloud_agent.protocol.telemetry import decode_envelope, decode_sample
 
 log = logging.getLogger(__name__)
 
 DERIVE_CONSUMER = "derive"
-# How often to ask whether ingest has committed what this worker is about to derive.
-COMMIT_POLL_S = 0.05
 # Vehicles derived side by side.
 DERIVE_CONCURRENCY = 16
-# A backlog (data older than what the vehicle sent before) waits this long for the rest.
+# A backlog (data older than what the vehicle sent before) waits until none of it has
+# come for this long, for the rest to join it, but no longer than BACKLOG_MAX_LINGER_S.
 BACKLOG_LINGER_S = 1.0
-# Messages pulled and not yet acknowledged, at most (then pulling waits for derivation).
-MAX_IN_FLIGHT = 5_000
+BACKLOG_MAX_LINGER_S = 10.0
+# Telemetry messages that pulled notices cover and that are not yet derived, at most
+# (then pulling waits for derivation).
+MAX_IN_FLIGHT = 20_000
+# Notices pulled at once (each covers up to one ingest batch).
+NOTICE_BATCH = 64
+# Carrying over the consumer derive had on TELEMETRY before commit notices: telemetry
+# messages per notice it publishes for them.
+CARRY_OVER_CHUNK = 1_000
 # Every derive worker answers a request here with its backlog (`DeriveWorker.backlog`).
 BACKLOG_SUBJECT = "carcloud.derive.backlog"
 # Gathering the workers' answers: the first within this, the rest until this quiet gap.
@@ -67,28 +85,28 @@ class Deriver(Protocol):
 
 
 def consumer_config() -> ConsumerConfig:
-    """The durable pull consumer derive workers share."""
+    """The durable pull consumer of commit notices derive workers share."""
     return ConsumerConfig(
         durable_name=DERIVE_CONSUMER,
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=60.0,
         max_deliver=-1,
-        max_ack_pending=50_000,
+        max_ack_pending=10_000,
         max_waiting=512,
-        filter_subject=topics.ALL_TELEMETRY,
+        filter_subject=COMMITTED_SUBJECT,
     )
 
 
-def vehicle_times(batch: Sequence[Msg]) -> dict[str, tuple[int, int]]:
-    """VIN -> (oldest, newest) vehicle time of its messages in the batch (undecodable: skipped).
+def vehicle_times(batch: Sequence[Msg]) -> VehicleTimes:
+    """VIN -> (oldest, newest) vehicle time of raw telemetry messages (undecodable: skipped);
+    what `carry_over` makes notices of.
 
-    Only the envelope and the samples' times are read: the values were validated by
-    ingest, and a sample ingest rejected only makes the derivation start a little earlier
-    (deriving from an earlier time gives the same result). Validating every value again
-    here cost the platform as much as ingest's own decoding (py-spy, bench/ingest.py).
+    Only the envelope and the samples' times are read: a sample ingest rejected only
+    makes the derivation start a little earlier (deriving from an earlier time gives the
+    same result).
     """
-    times: dict[str, tuple[int, int]] = {}
+    times: VehicleTimes = {}
     for msg in batch:
         try:
             vin = topics.vin_from_subject(msg.subject)
@@ -101,21 +119,86 @@ def vehicle_times(batch: Sequence[Msg]) -> dict[str, tuple[int, int]]:
                 stamps.append(decode_sample(raw)[0])
             except ValidationError:
                 continue
-        if not stamps:
-            continue
-        oldest, newest = min(stamps), max(stamps)
-        if vin in times:
-            oldest, newest = min(oldest, times[vin][0]), max(newest, times[vin][1])
-        times[vin] = (oldest, newest)
+        if stamps:
+            widen(times, vin, min(stamps), max(stamps))
     return times
+
+
+def merged_times(notices: Sequence[CommitNotice]) -> VehicleTimes:
+    """The vehicles of several notices, each from its oldest time to its newest."""
+    times: VehicleTimes = {}
+    for notice in notices:
+        for vin, (oldest, newest) in notice.vehicles.items():
+            widen(times, vin, oldest, newest)
+    return times
+
+
+async def carry_over(nc: NatsClient) -> int:
+    """Hand what derive's old consumer had not finished to the commit notices; how many
+    telemetry messages that was.
+
+    Before commit notices, derive followed the TELEMETRY stream itself through a durable
+    consumer `derive`. If that consumer is still there (the first start after an
+    upgrade), the telemetry after its acknowledgement floor is read once more, published
+    as notices (which may name data ingest has not committed yet: its own notice comes
+    when it does, and deriving twice gives the same result), and the old consumer is
+    deleted. Several workers starting at once may each do it; that only derives twice.
+    """
+    js = nc.jetstream()
+    try:
+        old = await js.consumer_info(TELEMETRY_STREAM, DERIVE_CONSUMER)
+    except nats.js.errors.NotFoundError:
+        return 0
+    first = (old.ack_floor.stream_seq or 0) + 1 if old.ack_floor is not None else 1
+    last = (await js.stream_info(TELEMETRY_STREAM)).state.last_seq
+    carried = 0
+    if last >= first:
+        reader = await js.add_consumer(
+            TELEMETRY_STREAM,
+            ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=first,
+                ack_policy=AckPolicy.NONE,
+                inactive_threshold=60.0,
+                filter_subject=topics.ALL_TELEMETRY,
+            ),
+        )
+        puller = BatchPuller(nc, TELEMETRY_STREAM, reader.name, CARRY_OVER_CHUNK)
+        await puller.start()
+        try:
+            seen = first - 1
+            while seen < last:
+                batch = await puller.next_batch(wait_s=1.0)
+                if not batch:
+                    break  # the rest was removed from the stream meanwhile (its limits)
+                seen = max(msg.metadata.sequence.stream for msg in batch)
+                times = vehicle_times(batch)
+                if times:
+                    notice = CommitNotice(times, len(batch))
+                    await js.publish(COMMITTED_SUBJECT, notice.encode())
+                carried += len(batch)
+        finally:
+            await puller.stop()
+            with contextlib.suppress(nats.errors.Error):
+                await js.delete_consumer(TELEMETRY_STREAM, reader.name)
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_consumer(TELEMETRY_STREAM, DERIVE_CONSUMER)
+    log.info(
+        "derive: carried %d telemetry messages over from the consumer on %s, now removed",
+        carried,
+        TELEMETRY_STREAM,
+    )
+    return carried
 
 
 @dataclass(eq=False, slots=True)
 class _Pulled:
-    """A pulled batch of messages, acknowledged once each vehicle it names is derived."""
+    """Pulled notices, acknowledged once each vehicle they name is derived; `covers`: the
+    telemetry messages they stand for."""
 
     messages: list[Msg]
     waiting_for: set[str]
+    covers: int
 
 
 @dataclass(slots=True)
@@ -131,8 +214,9 @@ class _Dirty:
 @dataclass(frozen=True, slots=True)
 class DeriveBacklog:
     """What waits to be derived: vehicles whose committed data is not derived yet (some
-    being derived now) and how long the oldest has waited; messages pulled and not yet
-    acknowledged. Summed over the derive workers that answered (`workers`)."""
+    being derived now) and how long the oldest has waited; telemetry messages whose
+    notices were pulled and not yet acknowledged. Summed over the derive workers that
+    answered (`workers`)."""
 
     workers: int = 0
     vehicles_waiting: int = 0
@@ -183,16 +267,16 @@ async def gather_backlog(nc: NatsClient) -> DeriveBacklog:
 class DeriveWorker:
     """One derive loop over the committed-telemetry feed.
 
-    Pulling and deriving overlap: while the vehicles of one batch are derived, the
-    next batch is pulled and waited for (ingest's commit). A committed batch marks
-    its vehicles dirty, each from its oldest time; up to `concurrency` tasks take
-    dirty vehicles in the order they became dirty and derive them, one derivation
-    of a vehicle at a time. A vehicle marked again while it is being derived (or
-    while it waits) is derived once more, from the oldest time marked: a vehicle
-    many batches name is derived once for all of them, and a slow vehicle (a long
-    plug-in) holds up only itself, not the batch. A batch is acknowledged when every
-    vehicle it names has been derived after its commit; until then it counts
-    against `max_in_flight`, and if the worker stops or dies first it is redelivered.
+    Pulling and deriving overlap: while the vehicles of some notices are derived, the
+    next notices are pulled. Pulled notices mark their vehicles dirty, each from its
+    oldest time; up to `concurrency` tasks take dirty vehicles in the order they became
+    dirty and derive them, one derivation of a vehicle at a time. A vehicle marked
+    again while it is being derived (or while it waits) is derived once more, from the
+    oldest time marked: a vehicle many notices name is derived once for all of them,
+    and a slow vehicle (a long plug-in) holds up only itself, not the others. Notices
+    are acknowledged when every vehicle they name has been derived after they arrived;
+    until then they count against `max_in_flight` (by the telemetry messages they
+    cover), and if the worker stops or dies first they are redelivered.
     """
 
     def __init__(
@@ -200,7 +284,7 @@ class DeriveWorker:
         nc: NatsClient,
         derivers: Sequence[Deriver],
         catalog: SignalCatalog,
-        batch_size: int = 250,
+        batch_size: int = NOTICE_BATCH,
         name: str = "derive",
         concurrency: int = DERIVE_CONCURRENCY,
         max_in_flight: int = MAX_IN_FLIGHT,
@@ -218,19 +302,20 @@ class DeriveWorker:
         self._dirty: dict[str, _Dirty] = {}
         self._ready: deque[str] = deque()  # dirty vehicles not being derived, oldest first
         self._running: dict[str, float] = {}  # vehicles being derived, since when marked
-        self._held: set[str] = set()  # dirty with a backlog, waiting for the rest of it
+        # Dirty with a backlog, waiting for the rest of it: since when, and until when.
+        self._held: dict[str, tuple[float, float]] = {}
         self._newest: dict[str, int] = {}  # per vehicle, the newest vehicle time marked
         self._wake = asyncio.Event()
         self._in_flight = 0  # messages pulled and not yet acknowledged
         self._room = asyncio.Event()
         self._room.set()
         self._acks: set[asyncio.Task[None]] = set()
-        self._floor = 0  # ingest's ack floor as last read
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Pull, wait for ingest's commit, derive, ack; until `stop` is set."""
-        await ensure_consumer(self.js, TELEMETRY_STREAM, consumer_config())
-        puller = BatchPuller(self.nc, TELEMETRY_STREAM, DERIVE_CONSUMER, self.batch_size)
+        """Pull commit notices, derive, ack; until `stop` is set."""
+        await ensure_consumer(self.js, TELEMETRY_COMMITTED_STREAM, consumer_config())
+        await carry_over(self.nc)
+        puller = BatchPuller(self.nc, TELEMETRY_COMMITTED_STREAM, DERIVE_CONSUMER, self.batch_size)
         await puller.start()
         answering = await self.nc.subscribe(BACKLOG_SUBJECT, cb=self._answer_backlog)
         log.info("%s: following committed telemetry", self.name)
@@ -247,17 +332,8 @@ class DeriveWorker:
                     self._failed(f"cannot pull from JetStream: {exc}")
                     await asyncio.sleep(0.5)
                     continue
-                if not batch:
-                    continue
-                newest = max(msg.metadata.sequence.stream for msg in batch)
-                try:
-                    if not await self._committed(newest, stop):
-                        return  # stopping: the batch is redelivered to the next worker
-                except nats.errors.Error as exc:
-                    self._failed(f"cannot read ingest's progress: {exc}")
-                    await _nak_all(batch, delay=1.0)
-                    continue
-                self._mark(batch, vehicle_times(batch))
+                if batch:
+                    self._mark(batch)
         finally:
             done.set()
             self._wake.set()
@@ -281,16 +357,24 @@ class DeriveWorker:
         if msg.reply:
             await self.nc.publish(msg.reply, orjson.dumps(dataclasses.asdict(self.backlog())))
 
-    def _mark(self, batch: list[Msg], times: dict[str, tuple[int, int]]) -> None:
-        """Mark the batch's vehicles dirty; a batch naming none is acknowledged at once.
+    def _mark(self, batch: list[Msg]) -> None:
+        """Mark the notices' vehicles dirty; notices naming none are acknowledged at once.
 
         Data older than what a vehicle already sent (a backlog after reconnecting, sent
-        in many messages) waits BACKLOG_LINGER_S before it is derived, so that the rest
-        of the backlog joins it: one re-derivation from the backlog's start, not one per
-        message, each emitting a `trip.updated` of its own.
+        in many messages and committed in several batches) waits until no more of it has
+        come for BACKLOG_LINGER_S before it is derived, so that the rest of the backlog
+        joins it: one re-derivation from the backlog's start, not one per batch, each
+        emitting a `trip.updated` of its own.
         """
-        pulled = _Pulled(batch, set(times))
-        self._in_flight += len(batch)
+        notices = []
+        for msg in batch:
+            try:
+                notices.append(decode_notice(msg.data))
+            except ValidationError as exc:
+                log.error("%s: ignoring a message on %s: %s", self.name, msg.subject, exc)
+        times = merged_times(notices)
+        pulled = _Pulled(batch, set(times), sum(notice.messages for notice in notices))
+        self._in_flight += pulled.covers
         if self._in_flight >= self.max_in_flight:
             self._room.clear()
         if not times:
@@ -303,17 +387,33 @@ class DeriveWorker:
             if dirty is None:
                 dirty = self._dirty[vin] = _Dirty(since)
                 if late:
-                    self._held.add(vin)
-                    asyncio.get_running_loop().call_later(BACKLOG_LINGER_S, self._release, vin)
+                    self._hold(vin)
                 elif vin not in self._running:
                     self._ready.append(vin)
+            elif late and vin in self._held:
+                self._hold(vin)
             dirty.since = min(dirty.since, since)
             dirty.batches.append(pulled)
         self._wake.set()
 
+    def _hold(self, vin: str) -> None:
+        """Hold (or go on holding) a vehicle's backlog for the rest of it."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        since = self._held[vin][0] if vin in self._held else now
+        if vin not in self._held:
+            loop.call_later(BACKLOG_LINGER_S, self._release, vin)
+        self._held[vin] = (since, min(now + BACKLOG_LINGER_S, since + BACKLOG_MAX_LINGER_S))
+
     def _release(self, vin: str) -> None:
-        """A held backlog's linger is over: derive it."""
-        self._held.discard(vin)
+        """A held backlog's linger is over (or was made longer by more of it): derive it."""
+        if vin not in self._held:
+            return
+        left = self._held[vin][1] - asyncio.get_running_loop().time()
+        if left > 0.001:
+            asyncio.get_running_loop().call_later(left, self._release, vin)
+            return
+        del self._held[vin]
         if vin in self._dirty and vin not in self._running and vin not in self._ready:
             self._ready.append(vin)
             self._wake.set()
@@ -367,25 +467,12 @@ class DeriveWorker:
         self._wake.set()
 
     def _acknowledge(self, pulled: _Pulled) -> None:
-        self._in_flight -= len(pulled.messages)
+        self._in_flight -= pulled.covers
         if self._in_flight < self.max_in_flight:
             self._room.set()
         task = asyncio.create_task(_ack_all(pulled.messages))
         self._acks.add(task)
         task.add_done_callback(self._acks.discard)
-
-    async def _committed(self, stream_seq: int, stop: asyncio.Event) -> bool:
-        """Wait until ingest has acknowledged every message up to `stream_seq`."""
-        while not stop.is_set():
-            if stream_seq <= self._floor:
-                return True
-            info = await self.js.consumer_info(TELEMETRY_STREAM, INGEST_CONSUMER)
-            floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
-            self._floor = max(self._floor, floor or 0)
-            if self._floor >= stream_seq:
-                return True
-            await asyncio.sleep(COMMIT_POLL_S)
-        return False
 
     def _failed(self, problem: str) -> None:
         if not self._failing:
@@ -406,11 +493,3 @@ async def _ack_all(batch: list[Msg]) -> None:
             await msg.ack()  # a publish: no answer is awaited
         except nats.errors.Error:
             return  # not acknowledged: redelivered after ack_wait, derived again
-
-
-async def _nak_all(batch: list[Msg], delay: float) -> None:
-    for msg in batch:
-        try:
-            await msg.nak(delay=delay)
-        except nats.errors.Error:
-            return

@@ -1,7 +1,8 @@
 """The derive worker against a real nats-server: it derives a vehicle only once ingest has
-committed (acknowledged) its data, once for all of a vehicle's messages from the oldest
-time, and a vehicle that takes long to derive holds back no other vehicle; every message
-is acknowledged in the end."""
+committed its data (ingest's commit notice), once for all of a vehicle's messages from the
+oldest time, and a vehicle that takes long to derive holds back no other vehicle; every
+notice is acknowledged in the end. The consumer derive had on the raw telemetry before
+commit notices is carried over on the first start, losing nothing it had not derived."""
 
 from __future__ import annotations
 
@@ -13,17 +14,30 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import nats
+from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.client import JetStreamContext
 
 from carcloud.catalog import default_catalog
 from carcloud.errors import StorageError
+from carcloud.ingest.notices import COMMITTED_SUBJECT, CommitNotice
 from carcloud.ingest.worker import INGEST_CONSUMER
 from carcloud.ingest.worker import consumer_config as ingest_consumer
 from carcloud.messaging import topics
 from carcloud.messaging.natsserver import NatsServer, ServerPorts
-from carcloud.messaging.streams import TELEMETRY_STREAM, ensure_consumer, ensure_streams
+from carcloud.messaging.streams import (
+    TELEMETRY_COMMITTED_STREAM,
+    TELEMETRY_STREAM,
+    ensure_consumer,
+    ensure_streams,
+)
 from carcloud.runtime.launcher import free_port
-from carcloud.telematics.role import DERIVE_CONSUMER, DeriveBacklog, DeriveWorker, gather_backlog
+from carcloud.telematics.role import (
+    DERIVE_CONSUMER,
+    DeriveBacklog,
+    DeriveWorker,
+    gather_backlog,
+    vehicle_times,
+)
 from carcloud.timeutil import format_us
 
 SLOW = "WVWZZZ1JZXW000001"
@@ -83,7 +97,8 @@ async def publish(js: JetStreamContext, vin: str, seconds: range) -> None:
 
 
 async def commit_all(js: JetStreamContext) -> int:
-    """Act as ingest: acknowledge (after a commit, in the real worker) what is there."""
+    """Act as ingest: publish the commit notice of what is there (after a commit, in the
+    real worker), then acknowledge it."""
     sub = await js.pull_subscribe_bind(INGEST_CONSUMER, TELEMETRY_STREAM)
     acknowledged = 0
     try:
@@ -92,6 +107,8 @@ async def commit_all(js: JetStreamContext) -> int:
                 batch = await sub.fetch(100, timeout=0.5)
             except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either
                 return acknowledged
+            notice = CommitNotice(vehicle_times(batch), len(batch))
+            await js.publish(COMMITTED_SUBJECT, notice.encode())
             for msg in batch:
                 await msg.ack_sync()
             acknowledged += len(batch)
@@ -137,7 +154,7 @@ async def derive_worker(
 async def all_acknowledged(js: JetStreamContext) -> None:
     deadline = time.monotonic() + 30
     while True:
-        info = await js.consumer_info(TELEMETRY_STREAM, DERIVE_CONSUMER)
+        info = await js.consumer_info(TELEMETRY_COMMITTED_STREAM, DERIVE_CONSUMER)
         if info.num_ack_pending == 0 and info.num_pending == 0:
             return
         assert time.monotonic() < deadline, "messages left unacknowledged"
@@ -210,11 +227,80 @@ def test_a_vehicle_that_fails_to_derive_is_derived_again_and_its_data_kept_until
         async with derive_worker(tmp_path, recorder, fleet) as (js, worker):
             assert await commit_all(js) == 3
             await until(lambda: recorder.derived(FAST[0]) and recorder.derived(FAST[2]), 30, "")
-            info = await js.consumer_info(TELEMETRY_STREAM, DERIVE_CONSUMER)
-            assert info.num_ack_pending == 3  # the batch waits for the failed vehicle
+            info = await js.consumer_info(TELEMETRY_COMMITTED_STREAM, DERIVE_CONSUMER)
+            assert info.num_ack_pending == 1  # the notice waits for the failed vehicle
             await until(lambda: recorder.derived(FAST[1]), 30, "the failed vehicle again")
             assert recorder.derived(FAST[1]) == [START]
             await all_acknowledged(js)
             assert worker.derived == 3
 
     asyncio.run(scenario())
+
+
+def test_the_old_consumer_on_raw_telemetry_is_carried_over_and_removed(tmp_path: Path) -> None:
+    """An upgrade: derive's consumer on TELEMETRY had derived the first vehicle's message
+    and not the rest (one of them not even committed by ingest yet). The new worker
+    derives the rest without any notice from ingest, and the old consumer is gone."""
+    recorder = Recorder()
+    recorder.release.set()
+
+    async def before_upgrade(js: JetStreamContext) -> None:
+        for vin in FAST:
+            await publish(js, vin, range(5))
+        await publish(js, SLOW, range(10, 15))
+        old = ConsumerConfig(
+            durable_name=DERIVE_CONSUMER,
+            ack_policy=AckPolicy.EXPLICIT,
+            filter_subject=topics.ALL_TELEMETRY,
+        )
+        await js.add_consumer(TELEMETRY_STREAM, old)
+        sub = await js.pull_subscribe_bind(DERIVE_CONSUMER, TELEMETRY_STREAM)
+        [first] = await sub.fetch(1, timeout=5)
+        await first.ack_sync()  # derived by the old worker
+        await sub.unsubscribe()
+
+    async def scenario() -> None:
+        async with derive_worker(tmp_path, recorder, before_upgrade) as (js, worker):
+            await until(
+                lambda: all(recorder.derived(vin) for vin in [*FAST[1:], SLOW]), 30, "the rest"
+            )
+            assert recorder.derived(FAST[0]) == []
+            assert recorder.derived(SLOW) == [START + 10 * SECOND]
+            names = [info.name for info in await js.consumers_info(TELEMETRY_STREAM)]
+            assert DERIVE_CONSUMER not in names
+            await all_acknowledged(js)
+            assert worker.derived == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_backlog_committed_in_several_batches_is_derived_once_from_its_start(
+    tmp_path: Path,
+) -> None:
+    """A car back online sends live data, then its backlog, which ingest commits in three
+    batches 0.7 s apart (longer in all than the linger of one second): the vehicle is
+    derived once for the whole backlog, from its oldest time, not once a batch (each
+    derivation would publish a `trip.updated` of its own)."""
+    # About 0.7 s apart: commit_all waits 0.5 s for more before it returns.
+    recorder = Recorder()
+    recorder.release.set()
+    vin = FAST[0]
+
+    async def scenario() -> None:
+        async with derive_worker(tmp_path, recorder, _nothing) as (js, _):
+            await publish(js, vin, range(100, 105))
+            assert await commit_all(js) == 1
+            await until(lambda: recorder.derived(vin), 30, "the live data")
+            for first in (10, 20, 30):
+                await publish(js, vin, range(first, first + 10))
+                assert await commit_all(js) == 1  # returns after 0.5 s without more
+                await asyncio.sleep(0.2)
+            await until(lambda: len(recorder.derived(vin)) == 2, 30, "the backlog")
+            await asyncio.sleep(1.5)
+            assert recorder.derived(vin) == [START + 100 * SECOND, START + 10 * SECOND]
+
+    asyncio.run(scenario())
+
+
+async def _nothing(js: JetStreamContext) -> None:
+    return None

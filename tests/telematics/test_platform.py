@@ -240,10 +240,10 @@ def test_status_reports_the_derive_backlog(
     def drained() -> dict[str, Any] | None:
         with platform.api() as api:
             derive: dict[str, Any] = api.get("/status")["derive"]
-        return derive if derive["vehicles_waiting"] == derive["messages_waiting"] == 0 else None
+        return derive if derive["vehicles_waiting"] == derive["notices_waiting"] == 0 else None
 
     derive = platform.wait_for(drained, timeout=60, what="an empty derive backlog")
     assert derive["workers"] == 1 and derive["oldest_waiting_s"] == 0
     shown = _carcloud(platform, "status")
     assert shown.returncode == 0, shown.stderr
-    assert "derive    0 vehicles waiting (oldest 0.0 s), 0 messages" in shown.stdout
+    assert "derive    0 vehicles waiting (oldest 0.0 s), 0 commit notices" in shown.stdout

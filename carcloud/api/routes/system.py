@@ -11,7 +11,7 @@ from nats.aio.client import Client as NatsClient
 from carcloud import __version__
 from carcloud.api.security import CurrentPrincipal, CurrentServices
 from carcloud.ingest.worker import INGEST_CONSUMER
-from carcloud.messaging.streams import TELEMETRY_STREAM
+from carcloud.messaging.streams import TELEMETRY_COMMITTED_STREAM, TELEMETRY_STREAM
 from carcloud.telematics.role import DERIVE_CONSUMER, gather_backlog
 
 router = APIRouter()
@@ -46,15 +46,15 @@ async def platform_status(who: CurrentPrincipal, svc: CurrentServices) -> dict[s
 
 
 async def _derive_backlog(nc: NatsClient) -> dict[str, Any]:
-    """Vehicles waiting to be derived (the derive workers' own count, summed) and messages
-    committed or not that no derive worker has acknowledged yet (JetStream's count)."""
+    """Vehicles waiting to be derived (the derive workers' own count, summed) and commit
+    notices no derive worker has acknowledged yet (JetStream's count)."""
     try:
         found: dict[str, Any] = (await gather_backlog(nc)).document()
     except nats.errors.Error as exc:
         return {"error": str(exc)}
     try:
-        info = await nc.jetstream().consumer_info(TELEMETRY_STREAM, DERIVE_CONSUMER)
-        found["messages_waiting"] = info.num_pending + info.num_ack_pending
+        info = await nc.jetstream().consumer_info(TELEMETRY_COMMITTED_STREAM, DERIVE_CONSUMER)
+        found["notices_waiting"] = info.num_pending + info.num_ack_pending
     except nats.errors.Error:
-        found["messages_waiting"] = None  # no derive worker has started yet
+        found["notices_waiting"] = None  # no derive worker has started yet
     return found
