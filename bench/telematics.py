@@ -275,12 +275,13 @@ def wait_derived(
 
 
 class IngestMonitor:
-    """Samples, once a second, (time, messages stored, ingest backlog) from another thread."""
+    """Samples, once a second, (time, messages stored, ingest backlog, how long the derive
+    backlog's oldest vehicle has waited) from another thread."""
 
     def __init__(self, platform: PlatformProcess, db: Path) -> None:
         self.platform = platform
         self.db = db
-        self.samples: list[tuple[int, int, int]] = []
+        self.samples: list[tuple[int, int, int, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -295,23 +296,30 @@ class IngestMonitor:
         while not self._stop.wait(1.0):
             try:
                 with self.platform.api() as api:
-                    ingest = api.get("/status").get("ingest", {})
+                    status = api.get("/status")
+                ingest, derive = status.get("ingest", {}), status.get("derive", {})
                 backlog = int(ingest.get("pending") or 0) + int(ingest.get("ack_pending") or 0)
+                waited = float(derive.get("oldest_waiting_s") or 0.0)
                 stored = stored_messages(self.db)
             except Exception:  # noqa: BLE001 - a missed sample is only a missed sample
                 continue
-            self.samples.append((time.time_ns() // 1000, stored, backlog))
+            self.samples.append((time.time_ns() // 1000, stored, backlog, waited))
 
     def summary(self, window: tuple[int, int] | None) -> dict[str, Any]:
         """Stored messages/s and the largest backlog, inside and outside `window`."""
 
-        def part(samples: list[tuple[int, int, int]]) -> dict[str, Any]:
+        def part(samples: list[tuple[int, int, int, float]]) -> dict[str, Any]:
             if len(samples) < 2:
                 return {}
             seconds = (samples[-1][0] - samples[0][0]) / SECOND
+            waits = sorted(sample[3] for sample in samples)
             return {
                 "stored_msg_s": round((samples[-1][1] - samples[0][1]) / seconds),
                 "backlog_max": max(sample[2] for sample in samples),
+                # The derive backlog's oldest wait, sampled once a second: the share of
+                # the lag spent waiting for derive (the rest is ingest's and the write's).
+                "derive_wait_p50_s": waits[len(waits) // 2],
+                "derive_wait_max_s": waits[-1],
             }
 
         if window is None:
