@@ -61,6 +61,10 @@ DERIVE_CONCURRENCY = 16
 # come for this long, for the rest to join it, but no longer than BACKLOG_MAX_LINGER_S.
 BACKLOG_LINGER_S = 1.0
 BACKLOG_MAX_LINGER_S = 10.0
+# Data counts as a backlog when it is older than this (vehicle time) than the newest
+# data of the vehicle seen before. Less is the ordinary disorder of several ingest
+# workers committing the same car's messages in parallel batches: derived at once.
+BACKLOG_MIN_AGE_US = 60 * 1_000_000
 # Telemetry messages that pulled notices cover and that are not yet derived, at most
 # (then pulling waits for derivation).
 MAX_IN_FLIGHT = 20_000
@@ -360,8 +364,9 @@ class DeriveWorker:
     def _mark(self, batch: list[Msg]) -> None:
         """Mark the notices' vehicles dirty; notices naming none are acknowledged at once.
 
-        Data older than what a vehicle already sent (a backlog after reconnecting, sent
-        in many messages and committed in several batches) waits until no more of it has
+        Data older than what a vehicle already sent, by more than BACKLOG_MIN_AGE_US (a
+        backlog after reconnecting, sent in many messages and committed in several
+        batches), waits until no more of it has
         come for BACKLOG_LINGER_S before it is derived, so that the rest of the backlog
         joins it: one re-derivation from the backlog's start, not one per batch, each
         emitting a `trip.updated` of its own.
@@ -381,7 +386,7 @@ class DeriveWorker:
             self._acknowledge(pulled)
             return
         for vin, (since, newest) in times.items():
-            late = vin in self._newest and since < self._newest[vin]
+            late = vin in self._newest and since < self._newest[vin] - BACKLOG_MIN_AGE_US
             self._newest[vin] = max(newest, self._newest.get(vin, newest))
             dirty = self._dirty.get(vin)
             if dirty is None:

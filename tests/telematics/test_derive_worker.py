@@ -304,3 +304,31 @@ def test_a_backlog_committed_in_several_batches_is_derived_once_from_its_start(
 
 async def _nothing(js: JetStreamContext) -> None:
     return None
+
+
+def test_batches_of_one_car_committed_out_of_order_by_seconds_are_not_held_as_a_backlog(
+    tmp_path: Path,
+) -> None:
+    """Two ingest workers commit a car's messages in parallel batches, the newer first:
+    seconds of disorder, not a backlog. The older batch is derived at once, not held for
+    the rest of a backlog (a second of lag for nothing)."""
+    recorder = Recorder()
+    recorder.release.set()
+    vin = FAST[0]
+
+    async def scenario() -> None:
+        async with derive_worker(tmp_path, recorder, _nothing) as (js, _):
+            await js.publish(COMMITTED_SUBJECT, _notice(vin, 10, 14))
+            await until(lambda: recorder.derived(vin), 30, "the newer batch")
+            committed = time.monotonic()
+            await js.publish(COMMITTED_SUBJECT, _notice(vin, 5, 9))
+            await until(lambda: len(recorder.derived(vin)) == 2, 30, "the older batch")
+            assert recorder.finished_at(vin) - committed < 0.5
+            assert recorder.derived(vin) == [START + 10 * SECOND, START + 5 * SECOND]
+
+    asyncio.run(scenario())
+
+
+def _notice(vin: str, first: int, last: int) -> bytes:
+    times = {vin: (START + first * SECOND, START + last * SECOND)}
+    return CommitNotice(times, last - first + 1).encode()
