@@ -58,9 +58,11 @@ DERIVE_CONSUMER = "derive"
 # Vehicles derived side by side.
 DERIVE_CONCURRENCY = 16
 # A backlog (data older than what the vehicle sent before) waits until none of it has
-# come for this long, for the rest to join it, but no longer than BACKLOG_MAX_LINGER_S.
-BACKLOG_LINGER_S = 1.0
-BACKLOG_MAX_LINGER_S = 10.0
+# come for this long, for the rest to join it (ingest commits a backlog in batches
+# tenths of a second apart), but no longer than BACKLOG_MAX_LINGER_S: the wait adds to
+# the lag of what the backlog completes, and a longer backlog is derived in parts.
+BACKLOG_LINGER_S = 0.5
+BACKLOG_MAX_LINGER_S = 2.0
 # Data counts as a backlog when it is older than this (vehicle time) than the newest
 # data of the vehicle seen before. Less is the ordinary disorder of several ingest
 # workers committing the same car's messages in parallel batches: derived at once.

@@ -278,26 +278,23 @@ def test_a_backlog_committed_in_several_batches_is_derived_once_from_its_start(
     tmp_path: Path,
 ) -> None:
     """A car back online sends live data, then its backlog, which ingest commits in three
-    batches 0.7 s apart (longer in all than the linger of one second): the vehicle is
-    derived once for the whole backlog, from its oldest time, not once a batch (each
-    derivation would publish a `trip.updated` of its own)."""
-    # About 0.7 s apart: commit_all waits 0.5 s for more before it returns.
+    batches 0.3 s apart (longer in all than the linger): the vehicle is derived once for
+    the whole backlog, from its oldest time, not once a batch (each derivation would
+    publish a `trip.updated` of its own)."""
     recorder = Recorder()
     recorder.release.set()
     vin = FAST[0]
 
     async def scenario() -> None:
         async with derive_worker(tmp_path, recorder, _nothing) as (js, _):
-            await publish(js, vin, range(100, 105))
-            assert await commit_all(js) == 1
+            await js.publish(COMMITTED_SUBJECT, _notice(vin, 1000, 1004))
             await until(lambda: recorder.derived(vin), 30, "the live data")
             for first in (10, 20, 30):
-                await publish(js, vin, range(first, first + 10))
-                assert await commit_all(js) == 1  # returns after 0.5 s without more
-                await asyncio.sleep(0.2)
+                await js.publish(COMMITTED_SUBJECT, _notice(vin, first, first + 9))
+                await asyncio.sleep(0.3)
             await until(lambda: len(recorder.derived(vin)) == 2, 30, "the backlog")
-            await asyncio.sleep(1.5)
-            assert recorder.derived(vin) == [START + 100 * SECOND, START + 10 * SECOND]
+            await asyncio.sleep(1.0)
+            assert recorder.derived(vin) == [START + 1000 * SECOND, START + 10 * SECOND]
 
     asyncio.run(scenario())
 
