@@ -326,7 +326,7 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "CA certificate (PEM) of the NATS servers: carcloud checks tls:// servers against it "
         "(default: the system's trust store); nats-config: the nodes check each other's routes "
-        "with it",
+        "with it (and clients' certificates, with --nats-tls-verify-clients)",
         metavar="FILE",
     ),
     Setting(
@@ -334,7 +334,8 @@ SETTINGS: tuple[Setting, ...] = (
         _path,
         None,
         "certificate (PEM) on carcloud's side of NATS TLS: nats-config: every node's, for "
-        "clients and routes; a carcloud process: its client certificate (mutual TLS)",
+        "clients and routes; a carcloud process: its client certificate (mutual TLS: "
+        "nodes written with --nats-tls-verify-clients require one)",
         metavar="FILE",
     ),
     Setting("nats_tls_key", _path, None, "private key (PEM) of --nats-tls-cert", metavar="FILE"),

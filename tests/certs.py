@@ -1,4 +1,8 @@
-"""A throwaway CA and a certificate it signed for 127.0.0.1 and localhost, made at test time."""
+"""A throwaway CA and certificates it signed, made at test time.
+
+`make_certificates`: the CA and a certificate for 127.0.0.1 and localhost (a NATS
+node's); `make_client_certificate`: a client's, from the same CA (mutual TLS).
+"""
 
 from __future__ import annotations
 
@@ -21,11 +25,23 @@ def _pem(path: Path, data: bytes) -> Path:
     return path
 
 
+def _key_pem(path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
+    return _pem(
+        path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+
+
 def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     """(ca.pem, server.pem, server.key) in `folder`, valid for two days.
 
     The certificate serves TLS servers and clients alike (a NATS node shows it when
-    it opens a route as well as when it is reached).
+    it opens a route as well as when it is reached). The CA's key stays beside it
+    (ca.key), for `make_client_certificate`.
     """
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -69,15 +85,34 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
+    _key_pem(folder / "ca.key", ca_key)
     return (
         _pem(folder / "ca.pem", ca.public_bytes(serialization.Encoding.PEM)),
         _pem(folder / "server.pem", cert.public_bytes(serialization.Encoding.PEM)),
-        _pem(
-            folder / "server.key",
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        ),
+        _key_pem(folder / "server.key", key),
+    )
+
+
+def make_client_certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """(NAME.pem, NAME.key) in `folder`: a TLS client's certificate (clientAuth only),
+    signed by the CA that `make_certificates` made there."""
+    ca = x509.load_pem_x509_certificate((folder / "ca.pem").read_bytes())
+    ca_key = serialization.load_pem_private_key((folder / "ca.key").read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    now = datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(name))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return (
+        _pem(folder / f"{name}.pem", cert.public_bytes(serialization.Encoding.PEM)),
+        _key_pem(folder / f"{name}.key", key),
     )

@@ -37,7 +37,8 @@ def add_cluster_commands(sub: Any) -> None:
         "come from --secrets-file, or from the data dir's secrets.json (made if missing). "
         "With --nats-tls-cert/--nats-tls-key (and --nats-tls-ca), clients connect with TLS "
         "only (tls:// URLs), starting with the handshake (unless --nats-tls-first 0), and "
-        "the routes run over TLS, checked against the CA.",
+        "the routes run over TLS, checked against the CA. With --nats-tls-verify-clients, "
+        "clients must also show a certificate signed by the CA (mutual TLS).",
     )
     nats_config.add_argument(
         "--cluster", type=int, default=3, metavar="N", help="nodes (1, or 3 or more; default 3)"
@@ -68,6 +69,14 @@ def add_cluster_commands(sub: Any) -> None:
     _add_settings(
         nats_config, ["data_dir", "secrets_file", "tls_cert", "tls_key", *NATS_TLS_SETTINGS]
     )
+    nats_config.add_argument(
+        "--nats-tls-verify-clients",
+        action="store_true",
+        help="mutual TLS: the client ports refuse clients without a certificate signed by "
+        "--nats-tls-ca (`verify: true`); give every carcloud process a client certificate "
+        "with --nats-tls-cert/--nats-tls-key (CARCLOUD_NATS_TLS_CERT/KEY). The vehicles' "
+        "MQTT listeners do not ask for one",
+    )
     nats_config.set_defaults(func=cmd_nats_config)
 
 
@@ -95,7 +104,7 @@ def cmd_nats_config(args: argparse.Namespace) -> int:
         secrets_file,
         args.store_dir,
         tls_settings(settings),
-        node_tls(settings),
+        node_tls(settings, args.nats_tls_verify_clients),
     )
     for node, path in zip(nodes, written.configs, strict=True):
         console.print(

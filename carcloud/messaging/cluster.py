@@ -8,12 +8,17 @@
     DIR/carcloud.env          CARCLOUD_NATS_URL, CARCLOUD_MQTT_URL (every node's),
                               CARCLOUD_STREAM_REPLICAS and CARCLOUD_SECRETS_FILE
                               (and CARCLOUD_NATS_TLS_FIRST, CARCLOUD_NATS_TLS_CA
-                              with NATS TLS)
+                              with NATS TLS; with mutual TLS, a note that each
+                              process needs CARCLOUD_NATS_TLS_CERT/KEY of its own)
 
 With a NATS certificate (`--nats-tls-cert/--nats-tls-key`, `--nats-tls-ca`), the client
 ports take TLS connections only (carcloud connects to tls://HOST:PORT) and the routes
 run over TLS, each node checking the other's certificate against the CA. Clients
-start with the TLS handshake (`handshake_first`) unless `--nats-tls-first 0`.
+start with the TLS handshake (`handshake_first`) unless `--nats-tls-first 0`. With
+`--nats-tls-verify-clients`, the client ports also ask every client for a certificate
+signed by the CA (`verify: true`): carcloud's processes show theirs
+(`--nats-tls-cert/--nats-tls-key` of `up` and `worker`). The MQTT listeners are the
+vehicles' and keep their own TLS (`--tls-cert`), without client certificates.
 
 Start each node with `nats-server -c DIR/carcloud-N.conf` on its host, then carcloud
 with those settings (`carcloud up` or `carcloud worker ...`). The files hold the
@@ -179,6 +184,21 @@ def render_node(
     )
 
 
+# Every carcloud process shows a certificate of its own: carcloud.env cannot name it.
+CLIENT_CERT_NOTE = (
+    "# The client ports ask for a certificate signed by CARCLOUD_NATS_TLS_CA (mutual TLS):\n"
+    "# give every carcloud process one, with its key, in\n"
+    "# CARCLOUD_NATS_TLS_CERT=/path/to/client.pem and CARCLOUD_NATS_TLS_KEY=/path/to/client.key\n"
+)
+
+
+def _tls_env(nats_tls: NatsTls) -> str:
+    """carcloud.env's lines for a cluster with NATS TLS."""
+    ca = f"CARCLOUD_NATS_TLS_CA={nats_tls.ca_file}\n" if nats_tls.ca_file is not None else ""
+    note = CLIENT_CERT_NOTE if nats_tls.verify_clients else ""
+    return f"CARCLOUD_NATS_TLS_FIRST={int(nats_tls.handshake_first)}\n{ca}{note}"
+
+
 def write_cluster(
     out_dir: Path,
     nodes: list[ClusterNode],
@@ -204,12 +224,7 @@ def write_cluster(
         write_private(path, render_node(node, nodes, platform, root / node.name, tls, nats_tls))
         configs.append(path)
     nats_url, mqtt_url = cluster_urls(nodes, tls is not None, nats_tls is not None)
-    tls_env = (
-        ""
-        if nats_tls is None
-        else f"CARCLOUD_NATS_TLS_FIRST={int(nats_tls.handshake_first)}\n"
-        + (f"CARCLOUD_NATS_TLS_CA={nats_tls.ca_file}\n" if nats_tls.ca_file is not None else "")
-    )
+    tls_env = "" if nats_tls is None else _tls_env(nats_tls)
     replicas = min(len(nodes), MAX_STREAM_REPLICAS)
     env_file = out_dir / "carcloud.env"
     write_private(

@@ -83,10 +83,19 @@ class NatsTls:
     # The client port starts with the TLS handshake instead of a plaintext INFO, so a
     # man in the middle cannot strip `tls_required` from it (routes always start with TLS).
     handshake_first: bool = True
+    # Mutual TLS on the client port: a client shows a certificate from the CA or is refused.
+    verify_clients: bool = False
 
     def render_client_port(self) -> str:
         """The top-level `tls` block: the client port's."""
-        return tls_block("", self.cert_file, self.key_file, self.ca_file, self.handshake_first)
+        return tls_block(
+            "",
+            self.cert_file,
+            self.key_file,
+            self.ca_file,
+            self.handshake_first,
+            self.verify_clients,
+        )
 
     def render_routes(self, indent: str) -> str:
         """The `tls` block inside `cluster`: the routes'."""
@@ -99,11 +108,17 @@ def tls_block(
     key_file: Path,
     ca_file: Path | None = None,
     handshake_first: bool = False,
+    verify: bool = False,
 ) -> str:
-    """A nats-server `tls` block, indented by `indent`."""
+    """A nats-server `tls` block, indented by `indent`.
+
+    `verify`: clients must show a certificate signed by `ca_file` (mutual TLS).
+    """
     lines = [f'cert_file: "{cert_file}"', f'key_file: "{key_file}"']
     if ca_file is not None:
         lines.append(f'ca_file: "{ca_file}"')
+    if verify:
+        lines.append("verify: true")
     if handshake_first:
         # `true`, never a duration: a duration lets clients that wait for INFO fall back to it.
         lines.append("handshake_first: true")
@@ -162,7 +177,8 @@ def render_config(
     With `cluster`, the config of one node of a NATS cluster: the same accounts and
     auth callout on every node, its own name, store and listeners, and routes to all.
     With `nats_tls`, the client port takes TLS connections only (handshake first, unless
-    `nats_tls.handshake_first` is off).
+    `nats_tls.handshake_first` is off), and only from clients with a certificate from
+    its CA when `nats_tls.verify_clients` is on.
     """
     mqtt_tls = tls_block("  ", tls.cert_file, tls.key_file) if tls is not None else ""
 

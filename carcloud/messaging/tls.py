@@ -4,7 +4,8 @@ A NATS cluster across hosts carries the services' passwords and every car's data
 between hosts. With `--nats-tls-cert/--nats-tls-key` (and `--nats-tls-ca`), nats-config
 writes nodes whose client port takes TLS only and whose routes run over TLS; carcloud's
 processes then connect to tls://HOST:PORT and check the servers against the CA
-(`CARCLOUD_NATS_TLS_CA`), showing a client certificate of their own if given one.
+(`CARCLOUD_NATS_TLS_CA`), showing a client certificate of their own if given one
+(`CARCLOUD_NATS_TLS_CERT/KEY`): with `--nats-tls-verify-clients` the nodes require it.
 
 Both sides start with the TLS handshake (`CARCLOUD_NATS_TLS_FIRST`, on by default): a
 NATS server otherwise says in a plaintext INFO that it wants TLS, and whoever can
@@ -31,6 +32,18 @@ class ClientTls:
 
     context: ssl.SSLContext
     handshake_first: bool  # TLS before the server's INFO; False: when the INFO asks for it
+    client_cert: bool = False  # shows servers a certificate (--nats-tls-cert) if asked
+
+
+# What to do about the TLS alerts of servers that check clients' certificates (mutual TLS).
+_CLIENT_CERT_HINTS = {
+    "CERTIFICATE_REQUIRED": "the NATS servers ask for a client certificate (mutual TLS): give "
+    "this process one signed by their CA with --nats-tls-cert/--nats-tls-key "
+    "(CARCLOUD_NATS_TLS_CERT/KEY)",
+    "UNKNOWN_CA": "the NATS servers do not trust this process's client certificate "
+    "(--nats-tls-cert, CARCLOUD_NATS_TLS_CERT): it must be signed by the CA of their "
+    "`tls { ca_file }`",
+}
 
 
 def readable_file(path: Path, flag: str) -> Path:
@@ -49,21 +62,33 @@ def _cert_and_key(settings: Settings) -> tuple[Path, Path] | None:
     return readable_file(cert, "--nats-tls-cert"), readable_file(key, "--nats-tls-key")
 
 
-def node_tls(settings: Settings) -> NatsTls | None:
-    """nats-config's node certificate and CA, checked; None for plaintext NATS."""
+def node_tls(settings: Settings, verify_clients: bool = False) -> NatsTls | None:
+    """nats-config's node certificate and CA, checked; None for plaintext NATS.
+
+    `verify_clients` (--nats-tls-verify-clients): the client ports also ask every
+    client for a certificate signed by --nats-tls-ca (mutual TLS).
+    """
     files = _cert_and_key(settings)
     ca = settings.nats_tls_ca
     if files is None:
-        if ca is not None:
+        if ca is not None or verify_clients:
+            flag = "--nats-tls-ca" if ca is not None else "--nats-tls-verify-clients"
             raise ConfigError(
-                "--nats-tls-ca checks the nodes' certificates: give them with "
+                f"{flag} needs NATS TLS on the nodes: give their certificate with "
                 "--nats-tls-cert and --nats-tls-key"
             )
         return None
+    if verify_clients and ca is None:
+        # The system's trust store would let in a certificate of anyone's from any public CA.
+        raise ConfigError(
+            "--nats-tls-verify-clients checks clients' certificates against --nats-tls-ca: "
+            "give the CA that signs carcloud's client certificates"
+        )
     return NatsTls(
         *files,
         None if ca is None else readable_file(ca, "--nats-tls-ca"),
         settings.nats_tls_first,
+        verify_clients,
     )
 
 
@@ -101,4 +126,16 @@ def client_tls(settings: Settings) -> ClientTls | None:
             context.load_cert_chain(*files)
     except ssl.SSLError as exc:
         raise ConfigError(f"NATS TLS files cannot be used: {exc}") from exc
-    return ClientTls(context, settings.nats_tls_first)
+    return ClientTls(context, settings.nats_tls_first, files is not None)
+
+
+def connection_problem(exc: BaseException, tls: ClientTls | None) -> str:
+    """What a failed NATS connection logs: the error, and what to do when the servers
+    refused this process's client certificate, or wanted one it does not have."""
+    text = str(exc) or type(exc).__name__
+    if tls is None:
+        return text
+    for alert, hint in _CLIENT_CERT_HINTS.items():
+        if alert in text and (alert != "CERTIFICATE_REQUIRED" or not tls.client_cert):
+            return f"{text}; {hint}"
+    return text

@@ -43,7 +43,7 @@ from carcloud.messaging.natsserver import (
     render_config,
 )
 from carcloud.messaging.streams import TELEMETRY_STREAM, ensure_consumer, ensure_streams
-from carcloud.messaging.tls import ClientTls, client_tls, readable_file
+from carcloud.messaging.tls import ClientTls, client_tls, connection_problem, readable_file
 from carcloud.presence.service import ServerConnections
 from carcloud.runtime.datadir import DataDir, PlatformSecrets, load_platform_secrets
 from carcloud.runtime.role_names import USER_ROLES
@@ -86,7 +86,7 @@ async def _connect(
 
     async def on_error(exc: Exception) -> None:
         if not state["down"]:
-            log.warning("%s: NATS connection problem: %s", name, exc or type(exc).__name__)
+            log.warning("%s: NATS connection problem: %s", name, connection_problem(exc, tls))
             state["down"] = True
 
     async def on_reconnect() -> None:
@@ -112,6 +112,10 @@ async def _connect(
         raise MessagingError(f"cannot connect to NATS at {mask_url(url)} as {user}: {exc}") from exc
 
 
+# How long a cancelled first connection may take to end before it is cancelled again.
+CANCEL_AGAIN_S = 0.5
+
+
 class StoppedConnecting(CarcloudError):
     """`stop` was set before the first connection to NATS was made."""
 
@@ -130,9 +134,12 @@ async def _connect_unless_stopped(
         await asyncio.wait([connecting, stopping], return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
-        if not connecting.done():
+        # nats-py can lose a cancellation: when it comes as a TLS handshake fails
+        # (asyncio.wait_for of Python 3.11 then raises the handshake's error instead), it
+        # tries the next server. Cancel until it ends, its socket closed before we go on.
+        while not connecting.done():
             connecting.cancel()
-            await asyncio.wait([connecting])  # its socket closed before we go on
+            await asyncio.wait([connecting], timeout=CANCEL_AGAIN_S)
     if connecting.cancelled():
         raise StoppedConnecting(
             f"asked to stop while {name} was still trying to connect to NATS at "

@@ -3,7 +3,9 @@
 The nodes' client ports take TLS only and their routes run over TLS, checked against
 a CA made for the test; carcloud (`up --nats tls://…` with CARCLOUD_NATS_TLS_CA, from
 the written carcloud.env) serves cars through them, and a client without TLS, or one
-that does not trust the CA, is refused.
+that does not trust the CA, is refused. With `--nats-tls-verify-clients` (mutual TLS)
+a client must also show a certificate from the CA: one without, or with another CA's,
+is refused and told what to give; carcloud with its own certificate serves cars.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from carcloud.messaging.streams import TELEMETRY_STREAM
 from carcloud.messaging.tls import client_tls, node_tls
 from carcloud.runtime.datadir import load_platform_secrets
 from carcloud.runtime.launcher import free_port
-from carcloud.runtime.platform import _connect
-from tests.certs import make_certificates
+from carcloud.runtime.platform import StoppedConnecting, _connect, _connect_unless_stopped
+from tests.certs import make_certificates, make_client_certificate
 from tests.cluster.nodes import CLI, NatsCluster, RoleProcess, carcloud, start_all, wait_until
 from tests.cluster.test_processes import register
 from tests.platform import Car
@@ -152,10 +154,14 @@ def test_carcloud_serves_cars_through_the_tls_cluster(
 
 
 def on_the_cluster(
-    cluster: NatsCluster, user: str, work: Callable[[NatsClient], Awaitable[T]]
+    cluster: NatsCluster,
+    user: str,
+    work: Callable[[NatsClient], Awaitable[T]],
+    client_cert: dict[str, str] | None = None,
 ) -> T:
-    """`work` on a connection made as carcloud's roles make theirs, from carcloud.env."""
-    settings = load_settings(environ=cluster.env)
+    """`work` on a connection made as carcloud's roles make theirs, from carcloud.env
+    (and CARCLOUD_NATS_TLS_CERT/KEY in `client_cert`)."""
+    settings = load_settings(environ={**cluster.env, **(client_cert or {})})
     password = load_platform_secrets(Path(cluster.env["CARCLOUD_SECRETS_FILE"])).passwords[user]
 
     async def run() -> T:
@@ -317,3 +323,211 @@ def test_nats_config_writes_info_first_nodes_and_tells_carcloud_when_asked(
         assert cluster.env["CARCLOUD_NATS_TLS_FIRST"] == first
         carcloud_tls = client_tls(load_settings(environ=cluster.env))
         assert carcloud_tls is not None and carcloud_tls.handshake_first is (first == "1")
+
+
+# ---- mutual TLS: `nats-config --nats-tls-verify-clients` ----------------------------
+
+
+@pytest.fixture(scope="module")
+def mtls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsCluster]:
+    """Three nodes written by nats-config with TLS and --nats-tls-verify-clients, started."""
+    root = tmp_path_factory.mktemp("mtls")
+    cluster = NatsCluster.configure(
+        root, 3, *tls_options(root / "certs"), "--nats-tls-verify-clients"
+    )
+    cluster.start()  # the routes still work: nodes show each other the node certificate
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def client_certificate(cluster: NatsCluster, name: str) -> dict[str, str]:
+    """CARCLOUD_NATS_TLS_CERT/KEY of a client certificate named `name`, from the cluster's CA."""
+    cert, key = make_client_certificate(cluster.out_dir.parent / "certs", name)
+    return {"CARCLOUD_NATS_TLS_CERT": str(cert), "CARCLOUD_NATS_TLS_KEY": str(key)}
+
+
+def stranger_certificate(folder: Path) -> dict[str, str]:
+    """A client certificate from a CA of its own, which the cluster does not know."""
+    folder.mkdir()
+    make_certificates(folder)
+    cert, key = make_client_certificate(folder, "stranger")
+    return {"CARCLOUD_NATS_TLS_CERT": str(cert), "CARCLOUD_NATS_TLS_KEY": str(key)}
+
+
+def test_mutual_tls_nodes_refuse_clients_without_a_certificate_from_the_ca(
+    mtls_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    env = mtls_cluster.env
+    config = mtls_cluster.nodes[0].config.read_text()
+    # Only the client port asks: routes always check both ends, and the MQTT listener
+    # is the vehicles'.
+    client_block = config[config.index("\ntls {") : config.index("}", config.index("\ntls {"))]
+    assert "verify: true" in client_block and config.count("verify: true") == 1
+    # carcloud.env says what every carcloud process now needs.
+    env_text = (mtls_cluster.out_dir / "carcloud.env").read_text()
+    assert "# CARCLOUD_NATS_TLS_CERT=" in env_text
+    assert "CARCLOUD_NATS_TLS_CERT" not in env  # a note, not a setting
+    trusting = ssl.create_default_context(cafile=env["CARCLOUD_NATS_TLS_CA"])
+    mine = ssl.create_default_context(cafile=env["CARCLOUD_NATS_TLS_CA"])
+    mine.load_cert_chain(*client_certificate(mtls_cluster, "operator-tool").values())
+    stranger = ssl.create_default_context(cafile=env["CARCLOUD_NATS_TLS_CA"])
+    stranger.load_cert_chain(*stranger_certificate(tmp_path / "other").values())
+    for node in mtls_cluster.nodes:
+        # A client that trusts the CA but shows no certificate gets no INFO: the server
+        # ends the handshake with TLS 1.3's certificate_required alert.
+        with pytest.raises(ssl.SSLError, match="CERTIFICATE_REQUIRED"):
+            first_line_over_tls(node.nats_port, trusting)
+        # One that shows a certificate from another CA: unknown_ca.
+        with pytest.raises(ssl.SSLError, match="UNKNOWN_CA"):
+            first_line_over_tls(node.nats_port, stranger)
+        # One with a certificate from the cluster's CA is served.
+        info = json.loads(first_line_over_tls(node.nats_port, mine).removeprefix(b"INFO "))
+        assert info["tls_required"] is True and info["tls_verify"] is True
+    # Even with the services' password, nats-py without a certificate is refused.
+    password = load_platform_secrets(Path(env["CARCLOUD_SECRETS_FILE"])).passwords["svc"]
+
+    async def connect() -> None:
+        nc = await nats.connect(
+            env["CARCLOUD_NATS_URL"].split(",")[0],
+            user="svc",
+            password=password,
+            allow_reconnect=False,
+            connect_timeout=10,
+            tls=trusting,
+            tls_handshake_first=True,
+        )
+        await nc.close()
+
+    with pytest.raises(ssl.SSLError, match="CERTIFICATE_REQUIRED"):
+        asyncio.run(connect())
+
+
+def test_carcloud_with_a_client_certificate_serves_cars_through_the_mutual_tls_cluster(
+    mtls_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    # carcloud.env, and the process's own certificate from the cluster's CA.
+    platform_cert = client_certificate(mtls_cluster, "carcloud-platform")
+    settings = {
+        **mtls_cluster.env,
+        **platform_cert,
+        "CARCLOUD_DATABASE_URL": f"sqlite:///{tmp_path / 'carcloud.db'}",
+        "CARCLOUD_MEDIA": "off",
+    }
+    port = free_port()
+    up = RoleProcess(
+        [*CLI, "up", "--data-dir", str(mtls_cluster.data_dir), "--http-port", str(port)],
+        {**os.environ, "PYTHONUNBUFFERED": "1", **settings},
+        tmp_path / "up.log",
+        port,
+    )
+    start_all([up])  # streams made, the auth callout answering, over mutual TLS
+    try:
+        key = (mtls_cluster.data_dir / "operator.key").read_text().strip()
+        with ApiClient(up.url, key) as api:
+            vin, password = register(api)
+            # Its MQTT login goes through the auth callout, on carcloud's mutual TLS connection;
+            # the vehicles' MQTT listener asks them for no certificate.
+            car = Car(SimpleNamespace(mqtt_port=mtls_cluster.mqtt_ports[2]), vin, password)  # type: ignore[arg-type]
+            assert not car.connect().is_failure
+            car.telemetry({"Vehicle.Speed": 42.0})
+            wait_until(lambda: api.get(f"/vehicles/{vin}/state")["signals"], 20, "the car's state")
+            car.disconnect()
+        connections = on_the_cluster(
+            mtls_cluster,
+            "sys",
+            carcloud_connections_with_certificates,
+            client_certificate(mtls_cluster, "operator-tool"),
+        )
+        assert connections, "carcloud's roles are connected"
+        # Every connection of carcloud's showed the process's certificate.
+        assert {subject for _, subject in connections} == {"CN=carcloud-platform"}
+    finally:
+        up.stop()
+
+
+async def carcloud_connections_with_certificates(nc: NatsClient) -> list[tuple[str, str]]:
+    """(name, certificate subject) of carcloud's client connections on every node."""
+    inbox = nc.new_inbox()
+    replies = await nc.subscribe(inbox)
+    await nc.publish("$SYS.REQ.SERVER.PING.CONNZ", b'{"auth": true}', reply=inbox)
+    found: list[dict[str, object]] = []
+    for _ in range(3):
+        answer = json.loads((await replies.next_msg(timeout=5)).data)
+        found += answer["data"]["connections"] or []
+    return [
+        (str(c["name"]), str((c.get("tls_peer_certs") or [{}])[0].get("subject")))  # type: ignore[union-attr,index]
+        for c in found
+        if str(c.get("name", "")).startswith("carcloud-")
+    ]
+
+
+def test_a_worker_without_the_right_client_certificate_says_what_to_give_it(
+    mtls_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    database = {"CARCLOUD_DATABASE_URL": f"sqlite:///{tmp_path / 'carcloud.db'}"}
+    env = {**mtls_cluster.env, **database}
+    without = RoleProcess.worker(["ingest"], env, tmp_path / "without")
+    stranger = RoleProcess.worker(
+        ["ingest"], {**env, **stranger_certificate(tmp_path / "other")}, tmp_path / "stranger"
+    )
+    for worker in (without, stranger):
+        worker.start()
+    try:
+        wait_until(lambda: "CERTIFICATE_REQUIRED" in without.log(), 60, "the reason")
+        assert "give this process one signed by their CA with --nats-tls-cert" in without.log()
+        wait_until(lambda: "UNKNOWN_CA" in stranger.log(), 60, "the reason")
+        assert "do not trust this process's client certificate" in stranger.log()
+        for worker in (without, stranger):
+            assert "worker running roles" not in worker.log()
+    finally:
+        stop_while_connecting([without, stranger])
+
+
+# nats-py leaves the socket of a connect cancelled mid-handshake to the garbage
+# collector (a process that stops closes it on exit); here that is a ResourceWarning.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_stopping_while_the_nodes_refuse_the_handshake_always_stops(
+    mtls_cluster: NatsCluster, tmp_path: Path
+) -> None:
+    # A refused client certificate fails the handshake every half second; a stop that
+    # comes as one fails must still end the attempts. nats-py lost such a cancellation
+    # (a few in 100 stops) and SIGTERM then left a worker trying for ever: five
+    # connections at once, stopped at a dozen moments, met it in every run.
+    environ = {**mtls_cluster.env, **stranger_certificate(tmp_path / "other")}
+    settings = load_settings(environ=environ)
+    password = load_platform_secrets(Path(environ["CARCLOUD_SECRETS_FILE"])).passwords["svc"]
+    tls = client_tls(settings)
+
+    async def stop_after(delay: float) -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(delay, stop.set)
+
+        async def connect(start: float) -> None:
+            await asyncio.sleep(start)
+            attempt = _connect_unless_stopped(stop, settings.nats_url, "svc", password, "t", tls)
+            with pytest.raises(StoppedConnecting):
+                await asyncio.wait_for(attempt, delay + 5)
+
+        await asyncio.gather(*(connect(index * 0.1) for index in range(5)))
+
+    for step in range(12):
+        asyncio.run(stop_after(0.6 + step * 0.04))
+
+
+def test_verify_clients_without_a_ca_or_without_tls_is_refused_and_help_explains_it(
+    tmp_path: Path,
+) -> None:
+    tls = tls_options(tmp_path / "certs")
+    out = ["--cluster", "1", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path)]
+    for given, reason in (
+        (tls[:4], "checks clients' certificates against --nats-tls-ca"),  # no CA
+        ([], "--nats-tls-verify-clients needs NATS TLS on the nodes"),
+    ):
+        result = carcloud("nats-config", *out, *given, "--nats-tls-verify-clients")
+        assert result.returncode == 2 and reason in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+    help_text = " ".join(carcloud("nats-config", "--help").stdout.split())
+    assert "--nats-tls-verify-clients" in help_text
+    assert "refuse clients without a certificate signed by --nats-tls-ca" in help_text
