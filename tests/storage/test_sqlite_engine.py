@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -125,3 +126,36 @@ async def test_events_of_a_write_that_fails_never_reach_the_relay(storage: Store
     assert isinstance(outcomes[0], RuntimeError)
     assert [event.brand for event in storage.events.take_committed()] == ["real"]
     assert [e.brand for e in await storage.events.list_events(0, None)] == ["real"]
+
+
+async def test_a_small_write_goes_before_the_bulk_writes_queued_ahead_of_it(
+    storage: Stores,
+) -> None:
+    """While a bulk write runs (a telemetry batch), another bulk write and then a small one
+    (a derived trip, a command) wait: the small one commits next, the queued bulk write
+    after it, so a small write never waits for more than the bulk write that is running."""
+    running = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def first_bulk(conn: sqlite3.Connection) -> None:
+        running.set()
+        release.wait(10)
+        order.append("bulk 1")
+
+    def second_bulk(conn: sqlite3.Connection) -> None:
+        order.append("bulk 2")
+
+    def small(conn: sqlite3.Connection) -> None:
+        order.append("small")
+
+    sqlite = engine(storage)
+    first = asyncio.create_task(sqlite.write(first_bulk, bulk=True))
+    await asyncio.to_thread(running.wait, 10)
+    second = asyncio.create_task(sqlite.write(second_bulk, bulk=True))
+    await asyncio.sleep(0.05)  # queued first
+    third = asyncio.create_task(sqlite.write(small))
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(first, second, third)
+    assert order == ["bulk 1", "small", "bulk 2"]

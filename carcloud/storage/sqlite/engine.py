@@ -94,9 +94,10 @@ class SqliteEngine:
                 self._connections.append(conn)
         return conn
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` in a write transaction (perhaps shared with other writes)."""
-        return await self._writer.write(fn)
+    async def write(self, fn: Callable[[sqlite3.Connection], T], bulk: bool = False) -> T:
+        """Run `fn` in a write transaction (perhaps shared with other writes); `bulk`: a
+        long write that lets the small writes waiting go first (writer.py)."""
+        return await self._writer.write(fn, bulk)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` on a reader connection in the read pool."""

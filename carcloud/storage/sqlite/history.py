@@ -100,7 +100,7 @@ class SqliteHistory:
             return chunk_folds, chunk_written
 
         while pending:
-            chunk_folds, chunk_written = await self.engine.write(fold)
+            chunk_folds, chunk_written = await self.engine.write(fold, bulk=True)
             folds += chunk_folds
             written += chunk_written
         return RollupReport(until, len(vehicle_ids), folds, written)
@@ -145,7 +145,7 @@ class SqliteHistory:
                     return self._fold_chunk(conn, vehicle_id, cutoff, plan)
 
                 while True:
-                    rows, minutes = await self.engine.write(fold)
+                    rows, minutes = await self.engine.write(fold, bulk=True)
                     if rows == 0:
                         break
                     deleted += rows
@@ -162,7 +162,9 @@ class SqliteHistory:
 
             await self.engine.write(mark)
             # A message older than full-rate history can no longer be deduplicated.
-            while gone := await self.engine.write(lambda conn: _delete_messages(conn, cutoff)):
+            while gone := await self.engine.write(
+                lambda conn: _delete_messages(conn, cutoff), bulk=True
+            ):
                 messages_deleted += gone
         if plan.downsampled_from is not None:
             before = plan.downsampled_from

@@ -202,7 +202,7 @@ class SqliteTelemetryStore:
                 unknown_vins=tuple(message.vin for message in unknown),
             )
 
-        return await self.engine.write(write)
+        return await self.engine.write(write, bulk=True)
 
     async def latest_state(self, vin: str) -> LatestState:
         def query(conn: sqlite3.Connection) -> LatestState:

@@ -7,6 +7,12 @@ apiece and lets the writers of other processes in between. Here every write
 that is waiting when the thread gets to it runs in one transaction (group
 commit), each inside its own savepoint: a write that fails is rolled back alone
 and its caller gets the error, the others commit.
+
+Bulk writes (a batch of a thousand telemetry messages, a rollup pass) yield to the
+others: a group is taken from the small writes waiting if there are any, and only
+then from the bulk ones. A trip a derivation found, a command the API created or an
+event waits for the bulk write that is running, never for one queued behind it; a
+bulk write waits at most for the small writes that came before it was started.
 """
 
 from __future__ import annotations
@@ -55,15 +61,17 @@ class SqliteWriter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-write")
         self._lock = threading.Lock()
         self._waiting: list[_Waiting] = []
+        self._bulk: list[_Waiting] = []
         self._draining = False
         self.transactions = 0
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn` in a write transaction (perhaps shared) and return what it returns."""
+    async def write(self, fn: Callable[[sqlite3.Connection], T], bulk: bool = False) -> T:
+        """Run `fn` in a write transaction (perhaps shared) and return what it returns;
+        `bulk`: a long write, which lets the small ones waiting go first."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         with self._lock:
-            self._waiting.append(_Waiting(fn, loop, future))
+            (self._bulk if bulk else self._waiting).append(_Waiting(fn, loop, future))
             start, self._draining = not self._draining, True
         if start:
             self._executor.submit(self._drain)
@@ -80,8 +88,9 @@ class SqliteWriter:
     def _drain(self) -> None:
         while True:
             with self._lock:
-                group = self._waiting[:MAX_GROUP]
-                del self._waiting[:MAX_GROUP]
+                queue = self._waiting if self._waiting else self._bulk
+                group = queue[:MAX_GROUP]
+                del queue[:MAX_GROUP]
                 if not group:
                     self._draining = False
                     return
