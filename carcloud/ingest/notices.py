@@ -26,6 +26,9 @@ from carcloud.ingest.models import TelemetryMessage
 
 COMMITTED_SUBJECT = "carcloud.telemetry.committed"
 
+# Vehicles in one notice at most: about 60 bytes each, well inside NATS's 1 MiB.
+MAX_VEHICLES = 5_000
+
 # vin -> (oldest, newest) vehicle time of its data, epoch microseconds.
 VehicleTimes = dict[str, tuple[int, int]]
 
@@ -39,6 +42,19 @@ class CommitNotice:
 
     def encode(self) -> bytes:
         return orjson.dumps({"vehicles": self.vehicles, "messages": self.messages})
+
+    def parts(self, max_vehicles: int = MAX_VEHICLES) -> list[CommitNotice]:
+        """The notice in parts of at most `max_vehicles` vehicles (a NATS message is at most
+        1 MiB by default), the messages shared out among them."""
+        if len(self.vehicles) <= max_vehicles:
+            return [self]
+        items = list(self.vehicles.items())
+        chunks = [items[i : i + max_vehicles] for i in range(0, len(items), max_vehicles)]
+        shares = [self.messages * len(chunk) // len(items) for chunk in chunks]
+        shares[0] += self.messages - sum(shares)
+        return [
+            CommitNotice(dict(chunk), share) for chunk, share in zip(chunks, shares, strict=True)
+        ]
 
 
 def widen(times: VehicleTimes, vin: str, oldest: int, newest: int) -> None:

@@ -219,8 +219,9 @@ class IngestWorker:
             result = await self.storage.write_telemetry(messages, letters, INGEST_POLICY)
             notice = notice_of(messages, result.unknown_vins)
             if notice.vehicles:
-                await self.js.publish(COMMITTED_SUBJECT, notice.encode())
-                self.stats.notices += 1
+                for part in notice.parts():
+                    await self.js.publish(COMMITTED_SUBJECT, part.encode())
+                    self.stats.notices += 1
             if self.receipts is not None and receipted:
                 unknown = set(result.unknown_vins)
                 for vin, seq, backlog in receipted:

@@ -9,7 +9,13 @@ from collections.abc import Awaitable, Callable
 
 import nats.errors
 import nats.js.errors
-from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.client import JetStreamContext
 
 from carcloud.errors import ConfigError, MessagingError
@@ -49,7 +55,10 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             max_age=DAY,
-            max_bytes=512 * 1024**2,
+            max_bytes=2 * 1024**3,
+            # Full (derive down for long): refuse new notices rather than drop the oldest
+            # not yet derived; ingest then keeps the telemetry unacknowledged.
+            discard=DiscardPolicy.NEW,
             num_replicas=replicas,
         ),
         StreamConfig(

@@ -33,9 +33,10 @@ import orjson
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
 
 from carcloud.catalog import SignalCatalog
-from carcloud.errors import CarcloudError, ValidationError
+from carcloud.errors import CarcloudError, MessagingError, ValidationError
 from carcloud.ingest.notices import (
     COMMITTED_SUBJECT,
     CommitNotice,
@@ -43,6 +44,7 @@ from carcloud.ingest.notices import (
     decode_notice,
     widen,
 )
+from carcloud.ingest.worker import INGEST_CONSUMER
 from carcloud.messaging import topics
 from carcloud.messaging.puller import BatchPuller
 from carcloud.messaging.streams import (
@@ -73,8 +75,15 @@ MAX_IN_FLIGHT = 20_000
 # Notices pulled at once (each covers up to one ingest batch).
 NOTICE_BATCH = 64
 # Carrying over the consumer derive had on TELEMETRY before commit notices: telemetry
-# messages per notice it publishes for them.
+# messages per notice it publishes for them; how long to wait for ingest to commit them;
+# how long a read may bring nothing before the attempt is given up (and made again).
 CARRY_OVER_CHUNK = 1_000
+CARRY_OVER_INGEST_WAIT_S = 30.0
+CARRY_OVER_STALL_S = 30.0
+CARRY_OVER_RETRY_S = 5.0
+# Notices held longer than this (a vehicle slow or failing to derive) are told to
+# JetStream as still in progress, so that they are not delivered again meanwhile.
+IN_PROGRESS_EVERY_S = 20.0
 # Every derive worker answers a request here with its backlog (`DeriveWorker.backlog`).
 BACKLOG_SUBJECT = "carcloud.derive.backlog"
 # Gathering the workers' answers: the first within this, the rest until this quiet gap.
@@ -145,10 +154,14 @@ async def carry_over(nc: NatsClient) -> int:
 
     Before commit notices, derive followed the TELEMETRY stream itself through a durable
     consumer `derive`. If that consumer is still there (the first start after an
-    upgrade), the telemetry after its acknowledgement floor is read once more, published
-    as notices (which may name data ingest has not committed yet: its own notice comes
-    when it does, and deriving twice gives the same result), and the old consumer is
-    deleted. Several workers starting at once may each do it; that only derives twice.
+    upgrade), the telemetry after its acknowledgement floor is read once more and
+    published as notices, then the old consumer is deleted. It first waits (at most
+    CARRY_OVER_INGEST_WAIT_S) until ingest has acknowledged that telemetry, so that the
+    notices name committed data, as the old derive did. Ingest workers must run the new
+    version first: an old one publishes no notices for what it commits later. A read
+    that stops short (NATS reconnecting) raises MessagingError and keeps the old
+    consumer, so that the next attempt starts again; several workers starting at once
+    may each carry it over, which only derives twice.
     """
     js = nc.jetstream()
     try:
@@ -159,6 +172,7 @@ async def carry_over(nc: NatsClient) -> int:
     last = (await js.stream_info(TELEMETRY_STREAM)).state.last_seq
     carried = 0
     if last >= first:
+        await _ingest_reaches(js, last)
         reader = await js.add_consumer(
             TELEMETRY_STREAM,
             ConsumerConfig(
@@ -173,15 +187,25 @@ async def carry_over(nc: NatsClient) -> int:
         await puller.start()
         try:
             seen = first - 1
+            stalled_since = time.monotonic()
             while seen < last:
                 batch = await puller.next_batch(wait_s=1.0)
                 if not batch:
-                    break  # the rest was removed from the stream meanwhile (its limits)
+                    if (await js.stream_info(TELEMETRY_STREAM)).state.first_seq > last:
+                        break  # the rest was removed from the stream meanwhile (its limits)
+                    if time.monotonic() - stalled_since > CARRY_OVER_STALL_S:
+                        raise MessagingError(
+                            f"carrying over derive's old consumer stopped at stream sequence "
+                            f"{seen} of {last}; it is kept and carried over again"
+                        )
+                    continue
+                stalled_since = time.monotonic()
                 seen = max(msg.metadata.sequence.stream for msg in batch)
                 times = vehicle_times(batch)
                 if times:
                     notice = CommitNotice(times, len(batch))
-                    await js.publish(COMMITTED_SUBJECT, notice.encode())
+                    for part in notice.parts():
+                        await js.publish(COMMITTED_SUBJECT, part.encode())
                 carried += len(batch)
         finally:
             await puller.stop()
@@ -197,6 +221,27 @@ async def carry_over(nc: NatsClient) -> int:
     return carried
 
 
+async def _ingest_reaches(js: JetStreamContext, stream_seq: int) -> None:
+    """Wait until ingest has acknowledged (committed) the telemetry up to `stream_seq`, at
+    most CARRY_OVER_INGEST_WAIT_S (no ingest running: go on, deriving early is harmless)."""
+    deadline = time.monotonic() + CARRY_OVER_INGEST_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            info = await js.consumer_info(TELEMETRY_STREAM, INGEST_CONSUMER)
+        except nats.js.errors.NotFoundError:
+            return
+        floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
+        if (floor or 0) >= stream_seq:
+            return
+        await asyncio.sleep(0.5)
+    log.warning(
+        "derive: ingest has not committed the telemetry up to sequence %d within %.0f s; "
+        "carrying the old consumer over anyway",
+        stream_seq,
+        CARRY_OVER_INGEST_WAIT_S,
+    )
+
+
 @dataclass(eq=False, slots=True)
 class _Pulled:
     """Pulled notices, acknowledged once each vehicle they name is derived; `covers`: the
@@ -205,6 +250,7 @@ class _Pulled:
     messages: list[Msg]
     waiting_for: set[str]
     covers: int
+    touched: float = field(default_factory=time.monotonic)  # pulled, or last told in progress
 
 
 @dataclass(slots=True)
@@ -316,17 +362,19 @@ class DeriveWorker:
         self._room = asyncio.Event()
         self._room.set()
         self._acks: set[asyncio.Task[None]] = set()
+        self._unacked: set[_Pulled] = set()  # pulled notices waiting for derivations
 
     async def run(self, stop: asyncio.Event) -> None:
         """Pull commit notices, derive, ack; until `stop` is set."""
         await ensure_consumer(self.js, TELEMETRY_COMMITTED_STREAM, consumer_config())
-        await carry_over(self.nc)
         puller = BatchPuller(self.nc, TELEMETRY_COMMITTED_STREAM, DERIVE_CONSUMER, self.batch_size)
         await puller.start()
         answering = await self.nc.subscribe(BACKLOG_SUBJECT, cb=self._answer_backlog)
         log.info("%s: following committed telemetry", self.name)
         done = asyncio.Event()  # this worker stops (not the process's `stop`)
         workers = [asyncio.create_task(self._derive_loop(done)) for _ in range(self.concurrency)]
+        workers.append(asyncio.create_task(self._keep_in_progress(done)))
+        workers.append(asyncio.create_task(self._carry_over(done)))
         try:
             while not stop.is_set():
                 if not self._room.is_set():
@@ -346,6 +394,35 @@ class DeriveWorker:
             await asyncio.gather(*workers, *self._acks, return_exceptions=True)
             await puller.stop()
             await answering.unsubscribe()
+
+    async def _carry_over(self, done: asyncio.Event) -> None:
+        """Carry derive's old consumer over (`carry_over`), beside deriving; again after a
+        failure until it is done or the worker stops."""
+        while not done.is_set():
+            try:
+                await carry_over(self.nc)
+                return
+            except (CarcloudError, nats.errors.Error) as exc:
+                log.error("%s: carrying the old consumer over failed: %s; again", self.name, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), CARRY_OVER_RETRY_S)
+
+    async def _keep_in_progress(self, done: asyncio.Event) -> None:
+        """Tell JetStream that notices held long (a vehicle slow or failing to derive) are
+        still being worked on: not delivered again, and not counted in flight twice."""
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), IN_PROGRESS_EVERY_S / 2)
+            now = time.monotonic()
+            for pulled in list(self._unacked):
+                if now - pulled.touched < IN_PROGRESS_EVERY_S:
+                    continue
+                pulled.touched = now
+                for msg in pulled.messages:
+                    try:
+                        await msg.in_progress()
+                    except nats.errors.Error:
+                        break  # redelivered after ack_wait: derived again, nothing lost
 
     def backlog(self) -> DeriveBacklog:
         """This worker's backlog now."""
@@ -382,6 +459,7 @@ class DeriveWorker:
         times = merged_times(notices)
         pulled = _Pulled(batch, set(times), sum(notice.messages for notice in notices))
         self._in_flight += pulled.covers
+        self._unacked.add(pulled)
         if self._in_flight >= self.max_in_flight:
             self._room.clear()
         if not times:
@@ -474,6 +552,7 @@ class DeriveWorker:
         self._wake.set()
 
     def _acknowledge(self, pulled: _Pulled) -> None:
+        self._unacked.discard(pulled)
         self._in_flight -= pulled.covers
         if self._in_flight < self.max_in_flight:
             self._room.set()

@@ -135,7 +135,8 @@ def test_a_killed_node_loses_nothing_receipted_and_cars_and_commands_carry_on(
     try:
         start_all(roles)
         assert stream_replicas(cluster) == {
-            "TELEMETRY": 3, "VEHICLE_EVENTS": 3, "VEHICLE_REPORTS": 3, "EVENTS": 3
+            "TELEMETRY": 3, "TELEMETRY_COMMITTED": 3, "VEHICLE_EVENTS": 3,
+            "VEHICLE_REPORTS": 3, "EVENTS": 3,
         }  # fmt: skip
         client = ApiClient(api.url, api.operator_key())
         opened.append(client)

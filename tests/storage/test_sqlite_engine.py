@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -159,3 +159,31 @@ async def test_a_small_write_goes_before_the_bulk_writes_queued_ahead_of_it(
     release.set()
     await asyncio.gather(first, second, third)
     assert order == ["bulk 1", "small", "bulk 2"]
+
+
+async def test_small_writes_that_keep_coming_never_starve_a_bulk_write(storage: Stores) -> None:
+    """Small writes arriving while small ones commit take turns with a waiting bulk write:
+    the bulk write runs after one group of small writes, not after all of them."""
+    running = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def note(name: str, wait: bool = False) -> Callable[[sqlite3.Connection], None]:
+        def write(conn: sqlite3.Connection) -> None:
+            if wait:
+                running.set()
+                release.wait(10)
+            order.append(name)
+
+        return write
+
+    sqlite = engine(storage)
+    first = asyncio.create_task(sqlite.write(note("small 1", wait=True)))
+    await asyncio.to_thread(running.wait, 10)
+    bulk = asyncio.create_task(sqlite.write(note("bulk"), bulk=True))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(sqlite.write(note("small 2")))
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(first, bulk, second)
+    assert order == ["small 1", "bulk", "small 2"]

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import nats
+import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.client import JetStreamContext
 
@@ -31,11 +32,13 @@ from carcloud.messaging.streams import (
     ensure_streams,
 )
 from carcloud.runtime.launcher import free_port
+from carcloud.telematics import role
 from carcloud.telematics.role import (
     DERIVE_CONSUMER,
     DeriveBacklog,
     DeriveWorker,
     gather_backlog,
+    merged_times,
     vehicle_times,
 )
 from carcloud.timeutil import format_us
@@ -239,8 +242,9 @@ def test_a_vehicle_that_fails_to_derive_is_derived_again_and_its_data_kept_until
 
 def test_the_old_consumer_on_raw_telemetry_is_carried_over_and_removed(tmp_path: Path) -> None:
     """An upgrade: derive's consumer on TELEMETRY had derived the first vehicle's message
-    and not the rest (one of them not even committed by ingest yet). The new worker
-    derives the rest without any notice from ingest, and the old consumer is gone."""
+    and not the rest, and the last one was not committed by ingest yet. The new worker
+    waits for ingest's commit (by an ingest that publishes no notice: an old version's),
+    derives the rest, and the old consumer is gone."""
     recorder = Recorder()
     recorder.release.set()
 
@@ -261,6 +265,12 @@ def test_the_old_consumer_on_raw_telemetry_is_carried_over_and_removed(tmp_path:
 
     async def scenario() -> None:
         async with derive_worker(tmp_path, recorder, before_upgrade) as (js, worker):
+            await asyncio.sleep(1.5)
+            assert recorder.started == [], "carried over before ingest committed"
+            ingest = await js.pull_subscribe_bind(INGEST_CONSUMER, TELEMETRY_STREAM)
+            for msg in await ingest.fetch(4, timeout=5):
+                await msg.ack_sync()  # committed, and no notice published
+            await ingest.unsubscribe()
             await until(
                 lambda: all(recorder.derived(vin) for vin in [*FAST[1:], SLOW]), 30, "the rest"
             )
@@ -329,3 +339,41 @@ def test_batches_of_one_car_committed_out_of_order_by_seconds_are_not_held_as_a_
 def _notice(vin: str, first: int, last: int) -> bytes:
     times = {vin: (START + first * SECOND, START + last * SECOND)}
     return CommitNotice(times, last - first + 1).encode()
+
+
+def test_a_notice_held_longer_than_its_ack_wait_is_not_delivered_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vehicle slow to derive holds its notice: the worker tells JetStream it is still
+    in progress, so the notice is not delivered again (its other vehicles derived twice,
+    its telemetry counted in flight twice) however long it takes."""
+    monkeypatch.setattr(role, "IN_PROGRESS_EVERY_S", 0.4)
+    recorder = Recorder()
+
+    async def short_ack_wait(js: JetStreamContext) -> None:
+        config = role.consumer_config()
+        config.ack_wait = 1.0
+        await ensure_consumer(js, TELEMETRY_COMMITTED_STREAM, config)
+
+    async def scenario() -> None:
+        async with derive_worker(tmp_path, recorder, short_ack_wait) as (js, worker):
+            await js.publish(COMMITTED_SUBJECT, _notice(SLOW, 0, 4))
+            await until(lambda: recorder.started, 30, "the slow vehicle")
+            await asyncio.sleep(3.5)  # three and a half times the ack wait
+            info = await js.consumer_info(TELEMETRY_COMMITTED_STREAM, DERIVE_CONSUMER)
+            assert info.num_redelivered == 0
+            assert worker.backlog().messages_in_flight == 5
+            recorder.release.set()
+            await all_acknowledged(js)
+            assert recorder.derived(SLOW) == [START]
+
+    asyncio.run(scenario())
+
+
+def test_a_notice_of_more_vehicles_than_one_message_holds_is_split() -> None:
+    vehicles = {f"WVWZZZ1JZXW{index:06d}": (START, START + index) for index in range(12_001)}
+    parts = CommitNotice(vehicles, 20_000).parts()
+    assert [len(part.vehicles) for part in parts] == [5_000, 5_000, 2_001]
+    assert sum(part.messages for part in parts) == 20_000
+    assert merged_times(parts) == vehicles
+    assert all(len(part.encode()) < 1024 * 1024 for part in parts)

@@ -8,11 +8,11 @@ that is waiting when the thread gets to it runs in one transaction (group
 commit), each inside its own savepoint: a write that fails is rolled back alone
 and its caller gets the error, the others commit.
 
-Bulk writes (a batch of a thousand telemetry messages, a rollup pass) yield to the
-others: a group is taken from the small writes waiting if there are any, and only
-then from the bulk ones. A trip a derivation found, a command the API created or an
-event waits for the bulk write that is running, never for one queued behind it; a
-bulk write waits at most for the small writes that came before it was started.
+Bulk writes (a batch of a thousand telemetry messages, a rollup pass) let the small
+writes go first, in turns: while both wait, a group of small writes and a group of
+bulk writes take turns. A trip a derivation found, a command the API created or an
+event waits for the bulk group that is running, never for one queued behind it; a
+bulk write waits for at most one group of small writes, however many keep coming.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class SqliteWriter:
         self._lock = threading.Lock()
         self._waiting: list[_Waiting] = []
         self._bulk: list[_Waiting] = []
+        self._bulk_turn = False  # a small group went last: a bulk write waiting goes next
         self._draining = False
         self.transactions = 0
 
@@ -88,7 +89,9 @@ class SqliteWriter:
     def _drain(self) -> None:
         while True:
             with self._lock:
-                queue = self._waiting if self._waiting else self._bulk
+                bulk = bool(self._bulk) and (self._bulk_turn or not self._waiting)
+                queue = self._bulk if bulk else self._waiting
+                self._bulk_turn = not bulk
                 group = queue[:MAX_GROUP]
                 del queue[:MAX_GROUP]
                 if not group:
