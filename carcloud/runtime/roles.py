@@ -115,7 +115,9 @@ async def _derive(ctx: RoleContext) -> list[Runner]:
     services = ctx.services
     derivers: list[Deriver] = [services.telematics, services.geofences, services.alerts]
     derivers.append(services.motion)  # calls: video allowed only when parked
-    worker = DeriveWorker(ctx.nats["svc"], derivers, services.catalog)
+    # Vehicles with a trip or charging session open are derived before parked ones.
+    active = services.telematics.is_active
+    worker = DeriveWorker(ctx.nats["svc"], derivers, services.catalog, active=active)
     return [worker.run, services.alerts.run_offline_checks]
 
 
