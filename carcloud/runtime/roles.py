@@ -115,9 +115,7 @@ async def _derive(ctx: RoleContext) -> list[Runner]:
     services = ctx.services
     derivers: list[Deriver] = [services.telematics, services.geofences, services.alerts]
     derivers.append(services.motion)  # calls: video allowed only when parked
-    # Vehicles with a trip or charging session open are derived before parked ones.
-    active = services.telematics.is_active
-    worker = DeriveWorker(ctx.nats["svc"], derivers, services.catalog, active=active)
+    worker = DeriveWorker(ctx.nats["svc"], derivers, services.catalog)
     return [worker.run, services.alerts.run_offline_checks]
 
 

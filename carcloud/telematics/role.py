@@ -23,7 +23,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -81,9 +81,6 @@ CARRY_OVER_CHUNK = 1_000
 CARRY_OVER_INGEST_WAIT_S = 30.0
 CARRY_OVER_STALL_S = 30.0
 CARRY_OVER_RETRY_S = 5.0
-# A parked vehicle (no trip or charging session open) waits to be derived while vehicles
-# with one open wait, at most this long.
-IDLE_MAX_WAIT_S = 5.0
 # Notices held longer than this (a vehicle slow or failing to derive) are told to
 # JetStream as still in progress, so that they are not delivered again meanwhile.
 IN_PROGRESS_EVERY_S = 20.0
@@ -256,41 +253,6 @@ class _Pulled:
     touched: float = field(default_factory=time.monotonic)  # pulled, or last told in progress
 
 
-class _Ready:
-    """Dirty vehicles not being derived, each once, oldest first; those with a trip or
-    charging session open (`active`) before parked ones.
-
-    What a derivation completes (a trip, a session, a geofence crossing on the way) is a
-    vehicle's that was active: under full load, the parked cars' derivations (often most
-    of them, and each changing nothing) no longer delay it. A parked vehicle waits while
-    active ones do, at most IDLE_MAX_WAIT_S from when it was marked.
-    """
-
-    def __init__(self, active: Callable[[str], bool], marked_at: Callable[[str], float]) -> None:
-        self._active, self._marked_at = active, marked_at
-        self._busy: deque[str] = deque()
-        self._idle: deque[str] = deque()
-        self._members: set[str] = set()
-
-    def __contains__(self, vin: object) -> bool:
-        return vin in self._members
-
-    def __len__(self) -> int:
-        return len(self._members)
-
-    def append(self, vin: str) -> None:
-        if vin not in self._members:
-            self._members.add(vin)
-            (self._busy if self._active(vin) else self._idle).append(vin)
-
-    def popleft(self) -> str:
-        idle = self._idle
-        overdue = idle and time.monotonic() - self._marked_at(idle[0]) >= IDLE_MAX_WAIT_S
-        vin = idle.popleft() if idle and (overdue or not self._busy) else self._busy.popleft()
-        self._members.discard(vin)
-        return vin
-
-
 @dataclass(slots=True)
 class _Dirty:
     """A vehicle to derive: from which time on, since when (monotonic), and the batches
@@ -378,7 +340,6 @@ class DeriveWorker:
         name: str = "derive",
         concurrency: int = DERIVE_CONCURRENCY,
         max_in_flight: int = MAX_IN_FLIGHT,
-        active: Callable[[str], bool] | None = None,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -391,8 +352,7 @@ class DeriveWorker:
         self.derived = 0  # vehicle derivations done
         self._failing = False
         self._dirty: dict[str, _Dirty] = {}
-        # Dirty vehicles not being derived; `active`: has a trip or session open (first).
-        self._ready = _Ready(active or (lambda vin: True), lambda vin: self._dirty[vin].marked_at)
+        self._ready: deque[str] = deque()  # dirty vehicles not being derived, oldest first
         self._running: dict[str, float] = {}  # vehicles being derived, since when marked
         # Dirty with a backlog, waiting for the rest of it: since when, and until when.
         self._held: dict[str, tuple[float, float]] = {}

@@ -241,7 +241,6 @@ class TelematicsService:
         # Usable battery capacity per model: the fallback when a car reports no power.
         self.usable_kwh = dict(usable_kwh or {})
         self._profiles: dict[str, tuple[str, str]] = {}
-        self._active: dict[str, bool] = {}  # per vehicle: a trip or session open when last read
 
     # ---- derivation ------------------------------------------------------------------------
 
@@ -264,9 +263,6 @@ class TelematicsService:
                 scanned = await self._resume(vin, brand, usable, since, saved[1])
             if scanned is None:
                 scanned = await self._from_history(vin, brand, usable, since)
-            if scanned.checkpoint is not None:
-                scans = scanned.checkpoint
-                self._active[vin] = scans.trips.open is not None or scans.sessions.open is not None
             trips, sessions = await self._replacements(vin, brand, scanned)
             text = None
             if scanned.checkpoint is not None and scanned.checkpoint_due():
@@ -407,12 +403,6 @@ class TelematicsService:
     def forget(self, vin: str) -> None:
         """Drop what is cached about a vehicle (its model changed, or it was deleted)."""
         self._profiles.pop(vin, None)
-        self._active.pop(vin, None)
-
-    def is_active(self, vin: str) -> bool:
-        """Whether the vehicle had a trip or charging session open when this process last
-        derived it (not derived yet: True): what its next derivation may complete."""
-        return self._active.get(vin, True)
 
     # ---- reads -----------------------------------------------------------------------------
 

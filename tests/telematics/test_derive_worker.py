@@ -12,7 +12,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import nats
 import pytest
@@ -131,10 +130,7 @@ async def until(predicate: Callable[[], object], within_s: float, what: str) -> 
 
 @asynccontextmanager
 async def derive_worker(
-    tmp_path: Path,
-    recorder: Recorder,
-    before: Callable[[JetStreamContext], Awaitable[None]],
-    **options: Any,
+    tmp_path: Path, recorder: Recorder, before: Callable[[JetStreamContext], Awaitable[None]]
 ) -> AsyncIterator[tuple[JetStreamContext, DeriveWorker]]:
     """A nats-server with the platform's streams, `before` run, then a derive worker."""
     embedded = server(tmp_path)
@@ -147,7 +143,7 @@ async def derive_worker(
         await ensure_streams(js)
         await ensure_consumer(js, TELEMETRY_STREAM, ingest_consumer())
         await before(js)
-        worker = DeriveWorker(nc, [recorder], default_catalog(), batch_size=50, **options)
+        worker = DeriveWorker(nc, [recorder], default_catalog(), batch_size=50)
         running = asyncio.create_task(worker.run(stop))
         yield js, worker
     finally:
@@ -381,34 +377,3 @@ def test_a_notice_of_more_vehicles_than_one_message_holds_is_split() -> None:
     assert sum(part.messages for part in parts) == 20_000
     assert merged_times(parts) == vehicles
     assert all(len(part.encode()) < 1024 * 1024 for part in parts)
-
-
-def test_vehicles_with_a_trip_or_session_open_are_derived_before_parked_ones(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One notice names three parked cars, then one on a drive: with one derivation at a
-    time, the driving car (what a derivation may complete) goes first; a parked car that
-    has waited IDLE_MAX_WAIT_S goes before it."""
-    parked, driving = FAST, SLOW
-    recorder = Recorder()
-    recorder.release.set()
-
-    def order() -> list[str]:
-        return [vin for vin, _, _ in recorder.started]
-
-    async def scenario(expected: list[str], folder: Path) -> None:
-        async with derive_worker(
-            folder, recorder, _nothing, concurrency=1, active=lambda vin: vin == driving
-        ) as (js, _):
-            times = {vin: (START, START) for vin in [*parked, driving]}
-            await js.publish(COMMITTED_SUBJECT, CommitNotice(times, 4).encode())
-            await until(lambda: len(recorder.finished) == 4, 30, "every car")
-            assert order() == expected
-
-    for folder in ("first", "second"):
-        (tmp_path / folder).mkdir()
-    asyncio.run(scenario([driving, *parked], tmp_path / "first"))
-    monkeypatch.setattr(role, "IDLE_MAX_WAIT_S", 0.0)
-    recorder.started.clear()
-    recorder.finished.clear()
-    asyncio.run(scenario([*parked, driving], tmp_path / "second"))
