@@ -180,3 +180,42 @@ async def test_a_database_of_the_rollup_pass_has_its_unfolded_rows_folded() -> N
             ]
         finally:
             await stores.close()
+
+
+async def test_an_expired_day_is_detached_then_dropped_and_leftovers_go_next_time() -> None:
+    """Retention detaches the day's partition (a short lock of `telemetry`) and drops it in
+    a transaction of its own; a detached day left by a pass that stopped in between is
+    dropped by the next pass. Nothing of it stays, and the newer days answer as before."""
+    async with postgres_database() as url:
+        stores = postgres_stores(url)
+        await stores.open()
+        try:
+            await stores.registry.create_brand("volta", "Volta")
+            await stores.registry.create_vehicle(VIN, "volta", "E1", 2025, [], "scrypt$h")
+            telemetry = stores.telemetry
+            old = TODAY - 10 * DAY_US
+            await maintain_history(telemetry, RetentionPolicy(), old)  # its days' partitions
+            await telemetry.write_telemetry([speed(1, old), speed(2, NOW)], [])
+            await maintain_history(telemetry, RetentionPolicy(), NOW)
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute("CREATE TABLE telemetry_expired_p20200101 (x int)")
+            finally:
+                await conn.close()
+
+            report = await maintain_history(telemetry, RetentionPolicy(full_rate_days=7), NOW)
+
+            assert report.retention is not None and report.retention.days_dropped >= 1
+            assert partition_name(day_start(old)) not in await partitions(url)
+            conn = await asyncpg.connect(url)
+            try:
+                left = await conn.fetch(
+                    "SELECT relname FROM pg_class WHERE relname LIKE 'telemetry\\_expired%'"
+                )
+            finally:
+                await conn.close()
+            assert left == []
+            values = await telemetry.history(VIN, "Vehicle.Speed", None, None, 10)
+            assert [point.value for point in values] == [2.0]
+        finally:
+            await stores.close()

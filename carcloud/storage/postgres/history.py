@@ -6,6 +6,13 @@ to prepare and which to drop is `carcloud.ingest.retention`'s decision; here a d
 is created (moving its rows out of the default partition first, so none is lost)
 and dropped as a whole table; its per-minute aggregates stay (every write folded its
 rows into them: `carcloud.storage.postgres.rollup`).
+
+A day is dropped in two transactions: the first detaches its partition (renamed
+`telemetry_expired_pYYYYMMDD`) under a short lock of the `telemetry` table, the second
+drops the detached table. PostgreSQL removes a table's files when the dropping
+transaction commits (a second or more for a day's gigabyte on a busy disk); done on
+the detached table, no write to `telemetry` waits for that. A detached table left by a
+pass that stopped in between is dropped by the next.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from carcloud.storage.postgres.rollup import HISTORY_LOCK, boundary, count_of
 from carcloud.timeutil import now_us
 
 PREFIX = "telemetry_p"
+EXPIRED_PREFIX = "telemetry_expired_p"
 
 
 def partition_name(day: int) -> str:
@@ -88,6 +96,7 @@ class PostgresHistory:
                     return await self._drop_day(tx, day)
 
                 dropped += await self.engine.write(drop)
+            await self._drop_detached()
 
             async def strays(tx: Tx) -> int:
                 # Rows of days that never had a partition (their minutes hold them: every
@@ -126,9 +135,25 @@ class PostgresHistory:
         if name not in {partition_name(d) for d in await partition_days(conn)}:
             return False  # another process dropped it first
         began = time.perf_counter()
-        await conn.execute(f"DROP TABLE {name}")
+        await conn.execute(f"ALTER TABLE telemetry DETACH PARTITION {name}")
+        await conn.execute(f"ALTER TABLE {name} RENAME TO {EXPIRED_PREFIX}{name[len(PREFIX) :]}")
         self.last_drop_s = time.perf_counter() - began
         return True
+
+    async def _drop_detached(self) -> None:
+        """Drop the detached partitions of expired days, each in a transaction of its own."""
+        names = await self.engine.read(
+            lambda conn: conn.fetch(
+                "SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE "
+                "'telemetry\\_expired\\_p%'"
+            )
+        )
+        for row in names:
+
+            async def drop(tx: Tx, name: str = row[0]) -> None:
+                await tx.conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+            await self.engine.write(drop)
 
     async def boundary(self, conn: Conn) -> int | None:
         """Where full-rate history starts (None: nothing was ever expired)."""
