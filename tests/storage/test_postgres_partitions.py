@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 
 import asyncpg
@@ -9,6 +11,7 @@ import asyncpg
 from carcloud.ingest.maintenance import maintain_history
 from carcloud.ingest.models import Sample, TelemetryMessage
 from carcloud.ingest.retention import DAY_US, DAYS_AHEAD, RetentionPolicy, day_start
+from carcloud.ingest.store import TelemetryStore
 from carcloud.storage.postgres import postgres_stores
 from carcloud.storage.postgres.history import partition_name
 from tests.pg import postgres_database
@@ -20,6 +23,20 @@ TODAY = day_start(NOW)
 
 def speed(seq: int, ts: int) -> TelemetryMessage:
     return TelemetryMessage(VIN, seq, ts, ts, (Sample("Vehicle.Speed", ts, float(seq)),))
+
+
+@asynccontextmanager
+async def one_car() -> AsyncIterator[tuple[str, TelemetryStore]]:
+    """A database of its own with brand `volta` and vehicle VIN: its URL and telemetry store."""
+    async with postgres_database() as url:
+        stores = postgres_stores(url)
+        await stores.open()
+        try:
+            await stores.registry.create_brand("volta", "Volta")
+            await stores.registry.create_vehicle(VIN, "volta", "E1", 2025, [], "scrypt$h")
+            yield url, stores.telemetry
+        finally:
+            await stores.close()
 
 
 async def partitions(url: str) -> dict[str, int]:
@@ -41,36 +58,26 @@ async def partitions(url: str) -> dict[str, int]:
 
 
 async def test_days_are_partitioned_ahead_and_strays_moved_never_lost() -> None:
-    async with postgres_database() as url:
-        stores = postgres_stores(url)
-        await stores.open()
-        try:
-            await stores.registry.create_brand("volta", "Volta")
-            await stores.registry.create_vehicle(VIN, "volta", "E1", 2025, [], "scrypt$h")
-            telemetry = stores.telemetry
-            # A car's backlog from a month ago arrives before any partition exists.
-            backlog = TODAY - 30 * DAY_US
-            await telemetry.write_telemetry([speed(1, backlog), speed(2, backlog + SECOND)], [])
-            assert (await partitions(url))["telemetry_default"] == 2
+    async with one_car() as (url, telemetry):
+        # A car's backlog from a month ago arrives before any partition exists.
+        backlog = TODAY - 30 * DAY_US
+        await telemetry.write_telemetry([speed(1, backlog), speed(2, backlog + SECOND)], [])
+        assert (await partitions(url))["telemetry_default"] == 2
 
-            report = await maintain_history(telemetry, RetentionPolicy(), NOW)
+        report = await maintain_history(telemetry, RetentionPolicy(), NOW)
 
-            made = await partitions(url)
-            ahead = {
-                partition_name(TODAY + offset * DAY_US) for offset in range(-1, DAYS_AHEAD + 1)
-            }
-            assert ahead <= set(made)
-            assert made[partition_name(backlog)] == 2 and made["telemetry_default"] == 0
-            assert report.partitions_created == len(ahead) + 1
-            # Today's rows go to today's partition; nothing is lost on the way.
-            await telemetry.write_telemetry([speed(3, NOW)], [])
-            assert (await partitions(url))[partition_name(TODAY)] == 1
-            values = await telemetry.history(VIN, "Vehicle.Speed", None, None, 10)
-            assert [point.value for point in values] == [1.0, 2.0, 3.0]
-            again = await maintain_history(telemetry, RetentionPolicy(), NOW)
-            assert again.partitions_created == 0
-        finally:
-            await stores.close()
+        made = await partitions(url)
+        ahead = {partition_name(TODAY + offset * DAY_US) for offset in range(-1, DAYS_AHEAD + 1)}
+        assert ahead <= set(made)
+        assert made[partition_name(backlog)] == 2 and made["telemetry_default"] == 0
+        assert report.partitions_created == len(ahead) + 1
+        # Today's rows go to today's partition; nothing is lost on the way.
+        await telemetry.write_telemetry([speed(3, NOW)], [])
+        assert (await partitions(url))[partition_name(TODAY)] == 1
+        values = await telemetry.history(VIN, "Vehicle.Speed", None, None, 10)
+        assert [point.value for point in values] == [1.0, 2.0, 3.0]
+        again = await maintain_history(telemetry, RetentionPolicy(), NOW)
+        assert again.partitions_created == 0
 
 
 async def test_an_existing_database_migrates_its_history_into_partitions() -> None:
@@ -186,36 +193,28 @@ async def test_an_expired_day_is_detached_then_dropped_and_leftovers_go_next_tim
     """Retention detaches the day's partition (a short lock of `telemetry`) and drops it in
     a transaction of its own; a detached day left by a pass that stopped in between is
     dropped by the next pass. Nothing of it stays, and the newer days answer as before."""
-    async with postgres_database() as url:
-        stores = postgres_stores(url)
-        await stores.open()
+    async with one_car() as (url, telemetry):
+        old = TODAY - 10 * DAY_US
+        await maintain_history(telemetry, RetentionPolicy(), old)  # its days' partitions
+        await telemetry.write_telemetry([speed(1, old), speed(2, NOW)], [])
+        await maintain_history(telemetry, RetentionPolicy(), NOW)
+        conn = await asyncpg.connect(url)
         try:
-            await stores.registry.create_brand("volta", "Volta")
-            await stores.registry.create_vehicle(VIN, "volta", "E1", 2025, [], "scrypt$h")
-            telemetry = stores.telemetry
-            old = TODAY - 10 * DAY_US
-            await maintain_history(telemetry, RetentionPolicy(), old)  # its days' partitions
-            await telemetry.write_telemetry([speed(1, old), speed(2, NOW)], [])
-            await maintain_history(telemetry, RetentionPolicy(), NOW)
-            conn = await asyncpg.connect(url)
-            try:
-                await conn.execute("CREATE TABLE telemetry_expired_p20200101 (x int)")
-            finally:
-                await conn.close()
-
-            report = await maintain_history(telemetry, RetentionPolicy(full_rate_days=7), NOW)
-
-            assert report.retention is not None and report.retention.days_dropped >= 1
-            assert partition_name(day_start(old)) not in await partitions(url)
-            conn = await asyncpg.connect(url)
-            try:
-                left = await conn.fetch(
-                    "SELECT relname FROM pg_class WHERE relname LIKE 'telemetry\\_expired%'"
-                )
-            finally:
-                await conn.close()
-            assert left == []
-            values = await telemetry.history(VIN, "Vehicle.Speed", None, None, 10)
-            assert [point.value for point in values] == [2.0]
+            await conn.execute("CREATE TABLE telemetry_expired_p20200101 (x int)")
         finally:
-            await stores.close()
+            await conn.close()
+
+        report = await maintain_history(telemetry, RetentionPolicy(full_rate_days=7), NOW)
+
+        assert report.retention is not None and report.retention.days_dropped >= 1
+        assert partition_name(day_start(old)) not in await partitions(url)
+        conn = await asyncpg.connect(url)
+        try:
+            left = await conn.fetch(
+                "SELECT relname FROM pg_class WHERE relname LIKE 'telemetry\\_expired%'"
+            )
+        finally:
+            await conn.close()
+        assert left == []
+        values = await telemetry.history(VIN, "Vehicle.Speed", None, None, 10)
+        assert [point.value for point in values] == [2.0]
