@@ -15,7 +15,6 @@ import contextlib
 import logging
 import secrets
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from carcloud.config import Settings
 from carcloud.errors import ConfigError, MessagingError
 from carcloud.runtime import child
 from carcloud.runtime.datadir import write_private
+from carcloud.runtime.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +69,6 @@ def find_janus() -> JanusInstall:
         f"janus is installed but its AudioBridge plugin ({PLUGIN}) or HTTP transport "
         f"({TRANSPORT}) is not: {hint}"
     )
-
-
-def free_port(host: str) -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,13 +15,7 @@ import httpx
 from carcloud.client import ApiClient
 from carcloud.errors import CarcloudError
 from carcloud.runtime.child import spawn
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from carcloud.runtime.ports import free_port
 
 
 @dataclass
