@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -24,8 +23,10 @@ from carcloud.auth.nkeyjwt import public_key
 from carcloud.errors import ConfigError, MessagingError
 from carcloud.messaging import topics
 from carcloud.messaging.accounts import APP_ACCOUNT, vehicle_accounts
+from carcloud.messaging.streams import reserved_bytes
 from carcloud.runtime import child
 from carcloud.runtime.datadir import PlatformSecrets
+from carcloud.runtime.ports import bindable
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,8 @@ class ServerPorts:
 
 def check_port_free(host: str, port: int, flag: str) -> None:
     """ConfigError naming `flag` if something already listens on host:port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise ConfigError(
-                f"port {port} on {host} is already in use; choose another with {flag}"
-            ) from exc
+    if not bindable(host, port):
+        raise ConfigError(f"port {port} on {host} is already in use; choose another with {flag}")
 
 
 @dataclass(frozen=True)
@@ -171,6 +166,7 @@ def render_config(
     tls: MqttTls | None = None,
     cluster: ClusterRoutes | None = None,
     nats_tls: NatsTls | None = None,
+    max_file_store: int | None = None,
 ) -> str:
     """nats-server config: APP (vehicles, services, JetStream), AUTH (callout), SYS.
 
@@ -178,7 +174,8 @@ def render_config(
     auth callout on every node, its own name, store and listeners, and routes to all.
     With `nats_tls`, the client port takes TLS connections only (handshake first, unless
     `nats_tls.handshake_first` is off), and only from clients with a certificate from
-    its CA when `nats_tls.verify_clients` is on.
+    its CA when `nats_tls.verify_clients` is on. `max_file_store` caps JetStream's file
+    storage (nats-server's own default otherwise: 75 % of the disk free at its start).
     """
     mqtt_tls = tls_block("  ", tls.cert_file, tls.key_file) if tls is not None else ""
 
@@ -188,6 +185,7 @@ def render_config(
     # Go's pprof endpoint for finding where the server spends its time (never by default).
     prof_port = os.environ.get("CARCLOUD_NATS_PROF_PORT", "")
     profiling = f"prof_port: {int(prof_port)}\n" if prof_port else ""
+    store_limit = f"  max_file_store: {max_file_store}\n" if max_file_store is not None else ""
 
     def hashed(user: str) -> str:
         return bcrypt.hashpw(platform.passwords[user].encode(), bcrypt.gensalt(rounds=10)).decode()
@@ -226,7 +224,7 @@ listen: {ports.host}:{ports.nats}
 max_payload: {MAX_PAYLOAD}
 {client_tls}{profiling}{cluster.render() if cluster is not None else ""}jetstream {{
   store_dir: "{store_dir}"
-  limits {{
+{store_limit}  limits {{
     # nats-server 2.15 allows 1,000 consumers per stream unless told otherwise. Every
     # QoS 1 subscription of a car is a consumer of the one $MQTT_msgs stream: two
     # per car (commands, desired twin) would stop at 500 cars.
@@ -280,6 +278,27 @@ STARTUP_S_PER_GB = 6.0
 # took 215 s), and killing it after this grace is safe (cars were disconnected first,
 # and JetStream recovers its files at the next start; all 20,010 came back).
 STOP_GRACE_S = 10.0
+
+
+# Room beside the streams' reservations for what reserves nothing: the MQTT session,
+# retained-message and QoS streams of the vehicle accounts.
+UNRESERVED_ROOM = 1024**3
+
+
+def file_store_limit(store_dir: Path) -> int:
+    """max_file_store for the embedded server: nats-server's default, or room for our streams.
+
+    nats-server's default (75 % of the disk free when it starts) refuses to create the
+    streams at all on a disk with less than about 20 GB free, because each stream sets
+    its max_bytes aside up front (15.25 GiB in all). Those are ceilings that a stream
+    reaches only when ingest or derive is down for long; a laptop with less disk should
+    still run carcloud, and runs out of disk only if it really fills them.
+    """
+    folder = store_dir
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    return max(free * 3 // 4, reserved_bytes() + UNRESERVED_ROOM)
 
 
 def persisted_consumers(store_dir: Path) -> int:

@@ -100,6 +100,11 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
     ]
 
 
+def reserved_bytes() -> int:
+    """The file storage nats-server sets aside for carcloud's streams: their max_bytes."""
+    return sum(config.max_bytes or 0 for config in stream_configs())
+
+
 # A NATS cluster that has just started elects its JetStream leader first; meanwhile
 # stream requests time out or get 503. Retried for this long.
 JETSTREAM_READY_S = 30.0
@@ -117,12 +122,28 @@ async def ensure_streams(
         await _while_electing(functools.partial(_ensure_stream, js, config), config.name, ready_s)
 
 
+class _TooFewPeers(Exception):
+    """A replicated stream finds too few cluster peers online to be placed, so far.
+
+    Seen while a cluster is still forming (its servers listen, but the JetStream meta
+    group has not heard from all of them yet: "peer offline") and while a node is down
+    after a restart of the cluster. Asked again until the setup's deadline, then `final`
+    is raised: a cluster smaller than the replicas asked for ends there too.
+    """
+
+    def __init__(self, reason: str, final: ConfigError) -> None:
+        super().__init__(reason)
+        self.final = final
+
+
 async def _while_electing(
     request: Callable[[], Awaitable[None]], what: str | None, ready_s: float
 ) -> None:
-    """Run a JetStream request again while the cluster answers 'no leader yet'."""
+    """Run a JetStream request again while the cluster answers 'no leader yet' or has
+    too few peers online to place a replicated stream."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ready_s
+    waiting_for_peers = False
     while True:
         try:
             await request()
@@ -133,27 +154,47 @@ async def _while_electing(
                     f"JetStream did not set up {what} within {ready_s:.0f} s: "
                     f"{exc or type(exc).__name__}"
                 ) from exc
-            await asyncio.sleep(0.5)
+        except _TooFewPeers as exc:
+            if loop.time() > deadline:
+                raise exc.final from exc.__cause__
+            if not waiting_for_peers:
+                log.info(
+                    "%s: waiting up to %.0f s for the NATS cluster's peers to come online (%s)",
+                    what,
+                    ready_s,
+                    exc,
+                )
+                waiting_for_peers = True
+        await asyncio.sleep(0.5)
 
 
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+    assert config.name is not None  # every config of stream_configs() is named
     try:
+        # Asked first rather than creating and falling back to an update: nats-server
+        # checks a create against the storage still free before it sees that the stream
+        # exists, counting the existing stream's max_bytes twice. With less than about
+        # twice TELEMETRY's limit free, a restart would fail with "insufficient storage
+        # resources available".
         try:
+            await js.stream_info(config.name)
+        except nats.js.errors.NotFoundError:
             await js.add_stream(config)
             log.info("created stream %s with %d replica(s)", config.name, config.num_replicas)
             return
-        except nats.js.errors.BadRequestError:
-            pass  # it exists (with another config): update it
         await js.update_stream(config)
     except nats.js.errors.ServiceUnavailableError:
         raise  # no leader yet: asked again
     except nats.js.errors.APIError as exc:
         if config.num_replicas is not None and config.num_replicas > 1:
-            raise ConfigError(
+            error = ConfigError(
                 f"NATS cannot keep stream {config.name} with {config.num_replicas} replicas "
                 f"({exc.description}); --stream-replicas (CARCLOUD_STREAM_REPLICAS) needs a "
                 "NATS cluster of at least that many servers"
-            ) from exc
+            )
+            if "no suitable peers" in (exc.description or ""):
+                raise _TooFewPeers(exc.description or "", error) from exc
+            raise error from exc
         raise MessagingError(f"cannot set up stream {config.name}: {exc.description}") from exc
 
 
