@@ -4,18 +4,31 @@ raise and clear alerts with their events, acknowledge, check presence for `offli
 `derive(vin, since)` is called by the derive worker after ingest committed new data.
 Each rule goes on from the vehicle time it evaluated last (its stored cursor), so a
 restart neither loses an open alert nor restarts a `for` timer. Evaluation moves
-forward in the car's time: rows older than a rule's cursor (late data behind newer
-data already evaluated) are not evaluated again; an alert is a notice of something
-that happened, with a person's acknowledgement on it, not a derived record.
+forward in the car's time: rows older than a rule's stored cursor (late data behind
+newer data already evaluated) are not evaluated again; an alert is a notice of
+something that happened, with a person's acknowledgement on it, not a derived record.
+
+An evaluation that changes nothing but the cursors (no timer started or reset, no
+alert raised or cleared) saves them only once they are CHECKPOINT_ROWS rows or
+CHECKPOINT_SPAN_US of vehicle time on, as the trips checkpoint does: a parked car's
+data then costs no write a derivation. The process keeps the cursors it did not save
+and goes on from them while the stored states are still the ones they moved on from;
+another process (or this one after a restart) goes on from the stored cursors and
+reads those rows again, from the same states over the same rows finding the same
+nothing, so no alert is raised twice and no timer restarts. A row that came late but
+is newer than the stored cursor is then evaluated in its place among them: no alert
+was raised or cleared there, so nothing a person was told is taken back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 
 from carcloud.alerts.evaluation import CURSOR, Transition, alert_id, evaluate, moments_of
 from carcloud.alerts.models import (
@@ -39,6 +52,7 @@ from carcloud.errors import (
 )
 from carcloud.events.models import NewEvent
 from carcloud.registry.models import Vehicle
+from carcloud.telematics.service import CHECKPOINT_ROWS, CHECKPOINT_SPAN_US
 from carcloud.timeutil import now_us
 
 log = logging.getLogger(__name__)
@@ -48,6 +62,7 @@ SEED_WINDOW_US = 24 * 3600 * SECOND
 # Rules and vehicle profiles changed by another process are seen after at most this long.
 CACHE_S = 5.0
 STALE_RETRIES = 3  # evaluations in a row that another process's may overtake
+MAX_AHEAD = 50_000  # vehicles whose unsaved cursors a process keeps (oldest dropped)
 OFFLINE_CHECK_S = 60.0
 _EVENT = {ACTIVE: "alert.raised", ACKNOWLEDGED: "alert.acknowledged", CLEARED: "alert.cleared"}
 
@@ -73,6 +88,35 @@ def _alert(rule: AlertRule, brand: str, transition: Transition) -> Alert:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    """A vehicle's cursors evaluated past the stored ones and not saved, with the stored
+    states they moved on from and how many moments each moved on since its stored one."""
+
+    base: list[RuleState]
+    cursors: dict[str, tuple[RuleState, int]]
+
+
+def _only_moved(stored: RuleState, state: RuleState) -> bool:
+    """Whether a rule's cursor state differs from the stored one in its time alone."""
+    return dataclasses.replace(stored, evaluated_ts=state.evaluated_ts) == state
+
+
+def _newer(times: list[int], after: int, until: int) -> int:
+    """How many of the moments' `times` (oldest first) are in (after, until]."""
+    return bisect.bisect_right(times, until) - bisect.bisect_right(times, after)
+
+
+def _cursors_due(moved: list[tuple[int, int, RuleState]]) -> bool:
+    """Whether cursors that only moved on are to be saved: when one of them is
+    CHECKPOINT_ROWS moments or CHECKPOINT_SPAN_US on from where it is stored, which bounds
+    what an evaluation from the stored ones reads again."""
+    return any(
+        rows >= CHECKPOINT_ROWS or state.evaluated_ts - stored_ts >= CHECKPOINT_SPAN_US
+        for stored_ts, rows, state in moved
+    )
+
+
 class AlertService:
     """Alert rules, their evaluation, and alerts."""
 
@@ -82,6 +126,7 @@ class AlertService:
         self.fleet = fleet
         self._rules: dict[str, tuple[float, list[AlertRule]]] = {}
         self._vehicles: dict[str, tuple[float, Vehicle]] = {}
+        self._ahead: dict[str, _Ahead] = {}  # by VIN
 
     # ---- evaluation over committed telemetry -------------------------------------------------
 
@@ -112,9 +157,13 @@ class AlertService:
         ]
         if not rules:
             return []
+        loaded = await self.store.load_states(vin)
         stored: dict[str, dict[str, RuleState]] = {}
-        for state in await self.store.load_states(vin):
+        for state in loaded:
             stored.setdefault(state.rule_id, {})[state.key] = state
+        # This process's unsaved cursors, while the states they moved on from are stored.
+        kept = self._ahead.pop(vin, None)
+        ahead = kept.cursors if kept is not None and kept.base == loaded else {}
         expected = {
             rule.id: (cursor.evaluated_ts if (cursor := stored.get(rule.id, {}).get(CURSOR))
                       else None)
@@ -122,7 +171,9 @@ class AlertService:
         }  # fmt: skip
         # A rule met for the first time starts with the data that woke it.
         cursors = {
-            rule.id: stored.get(rule.id, {}).get(
+            rule.id: ahead[rule.id][0]
+            if rule.id in ahead
+            else stored.get(rule.id, {}).get(
                 CURSOR, RuleState(rule.id, vin, evaluated_ts=since - 1)
             )
             for rule in rules
@@ -131,25 +182,45 @@ class AlertService:
         paths = sorted(set().union(*(rule.signals for rule in rules)))
         seed = await self.history.last_values(vin, paths, start, SEED_WINDOW_US)
         moments = moments_of(seed, await self.history.history_rows(vin, paths, start))
+        times = [ts for ts, _ in moments]
         changed: list[RuleState] = []
+        moved: list[tuple[int, int, RuleState]] = []  # only moved on: from, by how many
         dropped: list[tuple[str, str]] = []
         raised: list[Alert] = []
         cleared: list[tuple[str, int]] = []
         for rule in rules:
             before = {**stored.get(rule.id, {}), CURSOR: cursors[rule.id]}
             after, transitions = evaluate(rule, vin, before, moments)
-            changed += [s for key, s in after.items() if stored.get(rule.id, {}).get(key) != s]
+            for key, state in after.items():
+                old = stored.get(rule.id, {}).get(key)
+                if old == state:
+                    continue
+                if key == CURSOR and old is not None and _only_moved(old, state):
+                    rows = ahead[rule.id][1] if rule.id in ahead else 0
+                    rows += _newer(times, cursors[rule.id].evaluated_ts, state.evaluated_ts)
+                    moved.append((old.evaluated_ts, rows, state))
+                else:
+                    changed.append(state)
             dropped += [(rule.id, key) for key in before if key not in after]
             for transition in transitions:
                 if transition.kind == "raise":
                     raised.append(_alert(rule, vehicle.brand, transition))
                 else:
                     cleared.append((transition.alert_id, transition.ts))
-        if not changed and not dropped:
+        # An alert raised and cleared among these rows leaves the states as they were.
+        if not (changed or dropped or raised or cleared) and not _cursors_due(moved):
+            if moved:
+                self._keep(vin, _Ahead(loaded, {s.rule_id: (s, rows) for _, rows, s in moved}))
             return []
         return await self.store.save_evaluation(
-            vin, changed, dropped, raised, cleared, alert_events, expected
-        )
+            vin, changed + [state for _, _, state in moved], dropped, raised, cleared,
+            alert_events, expected,
+        )  # fmt: skip
+
+    def _keep(self, vin: str, ahead: _Ahead) -> None:
+        if len(self._ahead) >= MAX_AHEAD:
+            del self._ahead[next(iter(self._ahead))]
+        self._ahead[vin] = ahead
 
     async def _vehicle(self, vin: str) -> Vehicle | None:
         cached = self._vehicles.get(vin)

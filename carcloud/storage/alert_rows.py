@@ -22,6 +22,19 @@ ALERT_FIELDS = (
     "rule_id", "rule_name", "severity", "status", "key", "pending_since", "raised_ts",
     "acknowledged_at", "acknowledged_by", "cleared_ts", "alert_values",
 )  # fmt: skip
+# The SELECT heads of both backends' reads (a WHERE clause follows).
+RULE_SELECT = (
+    f"SELECT r.id, b.slug, {', '.join('r.' + f for f in RULE_FIELDS)} "
+    "FROM alert_rules r JOIN brands b ON b.id = r.brand_id "
+)
+ALERT_SELECT = (
+    f"SELECT a.id, b.slug, v.vin, {', '.join('a.' + f for f in ALERT_FIELDS)} FROM alerts a "
+    "JOIN brands b ON b.id = a.brand_id JOIN vehicles v ON v.id = a.vehicle_id "
+)
+STATE_SELECT = (
+    f"SELECT s.rule_id, {', '.join('s.' + f for f in STATE_FIELDS)} FROM alert_states s "
+    "JOIN vehicles v ON v.id = s.vehicle_id "
+)
 
 
 def rule_values(rule: AlertRule) -> tuple[Any, ...]:

@@ -95,6 +95,32 @@ async def test_evaluation_state_alerts_and_events_in_one_write(
     assert events[0].data["pending_since"] is not None and events[0].vin == VIN
 
 
+async def test_an_alert_raised_and_cleared_in_one_evaluation_is_stored_cleared(
+    stores: Stores,
+) -> None:
+    # A spike shorter than the rows one evaluation read (or late data among them): the
+    # alert is raised and cleared by the same save, and its events come in that order.
+    store = stores.alerts
+    await store.save_rule(rule("alr_a", for_s=0.0))
+    older, spike = alert("alt_old", raised_s=50), alert("alt_spike", raised_s=100)
+    await store.save_evaluation(VIN, [], [], [older], [], alert_events)
+    state = RuleState("alr_a", VIN, "", None, None, 110 * SECOND)
+    cleared = [("alt_old", 90 * SECOND), ("alt_spike", 101 * SECOND)]
+    await store.save_evaluation(VIN, [state], [], [spike], cleared, alert_events)
+    both = await store.list_alerts("volta")
+    assert [(a.id, a.status, a.cleared_ts) for a in both] == [
+        ("alt_spike", CLEARED, 101 * SECOND),
+        ("alt_old", CLEARED, 90 * SECOND),
+    ]
+    events = await stores.events.list_events(0, "volta", ["alert"])
+    assert [(e.type, e.data["id"]) for e in events] == [
+        ("alert.raised", "alt_old"),
+        ("alert.cleared", "alt_old"),
+        ("alert.raised", "alt_spike"),
+        ("alert.cleared", "alt_spike"),
+    ]
+
+
 async def test_alert_reads_are_scoped_and_deleting_a_rule_clears_its_alerts(
     stores: Stores,
 ) -> None:

@@ -10,9 +10,12 @@ from carcloud.errors import NotFoundError
 from carcloud.events.models import NewEvent
 from carcloud.storage.alert_rows import (
     ALERT_FIELDS,
+    ALERT_SELECT,
     CURSORS_SQL,
     RULE_FIELDS,
+    RULE_SELECT,
     STATE_FIELDS,
+    STATE_SELECT,
     alert_of,
     alert_values,
     check_cursors,
@@ -24,18 +27,6 @@ from carcloud.storage.alert_rows import (
 from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
 
-_RULE_SELECT = (
-    f"SELECT r.id, b.slug, {', '.join('r.' + f for f in RULE_FIELDS)} "
-    "FROM alert_rules r JOIN brands b ON b.id = r.brand_id "
-)
-_ALERT_SELECT = (
-    f"SELECT a.id, b.slug, v.vin, {', '.join('a.' + f for f in ALERT_FIELDS)} FROM alerts a "
-    "JOIN brands b ON b.id = a.brand_id JOIN vehicles v ON v.id = a.vehicle_id "
-)
-_STATE_SELECT = (
-    f"SELECT s.rule_id, {', '.join('s.' + f for f in STATE_FIELDS)} FROM alert_states s "
-    "JOIN vehicles v ON v.id = s.vehicle_id "
-)
 _INSERT_ALERT = (
     f"INSERT INTO alerts (id, brand_id, vehicle_id, {', '.join(ALERT_FIELDS)}) "
     f"VALUES ({', '.join(f'${n}' for n in range(1, len(ALERT_FIELDS) + 4))}) "
@@ -53,12 +44,12 @@ _END = 2**62
 
 
 async def _rules(conn: Conn, where: str, params: Params) -> list[AlertRule]:
-    rows = await conn.fetch(_RULE_SELECT + where, *params.values)
+    rows = await conn.fetch(RULE_SELECT + where, *params.values)
     return [rule_of(r[0], r[1], list(r)[2:]) for r in rows]
 
 
 async def _alerts(conn: Conn, where: str, params: Params) -> list[Alert]:
-    rows = await conn.fetch(_ALERT_SELECT + where, *params.values)
+    rows = await conn.fetch(ALERT_SELECT + where, *params.values)
     return [alert_of(r[0], r[1], r[2], list(r)[3:]) for r in rows]
 
 
@@ -137,7 +128,7 @@ class PostgresAlertStore:
             if rule_id is not None:
                 where += f" AND s.rule_id = {params.add(rule_id)}"
             rows = await conn.fetch(
-                _STATE_SELECT + where + " ORDER BY s.rule_id, s.key", *params.values
+                STATE_SELECT + where + " ORDER BY s.rule_id, s.key", *params.values
             )
             return [state_of(row[0], vin, list(row)[1:]) for row in rows]
 
@@ -180,7 +171,9 @@ class PostgresAlertStore:
             vehicle_id, brand_id = row[0], row[1]
             cursors = await tx.conn.fetch(CURSORS_SQL.format("$1"), vehicle_id)
             check_cursors(vin, {r[0]: r[1] for r in cursors}, expected)
-            done = await self._clear(tx, cleared, emit)
+            # Clear first: a rule may clear one alert and raise the next in one evaluation.
+            fresh = {alert.id for alert in raised}
+            done = await self._clear(tx, [c for c in cleared if c[0] not in fresh], emit)
             events: list[NewEvent] = []
             for alert in raised:
                 inserted = await tx.conn.fetchval(
@@ -190,6 +183,9 @@ class PostgresAlertStore:
                 if inserted is not None:
                     done.append(alert)
                     events += emit(alert) if emit is not None else []
+            await append_events(tx, events)
+            # One raised and cleared in this evaluation (a short spike) is cleared now.
+            done += await self._clear(tx, [c for c in cleared if c[0] in fresh], emit)
             await tx.conn.executemany(
                 "DELETE FROM alert_states WHERE vehicle_id = $1 AND rule_id = $2 AND key = $3",
                 [(vehicle_id, rule_id, key) for rule_id, key in dropped],
@@ -198,7 +194,6 @@ class PostgresAlertStore:
                 _SAVE_STATE,
                 [(state.rule_id, vehicle_id, *state_values(state)) for state in states],
             )
-            await append_events(tx, events)
             return done
 
         return await self.engine.write(write)

@@ -12,9 +12,12 @@ from carcloud.errors import NotFoundError
 from carcloud.events.models import NewEvent
 from carcloud.storage.alert_rows import (
     ALERT_FIELDS,
+    ALERT_SELECT,
     CURSORS_SQL,
     RULE_FIELDS,
+    RULE_SELECT,
     STATE_FIELDS,
+    STATE_SELECT,
     alert_of,
     alert_values,
     check_cursors,
@@ -26,18 +29,6 @@ from carcloud.storage.alert_rows import (
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import append_events
 
-_RULE_SELECT = (
-    f"SELECT r.id, b.slug, {', '.join('r.' + f for f in RULE_FIELDS)} "
-    "FROM alert_rules r JOIN brands b ON b.id = r.brand_id "
-)
-_ALERT_SELECT = (
-    f"SELECT a.id, b.slug, v.vin, {', '.join('a.' + f for f in ALERT_FIELDS)} FROM alerts a "
-    "JOIN brands b ON b.id = a.brand_id JOIN vehicles v ON v.id = a.vehicle_id "
-)
-_STATE_SELECT = (
-    f"SELECT s.rule_id, {', '.join('s.' + f for f in STATE_FIELDS)} FROM alert_states s "
-    "JOIN vehicles v ON v.id = s.vehicle_id "
-)
 _INSERT_ALERT = (
     f"INSERT INTO alerts (id, brand_id, vehicle_id, {', '.join(ALERT_FIELDS)}) "
     f"VALUES ({', '.join('?' * (len(ALERT_FIELDS) + 3))}) ON CONFLICT (id) DO NOTHING"
@@ -54,11 +45,11 @@ _END = 2**62
 
 
 def _rules(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[AlertRule]:
-    return [rule_of(r[0], r[1], r[2:]) for r in conn.execute(_RULE_SELECT + where, params)]
+    return [rule_of(r[0], r[1], r[2:]) for r in conn.execute(RULE_SELECT + where, params)]
 
 
 def _alerts(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[Alert]:
-    rows = conn.execute(_ALERT_SELECT + where, params)
+    rows = conn.execute(ALERT_SELECT + where, params)
     return [alert_of(r[0], r[1], r[2], r[3:]) for r in rows]
 
 
@@ -133,7 +124,7 @@ class SqliteAlertStore:
 
     async def load_states(self, vin: str, rule_id: str | None = None) -> list[RuleState]:
         def query(conn: sqlite3.Connection) -> list[RuleState]:
-            sql = _STATE_SELECT + "WHERE v.vin = ?"
+            sql = STATE_SELECT + "WHERE v.vin = ?"
             params: list[Any] = [vin]
             if rule_id is not None:
                 sql += " AND s.rule_id = ?"
@@ -178,7 +169,8 @@ class SqliteAlertStore:
             cursors = conn.execute(CURSORS_SQL.format("?"), (vehicle_id,)).fetchall()
             check_cursors(vin, dict(cursors), expected)
             # Clear first: a rule may clear one alert and raise the next in one evaluation.
-            done = self._clear(conn, cleared, emit)
+            fresh = {alert.id for alert in raised}
+            done = self._clear(conn, [c for c in cleared if c[0] not in fresh], emit)
             events: list[NewEvent] = []
             for alert in raised:
                 inserted = conn.execute(
@@ -187,6 +179,9 @@ class SqliteAlertStore:
                 if inserted:
                     done.append(alert)
                     events += emit(alert) if emit is not None else []
+            append_events(self.engine, conn, events)
+            # One raised and cleared in this evaluation (a short spike) is cleared now.
+            done += self._clear(conn, [c for c in cleared if c[0] in fresh], emit)
             conn.executemany(
                 "DELETE FROM alert_states WHERE vehicle_id = ? AND rule_id = ? AND key = ?",
                 [(vehicle_id, rule_id, key) for rule_id, key in dropped],
@@ -195,7 +190,6 @@ class SqliteAlertStore:
                 _SAVE_STATE,
                 [(state.rule_id, vehicle_id, *state_values(state)) for state in states],
             )
-            append_events(self.engine, conn, events)
             return done
 
         return await self.engine.write(write)
