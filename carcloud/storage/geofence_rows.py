@@ -19,6 +19,15 @@ GEOFENCE_FIELDS = (
 )  # fmt: skip
 # Visit fields after id, geofence_id and vehicle_id; the vin comes from the join.
 VISIT_FIELDS = ("enter_ts", "exit_ts", "last_ts")
+# The SELECT heads of both backends' reads (a WHERE clause follows).
+FENCE_SELECT = (
+    f"SELECT g.id, b.slug, {', '.join('g.' + f for f in GEOFENCE_FIELDS)} "
+    "FROM geofences g JOIN brands b ON b.id = g.brand_id "
+)
+VISIT_SELECT = (
+    f"SELECT s.id, s.geofence_id, v.vin, {', '.join('s.' + f for f in VISIT_FIELDS)} "
+    "FROM geofence_visits s JOIN vehicles v ON v.id = s.vehicle_id "
+)
 
 
 def geofence_values(fence: Geofence) -> tuple[Any, ...]:

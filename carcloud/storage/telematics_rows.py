@@ -33,6 +33,11 @@ TARIFF_FIELDS = (
     "name", "currency", "timezone", "price_per_kwh", "price_per_minute",
     "price_per_session", "periods", "vins", "home", "created_at", "updated_at", "geofence_id",
 )  # fmt: skip
+# The SELECT heads of both backends' reads (a WHERE clause follows).
+TARIFF_SELECT = (
+    f"SELECT t.id, b.slug, {', '.join('t.' + f for f in TARIFF_FIELDS)} "
+    "FROM tariffs t JOIN brands b ON b.id = t.brand_id "
+)
 
 
 def _lat_lon(position: Position | None) -> tuple[float | None, float | None]:

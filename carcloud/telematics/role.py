@@ -57,8 +57,11 @@ from carcloud_agent.protocol.telemetry import decode_envelope, decode_sample
 log = logging.getLogger(__name__)
 
 DERIVE_CONSUMER = "derive"
-# Vehicles derived side by side.
-DERIVE_CONCURRENCY = 16
+# Vehicles derived side by side. A derivation mostly waits (for the database's reader
+# threads, for its turn at the writer), so more of them overlap than there are cores:
+# with 500 cars each sending every 0.42 s, 64 took the trip lag p99 from 4.9 s (16) to
+# 2.2 s, and 128 was no better (3.0 s; docs/benchmarks.md).
+DERIVE_CONCURRENCY = 64
 # A backlog (data older than what the vehicle sent before) waits until none of it has
 # come for this long, for the rest to join it (ingest commits a backlog in batches
 # tenths of a second apart), but no longer than BACKLOG_MAX_LINGER_S: the wait adds to

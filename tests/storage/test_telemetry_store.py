@@ -134,3 +134,45 @@ async def test_delete_vehicle_removes_its_data(stores: Stores, telemetry: Teleme
     assert await telemetry.count_samples() == 0
     with pytest.raises(NotFoundError):
         await stores.registry.get_vehicle(VIN)
+
+
+async def test_a_backlog_out_of_time_order_keeps_every_time_and_the_newest_value(
+    telemetry: TelemetryStore,
+) -> None:
+    # One message of a car's backlog: samples at 3 s, 1 s, 2 s, then 1 s again with
+    # another signal; the same signals at several times.
+    backlog = TelemetryMessage(
+        VIN,
+        7,
+        SECOND,
+        4 * SECOND,
+        (
+            Sample("Vehicle.Speed", 3 * SECOND, 30.0),
+            Sample("Vehicle.IsMoving", 3 * SECOND, True),
+            Sample("Vehicle.Speed", SECOND, 10.0),
+            Sample("Vehicle.IsMoving", SECOND, False),
+            Sample("Vehicle.Speed", 2 * SECOND, 20.0),
+            Sample("Vehicle.Powertrain.Transmission.CurrentGear", SECOND, 2),
+        ),
+    )
+    result = await telemetry.write_telemetry([backlog], [])
+    assert (result.messages_stored, result.samples_stored) == (1, 6)
+    latest = {v.path: (v.ts, v.value) for v in (await telemetry.latest_state(VIN)).values}
+    assert latest == {
+        "Vehicle.Speed": (3 * SECOND, 30.0),
+        "Vehicle.IsMoving": (3 * SECOND, True),
+        "Vehicle.Powertrain.Transmission.CurrentGear": (SECOND, 2),
+    }
+    speeds = await telemetry.history(VIN, "Vehicle.Speed", None, None, 9)
+    assert [(p.ts, p.value) for p in speeds] == [
+        (SECOND, 10.0),
+        (2 * SECOND, 20.0),
+        (3 * SECOND, 30.0),
+    ]
+    moving = await telemetry.history(VIN, "Vehicle.IsMoving", None, None, 9)
+    assert [(p.ts, p.value) for p in moving] == [(SECOND, False), (3 * SECOND, True)]
+    assert await telemetry.count_samples(VIN) == 3  # one history row per vehicle time
+    minute = await telemetry.history(VIN, "Vehicle.Speed", None, None, 9, bucket_us=60 * SECOND)
+    assert [(p.value, p.count) for p in minute] == [(20.0, 3)]
+    last = await telemetry.history(VIN, "Vehicle.IsMoving", None, None, 9, bucket_us=60 * SECOND)
+    assert [(p.value, p.count) for p in last] == [(True, 2)]

@@ -8,8 +8,10 @@ from carcloud.errors import NotFoundError
 from carcloud.geofences.models import Geofence, Visit
 from carcloud.geofences.store import EmitVisit, VisitChanges
 from carcloud.storage.geofence_rows import (
+    FENCE_SELECT,
     GEOFENCE_FIELDS,
     VISIT_FIELDS,
+    VISIT_SELECT,
     diff_visits,
     geofence_of,
     geofence_values,
@@ -19,24 +21,16 @@ from carcloud.storage.geofence_rows import (
 from carcloud.storage.postgres.engine import Conn, Params, PostgresEngine, Tx
 from carcloud.storage.postgres.events import append_events
 
-_FENCE_SELECT = (
-    f"SELECT g.id, b.slug, {', '.join('g.' + f for f in GEOFENCE_FIELDS)} "
-    "FROM geofences g JOIN brands b ON b.id = g.brand_id "
-)
-_VISIT_SELECT = (
-    f"SELECT s.id, s.geofence_id, v.vin, {', '.join('s.' + f for f in VISIT_FIELDS)} "
-    "FROM geofence_visits s JOIN vehicles v ON v.id = s.vehicle_id "
-)
 _END = 2**62
 
 
 async def _fences(conn: Conn, where: str, params: Params) -> list[Geofence]:
-    rows = await conn.fetch(_FENCE_SELECT + where, *params.values)
+    rows = await conn.fetch(FENCE_SELECT + where, *params.values)
     return [geofence_of(row[0], row[1], list(row)[2:]) for row in rows]
 
 
 async def _visits(conn: Conn, where: str, params: Params) -> list[Visit]:
-    rows = await conn.fetch(_VISIT_SELECT + where, *params.values)
+    rows = await conn.fetch(VISIT_SELECT + where, *params.values)
     return [visit_of(row[0], row[1], row[2], list(row)[3:]) for row in rows]
 
 

@@ -19,6 +19,7 @@ from carcloud.storage.telematics_rows import (
     SEGMENT_FIELDS,
     SESSION_FIELDS,
     TARIFF_FIELDS,
+    TARIFF_SELECT,
     TRIP_FIELDS,
     Plan,
     plan,
@@ -44,10 +45,6 @@ _TRIP_SELECT = (
 _SESSION_SELECT = (
     f"SELECT s.id, v.vin, {', '.join('s.' + f for f in SESSION_FIELDS)} FROM charging_sessions s "
     "JOIN vehicles v ON v.id = s.vehicle_id "
-)
-_TARIFF_SELECT = (
-    f"SELECT t.id, b.slug, {', '.join('t.' + f for f in TARIFF_FIELDS)} "
-    "FROM tariffs t JOIN brands b ON b.id = t.brand_id "
 )
 _END = 2**62
 
@@ -345,7 +342,7 @@ class PostgresTelematicsStore:
 
     async def get_tariff(self, tariff_id: str, brand: str | None) -> Tariff:
         async def query(conn: Conn) -> Tariff:
-            sql, args = _TARIFF_SELECT + "WHERE t.id = $1", [tariff_id]
+            sql, args = TARIFF_SELECT + "WHERE t.id = $1", [tariff_id]
             if brand is not None:
                 sql += " AND b.slug = $2"
                 args.append(brand)
@@ -358,7 +355,7 @@ class PostgresTelematicsStore:
 
     async def list_tariffs(self, brand: str | None) -> list[Tariff]:
         async def query(conn: Conn) -> list[Tariff]:
-            sql, args = _TARIFF_SELECT, []
+            sql, args = TARIFF_SELECT, []
             if brand is not None:
                 sql += "WHERE b.slug = $1 "
                 args.append(brand)

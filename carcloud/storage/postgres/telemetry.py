@@ -19,6 +19,7 @@ from carcloud.ingest.models import (
     IngestResult,
     LatestState,
     LatestValue,
+    SampleTuple,
     SignalValue,
     TelemetryMessage,
 )
@@ -186,8 +187,8 @@ class PostgresTelemetryStore:
         fresh = {(row[0], row[1]) for row in rows}
         # (vehicle, ts) -> seq, received_at, values, and the row's minute in the fold
         history: dict[tuple[int, int], tuple[int, int, dict[str, Any], dict[str, Entry]]] = {}
-        # vehicle -> its newest values in this batch, {path: [ts, value]}, and receipt time
-        latest: dict[int, dict[str, tuple[int, Any]]] = {}
+        # vehicle -> its newest sample per path in this batch, and receipt time
+        latest: dict[int, dict[str, SampleTuple]] = {}
         received: dict[int, int] = {}
         fold = MinuteFold()
         stored = samples = 0
@@ -202,19 +203,24 @@ class PostgresTelemetryStore:
             newest = latest.get(vehicle_id)
             if newest is None:
                 newest = latest[vehicle_id] = {}
-            for path, ts, value in message.samples:
-                row = history.get((vehicle_id, ts))
-                if row is None:
-                    row = history[(vehicle_id, ts)] = (
-                        message.seq, message.received_at, {}, fold.slot(vehicle_id, ts)
-                    )  # fmt: skip
-                values = row[2]
-                # The minute (MinuteFold's entries, inline: this loop runs per value).
+            # This loop runs per value: the row is looked up when the time changes (the
+            # values of one sample share it), and `newest` keeps the sample tuples.
+            row_ts: int | None = None
+            for sample in message.samples:
+                path, ts, value = sample
+                if ts != row_ts:
+                    row = history.get((vehicle_id, ts))
+                    if row is None:
+                        row = history[(vehicle_id, ts)] = (
+                            message.seq, message.received_at, {}, fold.slot(vehicle_id, ts)
+                        )  # fmt: skip
+                    row_ts, values, entries = ts, row[2], row[3]
+                # The minute (MinuteFold's entries, inline).
                 number = value if type(value) is float or type(value) is int else None
-                entry = row[3].get(path)
+                entry = entries.get(path)
                 if entry is None:
                     # Numeric signals show their average per bucket: no last value.
-                    row[3][path] = [number, 1, ts, value if number is None else None]
+                    entries[path] = [number, 1, ts, value if number is None else None]
                 else:
                     if path in values:  # the same instant twice in this batch: replaced
                         previous = values[path]
@@ -228,8 +234,8 @@ class PostgresTelemetryStore:
                         entry[2], entry[3] = ts, value if number is None else None
                 values[path] = value
                 seen = newest.get(path)
-                if seen is None or seen[0] <= ts:
-                    newest[path] = (ts, value)
+                if seen is None or seen[1] <= ts:
+                    newest[path] = sample
         if not history:
             return stored, samples
         keys = sorted(history)
@@ -256,7 +262,11 @@ class PostgresTelemetryStore:
         await VEHICLE_LATEST.write(
             conn,
             [
-                ((vehicle_id,), latest[vehicle_id], received[vehicle_id])
+                (
+                    (vehicle_id,),
+                    {path: (ts, value) for path, ts, value in latest[vehicle_id].values()},
+                    received[vehicle_id],
+                )
                 for vehicle_id in sorted(received)
             ],
         )

@@ -10,8 +10,10 @@ from carcloud.errors import NotFoundError
 from carcloud.geofences.models import Geofence, Visit
 from carcloud.geofences.store import EmitVisit, VisitChanges
 from carcloud.storage.geofence_rows import (
+    FENCE_SELECT,
     GEOFENCE_FIELDS,
     VISIT_FIELDS,
+    VISIT_SELECT,
     diff_visits,
     geofence_of,
     geofence_values,
@@ -21,23 +23,14 @@ from carcloud.storage.geofence_rows import (
 from carcloud.storage.sqlite.engine import SqliteEngine
 from carcloud.storage.sqlite.events import append_events
 
-_FENCE_SELECT = (
-    f"SELECT g.id, b.slug, {', '.join('g.' + f for f in GEOFENCE_FIELDS)} "
-    "FROM geofences g JOIN brands b ON b.id = g.brand_id "
-)
-_VISIT_SELECT = (
-    f"SELECT s.id, s.geofence_id, v.vin, {', '.join('s.' + f for f in VISIT_FIELDS)} "
-    "FROM geofence_visits s JOIN vehicles v ON v.id = s.vehicle_id "
-)
-
 
 def _fences(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[Geofence]:
-    rows = conn.execute(_FENCE_SELECT + where, params)
+    rows = conn.execute(FENCE_SELECT + where, params)
     return [geofence_of(row[0], row[1], row[2:]) for row in rows]
 
 
 def _visits(conn: sqlite3.Connection, where: str, params: Sequence[Any]) -> list[Visit]:
-    rows = conn.execute(_VISIT_SELECT + where, params)
+    rows = conn.execute(VISIT_SELECT + where, params)
     return [visit_of(row[0], row[1], row[2], row[3:]) for row in rows]
 
 

@@ -17,6 +17,7 @@ from carcloud.storage.telematics_rows import (
     SEGMENT_FIELDS,
     SESSION_FIELDS,
     TARIFF_FIELDS,
+    TARIFF_SELECT,
     TRIP_FIELDS,
     Plan,
     plan,
@@ -38,10 +39,6 @@ D = TypeVar("D", Trip, ChargingSession)
 _TRIP_SELECT = f"SELECT t.id, v.vin, {', '.join('t.' + f for f in TRIP_FIELDS)} FROM trips t "
 _SESSION_SELECT = (
     f"SELECT s.id, v.vin, {', '.join('s.' + f for f in SESSION_FIELDS)} FROM charging_sessions s "
-)
-_TARIFF_SELECT = (
-    f"SELECT t.id, b.slug, {', '.join('t.' + f for f in TARIFF_FIELDS)} "
-    "FROM tariffs t JOIN brands b ON b.id = t.brand_id "
 )
 
 
@@ -318,7 +315,7 @@ class SqliteTelematicsStore:
 
     async def get_tariff(self, tariff_id: str, brand: str | None) -> Tariff:
         def query(conn: sqlite3.Connection) -> Tariff:
-            sql, params = _TARIFF_SELECT + "WHERE t.id = ?", [tariff_id]
+            sql, params = TARIFF_SELECT + "WHERE t.id = ?", [tariff_id]
             if brand is not None:
                 sql += " AND b.slug = ?"
                 params.append(brand)
@@ -331,7 +328,7 @@ class SqliteTelematicsStore:
 
     async def list_tariffs(self, brand: str | None) -> list[Tariff]:
         def query(conn: sqlite3.Connection) -> list[Tariff]:
-            sql, params = _TARIFF_SELECT, []
+            sql, params = TARIFF_SELECT, []
             if brand is not None:
                 sql += "WHERE b.slug = ? "
                 params.append(brand)
