@@ -163,8 +163,10 @@ async def run(args: argparse.Namespace) -> None:
               f"another process's sync: {took:.2f} s, {took * ms:.2f} ms/driver, objects "
               f"parsed {cache.parsed - before}; renamed events seen {seen}/{len(changed)}; "
               f"{load()}", flush=True)  # fmt: skip
-        print(f"cache: {len(cache)} drivers, {cache.held} entries held "
-              f"(capacity {cache.capacity:,})", flush=True)
+        print(
+            f"cache: {len(cache)} drivers, {cache.held} entries held (capacity {cache.capacity:,})",
+            flush=True,
+        )
 
         sample = min(count, args.memory_sample)
         probe = new_service()

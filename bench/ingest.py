@@ -31,6 +31,7 @@ import asyncio
 import functools
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import statistics
@@ -220,10 +221,8 @@ async def backend_run(args: argparse.Namespace, backend: str, url: str | None) -
             stored = functools.partial(stored_messages, data_dir / "carcloud.db")
 
         first_seq = 1
-        start = await blast(publishers, first_seq, per_vehicle)
+        baseline = await stream_rate(platform, publishers, first_seq, per_vehicle)
         first_seq += per_vehicle
-        done = await asyncio.to_thread(wait_until, lambda: stream_messages(platform), total, 300)
-        baseline = total / (done - start)
         result["baseline_jetstream_msgs_per_s"] = round(baseline)
         print(f"{backend:<10} baseline raw JetStream QoS 1 store: {baseline:9.0f} msg/s")
         committed = 0
@@ -312,6 +311,24 @@ async def compare(args: argparse.Namespace) -> dict[str, object]:
     return results
 
 
+async def jetstream_baseline(vehicles: int = 50, messages: int = 40_000) -> float:
+    """This machine's raw JetStream QoS 1 store rate now (msg/s), on a platform of its own
+    without ingest: the machine-speed yardstick other benches print beside their figures
+    (these machines are shared, and a ratio holds where an absolute time does not)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="carcloud-baseline-")) / "data"
+    platform = PlatformProcess(data_dir, extra_args=["--ingest-workers", "0"])
+    platform.start()
+    try:
+        publishers = await connect_all(platform, register(platform, vehicles))
+        rate = await stream_rate(platform, publishers, 1, messages // vehicles)
+        for publisher in publishers:
+            await publisher.close()
+        return rate
+    finally:
+        platform.stop()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
 def stream_messages(platform: PlatformProcess) -> int:
     with platform.api() as api:
         return int(api.get("/status")["ingest"]["stream_messages"])
@@ -333,6 +350,17 @@ async def connect_all(
     for publisher in publishers:
         await publisher.connect()
     return publishers
+
+
+async def stream_rate(
+    platform: PlatformProcess, publishers: list[LoadPublisher], first_seq: int, per_vehicle: int
+) -> float:
+    """The raw JetStream QoS 1 store rate (msg/s): `per_vehicle` messages from each
+    publisher, timed until the TELEMETRY stream holds them all (no ingest running)."""
+    total = per_vehicle * len(publishers)
+    start = await blast(publishers, first_seq, per_vehicle)
+    done = await asyncio.to_thread(wait_until, lambda: stream_messages(platform), total, 300)
+    return total / (done - start)
 
 
 async def blast(publishers: list[LoadPublisher], first_seq: int, per_vehicle: int) -> float:
@@ -418,9 +446,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         db = data_dir / "carcloud.db"
 
         # (b) baseline: raw JetStream QoS 1 store rate, no carcloud workers.
-        start = await blast(publishers, 1, per_vehicle)
-        done = await asyncio.to_thread(wait_until, lambda: stream_messages(platform), total, 300)
-        baseline = total / (done - start)
+        baseline = await stream_rate(platform, publishers, 1, per_vehicle)
         results["baseline_jetstream_msgs_per_s"] = round(baseline)
         print(f"baseline   raw JetStream QoS 1 store: {baseline:9.0f} msg/s ({total} messages)")
 

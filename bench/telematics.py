@@ -48,6 +48,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -63,6 +64,10 @@ from carcloud.runtime.launcher import PlatformProcess
 from carcloud.sim.truth import read_ground_truth
 from carcloud.timeutil import parse_rfc3339_us
 from carcloud_agent.mqtt import MqttClient, MqttError
+
+# The machine-speed baseline of the end-to-end bench, measured first.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import jetstream_baseline  # noqa: E402
 
 SECOND = 1_000_000
 MARGIN_S = 900  # true items ending this close to the simulator's stop are not counted
@@ -427,6 +432,9 @@ def register_load(platform: PlatformProcess, count: int) -> list[tuple[str, str]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    # The machine's speed now, measured first on a platform of its own: the lag is only
+    # comparable between runs at a similar baseline.
+    baseline = asyncio.run(jetstream_baseline())
     work = Path(tempfile.mkdtemp(prefix="bench-telematics-"))
     extra = ["--ingest-workers", "0"] if args.ingest_processes else []
     platform = PlatformProcess(work / "data", extra_args=extra)
@@ -453,6 +461,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ingest_processes": args.ingest_processes,
         "commit": _commit(),
         "load_average_start": os.getloadavg(),
+        "baseline_jetstream_msgs_per_s": round(baseline),
     }
     try:
         load_creds = register_load(platform, args.load_cars) if args.saturate else []
@@ -492,7 +501,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["stored_messages"] = stored_messages(db)
 
         results.update(evaluate(platform, db, truth_path, window))
-        results["work_dir"] = str(work)
+        if args.keep:
+            results["work_dir"] = str(work)
     finally:
         monitor.stop()
         # Ingest processes first, while their NATS is still there (a worker whose server is
@@ -507,6 +517,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ingester.kill()
                 ingester.wait()
         platform.stop()
+        if not args.keep:
+            # A day of 500 cars leaves GBs (the TELEMETRY stream alone near its 8 GiB): a
+            # disk filled by earlier runs made nats-server refuse streams.
+            shutil.rmtree(work, ignore_errors=True)
     return results
 
 
@@ -575,7 +589,8 @@ def rescore(work: Path) -> dict[str, Any]:
 
 def _last_status(path: Path) -> str:
     lines = [line for line in path.read_text(errors="replace").splitlines() if "vehicles" in line]
-    return lines[-1].strip() if lines else ""
+    # The last status line may be written over a shorter one ("... buffered 3vehicles 500").
+    return lines[-1][lines[-1].rfind("vehicles ") :].strip() if lines else ""
 
 
 def print_report(results: dict[str, Any]) -> None:
@@ -589,6 +604,11 @@ def print_report(results: dict[str, Any]) -> None:
         f"at the simulator's end {results['load_average_end']}, "
         f"ingest processes {results['ingest_processes']}"
     )
+    if "baseline_jetstream_msgs_per_s" in results:  # runs before it was measured: none
+        print(
+            f"machine: raw JetStream QoS 1 store {results['baseline_jetstream_msgs_per_s']} msg/s "
+            "(bench/ingest.py's baseline, measured first)"
+        )
     print(f"simulator: {results['simulate_last_status']}")
     for label in ("ingest", "ingest_before_window", "ingest_saturated"):
         if label in results:
@@ -645,6 +665,9 @@ def main() -> None:
         "--max-wait-s", type=float, default=600.0, help="longest wait for derive to catch up"
     )
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run's data dir (for --rescore); else removed"
+    )
     parser.add_argument("--rescore", type=Path, metavar="WORK_DIR", help="score an earlier run")
     args = parser.parse_args()
     if args.rescore is not None:
