@@ -142,14 +142,24 @@ def test_a_backlog_after_ten_minutes_offline_gives_the_same_trips(
         )
 
     try:
-        platform.wait_for(same, timeout=60, what="the live trips")
+        trips = platform.wait_for(same, timeout=60, what="the live trips")
     except AssertionError:
         assert [_comparable(t) for t in _trips(platform, car.vin)] == [
             _comparable(t) for t in expected
         ]
+        raise
     with platform.api() as api:
         events = api.get("/events", type="trip", vin=car.vin)["events"]
-    assert [e["type"] for e in events] == ["trip.completed", "trip.completed", "trip.updated"]
+    # Derive holds a backlog until no more of it comes for a moment, so it is usually
+    # one re-derivation; on a loaded machine the backlog's messages can come further
+    # apart and each part gives an update. Either way only the driven-through trip is
+    # updated and the last update is that trip as it is now.
+    completed, updates = events[:2], events[2:]
+    assert [e["type"] for e in completed] == ["trip.completed", "trip.completed"]
+    assert updates, "the backlog changed the second trip: a trip.updated is expected"
+    assert {e["type"] for e in updates} == {"trip.updated"}
+    assert {e["data"]["id"] for e in updates} == {trips[1]["id"]}
+    assert _comparable(updates[-1]["data"]) == _comparable(trips[1])
 
 
 def test_charging_session_with_a_pause_and_its_cost(
