@@ -252,19 +252,28 @@ def test_a_batch_published_twice_is_stored_once_by_two_ingest_processes(
                 if waiting >= 2:
                     break
                 await asyncio.sleep(0.1)
+            before = (await js.stream_info(TELEMETRY_STREAM)).state.last_seq
             for _ in range(2):
                 for body in batch:
                     await nc.publish(f"vehicles.{vin}.telemetry", body)
                 await nc.flush()
+            # A flush answers once the server has read the messages, not once the stream
+            # has stored them: until then the consumer shows nothing pending. Drained is
+            # when ingest has acknowledged up to the last of them.
+            last = before + 2 * count
 
             async def drained() -> bool:
                 info = await js.consumer_info(TELEMETRY_STREAM, durable)
-                return info.num_pending == 0 and info.num_ack_pending == 0
+                floor = info.ack_floor.stream_seq if info.ack_floor else 0
+                return (floor or 0) >= last and info.num_ack_pending == 0
 
-            for _ in range(300):
+            for _ in range(600):
                 if await drained():
                     break
                 await asyncio.sleep(0.1)
+            else:
+                info = await js.consumer_info(TELEMETRY_STREAM, durable)
+                raise AssertionError(f"ingest did not acknowledge up to {last} in 60 s: {info}")
             delivered = (await js.consumer_info(TELEMETRY_STREAM, durable)).delivered
             return waiting, delivered.consumer_seq if delivered else 0
         finally:
