@@ -173,9 +173,15 @@ class MqttClient:
         writer.write(b"\x10" + _varint(len(body)) + body)
         try:
             head = await asyncio.wait_for(reader.readexactly(4), connack_timeout_s)
-        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
+        except (asyncio.IncompleteReadError, OSError, TimeoutError) as exc:
+            # OSError: a reset, or a TLS alert (ssl.SSLError) sent after the handshake.
             self._close_transport(abort=True)
-            raise MqttError(f"no CONNACK from {self.host}:{self.port}") from exc
+            raise MqttError(f"no CONNACK from {self.host}:{self.port}: {exc!r}") from exc
+        except BaseException:
+            # Cancelled while waiting (the caller stopped): the link is not left open, to
+            # be found by the garbage collector after its event loop has gone.
+            self._close_transport(abort=True)
+            raise
         if head[0] != 0x20 or head[3] != 0:
             self._close_transport()
             raise ConnectRefused(head[3])

@@ -210,6 +210,27 @@ async def test_a_server_that_never_sends_connack_fails_the_connect_within_the_de
     await asyncio.wait_for(broker.ended.wait(), 2)
 
 
+async def test_a_connect_cancelled_while_waiting_for_connack_closes_its_link(
+    broker: FakeBroker,
+) -> None:
+    """A caller that gives up (a car stopping, a shutdown) while the CONNACK is awaited:
+    the half-open link is closed at once, not left for the garbage collector."""
+    broker.answer_connect = False
+    port = await broker.start()
+    client = MqttClient("127.0.0.1", port, "WVWZZZ1JZXW000001", keepalive_s=KEEPALIVE_S)
+    connecting = asyncio.create_task(client.connect(timeout_s=30))
+    for _ in range(200):  # until the broker holds the connection
+        if broker._writers:
+            break
+        await asyncio.sleep(0.01)
+    assert broker._writers, "the client never reached the broker"
+    connecting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await connecting
+    await asyncio.wait_for(broker.ended.wait(), 2)  # the broker sees the link go
+    assert not client.connected
+
+
 async def test_disconnect_from_a_dead_link_does_not_hang(broker: FakeBroker) -> None:
     client = await connected_client(broker, keepalive_s=60)
     broker.silent = True
