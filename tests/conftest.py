@@ -7,6 +7,7 @@ runs, see tests/pg.py), so the end-to-end tests show the same behaviour on both 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,18 @@ def start_platform(data_dir: Path, *extra: str) -> Platform:
     platform = Platform(data_dir, free_port(), free_port(), free_port(), list(extra))
     platform.start()
     return platform
+
+
+@pytest.fixture(scope="module", autouse=True)
+def collect_garbage_after_each_module() -> Iterator[None]:
+    """Collect reference cycles when a module's tests are done.
+
+    A socket, transport or stream a module leaves open is found when its object is
+    collected; ResourceWarning is an error here, so it fails the module that left it
+    open instead of whichever later test the collector happened to run during.
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
