@@ -15,6 +15,7 @@ from carcloud.events.models import NewEvent
 from carcloud.ingest.models import Sample, TelemetryMessage
 from carcloud.storage import Stores
 from carcloud.storage.sqlite import SqliteEngine, sqlite_stores
+from carcloud.storage.sqlite.engine import use_wal
 from carcloud.storage.sqlite.events import append_events
 from tests.storage.conftest import SECOND, VIN
 
@@ -187,3 +188,32 @@ async def test_small_writes_that_keep_coming_never_starve_a_bulk_write(storage: 
     release.set()
     await asyncio.gather(first, bulk, second)
     assert order == ["small 1", "bulk", "small 2"]
+
+
+def test_connections_opening_a_fresh_file_at_once_all_get_wal(tmp_path: Path) -> None:
+    """Workers started together on a new SQLite file: each connection's switch to WAL
+    succeeds (SQLite refused all but one at once, without its busy timeout)."""
+    failures: list[str] = []
+    modes: list[str] = []
+    for attempt in range(30):
+        path = tmp_path / f"fresh{attempt}.db"
+        together = threading.Barrier(6)
+
+        def open_at_once(path: Path = path, together: threading.Barrier = together) -> None:
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            try:
+                together.wait()
+                use_wal(conn, path)
+                modes.append(conn.execute("PRAGMA journal_mode").fetchone()[0])
+            except StorageError as exc:
+                failures.append(str(exc))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=open_at_once) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    assert modes == ["wal"] * 180

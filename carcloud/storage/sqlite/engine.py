@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -25,6 +26,9 @@ from carcloud.storage.sqlite.writer import SqliteWriter
 from carcloud.timeutil import now_us
 
 T = TypeVar("T")
+
+# How long a new connection keeps trying to switch a fresh file to WAL (see use_wal).
+WAL_SWITCH_S = 30.0
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -43,6 +47,31 @@ def split_sql(script: str) -> list[str]:
     """Split a migration into statements (ours never put ';' inside literals)."""
     lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
     return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+def use_wal(conn: sqlite3.Connection, path: Path, within_s: float = WAL_SWITCH_S) -> None:
+    """Put the database in WAL mode, trying again while another connection holds it.
+
+    Processes that open a fresh file at the same moment (workers started together) each
+    read it in rollback mode and then all need it alone to switch: SQLite answers
+    "database is locked" at once to all but one, without waiting its busy timeout (a
+    deadlock otherwise). Once the file is in WAL mode the switch is a no-op.
+    """
+    deadline = time.monotonic() + within_s
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise StorageError(f"cannot open {path}: {exc}") from exc
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"cannot open {path} in WAL mode within {within_s:.0f} s: {exc}"
+                ) from exc
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
 
 
 class SqliteEngine:
@@ -84,7 +113,7 @@ class SqliteEngine:
             conn = sqlite3.connect(
                 self.path, timeout=30.0, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(conn, self.path)
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
