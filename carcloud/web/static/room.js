@@ -10,7 +10,7 @@ const api = `/api/v1/rooms/${encodeURIComponent(roomId)}`;
 const POLL_MS = 1500;
 const GATHER_MS = 3000;
 
-const state = { token: null, needsPin: false, peer: null, stream: null, muted: false, poller: null, joined: false };
+const state = { token: null, needsPin: false, peer: null, stream: null, muted: false, poller: null, joined: false, leaving: false };
 window.carcloudRoom = state;  // the peer connection, for diagnostics (getStats)
 
 const $ = (id) => document.getElementById(id);
@@ -194,12 +194,16 @@ async function refresh() {
   if (!state.joined) return;
   try {
     const roster = await post("roster", { token: state.token });
+    // A roster asked for before the person pressed Leave (or the call ended) answers
+    // after: it must not replace what the page says now.
+    if (!state.joined || state.leaving) return;
     if (roster.you === null) {
       ended("You are no longer in the room (the connection ended or the room closed).");
       return;
     }
     renderParticipants(roster);
   } catch (error) {
+    if (!state.joined || state.leaving) return;
     if (error.status === 403 || error.status === 401) ended(explain(error));
     else status(`room list: ${explain(error)}`);
   }
@@ -221,8 +225,10 @@ async function toggleMute() {
 }
 
 async function leave() {
+  state.leaving = true;
   try { await post("leave", { token: state.token }); } catch (error) { /* the room notices the hangup anyway */ }
   ended("You left the room.");
+  state.leaving = false;
 }
 
 $("join-form").addEventListener("submit", join);
