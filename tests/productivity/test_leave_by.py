@@ -119,8 +119,14 @@ def test_the_car_hears_when_it_will_be_late_and_when_a_meeting_moves(
     driven = drive(platform, feed, [late, moving], "lbgamma", {BATTERY_RANGE: 400_000})
 
     def titles() -> list[str]:
-        return [decode_notification(p).title for t, p in list(driven.car.received)
-                if t.endswith("/notifications")]  # fmt: skip
+        """What the car shows: one card per id (a resend after a reconnect, of the car or
+        of the control role's delivery link, repeats a card with the same id)."""
+        shown: dict[str, str] = {}
+        for topic, payload in list(driven.car.received):
+            if topic.endswith("/notifications"):
+                card = decode_notification(payload)
+                shown.setdefault(card.id, card.title)
+        return list(shown.values())
 
     found = platform.wait_for(
         lambda: [t for t in titles() if t.startswith("You will be late by")], what="late card"
