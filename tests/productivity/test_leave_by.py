@@ -119,8 +119,8 @@ def test_the_car_hears_when_it_will_be_late_and_when_a_meeting_moves(
     driven = drive(platform, feed, [late, moving], "lbgamma", {BATTERY_RANGE: 400_000})
 
     def titles() -> list[str]:
-        """What the car shows: one card per id (a resend after a reconnect, of the car or
-        of the control role's delivery link, repeats a card with the same id)."""
+        """What the car shows: one card per id (a resync of the car, after a connect or
+        an "online" status, sends the cards it should show again, with the same ids)."""
         shown: dict[str, str] = {}
         for topic, payload in list(driven.car.received):
             if topic.endswith("/notifications"):

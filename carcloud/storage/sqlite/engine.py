@@ -24,6 +24,7 @@ from carcloud.errors import NotFoundError, StorageError
 from carcloud.events.models import DomainEvent
 from carcloud.storage.sqlite.writer import SqliteWriter
 from carcloud.timeutil import now_us
+from carcloud_agent.protocol.backoff import Backoff
 
 T = TypeVar("T")
 
@@ -58,7 +59,7 @@ def use_wal(conn: sqlite3.Connection, path: Path, within_s: float = WAL_SWITCH_S
     deadlock otherwise). Once the file is in WAL mode the switch is a no-op.
     """
     deadline = time.monotonic() + within_s
-    delay = 0.005
+    backoff = Backoff(0.005, 0.25)  # jittered: the contenders do not retry in step
     while True:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -70,8 +71,7 @@ def use_wal(conn: sqlite3.Connection, path: Path, within_s: float = WAL_SWITCH_S
                 raise StorageError(
                     f"cannot open {path} in WAL mode within {within_s:.0f} s: {exc}"
                 ) from exc
-        time.sleep(delay)
-        delay = min(delay * 2, 0.25)
+        time.sleep(backoff.next())
 
 
 class SqliteEngine:
